@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Page-table accessors with the kernel's names.  Every setter checks that
+ * the caller holds the lock that the machine's ptl variant says guards the
+ * entry (see mm/pgtable_lock.c).
+ */
+#ifndef _ASM_X86_PGTABLE_H
+#define _ASM_X86_PGTABLE_H
+
+#include <asm/page.h>
+
+static inline unsigned long pgd_index(unsigned long addr)
+{
+	return (addr >> PGDIR_SHIFT) & (PTRS_PER_PGD - 1);
+}
+
+static inline unsigned long pud_index(unsigned long addr)
+{
+	return (addr >> PUD_SHIFT) & (PTRS_PER_PUD - 1);
+}
+
+static inline unsigned long pmd_index(unsigned long addr)
+{
+	return (addr >> PMD_SHIFT) & (PTRS_PER_PMD - 1);
+}
+
+static inline unsigned long pte_index(unsigned long addr)
+{
+	return (addr >> PAGE_SHIFT) & (PTRS_PER_PTE - 1);
+}
+
+/* pte bits */
+static inline int pte_none(pte_t pte)		{ return !pte_val(pte); }
+static inline int pte_present(pte_t pte)
+{
+	return !!(pte_val(pte) & (_PAGE_PRESENT | _PAGE_PROTNONE));
+}
+
+static inline int pte_write(pte_t pte)	{ return !!(pte_val(pte) & _PAGE_RW); }
+static inline int pte_dirty(pte_t pte)
+{
+	return !!(pte_val(pte) & _PAGE_DIRTY);
+}
+
+static inline int pte_young(pte_t pte)
+{
+	return !!(pte_val(pte) & _PAGE_ACCESSED);
+}
+
+static inline unsigned long pte_pfn(pte_t pte)
+{
+	return (pte_val(pte) & PTE_PFN_MASK) >> PAGE_SHIFT;
+}
+
+static inline struct page *pte_page(pte_t pte)
+{
+	return pfn_to_page(pte_pfn(pte));
+}
+
+static inline pte_t pte_wrprotect(pte_t pte)
+{
+	return __pte(pte_val(pte) & ~_PAGE_RW);
+}
+
+static inline pte_t pte_mkwrite(pte_t pte)
+{
+	return __pte(pte_val(pte) | _PAGE_RW);
+}
+
+static inline pte_t pte_mkdirty(pte_t pte)
+{
+	return __pte(pte_val(pte) | _PAGE_DIRTY);
+}
+
+static inline pte_t pte_mkyoung(pte_t pte)
+{
+	return __pte(pte_val(pte) | _PAGE_ACCESSED);
+}
+
+static inline pte_t pfn_pte(unsigned long pfn, pgprot_t prot)
+{
+	return __pte(((u64)pfn << PAGE_SHIFT) | pgprot_val(prot));
+}
+
+#define mk_pte(page, prot)	pfn_pte(page_to_pfn(page), (prot))
+
+static inline pte_t pte_modify(pte_t pte, pgprot_t newprot)
+{
+	u64 keep = pte_val(pte) & (PTE_PFN_MASK | _PAGE_DIRTY);
+
+	return __pte(keep | pgprot_val(newprot));
+}
+
+static inline int pte_same(pte_t a, pte_t b)
+{
+	return pte_val(a) == pte_val(b);
+}
+
+/* upper levels */
+static inline int pmd_none(pmd_t pmd)	{ return !pmd_val(pmd); }
+static inline int pud_none(pud_t pud)	{ return !pud_val(pud); }
+static inline int pgd_none(pgd_t pgd)	{ return !pgd_val(pgd); }
+
+static inline int pmd_present(pmd_t pmd)
+{
+	return !!(pmd_val(pmd) & _PAGE_PRESENT);
+}
+
+static inline unsigned long pmd_pfn(pmd_t pmd)
+{
+	return (pmd_val(pmd) & PTE_PFN_MASK) >> PAGE_SHIFT;
+}
+
+static inline unsigned long pud_pfn(pud_t pud)
+{
+	return (pud_val(pud) & PTE_PFN_MASK) >> PAGE_SHIFT;
+}
+
+static inline unsigned long pgd_pfn(pgd_t pgd)
+{
+	return (pgd_val(pgd) & PTE_PFN_MASK) >> PAGE_SHIFT;
+}
+
+#define pmd_page(pmd)	pfn_to_page(pmd_pfn(pmd))
+#define pud_page(pud)	pfn_to_page(pud_pfn(pud))
+#define pgd_page(pgd)	pfn_to_page(pgd_pfn(pgd))
+
+static inline pgd_t *pgd_offset(struct mm_struct *mm, unsigned long addr)
+{
+	return mm->pgd + pgd_index(addr);
+}
+
+static inline pud_t *pud_offset(pgd_t *pgd, unsigned long addr)
+{
+	return (pud_t *)__va(pgd_val(*pgd) & PTE_PFN_MASK) + pud_index(addr);
+}
+
+static inline pmd_t *pmd_offset(pud_t *pud, unsigned long addr)
+{
+	return (pmd_t *)__va(pud_val(*pud) & PTE_PFN_MASK) + pmd_index(addr);
+}
+
+static inline pte_t *pte_offset_map(pmd_t *pmd, unsigned long addr)
+{
+	return (pte_t *)__va(pmd_val(*pmd) & PTE_PFN_MASK) + pte_index(addr);
+}
+
+#define pte_unmap(pte)	do { (void)(pte); } while (0)
+
+/* The page-table page that holds entry @ptr, of any level */
+static inline struct page *table_page(const void *ptr)
+{
+	return virt_to_page(ptr);
+}
+
+/*
+ * Lock rules, checked by every setter below.  pte_lockptr() is the lock
+ * that guards the entries of the pte page that @pmd points to.
+ */
+spinlock_t *pte_lockptr(struct mm_struct *mm, pmd_t *pmd);
+void check_pte_lock(struct mm_struct *mm, pte_t *ptep, const char *func);
+void check_upper_lock(struct mm_struct *mm, const char *func);
+
+static inline void set_pte_at(struct mm_struct *mm, unsigned long addr,
+			      pte_t *ptep, pte_t pte)
+{
+	check_pte_lock(mm, ptep, __func__);
+	WRITE_ONCE(ptep->pte, pte_val(pte));
+}
+
+static inline pte_t ptep_get_and_clear(struct mm_struct *mm,
+				       unsigned long addr, pte_t *ptep)
+{
+	pte_t old = *ptep;
+
+	check_pte_lock(mm, ptep, __func__);
+	WRITE_ONCE(ptep->pte, 0);
+	return old;
+}
+
+#define pte_clear(mm, addr, ptep) ((void)ptep_get_and_clear(mm, addr, ptep))
+
+static inline void ptep_set_wrprotect(struct mm_struct *mm,
+				      unsigned long addr, pte_t *ptep)
+{
+	check_pte_lock(mm, ptep, __func__);
+	WRITE_ONCE(ptep->pte, ptep->pte & ~_PAGE_RW);
+}
+
+static inline void pmd_populate(struct mm_struct *mm, pmd_t *pmd,
+				struct page *pte)
+{
+	check_upper_lock(mm, __func__);
+	WRITE_ONCE(pmd->pmd, ((u64)page_to_pfn(pte) << PAGE_SHIFT) |
+		   _PAGE_TABLE);
+}
+
+static inline void pud_populate(struct mm_struct *mm, pud_t *pud,
+				pmd_t *pmd)
+{
+	check_upper_lock(mm, __func__);
+	WRITE_ONCE(pud->pud, __pa(pmd) | _PAGE_TABLE);
+}
+
+static inline void pgd_populate(struct mm_struct *mm, pgd_t *pgd,
+				pud_t *pud)
+{
+	check_upper_lock(mm, __func__);
+	WRITE_ONCE(pgd->pgd, __pa(pud) | _PAGE_TABLE);
+}
+
+/*
+ * Clearing an upper-level entry detaches the table below it.  The callers
+ * (free_pgtables and friends) own the whole range under mmap_sem held for
+ * writing, as in the kernel, so no lock is checked here.
+ */
+static inline void pmd_clear(pmd_t *pmd)	{ WRITE_ONCE(pmd->pmd, 0); }
+static inline void pud_clear(pud_t *pud)	{ WRITE_ONCE(pud->pud, 0); }
+static inline void pgd_clear(pgd_t *pgd)	{ WRITE_ONCE(pgd->pgd, 0); }
+
+/* Address arithmetic of the page-table walkers */
+#define pgd_addr_end(addr, end)						\
+({	unsigned long __boundary = ((addr) + PGDIR_SIZE) & PGDIR_MASK;	\
+	(__boundary - 1 < (end) - 1) ? __boundary : (end);		\
+})
+
+#define pud_addr_end(addr, end)						\
+({	unsigned long __boundary = ((addr) + PUD_SIZE) & PUD_MASK;	\
+	(__boundary - 1 < (end) - 1) ? __boundary : (end);		\
+})
+
+#define pmd_addr_end(addr, end)						\
+({	unsigned long __boundary = ((addr) + PMD_SIZE) & PMD_MASK;	\
+	(__boundary - 1 < (end) - 1) ? __boundary : (end);		\
+})
+
+#endif /* _ASM_X86_PGTABLE_H */

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: GPL-2.0
+/* User accesses, and the page-fault handler they enter. */
+#include <linux/mm.h>
+
+/**
+ * do_page_fault - the #PF handler
+ * @address: the faulting user address
+ * @error_code: x86's PF_* bits
+ *
+ * Return: 0 when the access may be retried, -EFAULT for SIGSEGV, -ENOMEM
+ * when the fault handler ran out of memory.
+ */
+static int do_page_fault(unsigned long address, int error_code)
+{
+	struct mm_struct *mm = current->mm;
+	bool write = error_code & PF_WRITE;
+	struct vm_area_struct *vma;
+	int fault;
+
+	vma = find_vma(mm, address);
+	if (!vma || vma->vm_start > address)
+		return -EFAULT;
+	if (write) {
+		if (!(vma->vm_flags & VM_WRITE))
+			return -EFAULT;
+	} else {
+		if (error_code & PF_PROT)
+			return -EFAULT;
+		if (!(vma->vm_flags & (VM_READ | VM_EXEC)))
+			return -EFAULT;
+	}
+	fault = handle_mm_fault(mm, vma, address, write);
+	if (fault & VM_FAULT_OOM)
+		return -ENOMEM;
+	if (fault & VM_FAULT_SIGSEGV)
+		return -EFAULT;
+	return 0;
+}
+
+/**
+ * sim_user_access - a load or store of one word by user code
+ *
+ * Runs the access through this CPU's MMU, entering the fault handler as
+ * the hardware would, until it completes or the task gets a signal.
+ */
+int sim_user_access(unsigned long address, bool write, u64 *val)
+{
+	int tries, code, err;
+	u32 pfn;
+
+	if (address >= TASK_SIZE)
+		return -EFAULT;
+	sim_mmu_check_no_stale(__func__);
+	for (tries = 0; tries < 4; tries++) {
+		u64 *word;
+
+		code = sim_mmu_translate(address, write, &pfn);
+		if (!code) {
+			word = __va(((u64)pfn << PAGE_SHIFT) |
+				    (address & ~PAGE_MASK));
+			if (write)
+				*word = *val;
+			else
+				*val = *word;
+			return 0;
+		}
+		err = do_page_fault(address, code);
+		if (err)
+			return err;
+	}
+	sim_report(MMSIM_V_BUG, smp_processor_id(), address, -1, __func__,
+		   "the fault handler made no progress");
+	return -EFAULT;
+}

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Allocation and freeing of page-table pages of every level. */
+#include <linux/mm.h>
+#include <asm/pgalloc.h>
+
+static struct page *alloc_table_page(void)
+{
+	struct page *page = alloc_page(GFP_KERNEL | __GFP_ZERO);
+
+	if (!page)
+		return NULL;
+	SetPagePgtable(page);
+	spin_lock_init_class(&page->ptl, LOCK_CLASS_PTE_PTL);
+	sim_stat_inc(ptables_alloced);
+	return page;
+}
+
+struct page *pte_alloc_one(struct mm_struct *mm, unsigned long address)
+{
+	return alloc_table_page();
+}
+
+pmd_t *pmd_alloc_one(struct mm_struct *mm, unsigned long address)
+{
+	struct page *page = alloc_table_page();
+
+	return page ? page_address(page) : NULL;
+}
+
+pud_t *pud_alloc_one(struct mm_struct *mm, unsigned long address)
+{
+	struct page *page = alloc_table_page();
+
+	return page ? page_address(page) : NULL;
+}
+
+pgd_t *pgd_alloc(struct mm_struct *mm)
+{
+	struct page *page = alloc_table_page();
+
+	return page ? page_address(page) : NULL;
+}
+
+void pte_free(struct page *pte)
+{
+	__free_page(pte);
+}
+
+void pmd_free(pmd_t *pmd)
+{
+	__free_page(virt_to_page(pmd));
+}
+
+void pud_free(pud_t *pud)
+{
+	__free_page(virt_to_page(pud));
+}
+
+void pgd_free(pgd_t *pgd)
+{
+	__free_page(virt_to_page(pgd));
+}

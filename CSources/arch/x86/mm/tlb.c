@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * TLB shootdown on the simulated SMP machine, as i386 did it in 2.6.16:
+ * flush locally, then send the invalidate IPI to every other CPU in the
+ * mm's cpu_vm_mask.  A CPU in lazy TLB mode that receives it leaves the mm
+ * altogether (leave_mm) rather than flushing, so it gets no further IPIs.
+ */
+#include <linux/mm.h>
+#include <asm/tlbflush.h>
+
+/* The CPU stops using @cpu's borrowed mm: swapper_pg_dir, out of the mask */
+void leave_mm(int cpu)
+{
+	struct mm_struct *active = per_cpu(cpu_tlbstate, cpu).active_mm;
+
+	BUG_ON(per_cpu(cpu_tlbstate, cpu).state == TLBSTATE_OK);
+	if (active)
+		cpu_clear(cpu, active->cpu_vm_mask);
+	native_write_cr3(-1);
+}
+
+/* The invalidate IPI handler, run on the receiving CPU */
+static void smp_invalidate_interrupt(struct mm_struct *flush_mm,
+				     unsigned long flush_va)
+{
+	int cpu = smp_processor_id();
+
+	if (flush_mm != per_cpu(cpu_tlbstate, cpu).active_mm)
+		return;
+	if (per_cpu(cpu_tlbstate, cpu).state == TLBSTATE_OK) {
+		if (flush_va == FLUSH_ALL)
+			__flush_tlb();
+		else
+			__flush_tlb_one(flush_va);
+	} else {
+		leave_mm(cpu);
+	}
+}
+
+void flush_tlb_others(cpumask_t cpumask, struct mm_struct *mm,
+		      unsigned long va)
+{
+	int cpu, self = smp_processor_id();
+
+	BUG_ON(cpus_empty(cpumask) || cpu_isset(self, cpumask));
+	for_each_cpu_mask(cpu, cpumask) {
+		if (cpu >= num_online_cpus())
+			break;
+		sim_stat_inc(ipis);
+		if (per_cpu(cpu_tlbstate, cpu).state == TLBSTATE_LAZY)
+			sim_stat_inc(ipis_lazy);
+		sim_cpu = cpu;
+		smp_invalidate_interrupt(mm, va);
+		sim_cpu = self;
+	}
+}
+
+/* What the local CPU does for @mm, before the remote ones are told */
+static void flush_local(struct mm_struct *mm, unsigned long va)
+{
+	if (current->active_mm != mm)
+		return;
+	if (!current->mm)
+		leave_mm(smp_processor_id());
+	else if (va == FLUSH_ALL)
+		__flush_tlb();
+	else
+		__flush_tlb_one(va);
+}
+
+static void flush_tlb_mm_va(struct mm_struct *mm, unsigned long va)
+{
+	cpumask_t cpu_mask;
+
+	sim_stat_inc(tlb_flush_calls);
+	preempt_disable();
+	cpu_mask = mm->cpu_vm_mask;
+	cpu_clear(smp_processor_id(), cpu_mask);
+	flush_local(mm, va);
+	if (!cpus_empty(cpu_mask))
+		flush_tlb_others(cpu_mask, mm, va);
+	preempt_enable();
+}
+
+void flush_tlb_mm(struct mm_struct *mm)
+{
+	flush_tlb_mm_va(mm, FLUSH_ALL);
+}
+
+void flush_tlb_page(struct vm_area_struct *vma, unsigned long va)
+{
+	flush_tlb_mm_va(vma->vm_mm, va);
+}
+
+/* i386 had no ranged flush: a range is the whole mm */
+void flush_tlb_range(struct vm_area_struct *vma, unsigned long start,
+		     unsigned long end)
+{
+	flush_tlb_mm(vma->vm_mm);
+}

@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Booting and tearing down a simulated machine, the thread-local context
+ * the kernel code runs in, and the record of what the checkers found.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <linux/mm.h>
+#include <asm-generic/tlb.h>
+
+__thread struct sim_machine *sim;
+__thread int sim_cpu;
+
+struct sim_context sim_enter(struct sim_machine *m, int cpu)
+{
+	struct sim_context saved = { sim, sim_cpu };
+
+	sim = m;
+	sim_cpu = cpu;
+	return saved;
+}
+
+void sim_leave(struct sim_context saved)
+{
+	sim = saved.machine;
+	sim_cpu = saved.cpu;
+}
+
+int num_online_cpus(void)
+{
+	return sim->config.nr_cpus;
+}
+
+struct task_struct *get_current(void)
+{
+	return &__get_cpu_var(task);
+}
+
+void sim_report(int kind, int cpu, u64 addr, long pfn, const char *func,
+		const char *fmt, ...)
+{
+	struct mmsim_violation *v;
+	va_list args;
+
+	if (sim->nr_violations >= SIM_MAX_VIOLATIONS) {
+		sim->nr_violations++;
+		return;
+	}
+	v = &sim->violations[sim->nr_violations++];
+	memset(v, 0, sizeof(*v));
+	v->kind = kind;
+	v->cpu = cpu;
+	v->addr = addr;
+	v->pfn = pfn;
+	snprintf(v->function, sizeof(v->function), "%s", func);
+	va_start(args, fmt);
+	vsnprintf(v->message, sizeof(v->message), fmt, args);
+	va_end(args);
+}
+
+/**
+ * should_fail_alloc - fault injection for every allocation of the kernel
+ *
+ * Counts down the armed fail-nth counter; the allocation that brings it to
+ * zero fails, once.
+ */
+bool should_fail_alloc(void)
+{
+	if (!sim->fail_nth)
+		return false;
+	if (--sim->fail_nth)
+		return false;
+	sim_stat_inc(alloc_failures);
+	return true;
+}
+
+/*
+ * The mm named @id, while some task still uses it.  An mm that only lazy
+ * CPUs still hold (mm_users == 0) stays in the table until __mmdrop(), so
+ * that the machine can free it, but is no longer reachable by id.
+ */
+struct mm_struct *sim_mm_by_id(int id)
+{
+	struct mm_struct *mm;
+
+	if (id < 0 || id >= sim->nr_mm_ids)
+		return NULL;
+	mm = sim->mms[id];
+	if (!mm || mm->mm_users <= 0)
+		return NULL;
+	return mm;
+}
+
+/* Give @mm the next id; ids are never reused, so stale ones stay invalid */
+int sim_mm_register(struct mm_struct *mm)
+{
+	struct mm_struct **mms;
+	int cap;
+
+	if (sim->nr_mm_ids == sim->mm_ids_cap) {
+		cap = sim->mm_ids_cap ? 2 * sim->mm_ids_cap : 16;
+		mms = realloc(sim->mms, cap * sizeof(*mms));
+		if (!mms)
+			return -ENOMEM;
+		sim->mms = mms;
+		sim->mm_ids_cap = cap;
+	}
+	mm->id = sim->nr_mm_ids++;
+	sim->mms[mm->id] = mm;
+	return 0;
+}
+
+void sim_mm_unregister(struct mm_struct *mm)
+{
+	sim->mms[mm->id] = NULL;
+}
+
+void mmsim_default_config(struct mmsim_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->nr_cpus = 4;
+	cfg->nr_frames = 4096;
+	cfg->tlb_entries = 64;
+	cfg->psc_entries = 16;
+	cfg->gather = MMSIM_GATHER_VECTOR;
+	cfg->ptl = MMSIM_PTL_MM;
+	cfg->preempt = 1;
+}
+
+static int check_config(const struct mmsim_config *cfg)
+{
+	if (cfg->nr_cpus < 1 || cfg->nr_cpus > MMSIM_MAX_CPUS)
+		return -EINVAL;
+	if (cfg->nr_frames < 16 || cfg->nr_frames > (1U << 22))
+		return -EINVAL;
+	if (cfg->tlb_entries < TLB_WAYS || cfg->tlb_entries % TLB_WAYS ||
+	    cfg->tlb_entries > 4096)
+		return -EINVAL;
+	if (cfg->psc_entries < 1 || cfg->psc_entries > 256)
+		return -EINVAL;
+	if (cfg->gather != MMSIM_GATHER_VECTOR)
+		return -EINVAL;
+	if (cfg->ptl != MMSIM_PTL_MM)
+		return -EINVAL;
+	if (cfg->preempt > 1)
+		return -EINVAL;
+	return 0;
+}
+
+static void free_machine(struct sim_machine *m)
+{
+	unsigned int cpu;
+
+	for (cpu = 0; cpu < MMSIM_MAX_CPUS; cpu++) {
+		sim_mmu_exit(&m->percpu[cpu].mmu);
+		free(m->percpu[cpu].mmu_gathers);
+	}
+	free(m->mms);
+	free(m->free_list);
+	free(m->mem_map);
+	free(m->mem);
+	free(m);
+}
+
+/**
+ * mmsim_create - boot a machine
+ * @cfg: its hardware and kernel configuration
+ * @out: the new machine
+ *
+ * Return: 0, -EINVAL for a configuration the machine cannot run, or
+ * -ENOMEM when the host cannot hold it.
+ */
+int mmsim_create(const struct mmsim_config *cfg, struct mmsim **out)
+{
+	struct sim_machine *m;
+	unsigned int cpu, pfn;
+	int err;
+
+	err = check_config(cfg);
+	if (err)
+		return err;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->config = *cfg;
+	m->mem = calloc(cfg->nr_frames, PAGE_SIZE);
+	m->mem_map = calloc(cfg->nr_frames, sizeof(*m->mem_map));
+	m->free_list = calloc(cfg->nr_frames, sizeof(*m->free_list));
+	if (!m->mem || !m->mem_map || !m->free_list)
+		goto out_nomem;
+
+	/* Lowest frames on top of the stack: allocation order is stable */
+	for (pfn = 0; pfn < cfg->nr_frames; pfn++) {
+		m->mem_map[pfn].flags = 1UL << PG_buddy;
+		m->mem_map[pfn]._mapcount = -1;
+		m->free_list[pfn] = cfg->nr_frames - 1 - pfn;
+	}
+	m->nr_free = cfg->nr_frames;
+
+	for (cpu = 0; cpu < cfg->nr_cpus; cpu++) {
+		struct sim_percpu *pc = &m->percpu[cpu];
+
+		if (sim_mmu_init(&pc->mmu, cfg->tlb_entries,
+				 cfg->psc_entries))
+			goto out_nomem;
+		if (cfg->gather == MMSIM_GATHER_VECTOR) {
+			pc->mmu_gathers = calloc(1, sizeof(struct mmu_gather));
+			if (!pc->mmu_gathers)
+				goto out_nomem;
+			m->stats.gather_percpu_bytes +=
+				sizeof(struct mmu_gather);
+		}
+	}
+	*out = (struct mmsim *)m;
+	return 0;
+
+out_nomem:
+	free_machine(m);
+	return -ENOMEM;
+}
+
+/**
+ * mmsim_destroy - power a machine off
+ * @m: the machine, or NULL
+ *
+ * Frees the host memory of the machine and of every mm still alive on it,
+ * without running the simulated kernel's teardown.
+ */
+void mmsim_destroy(struct mmsim *m)
+{
+	struct sim_machine *machine = (struct sim_machine *)m;
+	struct sim_context saved;
+	struct vm_area_struct *vma, *next;
+	int id;
+
+	if (!machine)
+		return;
+	saved = sim_enter(machine, 0);
+	for (id = 0; id < machine->nr_mm_ids; id++) {
+		struct mm_struct *mm = machine->mms[id];
+
+		if (!mm)
+			continue;
+		for (vma = mm->mmap; vma; vma = next) {
+			next = vma->vm_next;
+			remove_vma(vma);
+		}
+		free(mm);
+	}
+	sim_leave(saved);
+	free_machine(machine);
+}
+
+void mmsim_fail_nth_alloc(struct mmsim *m, uint64_t nth)
+{
+	((struct sim_machine *)m)->fail_nth = nth;
+}
+
+void mmsim_get_stats(struct mmsim *m, struct mmsim_stats *out)
+{
+	struct sim_machine *machine = (struct sim_machine *)m;
+
+	*out = machine->stats;
+	out->frames_used_now = machine->config.nr_frames - machine->nr_free;
+}
+
+uint32_t mmsim_nr_violations(struct mmsim *m)
+{
+	struct sim_machine *machine = (struct sim_machine *)m;
+
+	return min(machine->nr_violations, (u32)SIM_MAX_VIOLATIONS);
+}
+
+int mmsim_violation(struct mmsim *m, uint32_t index,
+		    struct mmsim_violation *out)
+{
+	if (index >= mmsim_nr_violations(m))
+		return -ENOENT;
+	*out = ((struct sim_machine *)m)->violations[index];
+	return 0;
+}
+
+void mmsim_clear_violations(struct mmsim *m)
+{
+	((struct sim_machine *)m)->nr_violations = 0;
+}

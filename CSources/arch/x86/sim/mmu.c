@@ -1,0 +1,472 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The simulated MMU: per-CPU TLB and paging-structure cache, the hardware
+ * page walker, the invalidation instructions, and the two hardware-side
+ * checkers (frame safety, coherence).
+ *
+ * Like real hardware, neither cache looks at the page tables again once an
+ * entry is filled: a TLB entry for a page that has since been unmapped goes
+ * on translating until it is invalidated or evicted.  Every entry remembers
+ * the generation of the frame it refers to, so that using an entry whose
+ * frame was freed since is caught at the moment of use.
+ */
+#include <stdlib.h>
+#include <linux/mm.h>
+
+static const unsigned int level_shift[PSC_LEVELS] = {
+	[PSC_PML4E] = PGDIR_SHIFT,
+	[PSC_PDPTE] = PUD_SHIFT,
+	[PSC_PDE] = PMD_SHIFT,
+};
+
+int sim_mmu_init(struct sim_mmu *mmu, unsigned int tlb_entries,
+		 unsigned int psc_entries)
+{
+	mmu->tlb_sets = tlb_entries / TLB_WAYS;
+	mmu->tlb = calloc(tlb_entries, sizeof(*mmu->tlb));
+	mmu->tlb_victim = calloc(mmu->tlb_sets, 1);
+	mmu->psc_size = psc_entries;
+	mmu->psc = calloc(psc_entries, sizeof(*mmu->psc));
+	mmu->cr3 = -1;
+	if (!mmu->tlb || !mmu->tlb_victim || !mmu->psc)
+		return -ENOMEM;
+	return 0;
+}
+
+void sim_mmu_exit(struct sim_mmu *mmu)
+{
+	free(mmu->tlb);
+	free(mmu->tlb_victim);
+	free(mmu->psc);
+}
+
+static struct sim_mmu *this_mmu(void)
+{
+	return &__get_cpu_var(mmu);
+}
+
+static void remember_flushed(struct sim_mmu *mmu, u64 vpn)
+{
+	mmu->flushed_vpn[vpn % ARRAY_SIZE(mmu->flushed_vpn)] = vpn + 1;
+}
+
+static void tlb_drop(struct sim_mmu *mmu, struct tlb_entry *e, bool flush)
+{
+	if (!e->valid)
+		return;
+	e->valid = 0;
+	pfn_to_page(e->pfn)->sim_hwrefs--;
+	if (e->stale) {
+		e->stale = 0;
+		mmu->nr_stale--;
+	}
+	if (flush) {
+		sim_stat_inc(entries_invalidated);
+		remember_flushed(mmu, e->vpn);
+	}
+}
+
+static void psc_drop(struct sim_mmu *mmu, struct psc_entry *e, bool flush)
+{
+	if (!e->valid)
+		return;
+	e->valid = 0;
+	pfn_to_page(e->pfn)->sim_hwrefs--;
+	if (e->stale) {
+		e->stale = 0;
+		mmu->nr_stale--;
+	}
+	if (flush)
+		sim_stat_inc(entries_invalidated);
+}
+
+static void psc_flush_all(struct sim_mmu *mmu)
+{
+	unsigned int i;
+
+	for (i = 0; i < mmu->psc_size; i++)
+		psc_drop(mmu, &mmu->psc[i], true);
+}
+
+/* A cr3 load without PCIDs: everything cached goes. */
+void __flush_tlb(void)
+{
+	struct sim_mmu *mmu = this_mmu();
+	unsigned int i;
+
+	sim_stat_inc(flush_all);
+	for (i = 0; i < mmu->tlb_sets * TLB_WAYS; i++)
+		tlb_drop(mmu, &mmu->tlb[i], true);
+	psc_flush_all(mmu);
+}
+
+/*
+ * invlpg: drops the TLB entry for @addr and, as the SDM specifies, every
+ * paging-structure cache entry whatever its address.
+ */
+void __flush_tlb_one(unsigned long addr)
+{
+	struct sim_mmu *mmu = this_mmu();
+	u64 vpn = addr >> PAGE_SHIFT;
+	struct tlb_entry *set;
+	unsigned int way;
+
+	sim_stat_inc(flush_one);
+	set = &mmu->tlb[(vpn % mmu->tlb_sets) * TLB_WAYS];
+	for (way = 0; way < TLB_WAYS; way++)
+		if (set[way].valid && set[way].vpn == vpn)
+			tlb_drop(mmu, &set[way], true);
+	psc_flush_all(mmu);
+}
+
+void native_write_cr3(long pgd_pfn)
+{
+	struct sim_mmu *mmu = this_mmu();
+
+	mmu->cr3 = pgd_pfn;
+	__flush_tlb();
+}
+
+static struct tlb_entry *tlb_lookup(struct sim_mmu *mmu, u64 vpn)
+{
+	struct tlb_entry *set = &mmu->tlb[(vpn % mmu->tlb_sets) * TLB_WAYS];
+	unsigned int way;
+
+	for (way = 0; way < TLB_WAYS; way++)
+		if (set[way].valid && set[way].vpn == vpn)
+			return &set[way];
+	return NULL;
+}
+
+static void tlb_fill(struct sim_mmu *mmu, u64 vpn, u64 pte)
+{
+	unsigned int idx = vpn % mmu->tlb_sets;
+	struct tlb_entry *set = &mmu->tlb[idx * TLB_WAYS];
+	struct tlb_entry *e = NULL;
+	unsigned int way;
+	u32 pfn = (pte & PTE_PFN_MASK) >> PAGE_SHIFT;
+
+	for (way = 0; way < TLB_WAYS && !e; way++)
+		if (!set[way].valid || set[way].vpn == vpn)
+			e = &set[way];
+	if (!e) {
+		e = &set[mmu->tlb_victim[idx]];
+		mmu->tlb_victim[idx] = (mmu->tlb_victim[idx] + 1) % TLB_WAYS;
+		sim_stat_inc(tlb_evictions);
+	}
+	tlb_drop(mmu, e, false);
+	e->vpn = vpn;
+	e->pfn = pfn;
+	e->gen = pfn_to_page(pfn)->sim_gen;
+	e->writable = !!(pte & _PAGE_RW);
+	e->dirty = !!(pte & _PAGE_DIRTY);
+	e->stale = 0;
+	e->valid = 1;
+	pfn_to_page(pfn)->sim_hwrefs++;
+}
+
+static struct psc_entry *psc_lookup(struct sim_mmu *mmu, int level,
+				    unsigned long addr)
+{
+	u64 tag = addr >> level_shift[level];
+	unsigned int i;
+
+	for (i = 0; i < mmu->psc_size; i++) {
+		struct psc_entry *e = &mmu->psc[i];
+
+		if (e->valid && e->level == level && e->tag == tag)
+			return e;
+	}
+	return NULL;
+}
+
+static void psc_fill(struct sim_mmu *mmu, int level, unsigned long addr,
+		     u32 pfn)
+{
+	struct psc_entry *e = psc_lookup(mmu, level, addr);
+	unsigned int i;
+
+	for (i = 0; i < mmu->psc_size && !e; i++)
+		if (!mmu->psc[i].valid)
+			e = &mmu->psc[i];
+	if (!e) {
+		e = &mmu->psc[mmu->psc_victim];
+		mmu->psc_victim = (mmu->psc_victim + 1) % mmu->psc_size;
+	}
+	psc_drop(mmu, e, false);
+	e->tag = addr >> level_shift[level];
+	e->level = level;
+	e->pfn = pfn;
+	e->gen = pfn_to_page(pfn)->sim_gen;
+	e->stale = 0;
+	e->valid = 1;
+	pfn_to_page(pfn)->sim_hwrefs++;
+}
+
+static void check_frame_live(u32 pfn, u32 gen, unsigned long addr,
+			     const char *what)
+{
+	struct page *page = pfn_to_page(pfn);
+
+	if (page->sim_gen != gen || PageBuddy(page))
+		sim_report(MMSIM_V_USE_AFTER_FREE, smp_processor_id(), addr,
+			   pfn, "sim_mmu_translate",
+			   "%s reached frame %u, freed since it was cached",
+			   what, pfn);
+}
+
+static unsigned int table_index(int level, unsigned long addr)
+{
+	if (level == PSC_LEVELS)
+		return pte_index(addr);
+	return (addr >> level_shift[level]) & (PTRS_PER_PGD - 1);
+}
+
+/*
+ * The hardware walker: from the deepest paging-structure cache hit, or
+ * from cr3, down to the pte; sets the accessed (and, for a write, dirty)
+ * bit and fills the TLB.  Returns 0 or a page-fault error code.
+ */
+static int hw_walk(struct sim_mmu *mmu, unsigned long addr, bool write)
+{
+	int code = PF_USER | (write ? PF_WRITE : 0);
+	int level = PSC_PML4E;
+	u64 table = mmu->cr3;
+	u64 entry, *ptes;
+	int l;
+
+	sim_stat_inc(walks);
+	if (mmu->cr3 < 0)
+		return code;
+	for (l = PSC_PDE; l >= PSC_PML4E; l--) {
+		struct psc_entry *e = psc_lookup(mmu, l, addr);
+
+		if (e) {
+			sim_stat_inc(psc_hits);
+			check_frame_live(e->pfn, e->gen, addr,
+					 "paging-structure cache");
+			table = e->pfn;
+			level = l + 1;
+			break;
+		}
+	}
+	for (; level < PSC_LEVELS; level++) {
+		if (PageBuddy(pfn_to_page(table)))
+			check_frame_live(table, ~0U, addr, "page walk");
+		entry = ((u64 *)__va(table << PAGE_SHIFT))[table_index(level,
+								      addr)];
+		if (!(entry & _PAGE_PRESENT))
+			return code;
+		table = (entry & PTE_PFN_MASK) >> PAGE_SHIFT;
+		if (!pfn_valid(table))
+			return code;
+		psc_fill(mmu, level, addr, table);
+	}
+	if (PageBuddy(pfn_to_page(table)))
+		check_frame_live(table, ~0U, addr, "page walk");
+	ptes = __va(table << PAGE_SHIFT);
+	entry = ptes[pte_index(addr)];
+	if (!(entry & _PAGE_PRESENT) || !(entry & _PAGE_USER))
+		return code;
+	if (write && !(entry & _PAGE_RW))
+		return code | PF_PROT;
+	if (!pfn_valid((entry & PTE_PFN_MASK) >> PAGE_SHIFT))
+		return code | PF_PROT;
+	/* the locked update of the accessed and dirty bits */
+	entry |= _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0);
+	ptes[pte_index(addr)] = entry;
+	tlb_fill(mmu, addr >> PAGE_SHIFT, entry);
+	return 0;
+}
+
+int sim_mmu_translate(unsigned long addr, bool write, u32 *pfn)
+{
+	struct sim_mmu *mmu = this_mmu();
+	u64 vpn = addr >> PAGE_SHIFT;
+	struct tlb_entry *e = tlb_lookup(mmu, vpn);
+	int code;
+
+	if (e) {
+		check_frame_live(e->pfn, e->gen, addr, "TLB hit");
+		if (write && !e->writable) {
+			/* a faulting entry is dropped, as x86 does */
+			tlb_drop(mmu, e, false);
+			return PF_PROT | PF_WRITE | PF_USER;
+		}
+		if (!write || e->dirty) {
+			sim_stat_inc(tlb_hits);
+			*pfn = e->pfn;
+			return 0;
+		}
+		/* first write through a clean entry: walk to set dirty */
+		tlb_drop(mmu, e, false);
+	} else {
+		u64 *slot = &mmu->flushed_vpn[vpn %
+					      ARRAY_SIZE(mmu->flushed_vpn)];
+
+		sim_stat_inc(tlb_misses);
+		if (*slot == vpn + 1) {
+			sim_stat_inc(misses_after_flush);
+			*slot = 0;
+		}
+	}
+	code = hw_walk(mmu, addr, write);
+	if (code) {
+		sim_stat_inc(hw_faults);
+		return code;
+	}
+	*pfn = tlb_lookup(mmu, vpn)->pfn;
+	return 0;
+}
+
+/**
+ * sim_mmu_frame_freed - frame safety at free time
+ * @pfn: the frame going back to the allocator
+ * @func: who frees it
+ *
+ * Any other CPU that still caches a translation to @pfn, or a walk through
+ * it, could use the frame after it has been reused: a violation, lazy CPUs
+ * included.  The freeing CPU's own entries are tolerated but marked stale:
+ * they must be flushed before this CPU runs user code again.
+ */
+void sim_mmu_frame_freed(u32 pfn, const char *func)
+{
+	struct page *page = pfn_to_page(pfn);
+	int me = smp_processor_id();
+	unsigned int cpu, i;
+
+	for (cpu = 0; cpu < sim->config.nr_cpus; cpu++)
+		if (per_cpu(mmu, cpu).cr3 == pfn)
+			sim_report(MMSIM_V_FREE_WHILE_CACHED, cpu, 0, pfn, func,
+				   "pgd %u freed while loaded in cpu %u's cr3",
+				   pfn, cpu);
+	if (!page->sim_hwrefs)
+		return;
+	for (cpu = 0; cpu < sim->config.nr_cpus; cpu++) {
+		struct sim_mmu *mmu = &per_cpu(mmu, cpu);
+
+		for (i = 0; i < mmu->tlb_sets * TLB_WAYS; i++) {
+			struct tlb_entry *e = &mmu->tlb[i];
+
+			if (!e->valid || e->pfn != pfn ||
+			    e->gen != page->sim_gen || e->stale)
+				continue;
+			if (cpu == me) {
+				e->stale = 1;
+				mmu->nr_stale++;
+				continue;
+			}
+			sim_report(MMSIM_V_FREE_WHILE_CACHED, cpu,
+				   e->vpn << PAGE_SHIFT, pfn, func,
+				   "frame %u freed while cpu %u%s maps %#llx to it",
+				   pfn, cpu,
+				   per_cpu(task, cpu).mm ? "" : " (lazy)",
+				   (unsigned long long)e->vpn << PAGE_SHIFT);
+		}
+		for (i = 0; i < mmu->psc_size; i++) {
+			struct psc_entry *e = &mmu->psc[i];
+
+			if (!e->valid || e->pfn != pfn ||
+			    e->gen != page->sim_gen || e->stale)
+				continue;
+			if (cpu == me) {
+				e->stale = 1;
+				mmu->nr_stale++;
+				continue;
+			}
+			sim_report(MMSIM_V_FREE_WHILE_CACHED, cpu,
+				   e->tag << level_shift[e->level], pfn, func,
+				   "page table %u freed while cpu %u%s caches a walk through it",
+				   pfn, cpu,
+				   per_cpu(task, cpu).mm ? "" : " (lazy)");
+		}
+	}
+}
+
+void sim_mmu_check_no_stale(const char *func)
+{
+	struct sim_mmu *mmu = this_mmu();
+
+	if (mmu->nr_stale)
+		sim_report(MMSIM_V_UNFLUSHED_RETURN, smp_processor_id(), 0, -1,
+			   func,
+			   "cpu %d goes on with %d entries to freed frames unflushed",
+			   smp_processor_id(), mmu->nr_stale);
+}
+
+/* Read @mm's tables as the walker would, without touching any bit. */
+static u64 soft_walk(long cr3, unsigned long addr, int to_level)
+{
+	u64 table = cr3, entry = 0;
+	int level;
+
+	for (level = PSC_PML4E; level <= to_level; level++) {
+		entry = ((u64 *)__va(table << PAGE_SHIFT))[table_index(level,
+								      addr)];
+		if (!(entry & _PAGE_PRESENT))
+			return 0;
+		table = (entry & PTE_PFN_MASK) >> PAGE_SHIFT;
+	}
+	return entry;
+}
+
+/**
+ * sim_mmu_check_coherent - coherence at return
+ * @mm: the mm whose mappings were just reduced
+ * @func: the call that returns
+ *
+ * Every CPU that may run @mm's user code (it has @mm's pgd loaded, lazily
+ * or not) must not hold a TLB entry that maps more, or more writably, than
+ * the page tables do now, nor a cached walk through a table that is no
+ * longer where it was.
+ *
+ * Return: the number of violations found.
+ */
+int sim_mmu_check_coherent(struct mm_struct *mm, const char *func)
+{
+	long cr3 = page_to_pfn(virt_to_page(mm->pgd));
+	unsigned int cpu, i;
+	int found = 0;
+
+	for (cpu = 0; cpu < sim->config.nr_cpus; cpu++) {
+		struct sim_mmu *mmu = &per_cpu(mmu, cpu);
+
+		if (mmu->cr3 != cr3)
+			continue;
+		for (i = 0; i < mmu->tlb_sets * TLB_WAYS; i++) {
+			struct tlb_entry *e = &mmu->tlb[i];
+			unsigned long addr = e->vpn << PAGE_SHIFT;
+			u64 pte;
+
+			if (!e->valid)
+				continue;
+			pte = soft_walk(cr3, addr, PSC_LEVELS);
+			if ((pte & _PAGE_PRESENT) &&
+			    pte_pfn(__pte(pte)) == e->pfn &&
+			    (!e->writable || (pte & _PAGE_RW)))
+				continue;
+			found++;
+			sim_report(MMSIM_V_INCOHERENT, cpu, addr, e->pfn, func,
+				   "cpu %u maps %#lx to frame %u%s; ptes say %#llx",
+				   cpu, addr, e->pfn, e->writable ? " rw" : "",
+				   (unsigned long long)pte);
+		}
+		for (i = 0; i < mmu->psc_size; i++) {
+			struct psc_entry *e = &mmu->psc[i];
+			unsigned long addr = e->tag << level_shift[e->level];
+			u64 entry;
+
+			if (!e->valid)
+				continue;
+			entry = soft_walk(cr3, addr, e->level);
+			if ((entry & _PAGE_PRESENT) &&
+			    ((entry & PTE_PFN_MASK) >> PAGE_SHIFT) == e->pfn)
+				continue;
+			found++;
+			sim_report(MMSIM_V_INCOHERENT, cpu, addr, e->pfn, func,
+				   "cpu %u caches a walk of %#lx through table %u, no longer linked",
+				   cpu, addr, e->pfn);
+		}
+	}
+	return found;
+}

@@ -1,0 +1,322 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Entry from the driver: each uapi call is a system call (or a user
+ * access) made by a task of some mm on some CPU.  The entry validates what
+ * the driver passed, schedules the task on the CPU, runs the kernel path,
+ * and on the way out checks what must hold whenever the kernel returns to
+ * user space: preemption and locks balanced, and no CPU that may run the
+ * mm's user code holding a translation the page tables no longer grant.
+ */
+#include <linux/mm.h>
+
+struct sim_call {
+	struct sim_context saved;
+	struct mm_struct *mm;
+};
+
+static struct sim_machine *to_machine(struct mmsim *m)
+{
+	return (struct sim_machine *)m;
+}
+
+/*
+ * Enter the kernel on @cpu of @m as a task of @mm_id (or of no mm when
+ * @mm_id is MMSIM_NO_MM and @allow_none).  Return: 0, -EINVAL for a bad
+ * CPU, -ESRCH for an unknown mm.
+ */
+static int sys_enter(struct mmsim *m, int cpu, int mm_id, bool allow_none,
+		     struct sim_call *call)
+{
+	struct sim_machine *machine = to_machine(m);
+
+	if (cpu < 0 || cpu >= (int)machine->config.nr_cpus)
+		return -EINVAL;
+	call->saved = sim_enter(machine, cpu);
+	call->mm = NULL;
+	if (mm_id == MMSIM_NO_MM && allow_none)
+		return 0;
+	call->mm = sim_mm_by_id(mm_id);
+	if (!call->mm) {
+		sim_leave(call->saved);
+		return -ESRCH;
+	}
+	context_switch_to(call->mm);
+	return 0;
+}
+
+/*
+ * Leave the kernel.  @check_mm, if not NULL, is an mm whose mappings the
+ * call may have reduced: coherence at return is checked for it.
+ */
+static long sys_exit(struct sim_call *call, struct mm_struct *check_mm,
+		     const char *func, long ret)
+{
+	int cpu = smp_processor_id();
+
+	if (per_cpu(preempt_count, cpu) || per_cpu(locks_held, cpu)) {
+		sim_report(MMSIM_V_LOCKING, cpu, 0, -1, func,
+			   "returns to user space with preempt count %d, %d locks held",
+			   per_cpu(preempt_count, cpu),
+			   per_cpu(locks_held, cpu));
+		per_cpu(preempt_count, cpu) = 0;
+		per_cpu(locks_held, cpu) = 0;
+	}
+	if (check_mm)
+		sim_mmu_check_coherent(check_mm, func);
+	sim_leave(call->saved);
+	return ret;
+}
+
+int mmsim_mm_new(struct mmsim *m, int *mm_out)
+{
+	struct sim_context saved = sim_enter(to_machine(m), 0);
+	struct mm_struct *mm = mm_alloc();
+
+	sim_leave(saved);
+	if (!mm)
+		return -ENOMEM;
+	*mm_out = mm->id;
+	return 0;
+}
+
+int mmsim_mm_get(struct mmsim *m, int mm_id)
+{
+	struct sim_context saved = sim_enter(to_machine(m), 0);
+	struct mm_struct *mm = sim_mm_by_id(mm_id);
+
+	if (mm)
+		mm->mm_users++;
+	sim_leave(saved);
+	return mm ? 0 : -ESRCH;
+}
+
+int mmsim_fork(struct mmsim *m, int cpu, int mm_id, int *child_out)
+{
+	struct mm_struct *child;
+	struct sim_call call;
+	int err;
+
+	err = sys_enter(m, cpu, mm_id, false, &call);
+	if (err)
+		return err;
+	child = dup_mm(call.mm);
+	if (child)
+		*child_out = child->id;
+	return sys_exit(&call, call.mm, __func__, child ? 0 : -ENOMEM);
+}
+
+int mmsim_exit(struct mmsim *m, int cpu, int mm_id)
+{
+	struct sim_call call;
+	int err;
+
+	err = sys_enter(m, cpu, mm_id, false, &call);
+	if (err)
+		return err;
+	exit_mm();
+	return sys_exit(&call, NULL, __func__, 0);
+}
+
+int mmsim_exec(struct mmsim *m, int cpu, int mm_id, int *new_mm_out)
+{
+	struct mm_struct *mm;
+	struct sim_call call;
+	int err;
+
+	err = sys_enter(m, cpu, mm_id, false, &call);
+	if (err)
+		return err;
+	mm = mm_alloc();
+	if (!mm)
+		return sys_exit(&call, NULL, __func__, -ENOMEM);
+	if (call.mm->mm_users == 1)
+		mm_release_cpus(call.mm);
+	exec_mmap(mm);
+	*new_mm_out = mm->id;
+	return sys_exit(&call, mm, __func__, 0);
+}
+
+int mmsim_mmap(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
+	       uint64_t len, int prot, int flags, uint64_t *addr_out)
+{
+	struct sim_call call;
+	long ret;
+	int err;
+
+	err = sys_enter(m, cpu, mm_id, false, &call);
+	if (err)
+		return err;
+	ret = do_mmap_pgoff(call.mm, addr, len, (unsigned int)prot,
+			    (unsigned int)flags);
+	if (ret >= 0)
+		*addr_out = ret;
+	return sys_exit(&call, call.mm, __func__, ret < 0 ? ret : 0);
+}
+
+int mmsim_munmap(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
+		 uint64_t len)
+{
+	struct sim_call call;
+	int err;
+
+	err = sys_enter(m, cpu, mm_id, false, &call);
+	if (err)
+		return err;
+	err = do_munmap(call.mm, addr, len);
+	return sys_exit(&call, call.mm, __func__, err);
+}
+
+int mmsim_mprotect(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
+		   uint64_t len, int prot)
+{
+	struct sim_call call;
+	int err;
+
+	err = sys_enter(m, cpu, mm_id, false, &call);
+	if (err)
+		return err;
+	err = sys_mprotect(call.mm, addr, len, (unsigned int)prot);
+	return sys_exit(&call, call.mm, __func__, err);
+}
+
+int mmsim_madvise(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
+		  uint64_t len, int advice)
+{
+	struct sim_call call;
+	int err;
+
+	err = sys_enter(m, cpu, mm_id, false, &call);
+	if (err)
+		return err;
+	err = sys_madvise(call.mm, addr, len, advice);
+	return sys_exit(&call, call.mm, __func__, err);
+}
+
+int mmsim_switch_mm(struct mmsim *m, int cpu, int mm_id)
+{
+	struct sim_call call;
+	int err;
+
+	err = sys_enter(m, cpu, mm_id, true, &call);
+	if (err)
+		return err;
+	if (!call.mm)
+		context_switch_to(NULL);
+	return sys_exit(&call, NULL, __func__, 0);
+}
+
+static int user_access(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
+		       bool write, uint64_t *val)
+{
+	struct sim_call call;
+	u64 faults;
+	int err;
+
+	if (addr & 7)
+		return -EINVAL;
+	err = sys_enter(m, cpu, mm_id, false, &call);
+	if (err)
+		return err;
+	faults = sim_stat(faults);
+	err = sim_user_access(addr, write, val);
+	/* a fault may have replaced a mapping (copy-on-write) */
+	return sys_exit(&call, sim_stat(faults) != faults ? call.mm : NULL,
+			write ? "mmsim_store" : "mmsim_load", err);
+}
+
+int mmsim_load(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
+	       uint64_t *val)
+{
+	return user_access(m, cpu, mm_id, addr, false, val);
+}
+
+int mmsim_store(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
+		uint64_t val)
+{
+	return user_access(m, cpu, mm_id, addr, true, &val);
+}
+
+/* Read-only views, for comparison against a model */
+
+int mmsim_vma(struct mmsim *m, int mm_id, uint32_t index,
+	      struct mmsim_vma_info *out)
+{
+	struct sim_context saved = sim_enter(to_machine(m), 0);
+	struct mm_struct *mm = sim_mm_by_id(mm_id);
+	struct vm_area_struct *vma = NULL;
+	int err = -ESRCH;
+
+	if (mm) {
+		err = -ENOENT;
+		for (vma = mm->mmap; vma && index; vma = vma->vm_next)
+			index--;
+	}
+	if (vma) {
+		out->start = vma->vm_start;
+		out->end = vma->vm_end;
+		out->prot = (vma->vm_flags & VM_READ ? PROT_READ : 0) |
+			    (vma->vm_flags & VM_WRITE ? PROT_WRITE : 0) |
+			    (vma->vm_flags & VM_EXEC ? PROT_EXEC : 0);
+		out->shared = !!(vma->vm_flags & VM_SHARED);
+		err = 0;
+	}
+	sim_leave(saved);
+	return err;
+}
+
+static pte_t *lookup_pte(struct mm_struct *mm, unsigned long addr)
+{
+	pgd_t *pgd = pgd_offset(mm, addr);
+	pud_t *pud;
+	pmd_t *pmd;
+
+	if (pgd_none(*pgd))
+		return NULL;
+	pud = pud_offset(pgd, addr);
+	if (pud_none(*pud))
+		return NULL;
+	pmd = pmd_offset(pud, addr);
+	if (pmd_none(*pmd))
+		return NULL;
+	return pte_offset_map(pmd, addr);
+}
+
+int mmsim_lookup(struct mmsim *m, int mm_id, uint64_t addr,
+		 struct mmsim_pte_info *out)
+{
+	struct sim_context saved = sim_enter(to_machine(m), 0);
+	struct mm_struct *mm = sim_mm_by_id(mm_id);
+	pte_t *ptep = NULL;
+	int err = -ESRCH;
+
+	if (mm && addr < TASK_SIZE) {
+		err = -ENOENT;
+		ptep = lookup_pte(mm, addr);
+	}
+	if (ptep && pte_present(*ptep)) {
+		out->pfn = pte_pfn(*ptep);
+		out->word0 = *(u64 *)page_address(pte_page(*ptep));
+		out->present = !!(pte_val(*ptep) & _PAGE_PRESENT);
+		out->writable = pte_write(*ptep);
+		err = 0;
+	}
+	sim_leave(saved);
+	return err;
+}
+
+int mmsim_mm_info(struct mmsim *m, int mm_id, struct mmsim_mm_info *out)
+{
+	struct sim_context saved = sim_enter(to_machine(m), 0);
+	struct mm_struct *mm = sim_mm_by_id(mm_id);
+
+	if (mm) {
+		out->anon_rss = mm->anon_rss;
+		out->file_rss = mm->file_rss;
+		out->nr_ptes = mm->nr_ptes;
+		out->total_vm = mm->total_vm;
+		out->map_count = mm->map_count;
+		out->users = mm->mm_users;
+	}
+	sim_leave(saved);
+	return mm ? 0 : -ESRCH;
+}

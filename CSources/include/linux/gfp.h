@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef _LINUX_GFP_H
+#define _LINUX_GFP_H
+
+#include <linux/slab.h>
+
+#define __GFP_ZERO	0x100u
+#define GFP_HIGHUSER	0x2u
+
+struct page *alloc_page(unsigned int gfp);
+void __free_page(struct page *page);
+
+#endif /* _LINUX_GFP_H */

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef _LINUX_MM_H
+#define _LINUX_MM_H
+
+#include <linux/gfp.h>
+#include <linux/mman.h>
+#include <linux/preempt.h>
+#include <linux/sched.h>
+#include <asm/pgtable.h>
+
+#define VM_READ		0x00000001UL
+#define VM_WRITE	0x00000002UL
+#define VM_EXEC		0x00000004UL
+#define VM_SHARED	0x00000008UL
+#define VM_MAYREAD	0x00000010UL
+#define VM_MAYWRITE	0x00000020UL
+#define VM_MAYEXEC	0x00000040UL
+#define VM_MAYSHARE	0x00000080UL
+#define VM_ACCOUNT	0x00100000UL
+
+#define VM_PROT_MASK	(VM_READ | VM_WRITE | VM_EXEC)
+
+/* A private writable mapping: writes break copy-on-write */
+static inline int is_cow_mapping(unsigned long flags)
+{
+	return (flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE;
+}
+
+pgprot_t vm_get_page_prot(unsigned long vm_flags);
+
+/* references and mappings */
+static inline int page_count(const struct page *page)
+{
+	return page->_count;
+}
+
+static inline void get_page(struct page *page)
+{
+	BUG_ON(page->_count <= 0);
+	page->_count++;
+}
+
+void put_page(struct page *page);
+
+static inline int page_mapcount(const struct page *page)
+{
+	return page->_mapcount + 1;
+}
+
+void page_add_new_anon_rmap(struct page *page);
+void page_add_file_rmap(struct page *page);
+void page_dup_rmap(struct page *page);
+void page_remove_rmap(struct page *page);
+
+struct page *vm_normal_page(struct vm_area_struct *vma, unsigned long addr,
+			    pte_t pte);
+
+/* the fault path */
+#define VM_FAULT_OOM		0x0001
+#define VM_FAULT_SIGSEGV	0x0002
+#define VM_FAULT_MINOR		0x0004
+
+int handle_mm_fault(struct mm_struct *mm, struct vm_area_struct *vma,
+		    unsigned long address, int write_access);
+int __pte_alloc(struct mm_struct *mm, pmd_t *pmd, unsigned long address);
+pud_t *pud_alloc(struct mm_struct *mm, pgd_t *pgd, unsigned long address);
+pmd_t *pmd_alloc(struct mm_struct *mm, pud_t *pud, unsigned long address);
+
+/* unmapping */
+struct mmu_gather;
+
+unsigned long unmap_vmas(struct mmu_gather **tlbp,
+			 struct vm_area_struct *start_vma,
+			 unsigned long start_addr, unsigned long end_addr);
+unsigned long zap_page_range(struct vm_area_struct *vma,
+			     unsigned long address, unsigned long size);
+void free_pgtables(struct mmu_gather **tlb, struct vm_area_struct *start_vma,
+		   unsigned long floor, unsigned long ceiling);
+int copy_page_range(struct mm_struct *dst, struct mm_struct *src,
+		    struct vm_area_struct *vma);
+
+/* address-space calls */
+struct vm_area_struct *find_vma(struct mm_struct *mm, unsigned long addr);
+struct vm_area_struct *find_vma_prev(struct mm_struct *mm, unsigned long addr,
+				     struct vm_area_struct **pprev);
+int split_vma(struct mm_struct *mm, struct vm_area_struct *vma,
+	      unsigned long addr, int new_below);
+void remove_vma(struct vm_area_struct *vma);
+struct vm_area_struct *vm_area_dup(struct vm_area_struct *orig);
+void exit_mmap(struct mm_struct *mm);
+
+long do_mmap_pgoff(struct mm_struct *mm, unsigned long addr,
+		   unsigned long len, unsigned long prot, unsigned long flags);
+int do_munmap(struct mm_struct *mm, unsigned long start, size_t len);
+long sys_mprotect(struct mm_struct *mm, unsigned long start, size_t len,
+		  unsigned long prot);
+long sys_madvise(struct mm_struct *mm, unsigned long start, size_t len,
+		 int behavior);
+
+#endif /* _LINUX_MM_H */

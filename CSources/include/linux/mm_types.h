@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef _LINUX_MM_TYPES_H
+#define _LINUX_MM_TYPES_H
+
+#include <linux/list.h>
+#include <linux/spinlock.h>
+#include <linux/cpumask.h>
+#include <asm/pgtable_types.h>
+
+struct address_space;
+
+/*
+ * struct page - one per physical frame.
+ *
+ * @_count counts references (0: free), @_mapcount the ptes that map the
+ * page, biased by -1 as in the kernel.  A page-table page keeps its split
+ * lock in @ptl.  @sim_gen and @sim_hwrefs belong to the simulated hardware:
+ * the frame's generation (bumped at every free) and how many TLB or
+ * paging-structure cache entries of any CPU refer to it.
+ */
+struct page {
+	unsigned long flags;
+	int _count;
+	int _mapcount;
+	struct address_space *mapping;	/* shmem object, if a shared page */
+	unsigned long index;		/* offset in @mapping, in pages */
+	spinlock_t ptl;
+	struct list_head lru;
+	u32 sim_gen;
+	u32 sim_hwrefs;
+};
+
+enum pageflags {
+	PG_anon,		/* private anonymous page */
+	PG_pgtable,		/* a page-table page of any level */
+	PG_buddy,		/* free, in the page allocator */
+};
+
+#define PAGE_FLAG_FNS(uname, lname)					\
+static inline int Page##uname(const struct page *page)			\
+{									\
+	return !!(page->flags & (1UL << PG_##lname));			\
+}									\
+static inline void SetPage##uname(struct page *page)			\
+{									\
+	page->flags |= 1UL << PG_##lname;				\
+}									\
+static inline void ClearPage##uname(struct page *page)			\
+{									\
+	page->flags &= ~(1UL << PG_##lname);				\
+}
+
+PAGE_FLAG_FNS(Anon, anon)
+PAGE_FLAG_FNS(Pgtable, pgtable)
+PAGE_FLAG_FNS(Buddy, buddy)
+
+struct mm_struct;
+
+struct vm_area_struct {
+	struct mm_struct *vm_mm;
+	unsigned long vm_start;		/* first byte */
+	unsigned long vm_end;		/* first byte after */
+	struct vm_area_struct *vm_next;	/* sorted by address */
+	pgprot_t vm_page_prot;
+	unsigned long vm_flags;
+	unsigned long vm_pgoff;		/* offset in vm_file, in pages */
+	struct address_space *vm_file;	/* shmem object of a shared vma */
+};
+
+/**
+ * struct mm_struct - an address space.
+ * @mmap: vmas, sorted by address.
+ * @pgd: the top-level page table, in a frame of its own.
+ * @mm_users: tasks using the address space; the last one tears it down.
+ * @mm_count: references to the struct itself (one for all users, one for
+ *	every CPU that holds it as active_mm in lazy TLB mode).
+ * @page_table_lock: with ptl=mm it guards every page-table entry; with
+ *	ptl=split only the population of upper levels.
+ * @cpu_vm_mask: CPUs that may hold TLB entries for this mm.
+ */
+struct mm_struct {
+	struct vm_area_struct *mmap;
+	pgd_t *pgd;
+	int mm_users;
+	int mm_count;
+	int map_count;
+	int id;
+	spinlock_t page_table_lock;
+	cpumask_t cpu_vm_mask;
+	unsigned long free_area_cache;
+	unsigned long total_vm;
+	unsigned long anon_rss;
+	unsigned long file_rss;
+	unsigned long nr_ptes;
+};
+
+#endif /* _LINUX_MM_TYPES_H */

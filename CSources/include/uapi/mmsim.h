@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * mmsim.h - the one header the Swift driver sees.
+ *
+ * A simulated x86-64 machine (frames, 4-level page tables, CPUs with TLBs
+ * and paging-structure caches, IPIs) running a slice of the Linux memory
+ * manager.  Everything here is self-contained: no kernel types, no
+ * force-included compatibility header.
+ *
+ * Calls return 0 or a negative Linux errno.  A call never aborts the
+ * process: kernel bugs found by the run-time checkers are recorded as
+ * violations and read back with mmsim_violation().
+ */
+#ifndef MMSIM_UAPI_H
+#define MMSIM_UAPI_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#define MMSIM_MAX_CPUS		8
+#define MMSIM_PAGE_SIZE		4096ULL
+#define MMSIM_TASK_SIZE		0x00007ffffffff000ULL
+
+/* mmap prot and flags: Linux's values */
+#define MMSIM_PROT_NONE		0x0
+#define MMSIM_PROT_READ		0x1
+#define MMSIM_PROT_WRITE	0x2
+#define MMSIM_PROT_EXEC		0x4
+
+#define MMSIM_MAP_SHARED	0x01
+#define MMSIM_MAP_PRIVATE	0x02
+#define MMSIM_MAP_FIXED		0x10
+#define MMSIM_MAP_ANONYMOUS	0x20
+#define MMSIM_MAP_DENYWRITE	0x800
+#define MMSIM_MAP_NORESERVE	0x4000
+#define MMSIM_MAP_STACK		0x20000
+
+#define MMSIM_MADV_DONTNEED	4
+
+/* No mm: mmsim_switch_mm() to it runs a kernel thread (lazy TLB) */
+#define MMSIM_NO_MM		(-1)
+
+enum mmsim_gather {
+	MMSIM_GATHER_VECTOR = 0,	/* 2.6.16 per-CPU page vector */
+	MMSIM_GATHER_INPLACE = 1,	/* the 2006 RFC */
+};
+
+enum mmsim_ptl {
+	MMSIM_PTL_MM = 0,		/* one mm->page_table_lock */
+	MMSIM_PTL_SPLIT = 1,		/* lock in each page-table page */
+};
+
+struct mmsim_config {
+	uint32_t nr_cpus;		/* 1 .. MMSIM_MAX_CPUS */
+	uint32_t nr_frames;		/* physical page frames */
+	uint32_t tlb_entries;		/* per CPU, a multiple of 4 */
+	uint32_t psc_entries;		/* paging-structure cache, per CPU */
+	uint32_t gather;		/* enum mmsim_gather */
+	uint32_t ptl;			/* enum mmsim_ptl */
+	uint32_t preempt;		/* CONFIG_PREEMPT: 0 or 1 */
+};
+
+/* Fills @cfg with the defaults: 4 CPUs, 4096 frames, 64 TLB entries. */
+void mmsim_default_config(struct mmsim_config *cfg);
+
+struct mmsim;
+
+int mmsim_create(const struct mmsim_config *cfg, struct mmsim **out);
+void mmsim_destroy(struct mmsim *m);
+
+/*
+ * Address spaces.  An mm is named by a small non-negative id, valid from
+ * the call that returns it until the last mmsim_mm_put() of it.  Every call
+ * that takes (cpu, mm) runs in a task of @mm on @cpu: it first switches
+ * @cpu to @mm, as the scheduler would.
+ */
+int mmsim_mm_new(struct mmsim *m, int *mm_out);
+/* fork(): a copy-on-write copy of @mm */
+int mmsim_fork(struct mmsim *m, int cpu, int mm, int *child_out);
+/* clone(CLONE_VM): one more task uses @mm (mm_users++) */
+int mmsim_mm_get(struct mmsim *m, int mm);
+/* exit(): one task of @mm exits on @cpu; the last one tears it down */
+int mmsim_exit(struct mmsim *m, int cpu, int mm);
+/* execve(): the task of @mm on @cpu gets a fresh, empty mm */
+int mmsim_exec(struct mmsim *m, int cpu, int mm, int *new_mm_out);
+
+int mmsim_mmap(struct mmsim *m, int cpu, int mm, uint64_t addr, uint64_t len,
+	       int prot, int flags, uint64_t *addr_out);
+int mmsim_munmap(struct mmsim *m, int cpu, int mm, uint64_t addr,
+		 uint64_t len);
+int mmsim_mprotect(struct mmsim *m, int cpu, int mm, uint64_t addr,
+		   uint64_t len, int prot);
+int mmsim_madvise(struct mmsim *m, int cpu, int mm, uint64_t addr,
+		  uint64_t len, int advice);
+
+/* Run @mm's user code on @cpu, or a kernel thread if @mm is MMSIM_NO_MM */
+int mmsim_switch_mm(struct mmsim *m, int cpu, int mm);
+
+/*
+ * User loads and stores of one 64-bit word (@addr 8-byte aligned) by a task
+ * of @mm on @cpu, through the TLB and the hardware walker, taking page
+ * faults as needed.  Return 0, -EFAULT when the task would get SIGSEGV, or
+ * -ENOMEM when the fault handler ran out of memory (VM_FAULT_OOM).
+ */
+int mmsim_load(struct mmsim *m, int cpu, int mm, uint64_t addr,
+	       uint64_t *val);
+int mmsim_store(struct mmsim *m, int cpu, int mm, uint64_t addr,
+		uint64_t val);
+
+/*
+ * Fail the @nth frame or kernel-object allocation from now on (1 is the
+ * next one); 0 disarms.  The failure fires once.
+ */
+void mmsim_fail_nth_alloc(struct mmsim *m, uint64_t nth);
+
+/* Abstract state, for comparison against a model. */
+struct mmsim_vma_info {
+	uint64_t start;
+	uint64_t end;
+	int prot;			/* MMSIM_PROT_* */
+	int shared;			/* MAP_SHARED */
+};
+
+/* The @index-th vma of @mm in address order; -ENOENT past the last */
+int mmsim_vma(struct mmsim *m, int mm, uint32_t index,
+	      struct mmsim_vma_info *out);
+
+struct mmsim_pte_info {
+	uint64_t pfn;
+	uint64_t word0;			/* first data word of the page */
+	int present;
+	int writable;
+};
+
+/*
+ * What @mm's page tables say about @addr, read by software (no TLB, no
+ * accessed bits set).  -ENOENT when nothing is mapped there.
+ */
+int mmsim_lookup(struct mmsim *m, int mm, uint64_t addr,
+		 struct mmsim_pte_info *out);
+
+struct mmsim_mm_info {
+	uint64_t anon_rss;		/* private anonymous pages mapped */
+	uint64_t file_rss;		/* shared pages mapped */
+	uint64_t nr_ptes;		/* pte pages */
+	uint64_t total_vm;		/* pages of vmas */
+	uint32_t map_count;		/* vmas */
+	uint32_t users;			/* mm_users */
+};
+
+int mmsim_mm_info(struct mmsim *m, int mm, struct mmsim_mm_info *out);
+
+/* Counters; all monotonic except the *_now gauges. */
+struct mmsim_stats {
+	/* hardware */
+	uint64_t tlb_hits;
+	uint64_t tlb_misses;
+	uint64_t tlb_evictions;
+	uint64_t walks;
+	uint64_t psc_hits;
+	uint64_t hw_faults;		/* walks that raised a page fault */
+	uint64_t flush_one;		/* local single-page invalidations */
+	uint64_t flush_all;		/* local whole-TLB flushes (cr3 loads) */
+	uint64_t ipis;			/* flush IPIs sent */
+	uint64_t ipis_lazy;		/* ... to CPUs in lazy TLB mode */
+	uint64_t entries_invalidated;	/* TLB + PSC entries dropped */
+	uint64_t misses_after_flush;	/* TLB misses on flushed entries */
+	/* kernel */
+	uint64_t tlb_flush_calls;	/* flush_tlb_{mm,range,page} calls */
+	uint64_t gather_flushes;	/* tlb_flush() from an mmu_gather */
+	uint64_t gather_full;		/* flushes forced by a full vector */
+	uint64_t gather_fast_frees;	/* pages freed in UP fast mode */
+	uint64_t zap_breaks;		/* ZAP_BLOCK_SIZE gather breaks */
+	uint64_t pages_gathered;	/* pages freed through a gather */
+	uint64_t faults;
+	uint64_t cow_copies;
+	uint64_t cow_reuses;
+	uint64_t pages_freed;
+	uint64_t ptables_alloced;
+	uint64_t ptables_freed;
+	uint64_t forks;
+	uint64_t exits;
+	uint64_t alloc_failures;	/* injected or out of frames */
+	uint64_t preempt_points;	/* cond_resched() taken */
+	uint64_t max_preempt_off_ptes;	/* longest stretch, ptes processed */
+	uint64_t gather_percpu_bytes;	/* per-CPU gather memory held */
+	uint64_t lock_acquisitions;
+	uint64_t lock_contended;
+	/* gauges */
+	uint64_t frames_used_now;
+	uint64_t slab_objects_now;
+};
+
+void mmsim_get_stats(struct mmsim *m, struct mmsim_stats *out);
+
+enum mmsim_violation_kind {
+	MMSIM_V_USE_AFTER_FREE = 1,	/* TLB/PSC used a freed frame */
+	MMSIM_V_FREE_WHILE_CACHED,	/* frame freed, another CPU caches it */
+	MMSIM_V_UNFLUSHED_RETURN,	/* CPU runs user code before its flush */
+	MMSIM_V_INCOHERENT,		/* TLB grants more than the ptes */
+	MMSIM_V_DOUBLE_FREE,
+	MMSIM_V_BAD_REFCOUNT,
+	MMSIM_V_ACCOUNTING,		/* counters disagree with ptes */
+	MMSIM_V_LEAK,			/* frame or object left after exit */
+	MMSIM_V_LOCKING,		/* lock or preemption rule broken */
+	MMSIM_V_BUG,			/* BUG_ON() fired */
+};
+
+struct mmsim_violation {
+	uint32_t kind;			/* enum mmsim_violation_kind */
+	int32_t cpu;			/* -1: not tied to a CPU */
+	uint64_t addr;			/* user address, or 0 */
+	int64_t pfn;			/* frame, or -1 */
+	char function[48];		/* kernel function that found it */
+	char message[160];
+};
+
+/* Number of violations recorded since creation (or the last clear) */
+uint32_t mmsim_nr_violations(struct mmsim *m);
+int mmsim_violation(struct mmsim *m, uint32_t index,
+		    struct mmsim_violation *out);
+void mmsim_clear_violations(struct mmsim *m);
+
+/*
+ * Whole-machine audit: refcounts, mapcounts and per-mm counters against
+ * the page tables, and coherence of every CPU's TLB and paging-structure
+ * cache.  Records violations; returns how many it found.
+ */
+int mmsim_check(struct mmsim *m);
+
+/*
+ * Leak audit, for when every mm has exited: idles every CPU (dropping
+ * lazily held mms, as CPUs that switch to init_mm do) and then reports
+ * every frame and kernel object still allocated.  Returns the number of
+ * leaks found, or -EBUSY while some mm is still alive.
+ */
+int mmsim_check_leaks(struct mmsim *m);
+
+#endif /* MMSIM_UAPI_H */

@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: GPL-2.0
+/* mm_struct lifetime, and fork's copy of an address space. */
+#include <linux/mm.h>
+#include <asm/pgalloc.h>
+#include <asm/tlbflush.h>
+
+static struct mm_struct *mm_init(struct mm_struct *mm)
+{
+	mm->mmap = NULL;
+	mm->map_count = 0;
+	mm->mm_users = 1;
+	mm->mm_count = 1;
+	mm->cpu_vm_mask = CPU_MASK_NONE;
+	mm->anon_rss = 0;
+	mm->file_rss = 0;
+	mm->nr_ptes = 0;
+	mm->free_area_cache = 0;
+	spin_lock_init_class(&mm->page_table_lock, LOCK_CLASS_MM_PTL);
+	mm->pgd = pgd_alloc(mm);
+	if (!mm->pgd)
+		goto fail_pgd;
+	if (sim_mm_register(mm))
+		goto fail_register;
+	return mm;
+
+fail_register:
+	pgd_free(mm->pgd);
+fail_pgd:
+	kfree(mm);
+	return NULL;
+}
+
+/* A new, empty address space with one user */
+struct mm_struct *mm_alloc(void)
+{
+	struct mm_struct *mm = kzalloc(sizeof(*mm), GFP_KERNEL);
+
+	if (!mm)
+		return NULL;
+	mm->total_vm = 0;
+	return mm_init(mm);
+}
+
+/* The last reference to the struct itself: free the pgd and the struct */
+static void __mmdrop(struct mm_struct *mm)
+{
+	BUG_ON(mm->mmap || mm->nr_ptes);
+	pgd_free(mm->pgd);
+	sim_mm_unregister(mm);
+	kfree(mm);
+}
+
+void mmdrop(struct mm_struct *mm)
+{
+	if (--mm->mm_count == 0)
+		__mmdrop(mm);
+}
+
+/* The last user is gone: tear the address space down */
+void mmput(struct mm_struct *mm)
+{
+	if (--mm->mm_users)
+		return;
+	exit_mmap(mm);
+	mmdrop(mm);
+}
+
+static int dup_mmap(struct mm_struct *mm, struct mm_struct *oldmm)
+{
+	struct vm_area_struct *mpnt, *tmp, **pprev = &mm->mmap;
+	int retval = 0;
+
+	for (mpnt = oldmm->mmap; mpnt; mpnt = mpnt->vm_next) {
+		tmp = vm_area_dup(mpnt);
+		if (!tmp) {
+			retval = -ENOMEM;
+			break;
+		}
+		tmp->vm_mm = mm;
+		*pprev = tmp;
+		pprev = &tmp->vm_next;
+		mm->map_count++;
+		retval = copy_page_range(mm, oldmm, mpnt);
+		if (retval)
+			break;
+	}
+	/* the parent's ptes were write-protected: no CPU may keep writing */
+	flush_tlb_mm(oldmm);
+	return retval;
+}
+
+/**
+ * dup_mm - fork's copy-on-write duplicate of @oldmm
+ *
+ * Return: the child's mm, or NULL when memory ran out (anything already
+ * built for the child is torn down again).
+ */
+struct mm_struct *dup_mm(struct mm_struct *oldmm)
+{
+	struct mm_struct *mm = kzalloc(sizeof(*mm), GFP_KERNEL);
+
+	if (!mm)
+		return NULL;
+	mm->total_vm = oldmm->total_vm;
+	if (!mm_init(mm))
+		return NULL;
+	if (dup_mmap(mm, oldmm)) {
+		mmput(mm);
+		return NULL;
+	}
+	sim_stat_inc(forks);
+	return mm;
+}

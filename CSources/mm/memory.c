@@ -1,0 +1,786 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The fault path and the page-table walks that populate, copy, zap and
+ * free user mappings: Linux 2.6.16's design, on the simulated machine.
+ */
+#include <linux/mm.h>
+#include <asm/pgalloc.h>
+#include <asm/tlbflush.h>
+#include <asm-generic/tlb.h>
+#include <linux/shmem_fs.h>
+
+struct page *vm_normal_page(struct vm_area_struct *vma, unsigned long addr,
+			    pte_t pte)
+{
+	unsigned long pfn = pte_pfn(pte);
+
+	if (unlikely(!pfn_valid(pfn))) {
+		sim_report(MMSIM_V_BUG, smp_processor_id(), addr, pfn,
+			   __func__, "pte %#llx maps no frame",
+			   (unsigned long long)pte_val(pte));
+		return NULL;
+	}
+	return pfn_to_page(pfn);
+}
+
+pgprot_t vm_get_page_prot(unsigned long vm_flags)
+{
+	if (!(vm_flags & VM_PROT_MASK))
+		return PAGE_NONE;
+	if ((vm_flags & VM_SHARED) && (vm_flags & VM_WRITE))
+		return PAGE_SHARED;
+	/* private writable mappings start read-only: copy-on-write */
+	return PAGE_COPY;
+}
+
+static inline pte_t maybe_mkwrite(pte_t pte, struct vm_area_struct *vma)
+{
+	if (likely(vma->vm_flags & VM_WRITE))
+		pte = pte_mkwrite(pte);
+	return pte;
+}
+
+/* Allocation of missing page-table levels, under the mm's lock */
+
+pud_t *pud_alloc(struct mm_struct *mm, pgd_t *pgd, unsigned long address)
+{
+	pud_t *new;
+
+	if (!pgd_none(*pgd))
+		return pud_offset(pgd, address);
+	new = pud_alloc_one(mm, address);
+	if (!new)
+		return NULL;
+	spin_lock(&mm->page_table_lock);
+	if (pgd_none(*pgd)) {
+		pgd_populate(mm, pgd, new);
+		new = NULL;
+	}
+	spin_unlock(&mm->page_table_lock);
+	if (new)
+		pud_free(new);
+	return pud_offset(pgd, address);
+}
+
+pmd_t *pmd_alloc(struct mm_struct *mm, pud_t *pud, unsigned long address)
+{
+	pmd_t *new;
+
+	if (!pud_none(*pud))
+		return pmd_offset(pud, address);
+	new = pmd_alloc_one(mm, address);
+	if (!new)
+		return NULL;
+	spin_lock(&mm->page_table_lock);
+	if (pud_none(*pud)) {
+		pud_populate(mm, pud, new);
+		new = NULL;
+	}
+	spin_unlock(&mm->page_table_lock);
+	if (new)
+		pmd_free(new);
+	return pmd_offset(pud, address);
+}
+
+int __pte_alloc(struct mm_struct *mm, pmd_t *pmd, unsigned long address)
+{
+	struct page *new = pte_alloc_one(mm, address);
+
+	if (!new)
+		return -ENOMEM;
+	spin_lock(&mm->page_table_lock);
+	if (pmd_present(*pmd)) {	/* another fault populated it */
+		spin_unlock(&mm->page_table_lock);
+		pte_free(new);
+		return 0;
+	}
+	mm->nr_ptes++;
+	pmd_populate(mm, pmd, new);
+	spin_unlock(&mm->page_table_lock);
+	return 0;
+}
+
+static pte_t *pte_alloc_map(struct mm_struct *mm, pmd_t *pmd,
+			    unsigned long address)
+{
+	if (!pmd_present(*pmd) && __pte_alloc(mm, pmd, address))
+		return NULL;
+	return pte_offset_map(pmd, address);
+}
+
+static pte_t *pte_offset_map_lock(struct mm_struct *mm, pmd_t *pmd,
+				  unsigned long address, spinlock_t **ptlp)
+{
+	spinlock_t *ptl = pte_lockptr(mm, pmd);
+
+	*ptlp = ptl;
+	spin_lock(ptl);
+	return pte_offset_map(pmd, address);
+}
+
+static void pte_unmap_unlock(pte_t *pte, spinlock_t *ptl)
+{
+	spin_unlock(ptl);
+	pte_unmap(pte);
+}
+
+/* Reverse-map counts: how many ptes map a page */
+
+void page_add_new_anon_rmap(struct page *page)
+{
+	SetPageAnon(page);
+	page->_mapcount = 0;
+}
+
+void page_add_file_rmap(struct page *page)
+{
+	page->_mapcount++;
+}
+
+void page_dup_rmap(struct page *page)
+{
+	page->_mapcount++;
+}
+
+void page_remove_rmap(struct page *page)
+{
+	if (--page->_mapcount < -1) {
+		sim_report(MMSIM_V_BAD_REFCOUNT, smp_processor_id(), 0,
+			   page_to_pfn(page), __func__, "mapcount below zero");
+		page->_mapcount = -1;
+	}
+}
+
+/* The fault handlers */
+
+static int do_anonymous_page(struct mm_struct *mm, struct vm_area_struct *vma,
+			     unsigned long address, pmd_t *pmd,
+			     int write_access)
+{
+	struct page *page;
+	spinlock_t *ptl;
+	pte_t *pte, entry;
+
+	page = alloc_page(GFP_HIGHUSER | __GFP_ZERO);
+	if (!page)
+		return VM_FAULT_OOM;
+	/*
+	 * No ZERO_PAGE here: a read fault gets a page of its own, writable
+	 * if the vma is (what kernels without a zero page do).
+	 */
+	entry = maybe_mkwrite(mk_pte(page, vma->vm_page_prot), vma);
+	if (write_access)
+		entry = pte_mkdirty(entry);
+
+	pte = pte_offset_map_lock(mm, pmd, address, &ptl);
+	if (!pte_none(*pte)) {
+		pte_unmap_unlock(pte, ptl);
+		put_page(page);
+		return VM_FAULT_MINOR;
+	}
+	mm->anon_rss++;
+	page_add_new_anon_rmap(page);
+	set_pte_at(mm, address, pte, entry);
+	pte_unmap_unlock(pte, ptl);
+	return VM_FAULT_MINOR;
+}
+
+/* do_no_page() for a shared anonymous (shmem) mapping */
+static int do_shared_fault(struct mm_struct *mm, struct vm_area_struct *vma,
+			   unsigned long address, pmd_t *pmd,
+			   int write_access)
+{
+	unsigned long pgoff;
+	struct page *page;
+	spinlock_t *ptl;
+	pte_t *pte, entry;
+
+	pgoff = ((address - vma->vm_start) >> PAGE_SHIFT) + vma->vm_pgoff;
+	page = shmem_getpage(vma->vm_file, pgoff);
+	if (!page)
+		return VM_FAULT_OOM;
+	entry = mk_pte(page, vma->vm_page_prot);
+	if (write_access)
+		entry = pte_mkdirty(entry);
+
+	pte = pte_offset_map_lock(mm, pmd, address, &ptl);
+	if (!pte_none(*pte)) {
+		pte_unmap_unlock(pte, ptl);
+		put_page(page);
+		return VM_FAULT_MINOR;
+	}
+	mm->file_rss++;
+	page_add_file_rmap(page);
+	set_pte_at(mm, address, pte, entry);
+	pte_unmap_unlock(pte, ptl);
+	return VM_FAULT_MINOR;
+}
+
+/*
+ * do_wp_page - a write to a present, write-protected pte, with @ptl held.
+ *
+ * An anonymous page mapped once is reused in place.  Otherwise the page is
+ * copied; the old mapping is replaced and flushed from every CPU before
+ * the old page may go (ptep_establish), since other CPUs may still read
+ * it through their TLBs.
+ */
+static int do_wp_page(struct mm_struct *mm, struct vm_area_struct *vma,
+		      unsigned long address, pte_t *page_table, pmd_t *pmd,
+		      spinlock_t *ptl, pte_t orig_pte)
+{
+	struct page *old_page, *new_page;
+	pte_t entry;
+
+	old_page = vm_normal_page(vma, address, orig_pte);
+	if (!old_page)
+		goto unlock;
+	if ((vma->vm_flags & VM_SHARED) ||
+	    (PageAnon(old_page) && page_mapcount(old_page) == 1)) {
+		entry = maybe_mkwrite(pte_mkdirty(pte_mkyoung(orig_pte)), vma);
+		set_pte_at(mm, address, page_table, entry);
+		flush_tlb_page(vma, address);
+		sim_stat_inc(cow_reuses);
+		goto unlock;
+	}
+
+	get_page(old_page);
+	pte_unmap_unlock(page_table, ptl);
+	new_page = alloc_page(GFP_HIGHUSER);
+	if (!new_page) {
+		put_page(old_page);
+		return VM_FAULT_OOM;
+	}
+	memcpy(page_address(new_page), page_address(old_page), PAGE_SIZE);
+
+	page_table = pte_offset_map_lock(mm, pmd, address, &ptl);
+	if (likely(pte_same(*page_table, orig_pte))) {
+		page_remove_rmap(old_page);
+		entry = mk_pte(new_page, vma->vm_page_prot);
+		entry = maybe_mkwrite(pte_mkdirty(entry), vma);
+		/* ptep_establish(): the new pte, then the shootdown */
+		set_pte_at(mm, address, page_table, entry);
+		flush_tlb_page(vma, address);
+		page_add_new_anon_rmap(new_page);
+		sim_stat_inc(cow_copies);
+		new_page = old_page;	/* drop the mapping's reference */
+	}
+	put_page(new_page);
+	put_page(old_page);
+unlock:
+	pte_unmap_unlock(page_table, ptl);
+	return VM_FAULT_MINOR;
+}
+
+static int handle_pte_fault(struct mm_struct *mm, struct vm_area_struct *vma,
+			    unsigned long address, pte_t *pte, pmd_t *pmd,
+			    int write_access)
+{
+	pte_t entry, old;
+	spinlock_t *ptl;
+
+	old = READ_ONCE(*pte);
+	if (!pte_present(old)) {
+		if (!pte_none(old)) {
+			sim_report(MMSIM_V_BUG, smp_processor_id(), address,
+				   -1, __func__, "unknown non-present pte %#llx",
+				   (unsigned long long)pte_val(old));
+			return VM_FAULT_SIGSEGV;
+		}
+		if (vma->vm_file)
+			return do_shared_fault(mm, vma, address, pmd,
+					       write_access);
+		return do_anonymous_page(mm, vma, address, pmd, write_access);
+	}
+
+	pte = pte_offset_map_lock(mm, pmd, address, &ptl);
+	if (unlikely(!pte_same(*pte, old)))
+		goto unlock;
+	entry = old;
+	if (write_access) {
+		if (!pte_write(entry))
+			return do_wp_page(mm, vma, address, pte, pmd, ptl,
+					  entry);
+		entry = pte_mkdirty(entry);
+	}
+	entry = pte_mkyoung(entry);
+	if (!pte_same(old, entry)) {
+		/* ptep_set_access_flags() */
+		set_pte_at(mm, address, pte, entry);
+		if (write_access)
+			flush_tlb_page(vma, address);
+	} else if (write_access) {
+		flush_tlb_page(vma, address);
+	}
+unlock:
+	pte_unmap_unlock(pte, ptl);
+	return VM_FAULT_MINOR;
+}
+
+/**
+ * handle_mm_fault - resolve a fault at @address in @vma
+ *
+ * Return: VM_FAULT_MINOR, or VM_FAULT_OOM when a page or a page table
+ * could not be allocated.
+ */
+int handle_mm_fault(struct mm_struct *mm, struct vm_area_struct *vma,
+		    unsigned long address, int write_access)
+{
+	pgd_t *pgd;
+	pud_t *pud;
+	pmd_t *pmd;
+	pte_t *pte;
+
+	sim_stat_inc(faults);
+	pgd = pgd_offset(mm, address);
+	pud = pud_alloc(mm, pgd, address);
+	if (!pud)
+		return VM_FAULT_OOM;
+	pmd = pmd_alloc(mm, pud, address);
+	if (!pmd)
+		return VM_FAULT_OOM;
+	pte = pte_alloc_map(mm, pmd, address);
+	if (!pte)
+		return VM_FAULT_OOM;
+	return handle_pte_fault(mm, vma, address, pte, pmd, write_access);
+}
+
+/* fork: copy the ptes of a private vma, write-protecting both sides */
+
+static void copy_one_pte(struct mm_struct *dst_mm, struct mm_struct *src_mm,
+			 pte_t *dst_pte, pte_t *src_pte,
+			 struct vm_area_struct *vma, unsigned long addr,
+			 int *rss)
+{
+	pte_t pte = *src_pte;
+	struct page *page;
+
+	if (is_cow_mapping(vma->vm_flags) && pte_write(pte)) {
+		ptep_set_wrprotect(src_mm, addr, src_pte);
+		pte = pte_wrprotect(pte);
+	}
+	pte = __pte(pte_val(pte) & ~_PAGE_ACCESSED);
+	page = vm_normal_page(vma, addr, pte);
+	if (page) {
+		get_page(page);
+		page_dup_rmap(page);
+		rss[!!PageAnon(page)]++;
+	}
+	set_pte_at(dst_mm, addr, dst_pte, pte);
+}
+
+static int copy_pte_range(struct mm_struct *dst_mm, struct mm_struct *src_mm,
+			  pmd_t *dst_pmd, pmd_t *src_pmd,
+			  struct vm_area_struct *vma, unsigned long addr,
+			  unsigned long end)
+{
+	spinlock_t *src_ptl, *dst_ptl;
+	pte_t *src_pte, *dst_pte;
+	int rss[2] = { 0, 0 };
+
+	if (!pmd_present(*dst_pmd) && __pte_alloc(dst_mm, dst_pmd, addr))
+		return -ENOMEM;
+	dst_pte = pte_offset_map_lock(dst_mm, dst_pmd, addr, &dst_ptl);
+	src_pte = pte_offset_map(src_pmd, addr);
+	src_ptl = pte_lockptr(src_mm, src_pmd);
+	spin_lock(src_ptl);
+	do {
+		preempt_account_work(1);
+		if (pte_none(*src_pte))
+			continue;
+		copy_one_pte(dst_mm, src_mm, dst_pte, src_pte, vma, addr, rss);
+	} while (dst_pte++, src_pte++, addr += PAGE_SIZE, addr != end);
+	spin_unlock(src_ptl);
+	dst_mm->file_rss += rss[0];
+	dst_mm->anon_rss += rss[1];
+	pte_unmap_unlock(dst_pte - 1, dst_ptl);
+	cond_resched();
+	return 0;
+}
+
+static int copy_pmd_range(struct mm_struct *dst_mm, struct mm_struct *src_mm,
+			  pud_t *dst_pud, pud_t *src_pud,
+			  struct vm_area_struct *vma, unsigned long addr,
+			  unsigned long end)
+{
+	pmd_t *src_pmd, *dst_pmd;
+	unsigned long next;
+
+	dst_pmd = pmd_alloc(dst_mm, dst_pud, addr);
+	if (!dst_pmd)
+		return -ENOMEM;
+	src_pmd = pmd_offset(src_pud, addr);
+	do {
+		next = pmd_addr_end(addr, end);
+		if (pmd_none(*src_pmd))
+			continue;
+		if (copy_pte_range(dst_mm, src_mm, dst_pmd, src_pmd, vma,
+				   addr, next))
+			return -ENOMEM;
+	} while (dst_pmd++, src_pmd++, addr = next, addr != end);
+	return 0;
+}
+
+static int copy_pud_range(struct mm_struct *dst_mm, struct mm_struct *src_mm,
+			  pgd_t *dst_pgd, pgd_t *src_pgd,
+			  struct vm_area_struct *vma, unsigned long addr,
+			  unsigned long end)
+{
+	pud_t *src_pud, *dst_pud;
+	unsigned long next;
+
+	dst_pud = pud_alloc(dst_mm, dst_pgd, addr);
+	if (!dst_pud)
+		return -ENOMEM;
+	src_pud = pud_offset(src_pgd, addr);
+	do {
+		next = pud_addr_end(addr, end);
+		if (pud_none(*src_pud))
+			continue;
+		if (copy_pmd_range(dst_mm, src_mm, dst_pud, src_pud, vma,
+				   addr, next))
+			return -ENOMEM;
+	} while (dst_pud++, src_pud++, addr = next, addr != end);
+	return 0;
+}
+
+/**
+ * copy_page_range - fork's copy of the ptes of @vma
+ *
+ * Shared mappings are not copied: the child's faults find their pages in
+ * the shmem object.  Private ones are, write-protected on both sides.
+ *
+ * Return: 0 or -ENOMEM; the caller tears the half-built child down.
+ */
+int copy_page_range(struct mm_struct *dst_mm, struct mm_struct *src_mm,
+		    struct vm_area_struct *vma)
+{
+	unsigned long addr = vma->vm_start, end = vma->vm_end, next;
+	pgd_t *src_pgd, *dst_pgd;
+
+	if (vma->vm_file)
+		return 0;
+	dst_pgd = pgd_offset(dst_mm, addr);
+	src_pgd = pgd_offset(src_mm, addr);
+	do {
+		next = pgd_addr_end(addr, end);
+		if (pgd_none(*src_pgd))
+			continue;
+		if (copy_pud_range(dst_mm, src_mm, dst_pgd, src_pgd, vma,
+				   addr, next))
+			return -ENOMEM;
+	} while (dst_pgd++, src_pgd++, addr = next, addr != end);
+	return 0;
+}
+
+/* Unmapping: zap the ptes of a range, page tables stay */
+
+/*
+ * How much zapping is done under one gather before it is broken up to
+ * give the scheduler a chance: 8 pages under CONFIG_PREEMPT, 1024 without.
+ */
+static long zap_block_size(void)
+{
+	return (sim->config.preempt ? 8 : 1024) * PAGE_SIZE;
+}
+
+static unsigned long zap_pte_range(struct mmu_gather *tlb,
+				   struct vm_area_struct *vma, pmd_t *pmd,
+				   unsigned long addr, unsigned long end,
+				   long *zap_work)
+{
+	struct mm_struct *mm = tlb->mm;
+	long anon_rss = 0, file_rss = 0;
+	spinlock_t *ptl;
+	pte_t *pte;
+
+	pte = pte_offset_map_lock(mm, pmd, addr, &ptl);
+	do {
+		pte_t ptent = *pte;
+		struct page *page;
+
+		preempt_account_work(1);
+		if (pte_none(ptent)) {
+			(*zap_work)--;
+			continue;
+		}
+		*zap_work -= PAGE_SIZE;
+		ptent = ptep_get_and_clear(mm, addr, pte);
+		tlb_remove_tlb_entry(tlb, pte, addr);
+		page = vm_normal_page(vma, addr, ptent);
+		if (!page)
+			continue;
+		if (PageAnon(page))
+			anon_rss++;
+		else
+			file_rss++;
+		page_remove_rmap(page);
+		tlb_remove_page(tlb, page);
+	} while (pte++, addr += PAGE_SIZE, addr != end && *zap_work > 0);
+	mm->anon_rss -= anon_rss;
+	mm->file_rss -= file_rss;
+	pte_unmap_unlock(pte - 1, ptl);
+	return addr;
+}
+
+static unsigned long zap_pmd_range(struct mmu_gather *tlb,
+				   struct vm_area_struct *vma, pud_t *pud,
+				   unsigned long addr, unsigned long end,
+				   long *zap_work)
+{
+	pmd_t *pmd = pmd_offset(pud, addr);
+	unsigned long next;
+
+	do {
+		next = pmd_addr_end(addr, end);
+		if (pmd_none(*pmd)) {
+			(*zap_work)--;
+			continue;
+		}
+		next = zap_pte_range(tlb, vma, pmd, addr, next, zap_work);
+	} while (pmd++, addr = next, addr != end && *zap_work > 0);
+	return addr;
+}
+
+static unsigned long zap_pud_range(struct mmu_gather *tlb,
+				   struct vm_area_struct *vma, pgd_t *pgd,
+				   unsigned long addr, unsigned long end,
+				   long *zap_work)
+{
+	pud_t *pud = pud_offset(pgd, addr);
+	unsigned long next;
+
+	do {
+		next = pud_addr_end(addr, end);
+		if (pud_none(*pud)) {
+			(*zap_work)--;
+			continue;
+		}
+		next = zap_pmd_range(tlb, vma, pud, addr, next, zap_work);
+	} while (pud++, addr = next, addr != end && *zap_work > 0);
+	return addr;
+}
+
+static unsigned long unmap_page_range(struct mmu_gather *tlb,
+				      struct vm_area_struct *vma,
+				      unsigned long addr, unsigned long end,
+				      long *zap_work)
+{
+	pgd_t *pgd = pgd_offset(vma->vm_mm, addr);
+	unsigned long next;
+
+	do {
+		next = pgd_addr_end(addr, end);
+		if (pgd_none(*pgd)) {
+			(*zap_work)--;
+			continue;
+		}
+		next = zap_pud_range(tlb, vma, pgd, addr, next, zap_work);
+	} while (pgd++, addr = next, addr != end && *zap_work > 0);
+	return addr;
+}
+
+/**
+ * unmap_vmas - zap the ptes of every vma from @start_vma that meets
+ *	[@start_addr, @end_addr)
+ * @tlbp: the gather; replaced when the work is broken up
+ *
+ * After each ZAP_BLOCK_SIZE worth of work the gather is finished (flush,
+ * free, preemption back on), the CPU may reschedule, and a fresh gather is
+ * taken: the "mmu_gather breaking" that bounds preemption latency.
+ *
+ * Return: the end of the range zapped.
+ */
+unsigned long unmap_vmas(struct mmu_gather **tlbp,
+			 struct vm_area_struct *start_vma,
+			 unsigned long start_addr, unsigned long end_addr)
+{
+	unsigned int fullmm = (*tlbp)->fullmm;
+	long zap_work = zap_block_size();
+	unsigned long tlb_start = 0, start = start_addr;
+	bool tlb_start_valid = false;
+	struct vm_area_struct *vma;
+
+	for (vma = start_vma; vma && vma->vm_start < end_addr;
+	     vma = vma->vm_next) {
+		unsigned long end;
+
+		start = max(vma->vm_start, start_addr);
+		if (start >= vma->vm_end)
+			continue;
+		end = min(vma->vm_end, end_addr);
+		if (end <= vma->vm_start)
+			continue;
+		while (start != end) {
+			if (!tlb_start_valid) {
+				tlb_start = start;
+				tlb_start_valid = true;
+			}
+			start = unmap_page_range(*tlbp, vma, start, end,
+						 &zap_work);
+			if (zap_work > 0) {
+				BUG_ON(start != end);
+				break;
+			}
+			tlb_finish_mmu(*tlbp, tlb_start, start);
+			sim_stat_inc(zap_breaks);
+			cond_resched();
+			*tlbp = tlb_gather_mmu(vma->vm_mm, fullmm);
+			tlb_start_valid = false;
+			zap_work = zap_block_size();
+		}
+	}
+	return start;
+}
+
+/**
+ * zap_page_range - remove the user pages of a range of one vma, keeping
+ *	the vma and the page tables (MADV_DONTNEED)
+ */
+unsigned long zap_page_range(struct vm_area_struct *vma,
+			     unsigned long address, unsigned long size)
+{
+	unsigned long end = address + size;
+	struct mmu_gather *tlb;
+
+	tlb = tlb_gather_mmu(vma->vm_mm, 0);
+	end = unmap_vmas(&tlb, vma, address, end);
+	tlb_finish_mmu(tlb, address, end);
+	return end;
+}
+
+/* Freeing page tables that no vma needs any more */
+
+/*
+ * Is the table that maps [@start & @mask, + ~@mask] free to go: not below
+ * @floor and not reaching @ceiling (0 meaning the top of the space)?
+ * @end is the end of the range being freed.
+ */
+static bool table_within(unsigned long start, unsigned long end,
+			 unsigned long mask, unsigned long floor,
+			 unsigned long ceiling)
+{
+	start &= mask;
+	if (start < floor)
+		return false;
+	if (ceiling) {
+		ceiling &= mask;
+		if (!ceiling)
+			return false;
+	}
+	return end - 1 <= ceiling - 1;
+}
+
+static void free_pte_range(struct mmu_gather *tlb, pmd_t *pmd)
+{
+	struct page *page = pmd_page(*pmd);
+
+	pmd_clear(pmd);
+	pte_free_tlb(tlb, page);
+	tlb->mm->nr_ptes--;
+}
+
+static void free_pmd_range(struct mmu_gather *tlb, pud_t *pud,
+			   unsigned long addr, unsigned long end,
+			   unsigned long floor, unsigned long ceiling)
+{
+	unsigned long next, start = addr;
+	pmd_t *pmd = pmd_offset(pud, addr);
+
+	do {
+		next = pmd_addr_end(addr, end);
+		if (pmd_none(*pmd))
+			continue;
+		free_pte_range(tlb, pmd);
+	} while (pmd++, addr = next, addr != end);
+
+	if (!table_within(start, end, PUD_MASK, floor, ceiling))
+		return;
+	pmd = pmd_offset(pud, start & PUD_MASK);
+	pud_clear(pud);
+	pmd_free_tlb(tlb, pmd);
+}
+
+static void free_pud_range(struct mmu_gather *tlb, pgd_t *pgd,
+			   unsigned long addr, unsigned long end,
+			   unsigned long floor, unsigned long ceiling)
+{
+	unsigned long next, start = addr;
+	pud_t *pud = pud_offset(pgd, addr);
+
+	do {
+		next = pud_addr_end(addr, end);
+		if (pud_none(*pud))
+			continue;
+		free_pmd_range(tlb, pud, addr, next, floor, ceiling);
+	} while (pud++, addr = next, addr != end);
+
+	if (!table_within(start, end, PGDIR_MASK, floor, ceiling))
+		return;
+	pud = pud_offset(pgd, start & PGDIR_MASK);
+	pgd_clear(pgd);
+	pud_free_tlb(tlb, pud);
+}
+
+/*
+ * free_pgd_range - free the page tables that map only [@addr, @end),
+ * never one that also maps something below @floor or from @ceiling on
+ * (the neighbouring vmas').  pte pages are freed whole: @addr is rounded
+ * to the pmd below, @end to the pmd boundary short of @ceiling.
+ */
+static void free_pgd_range(struct mmu_gather *tlb, unsigned long addr,
+			   unsigned long end, unsigned long floor,
+			   unsigned long ceiling)
+{
+	unsigned long next;
+	pgd_t *pgd;
+
+	addr &= PMD_MASK;
+	if (addr < floor) {
+		addr += PMD_SIZE;
+		if (!addr)
+			return;
+	}
+	if (ceiling) {
+		ceiling &= PMD_MASK;
+		if (!ceiling)
+			return;
+	}
+	if (end - 1 > ceiling - 1)
+		end -= PMD_SIZE;
+	if (addr > end - 1)
+		return;
+
+	pgd = pgd_offset(tlb->mm, addr);
+	do {
+		next = pgd_addr_end(addr, end);
+		if (pgd_none(*pgd))
+			continue;
+		free_pud_range(tlb, pgd, addr, next, floor, ceiling);
+	} while (pgd++, addr = next, addr != end);
+}
+
+/**
+ * free_pgtables - free the page tables under a list of vmas being removed
+ * @tlb: the gather the tables are freed through
+ * @vma: first vma of the list (already detached from the mm)
+ * @floor: end of the vma below, which keeps its tables
+ * @ceiling: start of the vma above, or 0
+ *
+ * Neighbouring vmas less than a pmd apart are handled in one walk.
+ */
+void free_pgtables(struct mmu_gather **tlb, struct vm_area_struct *vma,
+		   unsigned long floor, unsigned long ceiling)
+{
+	while (vma) {
+		struct vm_area_struct *next = vma->vm_next;
+		unsigned long addr = vma->vm_start;
+
+		while (next && next->vm_start <= vma->vm_end + PMD_SIZE) {
+			vma = next;
+			next = vma->vm_next;
+		}
+		free_pgd_range(*tlb, addr, vma->vm_end, floor,
+			       next ? next->vm_start : ceiling);
+		vma = next;
+	}
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * kcompat.h - force-included into every kernel file built for user space.
+ *
+ * The small part of <linux/types.h>, <linux/compiler.h>, <linux/kernel.h>
+ * and <linux/bug.h> that the simulated kernel uses, in the spirit of the
+ * kernel's own tools/include.
+ */
+#ifndef _TOOLS_LINUX_KCOMPAT_H
+#define _TOOLS_LINUX_KCOMPAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <errno.h>
+
+typedef uint8_t u8;
+typedef uint16_t u16;
+typedef uint32_t u32;
+typedef uint64_t u64;
+typedef int32_t s32;
+typedef int64_t s64;
+
+#define likely(x)	__builtin_expect(!!(x), 1)
+#define unlikely(x)	__builtin_expect(!!(x), 0)
+#ifndef __always_inline
+#define __always_inline	inline __attribute__((always_inline))
+#endif
+#define __maybe_unused	__attribute__((unused))
+#define __printf(a, b)	__attribute__((format(printf, a, b)))
+#define __cold		__attribute__((cold))
+
+#define READ_ONCE(x)	(*(const volatile typeof(x) *)&(x))
+#define WRITE_ONCE(x, val)	(*(volatile typeof(x) *)&(x) = (val))
+
+#define ARRAY_SIZE(arr)	(sizeof(arr) / sizeof((arr)[0]))
+#define BITS_PER_LONG	64
+
+#define container_of(ptr, type, member) ({			\
+	const typeof(((type *)0)->member) *__mptr = (ptr);	\
+	(type *)((char *)__mptr - offsetof(type, member)); })
+
+#define min(x, y) ({				\
+	typeof(x) _min1 = (x);			\
+	typeof(y) _min2 = (y);			\
+	(void)(&_min1 == &_min2);		\
+	_min1 < _min2 ? _min1 : _min2; })
+
+#define max(x, y) ({				\
+	typeof(x) _max1 = (x);			\
+	typeof(y) _max2 = (y);			\
+	(void)(&_max1 == &_max2);		\
+	_max1 > _max2 ? _max1 : _max2; })
+
+#define BUILD_BUG_ON(cond)	_Static_assert(!(cond), #cond)
+
+/*
+ * A kernel bug found while the simulation runs is recorded, never fatal:
+ * the driver shrinks and replays the case that produced it.
+ */
+void __printf(6, 7) __cold sim_report(int kind, int cpu, u64 addr, long pfn,
+				      const char *func, const char *fmt, ...);
+
+#define SIM_V_BUG	10	/* MMSIM_V_BUG */
+
+#define BUG_ON(cond) do {						\
+	if (unlikely(cond))						\
+		sim_report(SIM_V_BUG, -1, 0, -1, __func__,		\
+			   "BUG_ON(%s) at %s:%d", #cond, __FILE__,	\
+			   __LINE__);					\
+} while (0)
+
+#define WARN_ON(cond) ({						\
+	int __ret_warn_on = !!(cond);					\
+	if (unlikely(__ret_warn_on))					\
+		sim_report(SIM_V_BUG, -1, 0, -1, __func__,		\
+			   "WARN_ON(%s) at %s:%d", #cond, __FILE__,	\
+			   __LINE__);					\
+	unlikely(__ret_warn_on);					\
+})
+
+#endif /* _TOOLS_LINUX_KCOMPAT_H */

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * struct sim_machine - one simulated computer: its frames, its CPUs and
+ * their MMUs, the mms that live on it, and what the checkers found.
+ *
+ * The kernel code reaches it through the thread-local @sim, set on every
+ * entry from the driver (arch/x86/sim/syscall.c), the way kernel code
+ * reaches its globals and per-CPU data.
+ */
+#ifndef _TOOLS_SIM_MACHINE_H
+#define _TOOLS_SIM_MACHINE_H
+
+#include <linux/smp.h>
+#include <linux/sched.h>
+#include <asm/sim_mmu.h>
+#include <uapi/mmsim.h>
+
+struct mmu_gather;
+
+enum tlbstate {
+	TLBSTATE_OK = 1,
+	TLBSTATE_LAZY = 2,
+};
+
+/* DEFINE_PER_CPU data of the simulated kernel, one instance per CPU */
+struct sim_percpu {
+	struct task_struct task;	/* what this CPU runs now */
+	struct sim_mmu mmu;
+	struct mmu_gather *mmu_gathers;	/* baseline: the per-CPU gather */
+	struct {
+		struct mm_struct *active_mm;
+		int state;
+	} cpu_tlbstate;
+	int preempt_count;
+	int locks_held;
+	unsigned long preempt_off_work;	/* ptes in this stretch */
+};
+
+#define SIM_MAX_VIOLATIONS	64
+
+struct sim_machine {
+	struct mmsim_config config;
+	u64 *mem;			/* nr_frames * PAGE_SIZE bytes */
+	struct page *mem_map;
+	u32 *free_list;			/* stack of free pfns */
+	u32 nr_free;
+	struct sim_percpu percpu[MMSIM_MAX_CPUS];
+	struct mm_struct **mms;		/* by id; NULL once gone */
+	int nr_mm_ids;
+	int mm_ids_cap;
+	u64 fail_nth;			/* 0: no injected failure armed */
+	struct mmsim_stats stats;
+	u32 nr_violations;
+	struct mmsim_violation violations[SIM_MAX_VIOLATIONS];
+};
+
+#define per_cpu(var, cpu)	(sim->percpu[cpu].var)
+#define __get_cpu_var(var)	per_cpu(var, smp_processor_id())
+
+#define sim_stat(name)		(sim->stats.name)
+#define sim_stat_inc(name)	(sim->stats.name++)
+
+/* Enter the simulated kernel on @cpu of @m; returns the previous context */
+struct sim_context {
+	struct sim_machine *machine;
+	int cpu;
+};
+
+struct sim_context sim_enter(struct sim_machine *m, int cpu);
+void sim_leave(struct sim_context saved);
+
+/* Fault injection shared by the page and object allocators */
+bool should_fail_alloc(void);
+
+struct mm_struct *sim_mm_by_id(int id);
+int sim_mm_register(struct mm_struct *mm);
+void sim_mm_unregister(struct mm_struct *mm);
+
+#endif /* _TOOLS_SIM_MACHINE_H */

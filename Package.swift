@@ -1,0 +1,74 @@
+// swift-tools-version: 6.1
+//
+// mmfuzz: a kernel-patch prototype for in-place mmu_gather and per-page-table
+// locks, as kernel-style C on a simulated machine, checked from Swift.
+
+import PackageDescription
+
+/// Flags shared by every C target that compiles kernel code: the kernel's
+/// dialect, warnings as errors, the user-space shim force-included, and
+/// DWARF 4 so valgrind can read the debug info.
+let kernelCFlags: [String] = [
+    "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter",
+    "-Wno-sign-compare", "-Wno-missing-field-initializers", "-Werror",
+    "-fno-strict-aliasing", "-include", "linux/kcompat.h", "-gdwarf-4",
+]
+
+let package = Package(
+    name: "mmfuzz",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "mmfuzz", targets: ["mmfuzz"]),
+        .library(name: "MMSim", targets: ["MMSim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // The kernel and the simulated hardware, laid out like the kernel
+        // tree.  Only include/uapi/mmsim.h is visible to Swift.
+        .target(
+            name: "CMMSim",
+            path: "CSources",
+            exclude: [],
+            publicHeadersPath: "include/uapi",
+            cSettings: [
+                .headerSearchPath("include"),
+                .headerSearchPath("arch/x86/include"),
+                .headerSearchPath("tools/include"),
+                .unsafeFlags(kernelCFlags),
+            ]
+        ),
+        // The safe Swift face of the C machine.
+        .target(
+            name: "MMSim",
+            dependencies: ["CMMSim"]
+        ),
+        // The command-line tool.
+        .executableTarget(
+            name: "mmfuzz",
+            dependencies: [
+                "MMSim",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // C entry points that break the kernel on purpose, so the tests can
+        // prove that every checker fires.  Linked into the tests only.
+        .target(
+            name: "CMMSimTestHooks",
+            dependencies: ["CMMSim"],
+            path: "Tests/CMMSimTestHooks",
+            cSettings: [
+                .headerSearchPath("../../CSources/include"),
+                .headerSearchPath("../../CSources/arch/x86/include"),
+                .headerSearchPath("../../CSources/tools/include"),
+                .unsafeFlags(kernelCFlags),
+            ]
+        ),
+        .testTarget(
+            name: "MMSimTests",
+            dependencies: ["MMSim", "CMMSimTestHooks"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
