@@ -10,7 +10,7 @@ static struct mm_struct *mm_init(struct mm_struct *mm)
 	mm->map_count = 0;
 	mm->mm_users = 1;
 	mm->mm_count = 1;
-	mm->cpu_vm_mask = CPU_MASK_NONE;
+	cpus_clear(mm->cpu_vm_mask);
 	mm->anon_rss = 0;
 	mm->file_rss = 0;
 	mm->nr_ptes = 0;

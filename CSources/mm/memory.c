@@ -278,7 +278,7 @@ static int handle_pte_fault(struct mm_struct *mm, struct vm_area_struct *vma,
 	pte_t entry, old;
 	spinlock_t *ptl;
 
-	old = READ_ONCE(*pte);
+	old = __pte(READ_ONCE(pte->pte));
 	if (!pte_present(old)) {
 		if (!pte_none(old)) {
 			sim_report(MMSIM_V_BUG, smp_processor_id(), address,

@@ -65,6 +65,49 @@ static void vma_link(struct mm_struct *mm, struct vm_area_struct *vma,
 	mm->map_count++;
 }
 
+/* Can @a, just below @b, and @b become one vma? */
+static bool vma_can_merge(const struct vm_area_struct *a,
+			  const struct vm_area_struct *b)
+{
+	if (a->vm_end != b->vm_start || a->vm_flags != b->vm_flags ||
+	    a->vm_file != b->vm_file)
+		return false;
+	/* a shared mapping must also be contiguous in its object */
+	return !a->vm_file || a->vm_pgoff +
+		((a->vm_end - a->vm_start) >> PAGE_SHIFT) == b->vm_pgoff;
+}
+
+/**
+ * vma_merge - merge @vma with the neighbours it can be one vma with
+ *
+ * Private anonymous vmas merge whenever they touch and agree on flags, as
+ * they do in Linux (neighbours share their anon_vma); shared ones only when
+ * they map consecutive offsets of the same object.
+ *
+ * Return: the vma that now covers @vma's range.
+ */
+struct vm_area_struct *vma_merge(struct mm_struct *mm,
+				 struct vm_area_struct *vma)
+{
+	struct vm_area_struct *next = vma->vm_next, *prev;
+
+	if (next && vma_can_merge(vma, next)) {
+		vma->vm_end = next->vm_end;
+		vma->vm_next = next->vm_next;
+		mm->map_count--;
+		remove_vma(next);
+	}
+	find_vma_prev(mm, vma->vm_start, &prev);
+	if (prev && vma_can_merge(prev, vma)) {
+		prev->vm_end = vma->vm_end;
+		prev->vm_next = vma->vm_next;
+		mm->map_count--;
+		remove_vma(vma);
+		vma = prev;
+	}
+	return vma;
+}
+
 /**
  * split_vma - cut @vma in two at @addr
  * @new_below: the new vma takes the lower part rather than the upper
@@ -203,6 +246,7 @@ long do_mmap_pgoff(struct mm_struct *mm, unsigned long addr,
 		goto free_vma;
 	find_vma_prev(mm, addr, &prev);
 	vma_link(mm, vma, prev);
+	vma_merge(mm, vma);
 	mm->total_vm += len >> PAGE_SHIFT;
 	return addr;
 

@@ -96,6 +96,7 @@ static int mprotect_fixup(struct vm_area_struct *vma, unsigned long start,
 	vma->vm_flags = newflags;
 	vma->vm_page_prot = vm_get_page_prot(newflags);
 	change_protection(vma, start, end, vma->vm_page_prot);
+	vma_merge(mm, vma);
 	return 0;
 }
 
@@ -144,8 +145,9 @@ long sys_mprotect(struct mm_struct *mm, unsigned long start, size_t len,
 		nstart = tmp;
 		if (nstart >= end)
 			return 0;
-		vma = vma->vm_next;
-		if (!vma || vma->vm_start != nstart)
+		/* the vma may have merged with the next one: look again */
+		vma = find_vma(mm, nstart);
+		if (!vma || vma->vm_start > nstart)
 			return -ENOMEM;
 	}
 }

@@ -64,8 +64,8 @@ void put_page(struct page *page)
 
 	if (PageBuddy(page) || page->_count <= 0) {
 		sim_report(MMSIM_V_DOUBLE_FREE, smp_processor_id(), 0, pfn,
-			   __func__, "put_page on a free page (count %d)",
-			   page->_count);
+			   __func__, "%s on a free page (count %d)",
+			   __func__, page->_count);
 		return;
 	}
 	if (--page->_count)

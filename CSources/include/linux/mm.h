@@ -86,6 +86,8 @@ struct vm_area_struct *find_vma_prev(struct mm_struct *mm, unsigned long addr,
 int split_vma(struct mm_struct *mm, struct vm_area_struct *vma,
 	      unsigned long addr, int new_below);
 void remove_vma(struct vm_area_struct *vma);
+struct vm_area_struct *vma_merge(struct mm_struct *mm,
+				 struct vm_area_struct *vma);
 struct vm_area_struct *vm_area_dup(struct vm_area_struct *orig);
 void exit_mmap(struct mm_struct *mm);
 

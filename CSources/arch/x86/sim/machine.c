@@ -269,7 +269,7 @@ uint32_t mmsim_nr_violations(struct mmsim *m)
 {
 	struct sim_machine *machine = (struct sim_machine *)m;
 
-	return min(machine->nr_violations, (u32)SIM_MAX_VIOLATIONS);
+	return min_t(u32, machine->nr_violations, SIM_MAX_VIOLATIONS);
 }
 
 int mmsim_violation(struct mmsim *m, uint32_t index,

@@ -22,24 +22,24 @@ typedef uint64_t u64;
 typedef int32_t s32;
 typedef int64_t s64;
 
+#include <linux/compiler_attributes.h>
+
 #define likely(x)	__builtin_expect(!!(x), 1)
 #define unlikely(x)	__builtin_expect(!!(x), 0)
-#ifndef __always_inline
-#define __always_inline	inline __attribute__((always_inline))
-#endif
-#define __maybe_unused	__attribute__((unused))
-#define __printf(a, b)	__attribute__((format(printf, a, b)))
-#define __cold		__attribute__((cold))
 
-#define READ_ONCE(x)	(*(const volatile typeof(x) *)&(x))
-#define WRITE_ONCE(x, val)	(*(volatile typeof(x) *)&(x) = (val))
+/*
+ * Single-copy atomic accesses, as relaxed atomics: the same code then runs
+ * race-free on real threads, where ThreadSanitizer checks it.
+ */
+#define READ_ONCE(x)		__atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define WRITE_ONCE(x, val)	__atomic_store_n(&(x), (val), __ATOMIC_RELAXED)
 
 #define ARRAY_SIZE(arr)	(sizeof(arr) / sizeof((arr)[0]))
 #define BITS_PER_LONG	64
 
 #define container_of(ptr, type, member) ({			\
-	const typeof(((type *)0)->member) *__mptr = (ptr);	\
-	(type *)((char *)__mptr - offsetof(type, member)); })
+	void *__mptr = (void *)(ptr);				\
+	((type *)(__mptr - offsetof(type, member))); })
 
 #define min(x, y) ({				\
 	typeof(x) _min1 = (x);			\
@@ -53,14 +53,17 @@ typedef int64_t s64;
 	(void)(&_max1 == &_max2);		\
 	_max1 > _max2 ? _max1 : _max2; })
 
+#define min_t(type, x, y) min((type)(x), (type)(y))
+#define max_t(type, x, y) max((type)(x), (type)(y))
+
 #define BUILD_BUG_ON(cond)	_Static_assert(!(cond), #cond)
 
 /*
  * A kernel bug found while the simulation runs is recorded, never fatal:
  * the driver shrinks and replays the case that produced it.
  */
-void __printf(6, 7) __cold sim_report(int kind, int cpu, u64 addr, long pfn,
-				      const char *func, const char *fmt, ...);
+void __printf(6, 7) sim_report(int kind, int cpu, u64 addr, long pfn,
+			       const char *func, const char *fmt, ...);
 
 #define SIM_V_BUG	10	/* MMSIM_V_BUG */
 

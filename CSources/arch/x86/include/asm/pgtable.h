@@ -145,7 +145,7 @@ static inline pte_t *pte_offset_map(pmd_t *pmd, unsigned long addr)
 	return (pte_t *)__va(pmd_val(*pmd) & PTE_PFN_MASK) + pte_index(addr);
 }
 
-#define pte_unmap(pte)	do { (void)(pte); } while (0)
+#define pte_unmap(pte)	((void)(pte))
 
 /* The page-table page that holds entry @ptr, of any level */
 static inline struct page *table_page(const void *ptr)
