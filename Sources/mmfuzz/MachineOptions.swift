@@ -1,0 +1,99 @@
+import ArgumentParser
+import MMSim
+
+/// One `--variant` argument: a spec, or `all`.
+enum VariantSelection: Equatable {
+    /// Every combination of gather, ptl and preempt.
+    case all
+    case one(Variant)
+
+    static func parse(_ argument: String) throws -> VariantSelection {
+        if argument.lowercased() == "all" {
+            return .all
+        }
+        do {
+            return .one(try Variant(parsing: argument))
+        } catch {
+            throw ValidationError(error.reason)
+        }
+    }
+}
+
+/// The machine to simulate, shared by every subcommand.
+struct MachineOptions: ParsableArguments {
+    @Option(
+        name: .customLong("variant"),
+        help: ArgumentHelp(
+            "A kernel variant, as gather=vector|inplace,ptl=mm|split,preempt=on|off (keys in any order, missing ones from the baseline gather=vector,ptl=mm,preempt=off), or 'all'. Repeatable. Default: the baseline with preempt on and off.",
+            valueName: "spec"),
+        transform: VariantSelection.parse)
+    var selections: [VariantSelection] = []
+
+    @Option(help: "Simulated CPUs (1 to \(Machine.maxCPUs)).")
+    var cpus: Int = 4
+
+    @Option(help: "Physical page frames (default: the simulator's own; the scenario needs about 800).")
+    var frames: Int?
+
+    mutating func validate() throws {
+        guard (1...Machine.maxCPUs).contains(cpus) else {
+            throw ValidationError("--cpus must be between 1 and \(Machine.maxCPUs), not \(cpus)")
+        }
+        if let frames, frames < 1 || frames > Int(UInt32.max) {
+            throw ValidationError("--frames must be between 1 and \(UInt32.max), not \(frames)")
+        }
+        // A variant named on its own (or a default one) must run; `all`
+        // skips what the simulator refuses.
+        for variant in namedVariants {
+            do {
+                _ = try Machine(config(for: variant))
+            } catch {
+                throw ValidationError("cannot run \(variant) with \(hardware): \(error)")
+            }
+        }
+    }
+
+    /// `4 CPUs, 4096 frames`.
+    var hardware: String {
+        "\(cpus) CPUs, \(frames ?? MachineConfig.default.frames) frames"
+    }
+
+    /// Whether `all` was asked for: variants the simulator refuses are then
+    /// skipped instead of being errors.
+    var includesAll: Bool {
+        selections.contains(.all)
+    }
+
+    /// The variants run when no `--variant` is given.
+    static let defaultVariants = [
+        Variant(gather: .vector, ptl: .mm, preempt: true),
+        Variant(gather: .vector, ptl: .mm, preempt: false),
+    ]
+
+    /// The variants asked for by spec (or by default), not through `all`.
+    private var namedVariants: [Variant] {
+        if selections.isEmpty {
+            return Self.defaultVariants
+        }
+        return selections.compactMap { selection in
+            if case .one(let v) = selection { v } else { nil }
+        }
+    }
+
+    /// The variants to run, in the order given, without repeats.
+    var variants: [Variant] {
+        let requested = selections.isEmpty ? Self.defaultVariants : selections.flatMap { selection in
+            switch selection {
+            case .all: Variant.allCombinations
+            case .one(let v): [v]
+            }
+        }
+        var seen: Set<Variant> = []
+        return requested.filter { seen.insert($0).inserted }
+    }
+
+    /// The configuration for one variant.
+    func config(for variant: Variant) -> MachineConfig {
+        .default(cpus: cpus, frames: frames, variant: variant)
+    }
+}

@@ -1,0 +1,62 @@
+import CMMSimTestHooks
+import MMSim
+import Testing
+
+/// Each run-time checker fires when the kernel is broken on purpose
+/// through the test hooks.
+@Suite struct CheckerTests {
+    /// An mm with `pages` pages stored to on CPU 0 and read on every CPU,
+    /// so that every TLB caches them.
+    static func cachedEverywhere(_ m: Machine, pages: UInt64 = 4) throws -> (MMID, UInt64) {
+        let mm = try m.newMM()
+        let base = try mapAnon(m, mm: mm, pages: pages)
+        for p in 0 ..< pages {
+            try put(m, cpu: 0, mm: mm, base + p * page, tag(1, p))
+            for cpu in 1 ..< m.config.cpus {
+                #expect(try m.load(cpu: cpu, mm: mm, addr: base + p * page) == .ok(tag(1, p)))
+            }
+        }
+        expectClean(m)
+        return (mm, base)
+    }
+
+    @Test(arguments: supportedVariants)
+    func freeingACachedFrame(variant: Variant) throws {
+        let m = try makeMachine(variant: variant)
+        let (mm, base) = try Self.cachedEverywhere(m)
+        let ret = m.withCMachine { mmsim_test_free_cached_frame($0, mm.rawValue, base) }
+        #expect(ret == 0)
+        let atFree = m.violations
+        #expect(atFree.contains { $0.kind == .freeWhileCached }, "\(atFree)")
+        let v = try #require(atFree.first { $0.kind == .freeWhileCached })
+        #expect(!v.function.isEmpty)
+        #expect(v.pfn != nil)
+
+        // CPU 1 still has the entry: using it reaches a freed frame.
+        m.clearViolations()
+        #expect(m.violations.isEmpty)
+        _ = try m.load(cpu: 1, mm: mm, addr: base)
+        #expect(m.violations.contains { $0.kind == .useAfterFree }, "\(m.violations)")
+    }
+
+    @Test(arguments: supportedVariants)
+    func unmapWithoutRemoteFlush(variant: Variant) throws {
+        let m = try makeMachine(variant: variant)
+        let (mm, base) = try Self.cachedEverywhere(m)
+        let ret = m.withCMachine { mmsim_test_unmap_no_remote_flush($0, 0, mm.rawValue, base) }
+        #expect(ret == 0)
+        let found = m.violations
+        #expect(found.contains { $0.kind == .incoherent }, "\(found)")
+    }
+
+    @Test(arguments: supportedVariants)
+    func leakedPageTable(variant: Variant) throws {
+        let m = try makeMachine(variant: variant)
+        let (mm, base) = try Self.cachedEverywhere(m)
+        let ret = m.withCMachine { mmsim_test_leak_pte_table($0, 0, mm.rawValue, base) }
+        #expect(ret == 0)
+        try m.exit(cpu: 0, mm: mm)
+        #expect(try m.checkLeaks() > 0)
+        #expect(m.violations.contains { $0.kind == .leak }, "\(m.violations)")
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import MMSim
+import Testing
+
+/// The Swift side alone: values, parsing, printing.
+@Suite struct VariantSpecTests {
+    @Test(arguments: [
+        ("gather=vector,ptl=mm,preempt=on", Variant(gather: .vector, ptl: .mm, preempt: true)),
+        ("preempt=on,ptl=split,gather=inplace", Variant(gather: .inplace, ptl: .split, preempt: true)),
+        ("ptl=split", Variant(gather: .vector, ptl: .split, preempt: false)),
+        ("gather=inplace", Variant(gather: .inplace, ptl: .mm, preempt: false)),
+        (" Gather = InPlace , PREEMPT=off ", Variant(gather: .inplace, ptl: .mm, preempt: false)),
+        ("", Variant.baseline),
+    ])
+    func parses(spec: String, expected: Variant) throws {
+        #expect(try Variant(parsing: spec) == expected)
+    }
+
+    @Test func baselineIsLinux2616() {
+        #expect(Variant.baseline == Variant(gather: .vector, ptl: .mm, preempt: false))
+        #expect(Variant.baseline.description == "gather=vector,ptl=mm,preempt=off")
+    }
+
+    @Test(arguments: Variant.allCombinations)
+    func printsWhatItParses(variant: Variant) throws {
+        #expect(try Variant(parsing: variant.description) == variant)
+    }
+
+    @Test func allCombinationsAreDistinct() {
+        #expect(Variant.allCombinations.count == 8)
+        #expect(Set(Variant.allCombinations).count == 8)
+        #expect(Variant.allCombinations.first == .baseline)
+    }
+
+    @Test(arguments: [
+        ("foo=1", "unknown key 'foo'"),
+        ("gather=list", "unknown gather 'list'"),
+        ("ptl=page", "unknown ptl 'page'"),
+        ("preempt=maybe", "unknown preempt 'maybe'"),
+        ("gather", "'gather' is not key=value"),
+        ("=vector", "'=vector' is not key=value"),
+        ("gather=vector,", "'' is not key=value"),
+        ("gather=vector,gather=inplace", "key 'gather' given twice"),
+    ])
+    func rejects(spec: String, reason: String) {
+        #expect {
+            _ = try Variant(parsing: spec)
+        } throws: { error in
+            guard let error = error as? VariantSpecError else { return false }
+            return error.reason.contains(reason) && error.description.contains(spec)
+        }
+    }
+}
+
+@Suite struct ValueTests {
+    @Test func linuxValues() {
+        #expect(Prot.read.rawValue == 1 && Prot.write.rawValue == 2 && Prot.exec.rawValue == 4)
+        #expect(Prot.none.rawValue == 0)
+        #expect(MapFlags.shared.rawValue == 0x01 && MapFlags.private.rawValue == 0x02)
+        #expect(MapFlags.fixed.rawValue == 0x10 && MapFlags.anonymous.rawValue == 0x20)
+        #expect(Advice.dontneed.rawValue == 4)
+        #expect(Machine.taskSize == 0x7fff_ffff_f000)
+        #expect(Machine.pageSize == 4096)
+    }
+
+    @Test func descriptions() {
+        #expect(Prot.readWrite.description == "rw-")
+        #expect(Prot(rawValue: 0x15).description == "r-x+0x10")
+        #expect(MapFlags.anonymousPrivate.description == "MAP_PRIVATE|MAP_ANONYMOUS")
+        #expect(MapFlags(rawValue: 0x4000_0001).description == "MAP_SHARED|0x40000000")
+        #expect(Errno.EINVAL.description == "EINVAL (Invalid argument)")
+        #expect(Errno.ENOMEM.name == "ENOMEM")
+        #expect(Errno(rawValue: 4095).name == "errno 4095")
+        #expect(AccessResult.ok(0x10).description == "ok(0x10)")
+        #expect(VMAInfo(start: 0x1000, end: 0x3000, prot: .read, shared: true).description
+                == "0x1000-0x3000 r--s")
+        let v = Violation(kind: .freeWhileCached, cpu: 2, addr: 0x1000, pfn: 17,
+                          function: "free_pages", message: "cached by cpu 1")
+        #expect(v.description == "free-while-cached cpu 2 addr 0x1000 pfn 17 in free_pages: cached by cpu 1")
+    }
+
+    @Test func defaultConfigMatchesTheHeader() {
+        let config = MachineConfig.default
+        #expect(config.cpus == 4)
+        #expect(config.frames == 4096)
+        #expect(config.tlbEntries == 64)
+    }
+
+    @Test func configRoundTripsThroughJSON() throws {
+        var config = MachineConfig.default
+        config.variant = Variant(gather: .inplace, ptl: .split, preempt: true)
+        let data = try JSONEncoder().encode(config)
+        #expect(try JSONDecoder().decode(MachineConfig.self, from: data) == config)
+        let stats = Stats()
+        #expect(try JSONDecoder().decode(Stats.self, from: JSONEncoder().encode(stats)) == stats)
+        #expect(stats.counters.count == 34)
+    }
+}
