@@ -44,6 +44,8 @@ let package = Package(
             name: "MMSim",
             dependencies: ["CMMSim"]
         ),
+        // The reference model: pure Swift, knows nothing of the C machine.
+        .target(name: "MMModel"),
         // The command-line tool.
         .executableTarget(
             name: "mmfuzz",
@@ -68,6 +70,10 @@ let package = Package(
         .testTarget(
             name: "MMSimTests",
             dependencies: ["MMSim", "CMMSimTestHooks"]
+        ),
+        .testTarget(
+            name: "MMModelTests",
+            dependencies: ["MMModel"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,282 @@
+/// The model's private storage: abstract address spaces, frames and shared
+/// objects.  Nothing here mirrors a kernel structure: a ``Segment`` is a
+/// range the model keeps for its own bookkeeping (its boundaries are not
+/// the kernel's vma boundaries), a ``Frame`` is the identity of a page's
+/// contents, and a ``SharedObject`` is what MAP_SHARED|MAP_ANONYMOUS
+/// creates.
+
+/// Page geometry and the limits of user space (x86-64, 4 KiB pages).
+enum Geometry {
+    static let pageShift: UInt64 = 12
+    static let pageSize: UInt64 = 1 << pageShift
+    static let pageMask: UInt64 = pageSize - 1
+    /// x86-64's TASK_SIZE: the top of user space.
+    static let taskSize: UInt64 = 0x7fff_ffff_f000
+
+    /// Rounds up to a page; wraps to 0 near the top of the 64-bit space,
+    /// as C's `PAGE_ALIGN` does.
+    static func pageAlign(_ x: UInt64) -> UInt64 {
+        (x &+ pageMask) & ~pageMask
+    }
+}
+
+/// errno values, as positive numbers.
+enum E {
+    static let ESRCH: Int32 = 3
+    static let EBADF: Int32 = 9
+    static let ENOMEM: Int32 = 12
+    static let EINVAL: Int32 = 22
+}
+
+/// The PROT_* and MAP_* bits the model understands.
+enum Bits {
+    static let protRead: Int32 = 0x1
+    static let protWrite: Int32 = 0x2
+    static let protExec: Int32 = 0x4
+    static let protMask: Int32 = 0x7
+
+    static let mapShared: Int32 = 0x01
+    static let mapPrivate: Int32 = 0x02
+    static let mapType: Int32 = 0x0f
+    static let mapFixed: Int32 = 0x10
+    static let mapAnonymous: Int32 = 0x20
+    static let mapKnown: Int32 = 0x01 | 0x02 | 0x10 | 0x20 | 0x800 | 0x4000 | 0x20000
+
+    static let madvDontneed: Int32 = 4
+
+    /// The protection a mapping gets for `prot` (already validated): x86
+    /// without NX cannot grant write or exec without read.
+    static func effective(_ prot: Int32) -> Int32 {
+        prot == 0 ? 0 : prot | protRead
+    }
+}
+
+/// A range of one address space with one protection, backed either by
+/// private anonymous memory (`object == 0`) or by a shared object, whose
+/// page `pgoff` sits at `start`.
+struct Segment: Hashable, Sendable {
+    var start: UInt64
+    var end: UInt64
+    var prot: Int32
+    var object: UInt64
+    var pgoff: UInt64
+
+    var pages: UInt64 { (end - start) >> Geometry.pageShift }
+    var isShared: Bool { object != 0 }
+
+    /// The object page that backs page number `page` (shared only).
+    func objectPage(_ page: UInt64) -> UInt64 {
+        pgoff + page - (start >> Geometry.pageShift)
+    }
+
+    /// Can `self`, just below `next`, be one segment with it?
+    func joins(_ next: Segment) -> Bool {
+        end == next.start && prot == next.prot && object == next.object &&
+            (object == 0 || pgoff + pages == next.pgoff)
+    }
+}
+
+/// The contents of one page, and who holds it.
+struct Frame: Hashable, Sendable {
+    /// Words written, by index in the page (0 ..< 512); absent words are 0.
+    var words: [UInt16: UInt64]
+    /// For a private frame: the number of address spaces that map it.
+    /// Unused (0) for a shared object's frame: the object holds it.
+    var users: Int32
+    /// The shared object the frame belongs to, or 0 for a private frame.
+    var object: UInt64
+}
+
+/// The object behind a MAP_SHARED|MAP_ANONYMOUS mapping.  Its pages stay
+/// as long as some address space maps some part of it.
+struct SharedObject: Hashable, Sendable {
+    /// Frames by page offset in the object.
+    var pages: [UInt64: UInt64]
+    /// Pages of all segments, in every address space, that map it.
+    var mappedPages: UInt64
+}
+
+/// One address space.
+struct AddressSpace: Hashable, Sendable {
+    var users: Int
+    /// Sorted by address, non-overlapping.
+    var segments: [Segment]
+    /// Frames of the present pages, by page number (`addr >> 12`).  A page
+    /// is present only inside a segment.
+    var pages: [UInt64: UInt64]
+
+    init(users: Int = 1) {
+        self.users = users
+        self.segments = []
+        self.pages = [:]
+    }
+
+    /// Index of the first segment that ends above `addr`.
+    func firstIndex(endingAbove addr: UInt64) -> Int {
+        var lo = 0, hi = segments.count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if segments[mid].end <= addr { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    /// The segment that contains `addr`.
+    func segment(containing addr: UInt64) -> Segment? {
+        let i = firstIndex(endingAbove: addr)
+        guard i < segments.count, segments[i].start <= addr else { return nil }
+        return segments[i]
+    }
+
+    func isMapped(_ addr: UInt64) -> Bool {
+        segment(containing: addr) != nil
+    }
+
+    /// Does any segment meet [start, end)?
+    func intersects(_ start: UInt64, _ end: UInt64) -> Bool {
+        let i = firstIndex(endingAbove: start)
+        return i < segments.count && segments[i].start < end
+    }
+
+    /// Would removing [start, end) cut a mapping in two: does the range
+    /// meet a mapping, and is one of its ends inside a mapped run?
+    func needsSplit(_ start: UInt64, _ end: UInt64) -> Bool {
+        func inside(_ addr: UInt64) -> Bool {
+            addr >= Geometry.pageSize && isMapped(addr - Geometry.pageSize) && isMapped(addr)
+        }
+        return intersects(start, end) && (inside(start) || inside(end))
+    }
+
+    /// The end of the mapped run that starts at `start`, capped at `end`
+    /// (`start` itself when `start` is not mapped).
+    func mappedPrefixEnd(_ start: UInt64, _ end: UInt64) -> UInt64 {
+        var cursor = start
+        var i = firstIndex(endingAbove: start)
+        while cursor < end, i < segments.count, segments[i].start <= cursor {
+            cursor = segments[i].end
+            i += 1
+        }
+        return min(cursor, end)
+    }
+
+    /// The segments' parts inside [start, end), in order.
+    func pieces(_ start: UInt64, _ end: UInt64) -> [Segment] {
+        var out: [Segment] = []
+        var i = firstIndex(endingAbove: start)
+        while i < segments.count, segments[i].start < end {
+            var s = segments[i]
+            if s.start < start {
+                if s.isShared { s.pgoff += (start - s.start) >> Geometry.pageShift }
+                s.start = start
+            }
+            s.end = min(s.end, end)
+            out.append(s)
+            i += 1
+        }
+        return out
+    }
+
+    /// Is there a free range of `length` bytes inside [floor, TASK_SIZE)?
+    func hasRoom(_ length: UInt64, from floor: UInt64) -> Bool {
+        guard length <= Geometry.taskSize else { return false }
+        var cursor = floor
+        var i = firstIndex(endingAbove: floor)
+        while i < segments.count {
+            if segments[i].start >= cursor, segments[i].start - cursor >= length { return true }
+            cursor = max(cursor, segments[i].end)
+            i += 1
+        }
+        return cursor <= Geometry.taskSize && Geometry.taskSize - cursor >= length
+    }
+
+    /// Cuts the segment that strictly contains `addr` in two.
+    mutating func split(at addr: UInt64) {
+        let i = firstIndex(endingAbove: addr)
+        guard i < segments.count, segments[i].start < addr else { return }
+        var upper = segments[i]
+        if upper.isShared { upper.pgoff += (addr - upper.start) >> Geometry.pageShift }
+        upper.start = addr
+        segments[i].end = addr
+        segments.insert(upper, at: i + 1)
+    }
+
+    /// Removes the segments' parts inside [start, end) and returns them.
+    mutating func cut(_ start: UInt64, _ end: UInt64) -> ArraySlice<Segment> {
+        split(at: start)
+        split(at: end)
+        let lo = firstIndex(endingAbove: start)
+        var hi = lo
+        while hi < segments.count, segments[hi].start < end { hi += 1 }
+        let removed = segments[lo ..< hi]
+        segments.removeSubrange(lo ..< hi)
+        return removed
+    }
+
+    /// Inserts `segment`, which overlaps none.
+    mutating func insert(_ segment: Segment) {
+        let i = firstIndex(endingAbove: segment.start)
+        segments.insert(segment, at: i)
+        coalesce()
+    }
+
+    /// Sets the protection of the mapped parts of [start, end).
+    mutating func protect(_ start: UInt64, _ end: UInt64, _ prot: Int32) {
+        guard start < end else { return }
+        split(at: start)
+        split(at: end)
+        var i = firstIndex(endingAbove: start)
+        while i < segments.count, segments[i].start < end {
+            segments[i].prot = prot
+            i += 1
+        }
+        coalesce()
+    }
+
+    /// Joins neighbouring segments that can be one, to keep lookups short.
+    mutating func coalesce() {
+        guard segments.count > 1 else { return }
+        var out: [Segment] = []
+        out.reserveCapacity(segments.count)
+        for s in segments {
+            if let last = out.last, last.joins(s) {
+                out[out.count - 1].end = s.end
+            } else {
+                out.append(s)
+            }
+        }
+        if out.count != segments.count { segments = out }
+    }
+
+    /// Page numbers of the present pages inside [start, end).
+    func presentPages(_ start: UInt64, _ end: UInt64) -> [UInt64] {
+        guard start < end else { return [] }
+        let first = start >> Geometry.pageShift
+        let last = Geometry.pageAlign(end) >> Geometry.pageShift
+        let span = last &- first
+        if last > first, span <= UInt64(pages.count) {
+            var out: [UInt64] = []
+            var p = first
+            while p < last {
+                if pages[p] != nil { out.append(p) }
+                p += 1
+            }
+            return out
+        }
+        return pages.keys.filter { $0 >= first && (last <= first || $0 < last) }
+    }
+
+    /// The segments as the outside world sees them: touching ranges with
+    /// the same protection and sharing merged.
+    var normalized: [Mapping] {
+        var out: [Mapping] = []
+        for s in segments {
+            if let last = out.last, last.end == s.start, last.prot == s.prot,
+               last.shared == s.isShared {
+                out[out.count - 1].end = s.end
+            } else {
+                out.append(Mapping(start: s.start, end: s.end, prot: s.prot, shared: s.isShared))
+            }
+        }
+        return out
+    }
+}

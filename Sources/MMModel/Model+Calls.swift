@@ -1,0 +1,434 @@
+/// What each call does to the abstract state, and which outcomes it
+/// allows.
+
+// MARK: Checking outcomes
+
+extension Model {
+    /// The errno of a call by a task of `mm` on `cpu` that names a bad CPU
+    /// (checked first) or an mm without users.
+    func taskError(cpu: Int, mm: Int32) -> Int32? {
+        if cpu < 0 || cpu >= cpus { return E.EINVAL }
+        if spaces[mm] == nil { return E.ESRCH }
+        return nil
+    }
+
+    func divergence(_ call: Call, expected: String, _ outcome: Outcome) -> Divergence {
+        Divergence("\(call): expected \(expected), machine returned \(outcome)")
+    }
+
+    /// Throws unless `outcome` is `expected`.
+    func expect(_ call: Call, _ expected: Outcome, _ outcome: Outcome) throws(Divergence) {
+        if outcome != expected {
+            throw divergence(call, expected: expected.description, outcome)
+        }
+    }
+
+    /// Throws unless `outcome` is `expected`, or ENOMEM when `mayFail`.
+    ///
+    /// - Returns: true when the call failed for lack of memory.
+    func expectOrENOMEM(_ call: Call, _ expected: Outcome, _ outcome: Outcome,
+                        mayFail: Bool) throws(Divergence) -> Bool {
+        if outcome == expected { return false }
+        if mayFail, outcome == .errno(E.ENOMEM) { return true }
+        throw divergence(call, expected: expected.description + (mayFail ? " or errno 12" : ""),
+                         outcome)
+    }
+
+    /// Checks the id of a new mm: fresh, or ENOMEM when `mayFail`.
+    ///
+    /// - Returns: the id, now used, or nil when the call failed.
+    mutating func adoptNewID(_ call: Call, _ outcome: Outcome,
+                             mayFail: Bool) throws(Divergence) -> Int32? {
+        switch outcome {
+        case .mm(let id) where id >= 0 && !usedIDs.contains(id):
+            usedIDs.insert(id)
+            return id
+        case .errno(E.ENOMEM) where mayFail:
+            return nil
+        default:
+            throw divergence(call, expected: "a new mm id (non-negative, never returned before)"
+                + (mayFail ? " or errno 12" : ""), outcome)
+        }
+    }
+}
+
+// MARK: Frames and objects
+
+extension Model {
+    /// A new zeroed frame.
+    mutating func newFrame(users: Int32, object: UInt64) -> UInt64 {
+        let key = nextFrame
+        nextFrame += 1
+        frames[key] = Frame(words: [:], users: users, object: object)
+        return key
+    }
+
+    /// An address space stops mapping `key`.
+    mutating func release(_ key: UInt64) {
+        guard frames[key]!.object == 0 else { return }   // the object keeps it
+        frames[key]!.users -= 1
+        if frames[key]!.users == 0 { frames[key] = nil }
+    }
+
+    /// `pages` pages of some address space stop mapping `object`; the last
+    /// one takes the object and its pages with it.
+    mutating func unmapObject(_ object: UInt64, pages: UInt64) {
+        objects[object]!.mappedPages -= pages
+        guard objects[object]!.mappedPages == 0 else { return }
+        for key in objects[object]!.pages.values { frames[key] = nil }
+        objects[object] = nil
+    }
+
+    /// Drops the present pages of `space` inside [start, end).
+    mutating func dropPages(_ space: inout AddressSpace, _ start: UInt64, _ end: UInt64) {
+        for page in space.presentPages(start, end) {
+            release(space.pages.removeValue(forKey: page)!)
+        }
+    }
+
+    /// Removes [start, end) from `space`: pages and segments.
+    mutating func unmap(_ space: inout AddressSpace, _ start: UInt64, _ end: UInt64) {
+        dropPages(&space, start, end)
+        for segment in space.cut(start, end) where segment.isShared {
+            unmapObject(segment.object, pages: segment.pages)
+        }
+    }
+
+    /// A task of `mm` lets go of it; the last one tears it down.
+    mutating func put(_ mm: Int32) {
+        spaces[mm]!.users -= 1
+        guard spaces[mm]!.users == 0 else { return }
+        let space = spaces.removeValue(forKey: mm)!
+        for key in space.pages.values { release(key) }
+        for segment in space.segments where segment.isShared {
+            unmapObject(segment.object, pages: segment.pages)
+        }
+    }
+
+    /// fork(): `child` becomes a copy of `parent`.  Private pages present
+    /// in the parent are present in the child, in the same frames until
+    /// one side writes; shared mappings map the same objects, with no page
+    /// present in the child until it touches it.
+    mutating func fork(_ parent: Int32, into child: Int32) {
+        let from = spaces[parent]!
+        var space = AddressSpace()
+        space.segments = from.segments
+        for segment in from.segments where segment.isShared {
+            objects[segment.object]!.mappedPages += segment.pages
+        }
+        space.pages.reserveCapacity(from.pages.count)
+        for (page, key) in from.pages where frames[key]!.object == 0 {
+            frames[key]!.users += 1
+            space.pages[page] = key
+        }
+        spaces[child] = space
+    }
+}
+
+// MARK: User accesses
+
+extension Model {
+    mutating func access(_ call: Call, cpu: Int, mm: Int32, addr: UInt64, store: UInt64?,
+                         outcome: Outcome, mayFail: Bool) throws(Divergence) {
+        if addr & 7 != 0 { return try expect(call, .errno(E.EINVAL), outcome) }
+        if cpu < 0 || cpu >= cpus { return try expect(call, .errno(E.EINVAL), outcome) }
+        let segment: Segment, present: UInt64?
+        switch probe(mm, addr) {
+        case .noMM:
+            return try expect(call, .errno(E.ESRCH), outcome)
+        case .mapped(let s, let p) where s.prot != 0
+            && (store == nil || s.prot & Bits.protWrite != 0):
+            segment = s
+            present = p
+        default:
+            return try expect(call, .segv, outcome)
+        }
+
+        let page = addr >> Geometry.pageShift
+        let word = UInt16((addr & Geometry.pageMask) >> 3)
+        if let value = store {
+            // A fault allocates unless the page is present and, if
+            // private, this address space's alone.
+            let allocates = present.map { segment.object == 0 && frames[$0]!.users > 1 } ?? true
+            if outcome != .value(value) {
+                if mayFail, allocates, outcome == .oom { return }
+                throw divergence(call, expected: Outcome.value(value).description
+                    + (mayFail && allocates ? " or OOM" : ""), outcome)
+            }
+            var key: UInt64
+            if let present {
+                key = present
+                if allocates {   // copy-on-write
+                    let words = frames[key]!.words
+                    release(key)
+                    key = newFrame(users: 1, object: 0)
+                    frames[key]!.words = words
+                    spaces[mm]!.pages[page] = key
+                }
+            } else {
+                key = faultIn(mm, page: page, segment: segment)
+            }
+            frames[key]!.words[word] = value
+            return
+        }
+
+        if let present {
+            return try expect(call, .value(frames[present]!.words[word] ?? 0), outcome)
+        }
+        // Not present: a private page reads as zero, a shared one as its
+        // object holds it.
+        var value: UInt64 = 0
+        if segment.isShared, let key = objects[segment.object]!.pages[segment.objectPage(page)] {
+            value = frames[key]!.words[word] ?? 0
+        }
+        if try expectOrOOM(call, .value(value), outcome, mayFail: mayFail) { return }
+        _ = faultIn(mm, page: page, segment: segment)
+    }
+
+    enum Probe {
+        case noMM
+        case unmapped
+        case mapped(Segment, UInt64?)
+    }
+
+    /// What an access at `addr` by `mm` finds: the segment and the frame,
+    /// if present.  (A function of its own, so that no copy of the
+    /// address space outlives it to make a later change copy its tables.)
+    func probe(_ mm: Int32, _ addr: UInt64) -> Probe {
+        guard let space = spaces[mm] else { return .noMM }
+        guard addr < Geometry.taskSize, let s = space.segment(containing: addr) else {
+            return .unmapped
+        }
+        return .mapped(s, space.pages[addr >> Geometry.pageShift])
+    }
+
+    /// Throws unless `outcome` is `expected`, or `.oom` when `mayFail`.
+    ///
+    /// - Returns: true when the access ran out of memory.
+    func expectOrOOM(_ call: Call, _ expected: Outcome, _ outcome: Outcome,
+                     mayFail: Bool) throws(Divergence) -> Bool {
+        if outcome == expected { return false }
+        if mayFail, outcome == .oom { return true }
+        throw divergence(call, expected: expected.description + (mayFail ? " or OOM" : ""), outcome)
+    }
+
+    /// Makes `page` of `mm`, inside `segment`, present: a new zero frame
+    /// of its own for private memory, the object's page (created zeroed if
+    /// missing) for shared memory.
+    mutating func faultIn(_ mm: Int32, page: UInt64, segment: Segment) -> UInt64 {
+        let key: UInt64
+        if segment.isShared {
+            let offset = segment.objectPage(page)
+            if let existing = objects[segment.object]!.pages[offset] {
+                key = existing
+            } else {
+                key = newFrame(users: 0, object: segment.object)
+                objects[segment.object]!.pages[offset] = key
+            }
+        } else {
+            key = newFrame(users: 1, object: 0)
+        }
+        spaces[mm]!.pages[page] = key
+        return key
+    }
+}
+
+// MARK: System calls
+
+extension Model {
+    mutating func mmap(_ call: Call, cpu: Int, mm: Int32, addr: UInt64, length: UInt64,
+                       prot: Int32, flags: Int32, outcome: Outcome,
+                       mayFail: Bool) throws(Divergence) {
+        if let e = taskError(cpu: cpu, mm: mm) { return try expect(call, .errno(e), outcome) }
+        if prot & ~Bits.protMask != 0 { return try expect(call, .errno(E.EINVAL), outcome) }
+        if flags & ~Bits.mapKnown != 0 { return try expect(call, .errno(E.EINVAL), outcome) }
+        let type = flags & Bits.mapType
+        if type != Bits.mapShared && type != Bits.mapPrivate {
+            return try expect(call, .errno(E.EINVAL), outcome)
+        }
+        if flags & Bits.mapAnonymous == 0 { return try expect(call, .errno(E.EBADF), outcome) }
+        if length == 0 { return try expect(call, .errno(E.EINVAL), outcome) }
+        let len = Geometry.pageAlign(length)
+        if len == 0 || len > Geometry.taskSize {
+            return try expect(call, .errno(E.ENOMEM), outcome)
+        }
+
+        let start: UInt64
+        if flags & Bits.mapFixed != 0 {
+            if addr & Geometry.pageMask != 0 { return try expect(call, .errno(E.EINVAL), outcome) }
+            if addr > Geometry.taskSize - len { return try expect(call, .errno(E.ENOMEM), outcome) }
+            if try expectOrENOMEM(call, .address(addr), outcome, mayFail: mayFail) { return }
+            start = addr
+        } else {
+            let hint = Geometry.pageAlign(addr)
+            if hint != 0, hint <= Geometry.taskSize - len, !spaces[mm]!.intersects(hint, hint + len) {
+                if try expectOrENOMEM(call, .address(hint), outcome, mayFail: mayFail) { return }
+                start = hint
+            } else {
+                let room = spaces[mm]!.hasRoom(len, from: Model.unmappedBase)
+                switch outcome {
+                case .address(let a) where a & Geometry.pageMask == 0
+                    && a <= Geometry.taskSize - len && !spaces[mm]!.intersects(a, a + len):
+                    start = a
+                case .errno(E.ENOMEM) where mayFail || !room:
+                    return
+                default:
+                    throw divergence(call, expected: "a free page-aligned range of 0x"
+                        + String(len, radix: 16) + " bytes below TASK_SIZE"
+                        + (hint != 0 ? " (the hint is not usable)" : "")
+                        + (mayFail || !room ? " or errno 12" : ""), outcome)
+                }
+            }
+        }
+
+        var object: UInt64 = 0
+        if type == Bits.mapShared {
+            object = nextObject
+            nextObject += 1
+            objects[object] = SharedObject(pages: [:], mappedPages: len >> Geometry.pageShift)
+        }
+        var changed = spaces.removeValue(forKey: mm)!
+        unmap(&changed, start, start + len)
+        changed.insert(Segment(start: start, end: start + len, prot: Bits.effective(prot),
+                               object: object, pgoff: 0))
+        spaces[mm] = changed
+    }
+
+    mutating func munmap(_ call: Call, cpu: Int, mm: Int32, addr: UInt64, length: UInt64,
+                         outcome: Outcome, mayFail: Bool) throws(Divergence) {
+        if let e = taskError(cpu: cpu, mm: mm) { return try expect(call, .errno(e), outcome) }
+        if addr & Geometry.pageMask != 0 || addr > Geometry.taskSize
+            || length > Geometry.taskSize - addr {
+            return try expect(call, .errno(E.EINVAL), outcome)
+        }
+        let len = Geometry.pageAlign(length)
+        if len == 0 { return try expect(call, .errno(E.EINVAL), outcome) }
+        let end = addr + len
+        // Unmapping fails for lack of memory only where a mapping must be
+        // cut in two: at an end of the range that lies inside a mapping.
+        let splits = spaces[mm]!.needsSplit(addr, end)
+        if try expectOrENOMEM(call, .ok, outcome, mayFail: mayFail && splits) { return }
+        var changed = spaces.removeValue(forKey: mm)!
+        unmap(&changed, addr, end)
+        spaces[mm] = changed
+    }
+
+    mutating func mprotect(_ call: Call, cpu: Int, mm: Int32, addr: UInt64, length: UInt64,
+                           prot: Int32, outcome: Outcome, mayFail: Bool) throws(Divergence) {
+        if let e = taskError(cpu: cpu, mm: mm) { return try expect(call, .errno(e), outcome) }
+        if addr & Geometry.pageMask != 0 { return try expect(call, .errno(E.EINVAL), outcome) }
+        if length == 0 { return try expect(call, .ok, outcome) }
+        let end = addr &+ Geometry.pageAlign(length)
+        if end <= addr { return try expect(call, .errno(E.ENOMEM), outcome) }
+        if prot & ~Bits.protMask != 0 { return try expect(call, .errno(E.EINVAL), outcome) }
+
+        // Changed from the start of the range up to its first hole.
+        let newProt = Bits.effective(prot)
+        let reach = spaces[mm]!.mappedPrefixEnd(addr, end)
+        let expected: Outcome = reach == end ? .ok : .errno(E.ENOMEM)
+        // Running out of memory is possible only if something changes.
+        let changes = spaces[mm]!.pieces(addr, reach).contains { $0.prot != newProt }
+        if outcome != expected {
+            guard mayFail, changes, outcome == .errno(E.ENOMEM) else {
+                throw divergence(call, expected: expected.description
+                    + (mayFail && changes && expected != .errno(E.ENOMEM) ? " or errno 12" : ""),
+                    outcome)
+            }
+        }
+        if mayFail, changes, outcome == .errno(E.ENOMEM) {
+            undecided = UndecidedProtection(call: call, mm: mm, start: addr, end: end,
+                                            prot: newProt, before: spaces[mm]!.pieces(addr, end))
+        }
+        spaces[mm]!.protect(addr, reach, newProt)
+    }
+
+    mutating func madvise(_ call: Call, cpu: Int, mm: Int32, addr: UInt64, length: UInt64,
+                          advice: Int32, outcome: Outcome, mayFail: Bool) throws(Divergence) {
+        if let e = taskError(cpu: cpu, mm: mm) { return try expect(call, .errno(e), outcome) }
+        if addr & Geometry.pageMask != 0 { return try expect(call, .errno(E.EINVAL), outcome) }
+        if advice != Bits.madvDontneed { return try expect(call, .errno(E.EINVAL), outcome) }
+        let len = Geometry.pageAlign(length)
+        if length != 0 && len == 0 { return try expect(call, .errno(E.EINVAL), outcome) }
+        let end = addr &+ len
+        if end < addr { return try expect(call, .errno(E.EINVAL), outcome) }
+        if end == addr { return try expect(call, .ok, outcome) }
+
+        // Every mapped part loses its pages; a hole anywhere is ENOMEM.
+        let whole = spaces[mm]!.mappedPrefixEnd(addr, end) == end
+        _ = try expectOrENOMEM(call, whole ? .ok : .errno(E.ENOMEM), outcome,
+                               mayFail: mayFail && whole)
+        // MADV_DONTNEED allocates nothing that could stop it half-way: a
+        // failure for lack of memory is taken to have dropped the pages.
+        var changed = spaces.removeValue(forKey: mm)!
+        dropPages(&changed, addr, end)
+        spaces[mm] = changed
+    }
+}
+
+// MARK: mprotect's failures
+
+extension Model {
+    /// Validates and adopts the protection the machine left on the range of
+    /// an mprotect that ran out of memory.
+    mutating func settle(_ u: UndecidedProtection, space: AddressSpace,
+                         mappings: [Mapping]) throws(Divergence) {
+        func fail(_ what: String) -> Divergence {
+            Divergence("\(u.call) failed with errno 12: \(what)")
+        }
+        // The machine's mappings, clipped to the range.
+        var left: [Mapping] = []
+        for m in mappings.sorted(by: { $0.start < $1.start }) where m.start < u.end && m.end > u.start {
+            left.append(Mapping(start: max(m.start, u.start), end: min(m.end, u.end),
+                                prot: m.prot, shared: m.shared))
+        }
+        // The same pages must be mapped as before, with the same sharing.
+        func coverage(_ ranges: [(UInt64, UInt64)]) -> [(UInt64, UInt64)] {
+            var out: [(UInt64, UInt64)] = []
+            for (s, e) in ranges {
+                if let last = out.last, last.1 == s { out[out.count - 1].1 = e } else { out.append((s, e)) }
+            }
+            return out
+        }
+        let machineCover = coverage(left.map { ($0.start, $0.end) })
+        let modelCover = coverage(u.before.map { ($0.start, $0.end) })
+        guard machineCover.elementsEqual(modelCover, by: { $0 == $1 }) else {
+            throw fail("the machine maps \(left) of the range, the model \(u.before.map { Mapping(start: $0.start, end: $0.end, prot: $0.prot, shared: $0.isShared) })")
+        }
+        // Each page keeps its old protection or takes the new one, the new
+        // one only before the first page that kept an old one different
+        // from it (or before a hole).
+        var firstKept: UInt64?
+        var lastChanged: UInt64?
+        for m in left {
+            for old in u.before where old.start < m.end && old.end > m.start {
+                guard old.isShared == m.shared else {
+                    throw fail("\(m) is \(m.shared ? "" : "not ")shared, it was \(old.isShared ? "" : "not ")shared")
+                }
+                let at = max(old.start, m.start)
+                if m.prot == old.prot && old.prot != u.prot {
+                    if firstKept == nil { firstKept = at }
+                } else if m.prot == u.prot && old.prot != u.prot {
+                    lastChanged = at
+                } else if m.prot != old.prot {
+                    throw fail("\(m) has prot \(m.prot), expected the old \(old.prot) or the new \(u.prot)")
+                }
+            }
+        }
+        // The first hole ends what mprotect could change.
+        var cursor = u.start
+        for (s, e) in machineCover {
+            if s > cursor { break }
+            cursor = e
+        }
+        let hole: UInt64? = cursor < u.end ? cursor : nil
+        let limit = [firstKept, hole].compactMap { $0 }.min()
+        if let lastChanged, let limit, lastChanged >= limit {
+            throw fail("protection changed at 0x\(String(lastChanged, radix: 16)), after mprotect "
+                + "must have stopped at 0x\(String(limit, radix: 16))")
+        }
+        var changed = space
+        for m in left { changed.protect(m.start, m.end, m.prot) }
+        spaces[u.mm] = changed
+        undecided = nil
+    }
+}

@@ -1,0 +1,268 @@
+/// The reference model: the abstract truth of every address space on the
+/// machine, kept as value types so that a copy is cheap.
+///
+/// It shares no code with the C kernel and reads none of its state to make
+/// its predictions.  For each ``Call`` it predicts the result (value, errno,
+/// SIGSEGV) and checks the machine's ``Outcome`` against it; where the
+/// machine may choose (the address of an mmap without MAP_FIXED, the id of
+/// a new mm, whether an allocation failed), it checks that the choice is
+/// valid and adopts it.
+public struct Model: Hashable, Sendable {
+    /// The top of user space (x86-64's TASK_SIZE).
+    public static let taskSize: UInt64 = Geometry.taskSize
+    /// Bytes in a page.
+    public static let pageSize: UInt64 = Geometry.pageSize
+    /// Where the bottom-up search for a free range starts (2.6.16's
+    /// legacy layout, `TASK_UNMAPPED_BASE`).  The model does not require
+    /// the machine to search from there, but it accepts ENOMEM from an
+    /// mmap without a usable hint only when no room is left above it.
+    public static let unmappedBase: UInt64 = Geometry.pageAlign(Geometry.taskSize / 3)
+
+    /// CPUs of the machine: `0 ..< cpus` are valid.
+    public let cpus: Int
+
+    /// Live address spaces by id.
+    var spaces: [Int32: AddressSpace] = [:]
+    /// Every id the machine has ever returned for a new mm.
+    var usedIDs: Set<Int32> = []
+    /// Every live user frame by key: private frames mapped by at least one
+    /// address space, and the pages of live shared objects.
+    var frames: [UInt64: Frame] = [:]
+    /// Live shared objects by key.
+    var objects: [UInt64: SharedObject] = [:]
+    var nextFrame: UInt64 = 1
+    var nextObject: UInt64 = 1
+    /// What an mprotect that failed for lack of memory left undecided,
+    /// until ``adoptProtection(mm:mappings:)`` settles it.
+    var undecided: UndecidedProtection?
+
+    public init(cpus: Int) {
+        self.cpus = cpus
+    }
+
+    /// Checks the machine's `outcome` of `call` and adopts it.
+    ///
+    /// - Parameter mayFailAllocation: an allocation may fail during this
+    ///   call (fault injection is armed, or the machine is nearly out of
+    ///   frames).  Then ENOMEM (`.oom` for a load or store) is accepted as
+    ///   well, with the state the kernel leaves behind on that failure.
+    ///   After an mprotect that returns ENOMEM under this flag, the
+    ///   protection of its range is undecided: read the machine's mappings
+    ///   of ``undecidedProtection`` and pass them to
+    ///   ``adoptProtection(mm:mappings:)`` before the next call.
+    /// - Throws: ``Divergence`` when the outcome is not one the model allows.
+    public mutating func apply(_ call: Call, outcome: Outcome,
+                               mayFailAllocation: Bool) throws(Divergence) {
+        undecided = nil
+        switch call {
+        case .load(let cpu, let mm, let addr):
+            try access(call, cpu: cpu, mm: mm, addr: addr, store: nil,
+                       outcome: outcome, mayFail: mayFailAllocation)
+        case .store(let cpu, let mm, let addr, let value):
+            try access(call, cpu: cpu, mm: mm, addr: addr, store: value,
+                       outcome: outcome, mayFail: mayFailAllocation)
+        case .newMM:
+            if let id = try adoptNewID(call, outcome, mayFail: mayFailAllocation) {
+                spaces[id] = AddressSpace()
+            }
+        case .mmGet(let mm):
+            guard spaces[mm] != nil else {
+                return try expect(call, .errno(E.ESRCH), outcome)
+            }
+            try expect(call, .ok, outcome)
+            spaces[mm]!.users += 1
+        case .fork(let cpu, let mm):
+            if let e = taskError(cpu: cpu, mm: mm) {
+                return try expect(call, .errno(e), outcome)
+            }
+            if let id = try adoptNewID(call, outcome, mayFail: mayFailAllocation) {
+                fork(mm, into: id)
+            }
+        case .exit(let cpu, let mm):
+            if let e = taskError(cpu: cpu, mm: mm) {
+                return try expect(call, .errno(e), outcome)
+            }
+            try expect(call, .ok, outcome)
+            put(mm)
+        case .exec(let cpu, let mm):
+            if let e = taskError(cpu: cpu, mm: mm) {
+                return try expect(call, .errno(e), outcome)
+            }
+            if let id = try adoptNewID(call, outcome, mayFail: mayFailAllocation) {
+                spaces[id] = AddressSpace()
+                put(mm)
+            }
+        case .mmap(let cpu, let mm, let addr, let length, let prot, let flags):
+            try mmap(call, cpu: cpu, mm: mm, addr: addr, length: length, prot: prot,
+                     flags: flags, outcome: outcome, mayFail: mayFailAllocation)
+        case .munmap(let cpu, let mm, let addr, let length):
+            try munmap(call, cpu: cpu, mm: mm, addr: addr, length: length,
+                       outcome: outcome, mayFail: mayFailAllocation)
+        case .mprotect(let cpu, let mm, let addr, let length, let prot):
+            try mprotect(call, cpu: cpu, mm: mm, addr: addr, length: length, prot: prot,
+                         outcome: outcome, mayFail: mayFailAllocation)
+        case .madvise(let cpu, let mm, let addr, let length, let advice):
+            try madvise(call, cpu: cpu, mm: mm, addr: addr, length: length, advice: advice,
+                        outcome: outcome, mayFail: mayFailAllocation)
+        case .switchMM(let cpu, let mm):
+            // The machine's uapi spells "no mm" (a kernel thread) as -1,
+            // so -1 switches to a kernel thread too.
+            if cpu < 0 || cpu >= cpus {
+                return try expect(call, .errno(E.EINVAL), outcome)
+            }
+            if let mm, mm != -1, spaces[mm] == nil {
+                return try expect(call, .errno(E.ESRCH), outcome)
+            }
+            try expect(call, .ok, outcome)
+        }
+    }
+
+    /// Ids of the mms that have users, ascending.
+    public var liveMMs: [Int32] { spaces.keys.sorted() }
+
+    /// Tasks using `mm` (`mm_users`), or nil when it has none.
+    public func users(of mm: Int32) -> Int? { spaces[mm]?.users }
+
+    /// The abstract state of `mm`, or nil when it has no users.
+    public func state(of mm: Int32) -> MMState? {
+        guard let space = spaces[mm] else { return nil }
+        var anon = 0, file = 0
+        var pages: [UInt64: PageView] = [:]
+        pages.reserveCapacity(space.pages.count)
+        for (page, key) in space.pages {
+            let frame = frames[key]!
+            if frame.object == 0 { anon += 1 } else { file += 1 }
+            pages[page << Geometry.pageShift] =
+                PageView(word0: frame.words[0] ?? 0, frame: FrameKey(raw: key))
+        }
+        let totalVM = space.segments.reduce(0) { $0 + Int($1.pages) }
+        return MMState(mappings: space.normalized, anonRSS: anon, fileRSS: file,
+                       totalVM: totalVM, pages: pages)
+    }
+
+    /// User frames the machine must hold: private pages (pages shared
+    /// copy-on-write counted once) plus pages of shared objects.
+    public var userPages: Int { frames.count }
+
+    /// The range whose protection an mprotect that ran out of memory left
+    /// undecided, until ``adoptProtection(mm:mappings:)`` is called.
+    public var undecidedProtection: (mm: Int32, start: UInt64, end: UInt64)? {
+        undecided.map { ($0.mm, $0.start, $0.end) }
+    }
+
+    /// Adopts the protection the machine left on the range of an mprotect
+    /// that failed with ENOMEM under `mayFailAllocation` (see
+    /// ``undecidedProtection``).
+    ///
+    /// `mappings` are the machine's mappings of `mm` (normalized, as in
+    /// ``MMState``); only their parts inside the undecided range count.
+    /// Every page there must have kept its old protection or taken the new
+    /// one, the new one on a prefix of the range only (mprotect works from
+    /// the start of the range and stops at its failure), and the range must
+    /// be mapped exactly as before.  With nothing undecided for `mm`,
+    /// `mappings` must agree with the model wherever they lie.
+    public mutating func adoptProtection(mm: Int32, mappings: [Mapping]) throws(Divergence) {
+        guard let space = spaces[mm] else {
+            throw Divergence("adoptProtection: mm \(mm) has no users")
+        }
+        guard let u = undecided, u.mm == mm else {
+            for m in mappings where m.start < m.end {
+                for piece in space.pieces(m.start, m.end) where piece.prot != m.prot
+                    || piece.isShared != m.shared {
+                    throw Divergence("adoptProtection: mm \(mm): machine has \(m), model has "
+                        + "\(Mapping(start: piece.start, end: piece.end, prot: piece.prot, shared: piece.isShared))")
+                }
+                if space.mappedPrefixEnd(m.start, m.end) != m.end {
+                    throw Divergence("adoptProtection: mm \(mm): machine has \(m), model has a hole in it")
+                }
+            }
+            return
+        }
+        try settle(u, space: space, mappings: mappings)
+    }
+}
+
+/// The range of an mprotect that failed for lack of memory: the kernel
+/// changed some prefix of it, ending at a boundary only it knows.
+struct UndecidedProtection: Hashable, Sendable {
+    var call: Call
+    var mm: Int32
+    var start: UInt64
+    var end: UInt64
+    var prot: Int32
+    /// The range's segments before the call.
+    var before: [Segment]
+}
+
+/// A result the model does not allow.
+public struct Divergence: Error, Hashable, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// What an address space looks like from outside the kernel.
+public struct MMState: Hashable, Sendable {
+    /// Mapped ranges in address order, adjacent ranges with the same
+    /// protection and sharing merged (the kernel's vma boundaries are its
+    /// own business).
+    public var mappings: [Mapping]
+    /// Private pages mapped (`anon_rss`).
+    public var anonRSS: Int
+    /// Shared pages mapped in this mm (`file_rss`).
+    public var fileRSS: Int
+    /// Pages of all mappings (`total_vm`).
+    public var totalVM: Int
+    /// Every page the mm has a pte for, by page address.
+    public var pages: [UInt64: PageView]
+
+    public init(mappings: [Mapping], anonRSS: Int, fileRSS: Int, totalVM: Int,
+                pages: [UInt64: PageView]) {
+        self.mappings = mappings
+        self.anonRSS = anonRSS
+        self.fileRSS = fileRSS
+        self.totalVM = totalVM
+        self.pages = pages
+    }
+}
+
+public struct Mapping: Hashable, Sendable, CustomStringConvertible {
+    public var start: UInt64
+    public var end: UInt64
+    /// PROT_* bits as the machine reports them (PROT_READ implied by
+    /// PROT_WRITE or PROT_EXEC: x86 without NX cannot do otherwise).
+    public var prot: Int32
+    public var shared: Bool
+
+    public init(start: UInt64, end: UInt64, prot: Int32, shared: Bool) {
+        self.start = start
+        self.end = end
+        self.prot = prot
+        self.shared = shared
+    }
+
+    public var description: String {
+        "0x\(String(start, radix: 16))-0x\(String(end, radix: 16)) prot \(prot)\(shared ? " shared" : "")"
+    }
+}
+
+/// One present page as the model sees it.
+public struct PageView: Hashable, Sendable {
+    /// The page's first 64-bit word.
+    public var word0: UInt64
+    /// Pages with equal keys must be backed by the same frame, pages with
+    /// different keys by different frames.
+    public var frame: FrameKey
+
+    public init(word0: UInt64, frame: FrameKey) {
+        self.word0 = word0
+        self.frame = frame
+    }
+}
+
+/// The identity of a frame in the model: a private page's copy, or a page
+/// of a shared object.
+public struct FrameKey: Hashable, Sendable {
+    public var raw: UInt64
+    public init(raw: UInt64) { self.raw = raw }
+}
