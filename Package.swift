@@ -23,6 +23,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         // The kernel and the simulated hardware, laid out like the kernel
@@ -46,11 +47,19 @@ let package = Package(
         ),
         // The reference model: pure Swift, knows nothing of the C machine.
         .target(name: "MMModel"),
+        // The fuzzing engine: generates operations, runs them on a Machine
+        // and the model side by side, shrinks failures, writes reproducers.
+        .target(
+            name: "MMFuzz",
+            dependencies: ["MMSim", "MMModel"]
+        ),
         // The command-line tool.
         .executableTarget(
             name: "mmfuzz",
             dependencies: [
                 "MMSim",
+                "MMModel",
+                "MMFuzz",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -74,6 +83,14 @@ let package = Package(
         .testTarget(
             name: "MMModelTests",
             dependencies: ["MMModel"]
+        ),
+        .testTarget(
+            name: "MMFuzzTests",
+            dependencies: [
+                "MMFuzz", "MMModel", "MMSim",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            resources: [.copy("Regressions")]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -201,6 +201,20 @@ public final class Machine {
         return result
     }
 
+    /// How many violations are recorded: a cheap count, for checking after
+    /// every call without copying them out.
+    public var violationCount: Int {
+        Int(mmsim_nr_violations(machine))
+    }
+
+    /// The violation at `index` (0 is the oldest), or nil past the last.
+    public func violation(at index: Int) -> Violation? {
+        guard let i = UInt32(exactly: index) else { return nil }
+        var v = mmsim_violation()
+        guard mmsim_violation(machine, i, &v) == 0 else { return nil }
+        return Violation(v)
+    }
+
     public func clearViolations() {
         mmsim_clear_violations(machine)
     }

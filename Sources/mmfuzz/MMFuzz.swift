@@ -1,11 +1,12 @@
 import ArgumentParser
 import Foundation
+import MMFuzz
 
 /// `mmfuzz`: drives the simulated kernel and checks it.
 ///
-/// A root command with one subcommand per job; `scenario` runs when no
-/// subcommand is named.  Later jobs (run, replay, trace, bench) join it as
-/// subcommands that share ``MachineOptions``.
+/// A root command with one subcommand per job; `run` (fuzzing against the
+/// reference model for about 30 seconds) runs when no subcommand is named.
+/// The subcommands share ``MachineOptions``.
 @main
 struct MMFuzz: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,8 +16,8 @@ struct MMFuzz: ParsableCommand {
             Exit status: 0 when every check passed, 1 when the kernel reported \
             a violation or a result was wrong, 2 for bad command-line input.
             """,
-        subcommands: [ScenarioCommand.self],
-        defaultSubcommand: ScenarioCommand.self
+        subcommands: [RunCommand.self, ReplayCommand.self, BenchCommand.self, ScenarioCommand.self],
+        defaultSubcommand: RunCommand.self
     )
 
     /// Exit status for bad command-line input, as getopt-style tools use.
@@ -26,6 +27,8 @@ struct MMFuzz: ParsableCommand {
     /// exits with status 2 instead of `EX_USAGE` (64), so that scripts can
     /// tell it from a failed check (1).
     static func main() {
+        // Before any machine exists (validation creates some).
+        MallocTuning.apply()
         do {
             var command = try parseAsRoot()
             try command.run()

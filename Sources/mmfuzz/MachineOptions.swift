@@ -24,7 +24,7 @@ struct MachineOptions: ParsableArguments {
     @Option(
         name: .customLong("variant"),
         help: ArgumentHelp(
-            "A kernel variant, as gather=vector|inplace,ptl=mm|split,preempt=on|off (keys in any order, missing ones from the baseline gather=vector,ptl=mm,preempt=off), or 'all'. Repeatable. Default: the baseline with preempt on and off.",
+            "A kernel variant, as gather=vector|inplace,ptl=mm|split,preempt=on|off (keys in any order, missing ones from the baseline gather=vector,ptl=mm,preempt=off), or 'all'. Repeatable. Default: for run and bench, every variant the simulator accepts; for scenario, the baseline with preempt on and off.",
             valueName: "spec"),
         transform: VariantSelection.parse)
     var selections: [VariantSelection] = []
@@ -32,7 +32,7 @@ struct MachineOptions: ParsableArguments {
     @Option(help: "Simulated CPUs (1 to \(Machine.maxCPUs)).")
     var cpus: Int = 4
 
-    @Option(help: "Physical page frames (default: the simulator's own; the scenario needs about 800).")
+    @Option(help: "Physical page frames (default: the simulator's own, \(MachineConfig.default.frames); the scenario needs about 800).")
     var frames: Int?
 
     mutating func validate() throws {

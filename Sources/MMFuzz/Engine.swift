@@ -1,0 +1,655 @@
+import MMModel
+import MMSim
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Keeps glibc's malloc from serving a machine's physical memory (16 MiB
+/// for 4096 frames, `calloc`ed) from the heap.
+///
+/// glibc raises its mmap threshold to the size of the largest mmapped
+/// block freed, so after the first machine is destroyed every later one is
+/// carved from the heap and `calloc` must clear all of it: 70% of a
+/// fuzzing run went to that memset.  Fixed thresholds turn the adjustment
+/// off: a machine's frames are then always fresh mmapped pages, zero for
+/// free and faulted in only where used, while its smaller blocks are
+/// recycled from the heap (measured: half the page faults and half the
+/// system time of a 128 KiB threshold).  Call ``apply()`` before the
+/// first machine is created (the CLI does it first thing; `CaseRunner`
+/// does it too, for library users).  (`mallopt` is not in Swift's Glibc
+/// module: it is found with dlsym.)
+public enum MallocTuning {
+    /// Whether the tuning took effect.
+    public static let applied: Bool = {
+        #if os(Linux) && canImport(Glibc)
+        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return false }
+        let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
+        let M_TRIM_THRESHOLD: Int32 = -1
+        let M_MMAP_THRESHOLD: Int32 = -3
+        // Blocks of 4 MiB and more (a machine's frames) always come fresh
+        // from mmap; smaller ones (its mem_map, its TLBs) from a heap that
+        // is not trimmed back after every case, so that they are not
+        // faulted in again and again.
+        return mallopt(M_MMAP_THRESHOLD, 4 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 64 << 20) == 1
+        #else
+        return false
+        #endif
+    }()
+
+    /// Applies the tuning (once).
+    @discardableResult
+    public static func apply() -> Bool { applied }
+}
+
+/// How results came back, counted over the calls of a case (or a run).
+public struct OutcomeTally: Hashable, Sendable, Codable {
+    public var segv: UInt64 = 0
+    public var oom: UInt64 = 0
+    public var enomem: UInt64 = 0
+    public var einval: UInt64 = 0
+    public var esrch: UInt64 = 0
+    public var otherErrno: UInt64 = 0
+    /// mprotects stopped by a failed allocation, whose outcome the model
+    /// adopted from the machine.
+    public var adoptedProtections: UInt64 = 0
+
+    public init() {}
+
+    public mutating func add(_ other: OutcomeTally) {
+        segv += other.segv
+        oom += other.oom
+        enomem += other.enomem
+        einval += other.einval
+        esrch += other.esrch
+        otherErrno += other.otherErrno
+        adoptedProtections += other.adoptedProtections
+    }
+}
+
+/// The result of running one case.
+public struct CaseResult: Sendable {
+    /// The first failure found, or nil when the case ran clean.
+    public var failure: Failure?
+    /// Calls made to the machine (ops skipped for want of a live mm are not
+    /// counted; a `touch` counts each of its stores).
+    public var ops: Int
+    /// The machine's counters at the end (each case has a fresh machine,
+    /// so these are the case's own).
+    public var stats: Stats
+    public var outcomes: OutcomeTally
+}
+
+/// Runs the ops of one case on a fresh machine and, when checking, on the
+/// reference model side by side, checking:
+///
+/// - every call's outcome against the model (`Model.apply`), with ENOMEM
+///   allowed exactly when an allocation failed during the call (the
+///   machine's `alloc_failures` counter moved: injected, or out of frames);
+/// - after every call, that the machine recorded no new violation;
+/// - at checkpoints (every `checkpointInterval` ops, and at the end before
+///   the exits), the machine's own audit (`check()`) and the whole abstract
+///   state: each live mm's mappings, users and counters, every page the
+///   model has (data, and frame identity across all mms), and the number
+///   of user frames;
+/// - at the end, after every live mm exits (each exit checked like any
+///   call), that the model holds nothing and the machine leaked nothing.
+///
+/// Unchecked ("raw") runs make the same calls on the machine alone: that is
+/// the baseline `mmfuzz bench` compares against.
+public final class CaseRunner {
+    public let machine: Machine
+    /// The reference model, as the calls so far left it.
+    public var model: Model { _model }
+    private var _model: Model
+    public let checked: Bool
+    public let checkpointInterval: Int
+
+    /// Mms with users, in creation order (ids are handed out ascending and
+    /// never reused, so this is also ascending).
+    public var live: [Int32] { _live }
+    private var _live: [Int32] = []
+    /// Users of each mm of `live`, index for index.
+    private var users: [Int] = []
+    /// Mms that had users once and have none now.
+    private var dead: [Int32] = []
+
+    private var violationsSeen = 0
+    private var allocFailures: UInt64 = 0
+    private var sinceCheckpoint = 0
+    private let cpus: Int
+
+    // Checkpoint scratch, kept between checkpoints.
+    private var pfnKeys: [UInt64] = []
+    private var pfnStamps: [UInt32] = []
+    private var stamp: UInt32 = 0
+    private var pfnOfKey: [UInt64: UInt64] = [:]
+    private let nrFrames: Int
+
+    // Stored properties are private and exposed through computed ones, so
+    // that whole-module optimization sees every access and drops the
+    // dynamic exclusivity checks (3% of a checked run otherwise).
+    public var opsRun: Int { _opsRun }
+    private var _opsRun = 0
+    /// Called with every call made and its outcome (op index, or nil for
+    /// the end-of-case exits), for `mmfuzz replay --trace`.
+    public var trace: ((Int?, Op?, Call, Outcome) -> Void)? {
+        get { _trace }
+        set { _trace = newValue }
+    }
+    private var _trace: ((Int?, Op?, Call, Outcome) -> Void)?
+    public var outcomes: OutcomeTally { _outcomes }
+    private var _outcomes = OutcomeTally()
+
+    /// Boots the machine of `config` running `variant`; throws the
+    /// machine's errno when it refuses the configuration.
+    public init(config: CaseConfig, variant: Variant, checked: Bool = true,
+                checkpointInterval: Int = 64) throws(Errno) {
+        _ = MallocTuning.applied
+        machine = try Machine(config.machineConfig(variant))
+        _model = Model(cpus: config.cpus)
+        self.checked = checked
+        self.checkpointInterval = max(1, checkpointInterval)
+        cpus = config.cpus
+        nrFrames = max(0, config.frames)
+    }
+
+    /// Runs `fuzzCase` from a fresh machine to its end-of-case audit.
+    /// A configuration the machine refuses is a failure of kind `config`.
+    public static func run(_ fuzzCase: FuzzCase, checked: Bool = true,
+                           checkpointInterval: Int = 64) -> CaseResult {
+        let runner: CaseRunner
+        do {
+            runner = try CaseRunner(config: fuzzCase.config, variant: fuzzCase.variant,
+                                    checked: checked, checkpointInterval: checkpointInterval)
+        } catch {
+            return CaseResult(
+                failure: Failure(kind: "config",
+                                 message: "the machine refuses \(fuzzCase.variant) with \(fuzzCase.config.summary): \(error)"),
+                ops: 0, stats: Stats(), outcomes: OutcomeTally())
+        }
+        let failure = runner.run(fuzzCase.ops)
+        return CaseResult(failure: failure, ops: runner.opsRun, stats: runner.machine.stats,
+                          outcomes: runner.outcomes)
+    }
+
+    /// Runs `ops`, then exits every live mm and audits the machine.
+    /// Returns the first failure.
+    public func run(_ ops: [Op]) -> Failure? {
+        for index in ops.indices {
+            let op = ops[index]
+            if let failure = step(op, index: index) {
+                return failure
+            }
+            // A checkpoint every `checkpointInterval` ops (a touch is one
+            // op however many pages it stores to); one this close to the
+            // end is left to the final checkpoint.
+            sinceCheckpoint += 1
+            if checked, sinceCheckpoint >= checkpointInterval,
+               ops.count - index - 1 >= checkpointInterval / 2 {
+                sinceCheckpoint = 0
+                if let failure = checkpoint(index: index, op: op) {
+                    return failure
+                }
+            }
+        }
+        return finish()
+    }
+
+    // MARK: Ops
+
+    /// The mm a slot names, or nil when the slot cannot be resolved.
+    @inline(__always)
+    func resolve(_ slot: Int) -> Int32? {
+        if slot >= 0 {
+            if _live.isEmpty { return nil }
+            return _live[slot % _live.count]
+        }
+        // A negative slot: an id no task uses.  Odd ones (and every one
+        // while nothing has died) name an id never handed out.
+        let k = -(slot &+ 1)
+        if k % 2 == 0, !dead.isEmpty {
+            return dead[(k / 2) % dead.count]
+        }
+        return 1_000_000 &+ Int32(truncatingIfNeeded: k % 1_000_000)
+    }
+
+    /// Runs one op; nil when it passed every check (or was skipped).
+    public func step(_ op: Op, index: Int) -> Failure? {
+        switch op {
+        case .newMM:
+            return perform(.newMM, op: op, index: index)
+        case .fork(let cpu, let slot):
+            guard let mm = resolve(slot) else { return nil }
+            return perform(.fork(cpu: cpu, mm: mm), op: op, index: index)
+        case .mmGet(let slot):
+            guard let mm = resolve(slot) else { return nil }
+            return perform(.mmGet(mm: mm), op: op, index: index)
+        case .exit(let cpu, let slot):
+            guard let mm = resolve(slot) else { return nil }
+            return perform(.exit(cpu: cpu, mm: mm), op: op, index: index)
+        case .exec(let cpu, let slot):
+            guard let mm = resolve(slot) else { return nil }
+            return perform(.exec(cpu: cpu, mm: mm), op: op, index: index)
+        case .mmap(let cpu, let slot, let addr, let length, let prot, let flags):
+            guard let mm = resolve(slot) else { return nil }
+            return perform(.mmap(cpu: cpu, mm: mm, addr: addr, length: length, prot: prot, flags: flags),
+                           op: op, index: index)
+        case .munmap(let cpu, let slot, let addr, let length):
+            guard let mm = resolve(slot) else { return nil }
+            return perform(.munmap(cpu: cpu, mm: mm, addr: addr, length: length), op: op, index: index)
+        case .mprotect(let cpu, let slot, let addr, let length, let prot):
+            guard let mm = resolve(slot) else { return nil }
+            return perform(.mprotect(cpu: cpu, mm: mm, addr: addr, length: length, prot: prot),
+                           op: op, index: index)
+        case .madvise(let cpu, let slot, let addr, let length, let advice):
+            guard let mm = resolve(slot) else { return nil }
+            return perform(.madvise(cpu: cpu, mm: mm, addr: addr, length: length, advice: advice),
+                           op: op, index: index)
+        case .switchMM(let cpu, let slot):
+            if let slot {
+                guard let mm = resolve(slot) else { return nil }
+                return perform(.switchMM(cpu: cpu, mm: mm), op: op, index: index)
+            }
+            return perform(.switchMM(cpu: cpu, mm: nil), op: op, index: index)
+        case .load(let cpu, let slot, let addr):
+            guard let mm = resolve(slot) else { return nil }
+            return perform(.load(cpu: cpu, mm: mm, addr: addr), op: op, index: index)
+        case .store(let cpu, let slot, let addr, let value):
+            guard let mm = resolve(slot) else { return nil }
+            return perform(.store(cpu: cpu, mm: mm, addr: addr, value: value), op: op, index: index)
+        case .touch(let cpu, let slot, let addr, let pages, let value):
+            guard let mm = resolve(slot) else { return nil }
+            var i = 0
+            while i < min(pages, 4096) {
+                let a = addr &+ UInt64(i) &* Machine.pageSize
+                if let failure = perform(.store(cpu: cpu, mm: mm, addr: a, value: value &+ UInt64(i)),
+                                         op: op, index: index) {
+                    return failure
+                }
+                // Stop at the first store that did not complete.
+                if lastOutcomeFailed { break }
+                i += 1
+            }
+            return nil
+        case .failNthAlloc(let n):
+            machine.failNthAllocation(n)
+            _opsRun += 1
+            return nil
+        }
+    }
+
+    private var lastOutcomeFailed = false
+
+    /// Makes `call` on the machine, keeps the live list, and checks.
+    @inline(__always)
+    private func perform(_ call: Call, op: Op?, index: Int?) -> Failure? {
+        let outcome = execute(call)
+        _opsRun += 1
+        if let trace = _trace { trace(index, op, call, outcome) }
+        track(call, outcome)
+        guard checked else { return nil }
+
+        let count = machine.violationCount
+        if count != violationsSeen {
+            return violationFailure(after: call, outcome: outcome, op: op, index: index)
+        }
+        // ENOMEM is acceptable exactly when an allocation failed during
+        // the call (injected, or the machine ran out of frames).
+        let failures = machine.stats.allocFailures
+        let mayFail = failures != allocFailures
+        allocFailures = failures
+        do {
+            try _model.apply(call, outcome: outcome, mayFailAllocation: mayFail)
+        } catch {
+            return Failure(kind: "divergence",
+                           message: "\(where_(op, index)): \(call) returned \(outcome): \(error.message)",
+                           opIndex: index)
+        }
+        if mayFail, let undecided = _model.undecidedProtection {
+            // An mprotect stopped where an allocation failed: the model
+            // adopts what the machine left behind in its range.
+            if let failure = adoptProtection(mm: undecided.mm, op: op, index: index) {
+                return failure
+            }
+            _outcomes.adoptedProtections += 1
+        }
+        return nil
+    }
+
+    /// The machine's answer to `call`.
+    @inline(__always)
+    private func execute(_ call: Call) -> Outcome {
+        let outcome: Outcome
+        do throws(Errno) {
+            switch call {
+            case .newMM:
+                outcome = .mm(try machine.newMM().rawValue)
+            case .fork(let cpu, let mm):
+                outcome = .mm(try machine.fork(cpu: cpu, mm: MMID(rawValue: mm)).rawValue)
+            case .mmGet(let mm):
+                try machine.mmGet(MMID(rawValue: mm))
+                outcome = .ok
+            case .exit(let cpu, let mm):
+                try machine.exit(cpu: cpu, mm: MMID(rawValue: mm))
+                outcome = .ok
+            case .exec(let cpu, let mm):
+                outcome = .mm(try machine.exec(cpu: cpu, mm: MMID(rawValue: mm)).rawValue)
+            case .mmap(let cpu, let mm, let addr, let length, let prot, let flags):
+                outcome = .address(try machine.mmap(cpu: cpu, mm: MMID(rawValue: mm), addr: addr,
+                                                    length: length, prot: Prot(rawValue: prot),
+                                                    flags: MapFlags(rawValue: flags)))
+            case .munmap(let cpu, let mm, let addr, let length):
+                try machine.munmap(cpu: cpu, mm: MMID(rawValue: mm), addr: addr, length: length)
+                outcome = .ok
+            case .mprotect(let cpu, let mm, let addr, let length, let prot):
+                try machine.mprotect(cpu: cpu, mm: MMID(rawValue: mm), addr: addr, length: length,
+                                     prot: Prot(rawValue: prot))
+                outcome = .ok
+            case .madvise(let cpu, let mm, let addr, let length, let advice):
+                try machine.madvise(cpu: cpu, mm: MMID(rawValue: mm), addr: addr, length: length,
+                                    advice: Advice(rawValue: advice))
+                outcome = .ok
+            case .switchMM(let cpu, let mm):
+                try machine.switchMM(cpu: cpu, to: mm.map { MMID(rawValue: $0) })
+                outcome = .ok
+            case .load(let cpu, let mm, let addr):
+                outcome = Self.access(try machine.load(cpu: cpu, mm: MMID(rawValue: mm), addr: addr))
+            case .store(let cpu, let mm, let addr, let value):
+                outcome = Self.access(try machine.store(cpu: cpu, mm: MMID(rawValue: mm), addr: addr,
+                                                        value: value))
+            }
+        } catch {
+            let e = error.rawValue
+            switch e {
+            case Errno.ENOMEM.rawValue: _outcomes.enomem += 1
+            case Errno.EINVAL.rawValue: _outcomes.einval += 1
+            case Errno.ESRCH.rawValue: _outcomes.esrch += 1
+            default: _outcomes.otherErrno += 1
+            }
+            lastOutcomeFailed = true
+            return .errno(e)
+        }
+        switch outcome {
+        case .segv:
+            _outcomes.segv += 1
+            lastOutcomeFailed = true
+        case .oom:
+            _outcomes.oom += 1
+            lastOutcomeFailed = true
+        default:
+            lastOutcomeFailed = false
+        }
+        return outcome
+    }
+
+    @inline(__always)
+    private static func access(_ r: AccessResult) -> Outcome {
+        switch r {
+        case .ok(let v): .value(v)
+        case .segv: .segv
+        case .oom: .oom
+        }
+    }
+
+    /// Keeps `live` in step with what the machine did.
+    @inline(__always)
+    private func track(_ call: Call, _ outcome: Outcome) {
+        switch (call, outcome) {
+        case (.newMM, .mm(let id)), (.fork, .mm(let id)):
+            _live.append(id)
+            users.append(1)
+        case (.mmGet(let mm), .ok):
+            if let i = _live.firstIndex(of: mm) { users[i] += 1 }
+        case (.exit(_, let mm), .ok):
+            dropUser(mm)
+        case (.exec(_, let mm), .mm(let id)):
+            dropUser(mm)
+            _live.append(id)
+            users.append(1)
+        default:
+            break
+        }
+    }
+
+    private func dropUser(_ mm: Int32) {
+        guard let i = _live.firstIndex(of: mm) else { return }
+        users[i] -= 1
+        if users[i] <= 0 {
+            _live.remove(at: i)
+            users.remove(at: i)
+            dead.append(mm)
+        }
+    }
+
+    // MARK: Checks
+
+    private func where_(_ op: Op?, _ index: Int?) -> String {
+        if let index, let op { return "op \(index) (\(op))" }
+        return "end of case"
+    }
+
+    private func violationFailure(after call: Call?, outcome: Outcome?, op: Op?, index: Int?) -> Failure {
+        let seen = violationsSeen
+        let count = machine.violationCount
+        violationsSeen = count
+        guard let first = machine.violation(at: seen) else {
+            return Failure(kind: "violation:unknown",
+                           message: "\(where_(op, index)): the violation count changed but none is readable",
+                           opIndex: index)
+        }
+        var message = where_(op, index)
+        if let call, let outcome {
+            message += ": \(call) returned \(outcome)"
+        }
+        message += ": \(first)"
+        let more = count - seen - 1
+        if more > 0 { message += " (+\(more) more)" }
+        return Failure(kind: Failure.violationKind(first.kind), message: message, opIndex: index)
+    }
+
+    private func adoptProtection(mm: Int32, op: Op?, index: Int?) -> Failure? {
+        let vmas: [VMAInfo]
+        do {
+            vmas = try machine.vmas(of: MMID(rawValue: mm))
+        } catch {
+            return Failure(kind: "state:live",
+                           message: "\(where_(op, index)): vmas of mm \(mm) after mprotect: \(error)",
+                           opIndex: index)
+        }
+        do {
+            try _model.adoptProtection(mm: mm, mappings: normalize(vmas))
+        } catch {
+            return Failure(kind: "divergence", message: "\(where_(op, index)): \(error.message)",
+                           opIndex: index)
+        }
+        return nil
+    }
+
+    /// The machine's vmas as the model reports mappings: adjacent vmas with
+    /// equal protection and sharing merged.
+    public func normalize(_ vmas: [VMAInfo]) -> [Mapping] {
+        var result: [Mapping] = []
+        result.reserveCapacity(vmas.count)
+        for v in vmas {
+            if var last = result.last, last.end == v.start, last.prot == v.prot.rawValue,
+               last.shared == v.shared {
+                last.end = v.end
+                result[result.count - 1] = last
+            } else {
+                result.append(Mapping(start: v.start, end: v.end, prot: v.prot.rawValue, shared: v.shared))
+            }
+        }
+        return result
+    }
+
+    /// The machine's audit and the whole abstract state against the model.
+    public func checkpoint(index: Int? = nil, op: Op? = nil) -> Failure? {
+        machine.check()
+        if machine.violationCount != violationsSeen {
+            return violationFailure(after: nil, outcome: nil, op: op, index: index)
+        }
+        func fail(_ aspect: String, _ message: String) -> Failure {
+            Failure(kind: "state:\(aspect)", message: "\(where_(op, index)): \(message)", opIndex: index)
+        }
+
+        let modelLive = _model.liveMMs
+        if modelLive != _live {
+            return fail("live", "live mms: machine side \(_live), model \(modelLive)")
+        }
+        // Frame identity: pages with equal keys have equal pfns (a
+        // dictionary), pages with equal pfns have equal keys (an array by
+        // pfn, stamped so that it need not be cleared).
+        if pfnKeys.count != nrFrames {
+            pfnKeys = Array(repeating: 0, count: nrFrames)
+            pfnStamps = Array(repeating: 0, count: nrFrames)
+        }
+        stamp &+= 1
+        pfnOfKey.removeAll(keepingCapacity: true)
+        for (i, mm) in _live.enumerated() {
+            guard let state = _model.state(of: mm) else {
+                return fail("live", "the model has no state for live mm \(mm)")
+            }
+            let id = MMID(rawValue: mm)
+            let vmas: [VMAInfo]
+            let info: MMInfo
+            do {
+                vmas = try machine.vmas(of: id)
+                info = try machine.info(of: id)
+            } catch {
+                return fail("live", "mm \(mm) is live but the machine says \(error)")
+            }
+            let mappings = normalize(vmas)
+            if mappings != state.mappings {
+                return fail("mappings", "mm \(mm): machine \(mappings), model \(state.mappings)")
+            }
+            if info.users != users[i] {
+                return fail("counters", "mm \(mm): machine has \(info.users) users, \(users[i]) expected")
+            }
+            if info.anonRSS != UInt64(state.anonRSS) || info.fileRSS != UInt64(state.fileRSS)
+                || info.totalVM != UInt64(state.totalVM) {
+                return fail("counters",
+                            "mm \(mm): machine anon_rss \(info.anonRSS) file_rss \(info.fileRSS) total_vm \(info.totalVM), model \(state.anonRSS) \(state.fileRSS) \(state.totalVM)")
+            }
+            var bad = false
+            for (addr, page) in state.pages {
+                guard let pte = try? machine.lookup(mm: id, addr: addr), pte.word0 == page.word0,
+                      pte.pfn < UInt64(nrFrames) else {
+                    bad = true
+                    break
+                }
+                let key = page.frame.raw
+                let pfn = Int(pte.pfn)
+                if pfnStamps[pfn] == stamp {
+                    if pfnKeys[pfn] != key { bad = true; break }
+                } else {
+                    pfnStamps[pfn] = stamp
+                    pfnKeys[pfn] = key
+                    // First time this pfn is seen: its key must not have
+                    // another pfn already.
+                    if let other = pfnOfKey.updateValue(pte.pfn, forKey: key), other != pte.pfn {
+                        bad = true
+                        break
+                    }
+                }
+            }
+            if bad {
+                return pageFailure(at: where_(op, index), index: index)
+            }
+        }
+        let stats = machine.stats
+        let tables = stats.ptablesAlloced &- stats.ptablesFreed
+        let userFrames = stats.framesUsedNow &- tables
+        if UInt64(_model.userPages) != userFrames {
+            return fail("user-pages",
+                        "machine holds \(userFrames) user frames (\(stats.framesUsedNow) frames, \(tables) page tables), model \(_model.userPages)")
+        }
+        return nil
+    }
+
+    /// The first page mismatch in address order (dictionary order varies
+    /// between processes; the message should not).
+    private func pageFailure(at: String, index: Int?) -> Failure {
+        var pfnOfKey: [FrameKey: (UInt64, Int32, UInt64)] = [:]
+        var keyOfPfn: [UInt64: (FrameKey, Int32, UInt64)] = [:]
+        for mm in _live {
+            guard let state = _model.state(of: mm) else { continue }
+            let id = MMID(rawValue: mm)
+            for addr in state.pages.keys.sorted() {
+                let page = state.pages[addr]!
+                let pte: PTEInfo?
+                do {
+                    pte = try machine.lookup(mm: id, addr: addr)
+                } catch {
+                    return Failure(kind: "state:page", message: "\(at): mm \(mm) \(hex(addr)): lookup failed: \(error)",
+                                   opIndex: index)
+                }
+                guard let pte else {
+                    return Failure(kind: "state:page",
+                                   message: "\(at): mm \(mm) \(hex(addr)): the model has a page (word0 \(hex(page.word0))), the machine has no pte",
+                                   opIndex: index)
+                }
+                if pte.word0 != page.word0 {
+                    return Failure(kind: "state:page",
+                                   message: "\(at): mm \(mm) \(hex(addr)): machine word0 \(hex(pte.word0)) (pfn \(pte.pfn)), model \(hex(page.word0))",
+                                   opIndex: index)
+                }
+                if let (pfn, omm, oaddr) = pfnOfKey[page.frame], pfn != pte.pfn {
+                    return Failure(kind: "state:frames",
+                                   message: "\(at): mm \(mm) \(hex(addr)) is pfn \(pte.pfn), but the model says it shares its frame with mm \(omm) \(hex(oaddr)), pfn \(pfn)",
+                                   opIndex: index)
+                }
+                if let (key, omm, oaddr) = keyOfPfn[pte.pfn], key != page.frame {
+                    return Failure(kind: "state:frames",
+                                   message: "\(at): mm \(mm) \(hex(addr)) and mm \(omm) \(hex(oaddr)) are both pfn \(pte.pfn), but the model says they are different pages",
+                                   opIndex: index)
+                }
+                pfnOfKey[page.frame] = pfnOfKey[page.frame] ?? (pte.pfn, mm, addr)
+                keyOfPfn[pte.pfn] = keyOfPfn[pte.pfn] ?? (page.frame, mm, addr)
+            }
+        }
+        return Failure(kind: "state:page", message: "\(at): a page differs (not found again)", opIndex: index)
+    }
+
+    /// End of case: a last checkpoint of the whole state, then every live
+    /// mm exits (each exit checked like any call), then the model must
+    /// hold no page and the machine's leak audit must find nothing.
+    public func finish() -> Failure? {
+        machine.failNthAllocation(0)
+        if checked {
+            sinceCheckpoint = 0
+            if let failure = checkpoint() {
+                return failure
+            }
+        }
+        var k = 0
+        while let mm = _live.first {
+            let before = _live.count
+            let usersBefore = users[0]
+            let call = Call.exit(cpu: k % cpus, mm: mm)
+            if let failure = perform(call, op: nil, index: nil) {
+                return failure
+            }
+            k += 1
+            if _live.count == before && users.first == usersBefore {
+                // The exit did not take (only possible unchecked): drop it.
+                _live.removeFirst()
+                users.removeFirst()
+            }
+        }
+        guard checked else { return nil }
+        if !_model.liveMMs.isEmpty || _model.userPages != 0 {
+            return Failure(kind: "state:live",
+                           message: "end of case: every mm exited, but the model still has mms \(_model.liveMMs) and \(_model.userPages) user pages")
+        }
+        do {
+            _ = try machine.checkLeaks()
+        } catch {
+            return Failure(kind: "state:live", message: "end of case: leak audit refused: \(error)")
+        }
+        if machine.violationCount != violationsSeen {
+            return violationFailure(after: nil, outcome: nil, op: nil, index: nil)
+        }
+        return nil
+    }
+}

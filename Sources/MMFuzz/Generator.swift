@@ -1,0 +1,600 @@
+import MMSim
+
+/// What the generator may choose from.
+public struct GeneratorSettings: Hashable, Sendable {
+    /// CPUs of the machine (most cases use exactly these).
+    public var cpus: Int
+    /// Frames of the machine (most cases use exactly these).
+    public var frames: Int
+    /// Ops per case.
+    public var minOps: Int
+    public var maxOps: Int
+    /// Let some cases use a small machine (out-of-memory paths), one CPU
+    /// (the gather's fast mode), or small TLBs (evictions).
+    public var varyHardware: Bool
+
+    public init(cpus: Int = 4, frames: Int = 4096, minOps: Int = 50, maxOps: Int = 300,
+                varyHardware: Bool = true) {
+        self.cpus = cpus
+        self.frames = frames
+        self.minOps = minOps
+        self.maxOps = max(minOps, maxOps)
+        self.varyHardware = varyHardware
+    }
+}
+
+/// Generates fuzz cases from a seed, deterministically (its own PRNG; the
+/// same seed and settings give the same case on every run and platform).
+///
+/// - Weighted op kinds, with swarm testing: each case turns a random subset
+///   of kinds off, so that rare interleavings (many forks and no exits,
+///   stores and munmaps and nothing else, ...) get whole cases to
+///   themselves.
+/// - Addresses concentrated in a few *arenas* per case, around pmd (2 MiB),
+///   pud (1 GiB) and pgd (512 GiB) boundaries, at the top of user space and
+///   where mmap searches from; ranges straddle the boundaries, so page
+///   tables fill, empty and are freed.  Most ranges are 1-16 pages, some
+///   up to 600 (more than a 506-page gather vector); most mmaps are
+///   MAP_FIXED, so the generator knows where mappings are and aims loads
+///   and stores at them.
+/// - Fault injection (`failNthAlloc`) at random points, and bad calls of
+///   every kind at a small rate.
+public struct CaseGenerator {
+    public var settings: GeneratorSettings
+
+    public init(settings: GeneratorSettings) {
+        self.settings = settings
+    }
+
+    /// Base weights of the op kinds.
+    public static let weights: [OpKind: UInt32] = [
+        .newMM: 3, .fork: 5, .mmGet: 2, .exit: 3, .exec: 2,
+        .mmap: 16, .munmap: 9, .mprotect: 8, .madvise: 6,
+        .switchMM: 7, .load: 20, .store: 26, .touch: 2, .failNthAlloc: 3,
+    ]
+
+    /// Kinds swarm testing never turns off (without mmap nothing happens).
+    static let alwaysOn: Set<OpKind> = [.mmap]
+
+    private static let pmdSize: UInt64 = 1 << 21
+    private static let pudSize: UInt64 = 1 << 30
+    private static let pgdSize: UInt64 = 1 << 39
+    private static let page = Machine.pageSize
+    private static let taskSize = Machine.taskSize
+    private static let unmappedBase = (Machine.taskSize / 3 + Machine.pageSize - 1) & ~(Machine.pageSize - 1)
+
+    /// A place where the case's addresses cluster.
+    struct Arena {
+        /// The boundary, in pages.
+        var page: UInt64
+        /// How far below it ranges may start, in pages.
+        var below: UInt64
+        /// How far above it ranges may start, in pages.
+        var above: UInt64
+    }
+
+    /// The case for `seed` on `variant`.
+    public func generate(seed: UInt64, variant: Variant) -> FuzzCase {
+        var g = State(seed: seed, settings: settings)
+        let config = g.chooseConfig()
+        g.config = config
+        g.prepare()
+        let count = g.rng.int(settings.minOps ... settings.maxOps)
+        var ops: [Op] = [.newMM]
+        g.follow(.newMM)
+        ops.reserveCapacity(count)
+        while ops.count < count {
+            ops.append(g.nextOp())
+        }
+        return FuzzCase(config: config, variant: variant, seed: seed, ops: ops)
+    }
+
+    /// What the generator expects of one live mm.
+    struct Shadow {
+        var users = 1
+        /// Recent MAP_FIXED ranges (start page, pages), most recent last.
+        var recent: [(UInt64, UInt64)] = []
+    }
+
+    /// The generator's working state for one case.
+    struct State {
+        var rng: Xoshiro256
+        let settings: GeneratorSettings
+        var config: CaseConfig
+        var kinds: [OpKind] = []
+        var weights: [UInt32] = []
+        var totalWeight: UInt64 = 0
+        var cpuSet: [Int] = []
+        var arenas: [Arena] = []
+        /// What the generator expects the live mms to be (assuming calls
+        /// succeed), in the engine's slot order: so that a slot names the
+        /// mm meant, and loads and stores go where that mm has mappings.
+        var shadows: [Shadow] = []
+        /// The shadow the op being made targets (-1: none).
+        var current = -1
+        var lastSlot = 0
+        var storeCounter: UInt64 = 0
+        /// Per mille of ops made bad on purpose.
+        var badRate: UInt64 = 30
+        var slots = 8
+        /// A case of big ranges.
+        var big = false
+
+        init(seed: UInt64, settings: GeneratorSettings) {
+            rng = Xoshiro256(seed: seed)
+            self.settings = settings
+            config = CaseConfig(cpus: settings.cpus, frames: settings.frames)
+        }
+
+        mutating func chooseConfig() -> CaseConfig {
+            let defaults = MachineConfig.default
+            var c = CaseConfig(cpus: settings.cpus, frames: settings.frames,
+                               tlb: defaults.tlbEntries, psc: defaults.pscEntries)
+            guard settings.varyHardware else { return c }
+            let r = rng.below(100)
+            if settings.cpus > 1 {
+                if r < 12 {
+                    c.cpus = 1
+                } else if r < 20, settings.cpus > 2 {
+                    c.cpus = rng.int(2 ... settings.cpus - 1)
+                }
+            }
+            if settings.frames > 256, rng.chance(1, in: 10) {
+                c.frames = rng.element([64, 96, 128, 192, 256])
+            }
+            if rng.chance(1, in: 8) {
+                c.tlb = rng.element([4, 8, 16, 32])
+                c.psc = rng.int(1 ... 8)
+            }
+            return c
+        }
+
+        mutating func prepare() {
+            // Swarm: turn some kinds off.
+            for kind in OpKind.allCases {
+                let w = CaseGenerator.weights[kind] ?? 1
+                if !CaseGenerator.alwaysOn.contains(kind), rng.chance(3, in: 10) {
+                    continue
+                }
+                // And shake the weights a little.
+                let scaled = UInt32(rng.int(1 ... 3)) * w
+                kinds.append(kind)
+                weights.append(scaled)
+            }
+            totalWeight = weights.reduce(0) { $0 + UInt64($1) }
+
+            // The CPUs this case uses.
+            var all = Array(0 ..< config.cpus)
+            let used = rng.int(1 ... config.cpus)
+            for i in 0 ..< used {
+                all.swapAt(i, rng.int(i ..< all.count))
+            }
+            cpuSet = Array(all[0 ..< used])
+
+            badRate = rng.element([0, 10, 30, 30, 60])
+            // A quarter of the cases map, fill and free big ranges (more
+            // pages than a gather vector holds), where frames allow.
+            big = config.frames >= 1024 && rng.chance(1, in: 4)
+            if big, let t = kinds.firstIndex(of: .touch) {
+                totalWeight += UInt64(weights[t]) * 3
+                weights[t] *= 4
+            }
+            slots = rng.int(1 ... 12)
+
+            let n = rng.int(1 ... 4)
+            for _ in 0 ..< n {
+                arenas.append(newArena())
+            }
+        }
+
+        mutating func newArena() -> Arena {
+            let page = CaseGenerator.page
+            // Near another arena: tables shared between arenas.
+            if let other = arenas.last, rng.chance(1, in: 3) {
+                let step = rng.chance(1, in: 2) ? CaseGenerator.pmdSize * UInt64(rng.int(1 ... 3))
+                                                : CaseGenerator.pudSize
+                let b = other.page * page + step
+                if b < CaseGenerator.taskSize - CaseGenerator.pudSize {
+                    return Arena(page: b / page, below: 24, above: 40)
+                }
+            }
+            switch rng.below(100) {
+            case 0 ..< 45:
+                let k = 1 + rng.below((CaseGenerator.taskSize / CaseGenerator.pmdSize) - 2)
+                return Arena(page: k * CaseGenerator.pmdSize / page, below: 24, above: 40)
+            case 45 ..< 75:
+                let k = 1 + rng.below((CaseGenerator.taskSize / CaseGenerator.pudSize) - 2)
+                return Arena(page: k * CaseGenerator.pudSize / page, below: 24, above: 40)
+            case 75 ..< 88:
+                let k = 1 + rng.below(254)
+                return Arena(page: k * CaseGenerator.pgdSize / page, below: 24, above: 40)
+            case 88 ..< 94:
+                // The top of user space: ranges that end exactly there.
+                return Arena(page: CaseGenerator.taskSize / page, below: 64, above: 0)
+            default:
+                // Where mmap without MAP_FIXED starts looking.
+                return Arena(page: CaseGenerator.unmappedBase / page, below: 0, above: 64)
+            }
+        }
+
+        // MARK: Pieces
+
+        mutating func cpu() -> Int {
+            rng.element(cpuSet)
+        }
+
+        /// A slot, mostly naming a live mm exactly, often the one the
+        /// previous op used; sets `current`.
+        mutating func slot() -> Int {
+            let n = shadows.count
+            var s: Int
+            if n == 0 {
+                s = rng.int(0 ..< slots)
+            } else if rng.chance(1, in: 2) {
+                s = min(lastSlot, n - 1)
+            } else if rng.chance(4, in: 5) {
+                s = rng.int(0 ..< n)
+            } else {
+                s = rng.int(0 ..< max(slots, n))
+            }
+            lastSlot = s
+            current = n == 0 ? -1 : s % n
+            return s
+        }
+
+        /// Recent MAP_FIXED ranges (start page, pages) of the current mm,
+        /// most recent last.
+        var recent: [(UInt64, UInt64)] {
+            current >= 0 && current < shadows.count ? shadows[current].recent : []
+        }
+
+        /// Follows an op (made well) on the shadows.
+        mutating func follow(_ op: Op) {
+            func index(_ slot: Int) -> Int? {
+                slot >= 0 && !shadows.isEmpty ? slot % shadows.count : nil
+            }
+            func drop(_ i: Int) {
+                shadows[i].users -= 1
+                if shadows[i].users <= 0 { shadows.remove(at: i) }
+            }
+            switch op {
+            case .newMM:
+                shadows.append(Shadow())
+            case .fork(_, let slot):
+                if let i = index(slot) {
+                    var child = shadows[i]
+                    child.users = 1
+                    shadows.append(child)
+                }
+            case .mmGet(let slot):
+                if let i = index(slot) { shadows[i].users += 1 }
+            case .exit(_, let slot):
+                if let i = index(slot) { drop(i) }
+            case .exec(_, let slot):
+                if let i = index(slot) {
+                    drop(i)
+                    shadows.append(Shadow())
+                }
+            default:
+                break
+            }
+        }
+
+        /// Pages of a range: mostly 1-16, sometimes up to 64, rarely up to
+        /// 600.
+        mutating func pages() -> UInt64 {
+            let r = rng.below(100)
+            if big, r < 25 { return UInt64(rng.int(400 ... 600)) }
+            switch r {
+            case 0 ..< 75: return UInt64(rng.int(1 ... 16))
+            case 75 ..< 93: return UInt64(rng.int(17 ... 64))
+            default: return UInt64(rng.int(400 ... 600))
+            }
+        }
+
+        /// The largest recent range of the current mm.
+        var largestRecent: (UInt64, UInt64)? {
+            recent.max { $0.1 < $1.1 }
+        }
+
+        /// A range in an arena (start page, pages), straddling its boundary
+        /// more often than not.
+        mutating func arenaRange() -> (UInt64, UInt64) {
+            let a = rng.element(arenas)
+            let n = pages()
+            let lo = a.page - a.below
+            var start = lo + rng.below(a.below + a.above + 1)
+            if rng.chance(1, in: 3), n > 1, a.below > 0 {
+                // Exactly across the boundary.
+                start = a.page - min(a.below, 1 + rng.below(n - 1))
+            }
+            if a.above == 0 {
+                // The top arena: keep most ranges below TASK_SIZE.
+                let top = CaseGenerator.taskSize / CaseGenerator.page
+                if start + n > top, rng.chance(7, in: 8) {
+                    start = top - n
+                }
+            }
+            return (start, n)
+        }
+
+        /// A range for munmap/mprotect/madvise: in a recent mapping (part
+        /// of it, all of it, or a bit around it) or anywhere in an arena.
+        mutating func targetRange() -> (UInt64, UInt64) {
+            if big, let largest = largestRecent, largest.1 > 64, rng.chance(1, in: 3) {
+                // The whole of a big range: a gather vector's worth.
+                return largest
+            }
+            if !recent.isEmpty, rng.chance(6, in: 10) {
+                let (s, n) = rng.element(recent)
+                switch rng.below(4) {
+                case 0:
+                    return (s, n)
+                case 1:
+                    let off = rng.below(n)
+                    return (s + off, 1 + rng.below(n - off))
+                case 2:
+                    let before = min(s, UInt64(rng.int(1 ... 4)))
+                    return (s - before, n + before + UInt64(rng.int(0 ... 4)))
+                default:
+                    let off = rng.below(n)
+                    return (s + off, pages())
+                }
+            }
+            return arenaRange()
+        }
+
+        /// A page to load from or store to.
+        mutating func targetPage() -> UInt64 {
+            if !recent.isEmpty, rng.chance(7, in: 10) {
+                let (s, n) = rng.element(recent.suffix(6))
+                return s + rng.below(n)
+            }
+            let (s, n) = arenaRange()
+            return s + rng.below(n)
+        }
+
+        /// An 8-byte-aligned address in the page, mostly its first word.
+        mutating func wordAddress(page: UInt64) -> UInt64 {
+            let base = page &* CaseGenerator.page
+            if rng.chance(17, in: 20) { return base }
+            return base + rng.below(512) * 8
+        }
+
+        mutating func length(pages n: UInt64) -> UInt64 {
+            let bytes = n &* CaseGenerator.page
+            // Sometimes a length that is not a page multiple (rounded up).
+            if rng.chance(1, in: 10) { return bytes - rng.below(CaseGenerator.page - 1) }
+            return bytes
+        }
+
+        mutating func prot() -> Int32 {
+            // rw- mostly, then r--, ---, and the rest.
+            switch rng.below(100) {
+            case 0 ..< 50: 3
+            case 50 ..< 65: 1
+            case 65 ..< 75: 0
+            case 75 ..< 82: 7
+            case 82 ..< 89: 5
+            case 89 ..< 95: 2
+            default: 4
+            }
+        }
+
+        mutating func value() -> UInt64 {
+            switch rng.below(20) {
+            case 0: return 0
+            case 1 ..< 4: return UInt64(rng.int(1 ... 255))
+            default:
+                storeCounter &+= 1
+                return (rng.next() & ~0xffff) | (storeCounter & 0xffff)
+            }
+        }
+
+        mutating func remember(_ start: UInt64, _ n: UInt64) {
+            guard current >= 0, current < shadows.count else { return }
+            shadows[current].recent.append((start, n))
+            if shadows[current].recent.count > 12 { shadows[current].recent.removeFirst() }
+        }
+
+        // MARK: Ops
+
+        mutating func nextOp() -> Op {
+            let kind = kinds[rng.weighted(weights, total: totalWeight)]
+            current = -1
+            var op = make(kind)
+            if badRate > 0, rng.below(1000) < badRate {
+                op = corrupt(op)
+            } else {
+                follow(op)
+            }
+            return op
+        }
+
+        mutating func make(_ kind: OpKind) -> Op {
+            let mapShared = MapFlags.shared.rawValue
+            let mapPrivate = MapFlags.private.rawValue
+            let mapFixed = MapFlags.fixed.rawValue
+            let mapAnon = MapFlags.anonymous.rawValue
+            switch kind {
+            case .newMM:
+                return .newMM
+            case .fork:
+                let m = slot()
+                return .fork(cpu: cpu(), slot: m)
+            case .mmGet:
+                return .mmGet(slot: slot())
+            case .exit:
+                let m = slot()
+                return .exit(cpu: cpu(), slot: m)
+            case .exec:
+                let m = slot()
+                return .exec(cpu: cpu(), slot: m)
+            case .mmap:
+                let m = slot()
+                let (s, n) = arenaRange()
+                var flags = (rng.chance(1, in: 4) ? mapShared : mapPrivate) | mapAnon
+                var addr = s &* CaseGenerator.page
+                if rng.chance(17, in: 20) {
+                    flags |= mapFixed
+                    remember(s, n)
+                } else if rng.chance(1, in: 2) {
+                    addr = 0
+                }
+                if rng.chance(1, in: 20) {
+                    flags |= rng.element([MapFlags.denyWrite, .noReserve, .stack]).rawValue
+                }
+                return .mmap(cpu: cpu(), slot: m, addr: addr, length: length(pages: n),
+                             prot: prot(), flags: flags)
+            case .munmap:
+                let m = slot()
+                let (s, n) = targetRange()
+                return .munmap(cpu: cpu(), slot: m, addr: s &* CaseGenerator.page,
+                               length: length(pages: n))
+            case .mprotect:
+                let m = slot()
+                let (s, n) = targetRange()
+                return .mprotect(cpu: cpu(), slot: m, addr: s &* CaseGenerator.page,
+                                 length: length(pages: n), prot: prot())
+            case .madvise:
+                let m = slot()
+                let (s, n) = targetRange()
+                return .madvise(cpu: cpu(), slot: m, addr: s &* CaseGenerator.page,
+                                length: length(pages: n), advice: Advice.dontneed.rawValue)
+            case .switchMM:
+                return .switchMM(cpu: cpu(), slot: rng.chance(1, in: 4) ? nil : slot())
+            case .load:
+                let m = slot()
+                return .load(cpu: cpu(), slot: m, addr: wordAddress(page: targetPage()))
+            case .store:
+                let m = slot()
+                return .store(cpu: cpu(), slot: m, addr: wordAddress(page: targetPage()),
+                              value: value())
+            case .touch:
+                let m = slot()
+                var start: UInt64
+                var n: UInt64
+                if big, let largest = largestRecent, rng.chance(3, in: 4) {
+                    (start, n) = largest
+                } else if !recent.isEmpty, rng.chance(4, in: 5) {
+                    (start, n) = rng.element(recent)
+                } else {
+                    (start, n) = arenaRange()
+                }
+                // Big touches only where frames allow.
+                n = min(n, UInt64(max(1, config.frames / 2)))
+                if !big || rng.chance(1, in: 4), rng.chance(1, in: 2) {
+                    let off = rng.below(n)
+                    start += off
+                    n -= off
+                }
+                return .touch(cpu: cpu(), slot: m, addr: start &* CaseGenerator.page,
+                              pages: Int(n), value: value())
+            case .failNthAlloc:
+                return .failNthAlloc(n: UInt64(rng.int(1 ... 8)))
+            }
+        }
+
+        /// The op made bad in one way it can be.
+        mutating func corrupt(_ op: Op) -> Op {
+            let page = CaseGenerator.page
+            let taskSize = CaseGenerator.taskSize
+            switch rng.below(4) {
+            case 0:
+                // A CPU out of range.
+                if op.cpu != nil {
+                    let bad = rng.chance(1, in: 3) ? -1 : config.cpus + rng.int(0 ... 3)
+                    return op.with(cpu: bad)
+                }
+            case 1:
+                // An mm nobody uses: dead or never handed out.
+                let bad = -rng.int(1 ... 6)
+                switch op {
+                case .fork(let c, _): return .fork(cpu: c, slot: bad)
+                case .mmGet: return .mmGet(slot: bad)
+                case .exit(let c, _): return .exit(cpu: c, slot: bad)
+                case .exec(let c, _): return .exec(cpu: c, slot: bad)
+                case .mmap(let c, _, let a, let l, let p, let f):
+                    return .mmap(cpu: c, slot: bad, addr: a, length: l, prot: p, flags: f)
+                case .munmap(let c, _, let a, let l): return .munmap(cpu: c, slot: bad, addr: a, length: l)
+                case .mprotect(let c, _, let a, let l, let p):
+                    return .mprotect(cpu: c, slot: bad, addr: a, length: l, prot: p)
+                case .madvise(let c, _, let a, let l, let adv):
+                    return .madvise(cpu: c, slot: bad, addr: a, length: l, advice: adv)
+                case .switchMM(let c, _): return .switchMM(cpu: c, slot: bad)
+                case .load(let c, _, let a): return .load(cpu: c, slot: bad, addr: a)
+                case .store(let c, _, let a, let v): return .store(cpu: c, slot: bad, addr: a, value: v)
+                default: break
+                }
+            default:
+                break
+            }
+            // Bad arguments of the call itself.
+            func badRange(_ addr: UInt64, _ length: UInt64) -> (UInt64, UInt64) {
+                switch rng.below(5) {
+                case 0: return (addr | (1 + rng.below(page - 1)), length)    // unaligned
+                case 1: return (addr, 0)                                     // empty
+                case 2: return (UInt64.max - page * rng.below(4) - page + 1, // wraps
+                                page * UInt64(rng.int(2 ... 8)))
+                case 3: return (addr, UInt64.max - rng.below(page))          // huge
+                default:                                                     // past TASK_SIZE
+                    return (rng.chance(1, in: 2) ? taskSize + page * rng.below(16)
+                                                 : (1 << 47) + page * rng.below(16) | ((1 << rng.below(16)) << 48),
+                            length)
+                }
+            }
+            switch op {
+            case .mmap(let c, let s, let a, let l, let p, let f):
+                switch rng.below(4) {
+                case 0:
+                    return .mmap(cpu: c, slot: s, addr: a, length: l,
+                                 prot: p | Int32(rng.element([0x8, 0x10, 0x100, 0x1000000])), flags: f)
+                case 1:
+                    let bad: Int32 = rng.element([
+                        f | 0x40, f | 0x1000, f & ~MapFlags.anonymous.rawValue,
+                        f & ~(MapFlags.shared.rawValue | MapFlags.private.rawValue),
+                        f | MapFlags.shared.rawValue | MapFlags.private.rawValue, f | 0x0f,
+                    ])
+                    return .mmap(cpu: c, slot: s, addr: a, length: l, prot: p, flags: bad)
+                default:
+                    let (ba, bl) = badRange(a, l)
+                    return .mmap(cpu: c, slot: s, addr: ba, length: bl, prot: p,
+                                 flags: f | MapFlags.fixed.rawValue)
+                }
+            case .munmap(let c, let s, let a, let l):
+                let (ba, bl) = badRange(a, l)
+                return .munmap(cpu: c, slot: s, addr: ba, length: bl)
+            case .mprotect(let c, let s, let a, let l, let p):
+                if rng.chance(1, in: 3) {
+                    return .mprotect(cpu: c, slot: s, addr: a, length: l,
+                                     prot: p | Int32(rng.element([0x8, 0x20, 0x1000000, 0x2000000])))
+                }
+                let (ba, bl) = badRange(a, l)
+                return .mprotect(cpu: c, slot: s, addr: ba, length: bl, prot: p)
+            case .madvise(let c, let s, let a, let l, let adv):
+                if rng.chance(1, in: 2) {
+                    return .madvise(cpu: c, slot: s, addr: a, length: l,
+                                    advice: rng.element([0, 1, 2, 3, 9, 100, -1]))
+                }
+                let (ba, bl) = badRange(a, l)
+                return .madvise(cpu: c, slot: s, addr: ba, length: bl, advice: adv)
+            case .load(let c, let s, let a):
+                if rng.chance(1, in: 2) {
+                    return .load(cpu: c, slot: s, addr: a | (1 + rng.below(7)))
+                }
+                return .load(cpu: c, slot: s, addr: rng.chance(1, in: 2) ? taskSize + rng.below(512) * 8
+                                                                         : UInt64.max & ~7)
+            case .store(let c, let s, let a, let v):
+                if rng.chance(1, in: 2) {
+                    return .store(cpu: c, slot: s, addr: a | (1 + rng.below(7)), value: v)
+                }
+                return .store(cpu: c, slot: s, addr: taskSize + rng.below(512) * 8, value: v)
+            default:
+                if op.cpu != nil {
+                    return op.with(cpu: config.cpus + rng.int(0 ... 3))
+                }
+                return op
+            }
+        }
+    }
+}

@@ -1,0 +1,221 @@
+import Foundation
+import MMSim
+
+/// A saved case: everything `mmfuzz replay` needs to run it again exactly,
+/// and the failure it produced when it was saved.
+///
+/// On disk it is pretty-printed JSON with its keys in a fixed order and
+/// one op per line:
+///
+/// ```json
+/// {
+///   "version": 1,
+///   "config": {"cpus": 4, "frames": 4096, "tlb": 64, "psc": 16},
+///   "variant": "gather=vector,ptl=mm,preempt=on",
+///   "seed": 12345,
+///   "failure": {"kind": "violation:free-while-cached", "message": "..."},
+///   "ops": [
+///     {"op": "newMM"},
+///     {"op": "mmap", "cpu": 0, "mm": 0, "addr": "0x40000000", ...},
+///     ...
+///   ]
+/// }
+/// ```
+public struct Reproducer: Hashable, Sendable, Codable {
+    public static let currentVersion = 1
+
+    public var version: Int
+    public var config: CaseConfig
+    /// The variant's spec, as `--variant` takes it.
+    public var variant: String
+    public var seed: UInt64
+    public var ops: [Op]
+    public var failure: RecordedFailure?
+
+    /// The failure a reproducer was saved with.
+    public struct RecordedFailure: Hashable, Sendable, Codable {
+        public var kind: String
+        public var message: String
+
+        public init(kind: String, message: String) {
+            self.kind = kind
+            self.message = message
+        }
+    }
+
+    public init(fuzzCase: FuzzCase, failure: Failure?) {
+        version = Self.currentVersion
+        config = fuzzCase.config
+        variant = fuzzCase.variant.description
+        seed = fuzzCase.seed
+        ops = fuzzCase.ops
+        self.failure = failure.map { RecordedFailure(kind: $0.kind, message: $0.message) }
+    }
+
+    /// The case to run.
+    public func fuzzCase() throws(ReproducerError) -> FuzzCase {
+        let v: Variant
+        do {
+            v = try Variant(parsing: variant)
+        } catch {
+            throw ReproducerError(reason: "bad variant: \(error)")
+        }
+        return FuzzCase(config: config, variant: v, seed: seed, ops: ops)
+    }
+
+    // MARK: Files
+
+    /// Decodes a reproducer, checking its version.
+    public static func decode(_ data: Data) throws(ReproducerError) -> Reproducer {
+        let r: Reproducer
+        do {
+            r = try JSONDecoder().decode(Reproducer.self, from: data)
+        } catch let error as DecodingError {
+            throw ReproducerError(reason: "not a reproducer: \(Self.explain(error))")
+        } catch {
+            throw ReproducerError(reason: "not a reproducer: \(error.localizedDescription)")
+        }
+        guard r.version == currentVersion else {
+            throw ReproducerError(reason: "unsupported version \(r.version) (expected \(currentVersion))")
+        }
+        return r
+    }
+
+    /// Loads a reproducer file.
+    public static func load(path: String) throws(ReproducerError) -> Reproducer {
+        let data: Data
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ReproducerError(reason: "cannot read \(path): no such file")
+        }
+        guard !isDirectory.boolValue else {
+            throw ReproducerError(reason: "cannot read \(path): it is a directory")
+        }
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw ReproducerError(reason: "cannot read \(path): \((error as NSError).localizedDescription)")
+        }
+        do {
+            return try decode(data)
+        } catch {
+            throw ReproducerError(reason: "\(path): \(error.reason)")
+        }
+    }
+
+    /// Writes the reproducer to `path`.
+    public func write(path: String) throws {
+        try Data(encoded().utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+
+    /// The file's text.
+    public func encoded() -> String {
+        var s = "{\n"
+        s += "  \"version\": \(version),\n"
+        s += "  \"config\": {\"cpus\": \(config.cpus), \"frames\": \(config.frames), \"tlb\": \(config.tlb), \"psc\": \(config.psc)},\n"
+        s += "  \"variant\": \(jsonString(variant)),\n"
+        s += "  \"seed\": \(seed),\n"
+        if let failure {
+            s += "  \"failure\": {\"kind\": \(jsonString(failure.kind)), \"message\": \(jsonString(failure.message))},\n"
+        }
+        s += "  \"ops\": ["
+        for (i, op) in ops.enumerated() {
+            s += (i == 0 ? "\n" : ",\n") + "    " + op.jsonLine
+        }
+        s += ops.isEmpty ? "]\n" : "\n  ]\n"
+        s += "}\n"
+        return s
+    }
+
+    private static func explain(_ error: DecodingError) -> String {
+        func path(_ c: DecodingError.Context) -> String {
+            let p = c.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            return p.isEmpty ? "" : " at \(p)"
+        }
+        switch error {
+        case .dataCorrupted(let c):
+            if let underlying = c.underlyingError {
+                return "invalid JSON (\((underlying as NSError).localizedDescription))"
+            }
+            return c.debugDescription + path(c)
+        case .keyNotFound(let key, let c):
+            return "missing key '\(key.stringValue)'" + path(c)
+        case .typeMismatch(_, let c), .valueNotFound(_, let c):
+            return c.debugDescription + path(c)
+        @unknown default:
+            return "\(error)"
+        }
+    }
+}
+
+/// A reproducer that cannot be used.
+public struct ReproducerError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var reason: String
+    public var description: String { reason }
+}
+
+/// `"text"` with JSON escapes.
+func jsonString(_ s: String) -> String {
+    var out = "\""
+    for u in s.unicodeScalars {
+        switch u {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if u.value < 0x20 {
+                let h = String(u.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+            } else {
+                out.unicodeScalars.append(u)
+            }
+        }
+    }
+    return out + "\""
+}
+
+extension Op {
+    /// The op as one line of JSON, keys in a fixed order (`op` first).
+    var jsonLine: String {
+        var fields: [(String, String)] = [("op", jsonString(kind.rawValue))]
+        func cpu(_ c: Int) { fields.append(("cpu", "\(c)")) }
+        func mm(_ s: Int) { fields.append(("mm", "\(s)")) }
+        func word(_ key: String, _ v: UInt64) { fields.append((key, jsonString(hex(v)))) }
+        func range(_ a: UInt64, _ l: UInt64) { word("addr", a); word("length", l) }
+        switch self {
+        case .newMM: break
+        case .fork(let c, let s), .exit(let c, let s), .exec(let c, let s):
+            cpu(c); mm(s)
+        case .mmGet(let s):
+            mm(s)
+        case .mmap(let c, let s, let a, let l, let p, let f):
+            cpu(c); mm(s); range(a, l)
+            fields.append(("prot", "\(p)"))
+            word("flags", UInt64(UInt32(bitPattern: f)))
+        case .munmap(let c, let s, let a, let l):
+            cpu(c); mm(s); range(a, l)
+        case .mprotect(let c, let s, let a, let l, let p):
+            cpu(c); mm(s); range(a, l)
+            fields.append(("prot", "\(p)"))
+        case .madvise(let c, let s, let a, let l, let adv):
+            cpu(c); mm(s); range(a, l)
+            fields.append(("advice", "\(adv)"))
+        case .switchMM(let c, let s):
+            cpu(c)
+            if let s { mm(s) }
+        case .load(let c, let s, let a):
+            cpu(c); mm(s); word("addr", a)
+        case .store(let c, let s, let a, let v):
+            cpu(c); mm(s); word("addr", a); word("value", v)
+        case .touch(let c, let s, let a, let n, let v):
+            cpu(c); mm(s); word("addr", a)
+            fields.append(("pages", "\(n)"))
+            word("value", v)
+        case .failNthAlloc(let n):
+            fields.append(("n", "\(n)"))
+        }
+        return "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
+    }
+}

@@ -1,0 +1,217 @@
+import MMSim
+
+/// Kernel events reached, summed over cases (each case has its own
+/// machine, so its final counters are its own).
+public struct EventTotals: Hashable, Sendable {
+    public var stats = Stats()
+    public var outcomes = OutcomeTally()
+
+    public init() {}
+
+    public mutating func add(_ s: Stats, _ o: OutcomeTally) {
+        stats.ptablesAlloced += s.ptablesAlloced
+        stats.ptablesFreed += s.ptablesFreed
+        stats.gatherFull += s.gatherFull
+        stats.zapBreaks += s.zapBreaks
+        stats.gatherFlushes += s.gatherFlushes
+        stats.pagesGathered += s.pagesGathered
+        stats.gatherFastFrees += s.gatherFastFrees
+        stats.ipis += s.ipis
+        stats.ipisLazy += s.ipisLazy
+        stats.flushOne += s.flushOne
+        stats.flushAll += s.flushAll
+        stats.tlbFlushCalls += s.tlbFlushCalls
+        stats.tlbEvictions += s.tlbEvictions
+        stats.pscHits += s.pscHits
+        stats.missesAfterFlush += s.missesAfterFlush
+        stats.faults += s.faults
+        stats.cowCopies += s.cowCopies
+        stats.cowReuses += s.cowReuses
+        stats.pagesFreed += s.pagesFreed
+        stats.forks += s.forks
+        stats.exits += s.exits
+        stats.allocFailures += s.allocFailures
+        stats.preemptPoints += s.preemptPoints
+        stats.maxPreemptOffPtes = max(stats.maxPreemptOffPtes, s.maxPreemptOffPtes)
+        stats.lockContended += s.lockContended
+        outcomes.add(o)
+    }
+
+    /// (JSON key, label, count), in the order the summary prints them.
+    public var rows: [(key: String, label: String, count: UInt64)] {
+        let s = stats, o = outcomes
+        return [
+            ("ptablesAlloced", "page tables allocated", s.ptablesAlloced),
+            ("ptablesFreed", "page tables freed", s.ptablesFreed),
+            ("gatherFull", "vector batch full (gather_full)", s.gatherFull),
+            ("zapBreaks", "gather breaks, ZAP_BLOCK_SIZE (zap_breaks)", s.zapBreaks),
+            ("gatherFlushes", "gather flushes", s.gatherFlushes),
+            ("pagesGathered", "pages freed through a gather", s.pagesGathered),
+            ("gatherFastFrees", "fast-mode frees (one CPU)", s.gatherFastFrees),
+            ("ipis", "flush IPIs", s.ipis),
+            ("ipisLazy", "flush IPIs to lazy CPUs", s.ipisLazy),
+            ("flushOne", "single-page invalidations", s.flushOne),
+            ("flushAll", "whole-TLB flushes", s.flushAll),
+            ("tlbFlushCalls", "flush_tlb_* calls", s.tlbFlushCalls),
+            ("tlbEvictions", "TLB evictions", s.tlbEvictions),
+            ("pscHits", "paging-structure cache hits", s.pscHits),
+            ("missesAfterFlush", "TLB misses after a flush", s.missesAfterFlush),
+            ("faults", "page faults", s.faults),
+            ("cowCopies", "COW copies", s.cowCopies),
+            ("cowReuses", "COW reuses", s.cowReuses),
+            ("pagesFreed", "pages freed", s.pagesFreed),
+            ("forks", "forks", s.forks),
+            ("exits", "exits", s.exits),
+            ("allocFailures", "allocation failures", s.allocFailures),
+            ("preemptPoints", "preemption points", s.preemptPoints),
+            ("maxPreemptOffPtes", "longest preempt-off stretch (ptes, max)", s.maxPreemptOffPtes),
+            ("segv", "results: SIGSEGV", o.segv),
+            ("oom", "results: OOM in a fault", o.oom),
+            ("enomem", "results: ENOMEM", o.enomem),
+            ("einval", "results: EINVAL", o.einval),
+            ("esrch", "results: ESRCH", o.esrch),
+            ("otherErrno", "results: other errno", o.otherErrno),
+            ("adoptedProtections", "mprotects stopped by ENOMEM (adopted)", o.adoptedProtections),
+        ]
+    }
+}
+
+/// What a fuzzing session should do.
+public struct SessionSettings: Sendable {
+    public enum Limit: Sendable, Hashable {
+        case cases(Int)
+        case seconds(Double)
+    }
+
+    public var seed: UInt64
+    public var variants: [Variant]
+    public var generator: GeneratorSettings
+    public var limit: Limit
+    /// Shrink a failure before reporting it.
+    public var shrink: Bool
+    public var shrinkSeconds: Double
+
+    public init(seed: UInt64, variants: [Variant], generator: GeneratorSettings = GeneratorSettings(),
+                limit: Limit = .seconds(30), shrink: Bool = true, shrinkSeconds: Double = 60) {
+        self.seed = seed
+        self.variants = variants
+        self.generator = generator
+        self.limit = limit
+        self.shrink = shrink
+        self.shrinkSeconds = shrinkSeconds
+    }
+}
+
+/// A failure found by a session.
+public struct FoundFailure: Sendable {
+    public var variant: Variant
+    /// The case as generated.
+    public var original: FuzzCase
+    public var originalFailure: Failure
+    /// The case after shrinking (the original when not shrunk).
+    public var shrunk: FuzzCase
+    public var failure: Failure
+    public var secondsToFind: Double
+    public var shrinkRuns: Int
+    /// Index of the case in the session.
+    public var caseIndex: Int
+}
+
+/// Progress, reported about once a second.
+public struct SessionProgress: Sendable {
+    public var cases: Int
+    public var ops: Int
+    public var seconds: Double
+    public var failures: Int
+
+    public var opsPerSecond: Double { seconds > 0 ? Double(ops) / seconds : 0 }
+}
+
+/// The result of a session.
+public struct SessionSummary: Sendable {
+    public var seed: UInt64
+    public var cases: Int
+    public var ops: Int
+    public var seconds: Double
+    public var variants: [Variant]
+    public var casesPerVariant: [Int]
+    public var events: EventTotals
+    public var failures: [FoundFailure]
+
+    public var opsPerSecond: Double { seconds > 0 ? Double(ops) / seconds : 0 }
+}
+
+/// The seed of case `index` of a session seeded with `seed`.
+public func caseSeed(session seed: UInt64, index: Int) -> UInt64 {
+    SplitMix64.mix(seed ^ SplitMix64.mix(UInt64(truncatingIfNeeded: index) &+ 0x51ed_270b))
+}
+
+/// A fuzzing session: generates cases round-robin over the variants,
+/// runs each checked, and stops at the first failure, which it shrinks.
+public struct FuzzSession {
+    public var settings: SessionSettings
+
+    public init(settings: SessionSettings) {
+        self.settings = settings
+    }
+
+    /// Runs until the limit or the first failure.  `progress` is called
+    /// about once a second.
+    public func run(progress: ((SessionProgress) -> Void)? = nil) -> SessionSummary {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let generator = CaseGenerator(settings: settings.generator)
+        var summary = SessionSummary(seed: settings.seed, cases: 0, ops: 0, seconds: 0,
+                                     variants: settings.variants,
+                                     casesPerVariant: Array(repeating: 0, count: settings.variants.count),
+                                     events: EventTotals(), failures: [])
+        var lastReport = start
+        var index = 0
+        func elapsed() -> Double {
+            let d = clock.now - start
+            return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        }
+        guard !settings.variants.isEmpty else { return summary }
+
+        while true {
+            if case .cases(let n) = settings.limit, index >= n { break }
+            if case .seconds(let s) = settings.limit, index > 0, elapsed() >= s { break }
+
+            let v = index % settings.variants.count
+            let variant = settings.variants[v]
+            let fuzzCase = generator.generate(seed: caseSeed(session: settings.seed, index: index),
+                                              variant: variant)
+            let result = CaseRunner.run(fuzzCase)
+            summary.cases += 1
+            summary.casesPerVariant[v] += 1
+            summary.ops += result.ops
+            summary.events.add(result.stats, result.outcomes)
+
+            if let failure = result.failure {
+                let found = elapsed()
+                var shrunk = fuzzCase
+                var shrunkFailure = failure
+                var runs = 0
+                if settings.shrink {
+                    var shrinker = Shrinker(maxSeconds: settings.shrinkSeconds) { CaseRunner.run($0).failure }
+                    (shrunk, shrunkFailure) = shrinker.shrink(fuzzCase, failure: failure)
+                    runs = shrinker.runs
+                }
+                summary.failures.append(FoundFailure(
+                    variant: variant, original: fuzzCase, originalFailure: failure, shrunk: shrunk,
+                    failure: shrunkFailure, secondsToFind: found, shrinkRuns: runs, caseIndex: index))
+                summary.seconds = found
+                return summary
+            }
+            index += 1
+
+            if let progress, clock.now - lastReport >= .seconds(1) {
+                lastReport = clock.now
+                progress(SessionProgress(cases: summary.cases, ops: summary.ops, seconds: elapsed(),
+                                         failures: summary.failures.count))
+            }
+        }
+        summary.seconds = elapsed()
+        return summary
+    }
+}

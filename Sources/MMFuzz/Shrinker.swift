@@ -1,0 +1,278 @@
+/// Shrinks a failing case to a small one that still fails the same way.
+///
+/// 1. Cut the ops after the one that failed.
+/// 2. Delta debugging: remove chunks of ops, halving the chunk size down to
+///    single ops, as long as the case still fails.
+/// 3. Simplify what is left: fewer CPUs in the machine, fewer distinct
+///    CPUs and slots, CPU 0, smaller lengths, values and slots, shorter
+///    touches, earlier fault injection.
+/// 4. Repeat 2 and 3 until nothing changes (or the budget runs out).
+///
+/// A candidate is kept only if it fails with the same failure kind
+/// (``Failure/kind``: the same violation kind, divergence, ...).
+public struct Shrinker {
+    /// Runs a candidate; nil when it passes.
+    public typealias Runner = (FuzzCase) -> Failure?
+
+    /// At most this many candidate runs.
+    public var maxRuns: Int
+    /// And at most this long, in seconds.
+    public var maxSeconds: Double
+
+    public private(set) var runs = 0
+    private let run: Runner
+    private var kind: String
+    private var deadline: ContinuousClock.Instant
+
+    public init(maxRuns: Int = 20_000, maxSeconds: Double = 60, run: @escaping Runner) {
+        self.maxRuns = maxRuns
+        self.maxSeconds = maxSeconds
+        self.run = run
+        kind = ""
+        deadline = .now
+    }
+
+    /// The smallest case found that fails like `fuzzCase` did with
+    /// `failure`, and the failure it produces.
+    public mutating func shrink(_ fuzzCase: FuzzCase, failure: Failure) -> (FuzzCase, Failure) {
+        kind = failure.kind
+        runs = 0
+        deadline = .now + .milliseconds(Int64(maxSeconds * 1000))
+        var best = fuzzCase
+        var bestFailure = failure
+
+        // Ops after the failing one cannot matter.
+        if let index = failure.opIndex, index + 1 < best.ops.count {
+            var candidate = best
+            candidate.ops.removeSubrange((index + 1)...)
+            if let f = test(candidate) {
+                best = candidate
+                bestFailure = f
+            }
+        }
+
+        var changed = true
+        var rounds = 0
+        while changed, rounds < 8, !exhausted {
+            changed = false
+            rounds += 1
+            if removeChunks(&best, &bestFailure) { changed = true }
+            if simplifyConfig(&best, &bestFailure) { changed = true }
+            if simplifyOps(&best, &bestFailure) { changed = true }
+        }
+        return (best, bestFailure)
+    }
+
+    private var exhausted: Bool {
+        runs >= maxRuns || ContinuousClock.now >= deadline
+    }
+
+    /// Runs `candidate`; its failure when it fails the same way.
+    private mutating func test(_ candidate: FuzzCase) -> Failure? {
+        guard !exhausted else { return nil }
+        runs += 1
+        guard let f = run(candidate), f.kind == kind else { return nil }
+        return f
+    }
+
+    /// Keeps `candidate` if it fails the same way.
+    private mutating func accept(_ candidate: FuzzCase, _ best: inout FuzzCase,
+                                 _ bestFailure: inout Failure) -> Bool {
+        if let f = test(candidate) {
+            best = candidate
+            bestFailure = f
+            return true
+        }
+        return false
+    }
+
+    // MARK: Delta debugging
+
+    private mutating func removeChunks(_ best: inout FuzzCase, _ bestFailure: inout Failure) -> Bool {
+        var any = false
+        var chunk = max(1, best.ops.count / 2)
+        while !exhausted, !best.ops.isEmpty {
+            var removed = false
+            var start = best.ops.count - chunk
+            // From the end backwards: later ops depend on earlier ones
+            // (slots, mappings), so removing late ones first succeeds more.
+            while start + chunk > 0, !exhausted {
+                let lo = max(0, start)
+                let hi = start + chunk
+                var candidate = best
+                candidate.ops.removeSubrange(lo ..< min(hi, candidate.ops.count))
+                if accept(candidate, &best, &bestFailure) {
+                    removed = true
+                    any = true
+                }
+                start -= chunk
+            }
+            if chunk == 1 {
+                if !removed { break }
+            } else if !removed {
+                chunk /= 2
+            } else {
+                chunk = min(chunk, max(1, best.ops.count / 2))
+            }
+        }
+        return any
+    }
+
+    // MARK: Simplification
+
+    private mutating func simplifyConfig(_ best: inout FuzzCase, _ bestFailure: inout Failure) -> Bool {
+        var any = false
+        // Fewer CPUs in the machine: valid CPUs wrap around, bad ones stay
+        // bad.
+        var cpus = 1
+        while cpus < best.config.cpus, !exhausted {
+            var candidate = best
+            let old = best.config.cpus
+            candidate.config.cpus = cpus
+            candidate.ops = best.ops.map { op in
+                guard let c = op.cpu else { return op }
+                if c >= 0 && c < old { return op.with(cpu: c % cpus) }
+                if c >= old { return op.with(cpu: cpus + (c - old)) }
+                return op
+            }
+            if accept(candidate, &best, &bestFailure) {
+                any = true
+                break
+            }
+            cpus += 1
+        }
+        // Fewer distinct CPUs: fold each CPU onto a lower one.
+        let used = Set(best.ops.compactMap { op -> Int? in
+            guard let c = op.cpu, c >= 0, c < best.config.cpus else { return nil }
+            return c
+        }).sorted()
+        for c in used.reversed() where c > 0 {
+            for target in 0 ..< c where !exhausted {
+                var candidate = best
+                candidate.ops = best.ops.map { $0.cpu == c ? $0.with(cpu: target) : $0 }
+                if candidate.ops != best.ops, accept(candidate, &best, &bestFailure) {
+                    any = true
+                    break
+                }
+            }
+        }
+        // Fewer distinct slots: fold each slot onto a lower one, in every
+        // op at once (one op alone would then name another mm).
+        let slots = Set(best.ops.compactMap { op -> Int? in
+            guard let s = op.slot, s > 0 else { return nil }
+            return s
+        }).sorted()
+        for s in slots.reversed() {
+            for target in 0 ..< s where !exhausted {
+                var candidate = best
+                candidate.ops = best.ops.map { $0.slot == s ? $0.with(slot: target) : $0 }
+                if candidate.ops != best.ops, accept(candidate, &best, &bestFailure) {
+                    any = true
+                    break
+                }
+            }
+        }
+        return any
+    }
+
+    private mutating func simplifyOps(_ best: inout FuzzCase, _ bestFailure: inout Failure) -> Bool {
+        var any = false
+        var i = 0
+        while i < best.ops.count, !exhausted {
+            for simpler in Self.simplifications(of: best.ops[i], cpus: best.config.cpus) where !exhausted {
+                var candidate = best
+                candidate.ops[i] = simpler
+                if accept(candidate, &best, &bestFailure) {
+                    any = true
+                    break
+                }
+            }
+            i += 1
+        }
+        return any
+    }
+
+    /// Simpler versions of `op`, simplest first.
+    static func simplifications(of op: Op, cpus: Int) -> [Op] {
+        var result: [Op] = []
+        let page: UInt64 = 4096
+        func lengths(_ l: UInt64) -> [UInt64] {
+            var out: [UInt64] = []
+            if l > page, l % page == 0 || l < UInt64.max - page { out.append(page) }
+            let rounded = (l / page) * page
+            if rounded != l, rounded > 0 { out.append(rounded) }
+            let half = (l / 2 / page) * page
+            if half > page, half < l { out.append(half) }
+            if l > page, l % page == 0 { out.append(l - page) }
+            return out
+        }
+        func values(_ v: UInt64) -> [UInt64] {
+            v > 1 ? [1] : []
+        }
+        func slots(_ s: Int) -> [Int] {
+            if s > 0 { return s > 1 ? [0, s - 1] : [0] }
+            if s < -1 { return [-1] }
+            return []
+        }
+        if let c = op.cpu, c > 0, c < cpus {
+            result.append(op.with(cpu: 0))
+            if c > 1 { result.append(op.with(cpu: c - 1)) }
+        }
+        switch op {
+        case .newMM, .switchMM(_, nil):
+            break
+        case .fork(let c, let s):
+            result += slots(s).map { .fork(cpu: c, slot: $0) }
+        case .mmGet(let s):
+            result += slots(s).map { .mmGet(slot: $0) }
+        case .exit(let c, let s):
+            result += slots(s).map { .exit(cpu: c, slot: $0) }
+        case .exec(let c, let s):
+            result += slots(s).map { .exec(cpu: c, slot: $0) }
+        case .mmap(let c, let s, let a, let l, let p, let f):
+            let ignored: Int32 = 0x800 | 0x4000 | 0x20000
+            if f & ignored != 0 {
+                result.append(.mmap(cpu: c, slot: s, addr: a, length: l, prot: p, flags: f & ~ignored))
+            }
+            result += lengths(l).map { .mmap(cpu: c, slot: s, addr: a, length: $0, prot: p, flags: f) }
+            if p != 3 && p & ~7 == 0 {
+                result.append(.mmap(cpu: c, slot: s, addr: a, length: l, prot: 3, flags: f))
+            }
+            result += slots(s).map { .mmap(cpu: c, slot: $0, addr: a, length: l, prot: p, flags: f) }
+        case .munmap(let c, let s, let a, let l):
+            result += lengths(l).map { .munmap(cpu: c, slot: s, addr: a, length: $0) }
+            result += slots(s).map { .munmap(cpu: c, slot: $0, addr: a, length: l) }
+        case .mprotect(let c, let s, let a, let l, let p):
+            result += lengths(l).map { .mprotect(cpu: c, slot: s, addr: a, length: $0, prot: p) }
+            result += slots(s).map { .mprotect(cpu: c, slot: $0, addr: a, length: l, prot: p) }
+        case .madvise(let c, let s, let a, let l, let adv):
+            result += lengths(l).map { .madvise(cpu: c, slot: s, addr: a, length: $0, advice: adv) }
+            result += slots(s).map { .madvise(cpu: c, slot: $0, addr: a, length: l, advice: adv) }
+        case .switchMM(let c, let s?):
+            result += slots(s).map { .switchMM(cpu: c, slot: $0) }
+        case .load(let c, let s, let a):
+            if a % page != 0 && a % 8 == 0 { result.append(.load(cpu: c, slot: s, addr: a & ~(page - 1))) }
+            result += slots(s).map { .load(cpu: c, slot: $0, addr: a) }
+        case .store(let c, let s, let a, let v):
+            result += values(v).map { .store(cpu: c, slot: s, addr: a, value: $0) }
+            if a % page != 0 && a % 8 == 0 {
+                result.append(.store(cpu: c, slot: s, addr: a & ~(page - 1), value: v))
+            }
+            result += slots(s).map { .store(cpu: c, slot: $0, addr: a, value: v) }
+        case .touch(let c, let s, let a, let n, let v):
+            if n == 1 {
+                result.append(.store(cpu: c, slot: s, addr: a, value: v))
+            } else if n > 1 {
+                result.append(.touch(cpu: c, slot: s, addr: a, pages: 1, value: v))
+                if n > 3 { result.append(.touch(cpu: c, slot: s, addr: a, pages: n / 2, value: v)) }
+                result.append(.touch(cpu: c, slot: s, addr: a, pages: n - 1, value: v))
+            }
+            result += values(v).map { .touch(cpu: c, slot: s, addr: a, pages: n, value: $0) }
+            result += slots(s).map { .touch(cpu: c, slot: $0, addr: a, pages: n, value: v) }
+        case .failNthAlloc(let n):
+            if n > 1 { result.append(.failNthAlloc(n: 1)) }
+            if n > 2 { result.append(.failNthAlloc(n: n - 1)) }
+        }
+        return result
+    }
+}

@@ -1,0 +1,248 @@
+import ArgumentParser
+import Foundation
+import MMFuzz
+import MMSim
+
+/// `mmfuzz run`: differential fuzzing of the machine against the reference
+/// model, on every variant, until a time or case limit or the first
+/// failure.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Fuzz the kernel against the reference model (the default command).",
+        discussion: """
+            Generates cases of 50-300 operations from the seed (mm creation, \
+            fork, exit, exec, mmap, munmap, mprotect, madvise, context \
+            switches, loads and stores, injected allocation failures, and bad \
+            calls), round-robin over the variants (default: every variant the \
+            simulator accepts), and checks every result against the model, the \
+            machine's checkers after every call, the whole state at \
+            checkpoints, and leaks at the end of each case. Stops at the first \
+            failure, shrinks it, and writes a reproducer for `mmfuzz replay`.
+
+            Exit status: 0 when nothing was found, 1 when a failure was found, \
+            2 for bad command-line input.
+            """
+    )
+
+    @Option(help: "The session's seed (default 1).")
+    var seed: UInt64?
+
+    @Flag(help: "Take the seed from the clock (it is printed).")
+    var randomSeed = false
+
+    @Option(help: "Run for this many seconds (default 30).")
+    var time: Double?
+
+    @Option(help: "Run this many cases instead of a time.")
+    var cases: Int?
+
+    @OptionGroup var machine: MachineOptions
+
+    @Option(help: "Directory for reproducers.")
+    var save: String = "./mmfuzz-out"
+
+    @Flag(help: "Print the summary as one JSON object.")
+    var json = false
+
+    @Flag(help: "Print a progress line every second even when stderr is not a terminal.")
+    var progress = false
+
+    @Flag(inversion: .prefixedNo, help: "Shrink a failing case before saving it.")
+    var shrink = true
+
+    @Option(help: "Seconds allowed for shrinking.")
+    var shrinkTime: Double = 60
+
+    mutating func validate() throws {
+        if seed != nil && randomSeed {
+            throw ValidationError("--seed and --random-seed exclude each other")
+        }
+        if time != nil && cases != nil {
+            throw ValidationError("give --time or --cases, not both")
+        }
+        if let time, !(time > 0 && time <= 1e7) {
+            throw ValidationError("--time must be a positive number of seconds, not \(time)")
+        }
+        if let cases, cases < 1 {
+            throw ValidationError("--cases must be at least 1, not \(cases)")
+        }
+        if !(shrinkTime >= 0 && shrinkTime <= 1e6) {
+            throw ValidationError("--shrink-time must be a non-negative number of seconds")
+        }
+        if save.isEmpty {
+            throw ValidationError("--save needs a directory")
+        }
+        if machine.fuzzVariants.isEmpty {
+            throw ValidationError("the simulator refuses every variant asked for with \(machine.hardware)")
+        }
+    }
+
+    func run() throws {
+        let sessionSeed: UInt64
+        if randomSeed {
+            var g = SplitMix64(seed: UInt64(Date().timeIntervalSince1970 * 1e6) ^ UInt64(getpid()))
+            sessionSeed = g.next()
+        } else {
+            sessionSeed = seed ?? 1
+        }
+        let variants = machine.fuzzVariants
+        let limit: SessionSettings.Limit = cases.map { .cases($0) } ?? .seconds(time ?? 30)
+        let settings = SessionSettings(
+            seed: sessionSeed, variants: variants,
+            generator: GeneratorSettings(cpus: machine.cpus, frames: machine.framesOrDefault),
+            limit: limit, shrink: shrink, shrinkSeconds: shrinkTime)
+
+        let showProgress = progress || stderrIsTerminal
+        let terminal = stderrIsTerminal
+        if !json {
+            let what = cases.map { "\($0) cases" } ?? "\(time ?? 30) s"
+            print("mmfuzz run: seed \(sessionSeed), \(what), \(variants.count) variants, \(machine.hardware)")
+            for (i, v) in variants.enumerated() {
+                print("  [\(i + 1)] \(v)")
+            }
+        }
+        var printedProgress = false
+        let summary = FuzzSession(settings: settings).run(progress: showProgress ? { p in
+            let line = String(format: "[mmfuzz] %6.1fs  cases %d  ops %@  ops/s %@  failures %d",
+                              p.seconds, p.cases, compact(Double(p.ops)), compact(p.opsPerSecond),
+                              p.failures)
+            if terminal {
+                printError("\r" + line + "\u{1B}[K", terminator: "")
+            } else {
+                printError(line)
+            }
+            printedProgress = true
+        } : nil)
+        if printedProgress && terminal {
+            printError("")
+        }
+
+        var reports: [FailureReport] = []
+        for found in summary.failures {
+            let path = try saveReproducer(found, sessionSeed: sessionSeed)
+            reports.append(FailureReport(
+                variant: found.variant.description, kind: found.failure.kind,
+                message: found.failure.message, reproducer: path,
+                shrunkOps: found.shrunk.ops.count, originalOps: found.original.ops.count,
+                secondsToFind: found.secondsToFind, shrinkRuns: found.shrinkRuns,
+                caseSeed: found.original.seed))
+        }
+
+        if json {
+            print(try jsonText(RunSummaryJSON(summary, failures: reports)))
+            for r in reports {
+                printError("reproducer: \(r.reproducer)")
+            }
+        } else {
+            print(Self.table(summary))
+            for (found, r) in zip(summary.failures, reports) {
+                print()
+                print("FAILURE on \(found.variant) after \(String(format: "%.2f", found.secondsToFind)) s (case \(found.caseIndex), seed \(found.original.seed))")
+                print("  found:  \(found.originalFailure.kind) with \(found.original.ops.count) ops")
+                print("  shrunk: \(found.failure.kind) with \(found.shrunk.ops.count) ops (\(found.shrinkRuns) runs)")
+                print("  \(found.failure.message)")
+                print("reproducer: \(r.reproducer)")
+                print("replay with: mmfuzz replay \(r.reproducer)")
+            }
+        }
+        if !summary.failures.isEmpty {
+            throw ExitCode.failure
+        }
+    }
+
+    /// Writes the shrunk case; returns its path.
+    private func saveReproducer(_ found: FoundFailure, sessionSeed: UInt64) throws -> String {
+        let fm = FileManager.default
+        do {
+            try fm.createDirectory(atPath: save, withIntermediateDirectories: true)
+        } catch {
+            printError("mmfuzz: cannot create \(save): \(error.localizedDescription)")
+            throw ExitCode(2)
+        }
+        let v = found.variant
+        let kind = found.failure.kind.replacingOccurrences(of: ":", with: "-")
+        let name = "repro-\(v.gather.rawValue)-\(v.ptl.rawValue)-\(v.preempt ? "on" : "off")-\(kind)-s\(sessionSeed)-c\(found.caseIndex).json"
+        let path = (save as NSString).appendingPathComponent(name)
+        let repro = Reproducer(fuzzCase: found.shrunk, failure: found.failure)
+        do {
+            try repro.write(path: path)
+        } catch {
+            printError("mmfuzz: cannot write \(path): \(error.localizedDescription)")
+            throw ExitCode(2)
+        }
+        return path
+    }
+
+    static func table(_ s: SessionSummary) -> String {
+        var lines: [String] = []
+        lines.append("")
+        let rows: [(String, String)] = [
+            ("cases", "\(s.cases)"),
+            ("operations", "\(s.ops)"),
+            ("seconds", String(format: "%.2f", s.seconds)),
+            ("operations per second", String(format: "%.0f", s.opsPerSecond)),
+            ("violations / failures", "\(s.failures.count)"),
+        ]
+        for (k, v) in rows {
+            lines.append(pad(k, 26) + pad(v, 14, left: false))
+        }
+        lines.append("")
+        lines.append("cases per variant:")
+        for (v, n) in zip(s.variants, s.casesPerVariant) {
+            lines.append("  " + pad(v.description, 40) + pad("\(n)", 12, left: false))
+        }
+        lines.append("")
+        lines.append("kernel events reached (summed over cases):")
+        for row in s.events.rows {
+            lines.append("  " + pad(row.label, 44) + pad("\(row.count)", 14, left: false))
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// A failure in the JSON summary.
+struct FailureReport: Encodable {
+    var variant: String
+    var kind: String
+    var message: String
+    var reproducer: String
+    var shrunkOps: Int
+    var originalOps: Int
+    var secondsToFind: Double
+    var shrinkRuns: Int
+    var caseSeed: UInt64
+}
+
+/// The JSON summary of `mmfuzz run`.
+struct RunSummaryJSON: Encodable {
+    var seed: UInt64
+    var cases: Int
+    var ops: Int
+    var seconds: Double
+    var opsPerSecond: Double
+    var failures: [FailureReport]
+    var variants: [String]
+    var casesPerVariant: [String: Int]
+    var events: [String: UInt64]
+
+    init(_ s: SessionSummary, failures: [FailureReport]) {
+        seed = s.seed
+        cases = s.cases
+        ops = s.ops
+        seconds = (s.seconds * 1000).rounded() / 1000
+        opsPerSecond = s.opsPerSecond.rounded()
+        self.failures = failures
+        variants = s.variants.map(\.description)
+        var perVariant: [String: Int] = [:]
+        for (v, n) in zip(s.variants, s.casesPerVariant) {
+            perVariant[v.description] = n
+        }
+        casesPerVariant = perVariant
+        var ev: [String: UInt64] = [:]
+        for row in s.events.rows {
+            ev[row.key] = row.count
+        }
+        events = ev
+    }
+}
