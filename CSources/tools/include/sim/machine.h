@@ -17,6 +17,8 @@
 
 struct mmu_gather;
 
+#define MAX_LOCK_DEPTH		8
+
 enum tlbstate {
 	TLBSTATE_OK = 1,
 	TLBSTATE_LAZY = 2,
@@ -33,6 +35,8 @@ struct sim_percpu {
 	} cpu_tlbstate;
 	int preempt_count;
 	int locks_held;
+	const spinlock_t *held_locks[MAX_LOCK_DEPTH];
+	u8 held_keys[MAX_LOCK_DEPTH];
 	unsigned long preempt_off_work;	/* ptes in this stretch */
 };
 
@@ -49,6 +53,8 @@ struct sim_machine {
 	int nr_mm_ids;
 	int mm_ids_cap;
 	u64 fail_nth;			/* 0: no injected failure armed */
+	/* lockdep: lock_order[a][b] set once key b was taken holding key a */
+	u8 lock_order[LOCK_KEYS][LOCK_KEYS];
 	struct mmsim_stats stats;
 	u32 nr_violations;
 	struct mmsim_violation violations[SIM_MAX_VIOLATIONS];
