@@ -141,7 +141,7 @@ static int check_config(const struct mmsim_config *cfg)
 		return -EINVAL;
 	if (cfg->gather != MMSIM_GATHER_VECTOR)
 		return -EINVAL;
-	if (cfg->ptl != MMSIM_PTL_MM)
+	if (cfg->ptl != MMSIM_PTL_MM && cfg->ptl != MMSIM_PTL_SPLIT)
 		return -EINVAL;
 	if (cfg->preempt > 1)
 		return -EINVAL;
