@@ -280,6 +280,14 @@ static int handle_pte_fault(struct mm_struct *mm, struct vm_area_struct *vma,
 
 	old = __pte(READ_ONCE(pte->pte));
 	if (!pte_present(old)) {
+		/*
+		 * gather=inplace: the pte is being unmapped and belongs to
+		 * the zapper until its phase 3 clears it (MADV_DONTNEED runs
+		 * beside faults).  Back off and retry, as for a migration
+		 * entry; the retry finds it none.
+		 */
+		if (pte_gathered(old))
+			return VM_FAULT_MINOR;
 		if (!pte_none(old)) {
 			sim_report(MMSIM_V_BUG, smp_processor_id(), address,
 				   -1, __func__, "unknown non-present pte %#llx",
@@ -382,11 +390,18 @@ static int copy_pte_range(struct mm_struct *dst_mm, struct mm_struct *src_mm,
 	dst_pte = pte_offset_map_lock(dst_mm, dst_pmd, addr, &dst_ptl);
 	src_pte = pte_offset_map(src_pmd, addr);
 	src_ptl = pte_lockptr(src_mm, src_pmd);
-	spin_lock(src_ptl);
+	spin_lock_nested(src_ptl, SINGLE_DEPTH_NESTING);
 	do {
 		preempt_account_work(1);
 		if (pte_none(*src_pte))
 			continue;
+		/* gathered entries only live inside an unmap: never here */
+		if (unlikely(!pte_present(*src_pte))) {
+			sim_report(MMSIM_V_BUG, smp_processor_id(), addr, -1,
+				   __func__, "fork met non-present pte %#llx",
+				   (unsigned long long)pte_val(*src_pte));
+			continue;
+		}
 		copy_one_pte(dst_mm, src_mm, dst_pte, src_pte, vma, addr, rss);
 	} while (dst_pte++, src_pte++, addr += PAGE_SIZE, addr != end);
 	spin_unlock(src_ptl);
@@ -489,7 +504,8 @@ static unsigned long zap_pte_range(struct mmu_gather *tlb,
 				   long *zap_work)
 {
 	struct mm_struct *mm = tlb->mm;
-	long anon_rss = 0, file_rss = 0;
+	bool resched = tlb->inplace && sim->config.preempt;
+	unsigned int since_resched = 0;
 	spinlock_t *ptl;
 	pte_t *pte;
 
@@ -499,25 +515,40 @@ static unsigned long zap_pte_range(struct mmu_gather *tlb,
 		struct page *page;
 
 		preempt_account_work(1);
+		if (resched && ++since_resched == INPLACE_RESCHED_PTES) {
+			since_resched = 0;
+			pte_unmap_unlock(pte, ptl);
+			cond_resched();
+			pte = pte_offset_map_lock(mm, pmd, addr, &ptl);
+			ptent = *pte;
+		}
 		if (pte_none(ptent)) {
 			(*zap_work)--;
 			continue;
 		}
 		*zap_work -= PAGE_SIZE;
+		if (unlikely(!pte_present(ptent))) {
+			sim_report(MMSIM_V_BUG, smp_processor_id(), addr, -1,
+				   __func__, "zap met non-present pte %#llx",
+				   (unsigned long long)pte_val(ptent));
+			continue;
+		}
+		/* accessed and dirty are harvested here, before the flush */
 		ptent = ptep_get_and_clear(mm, addr, pte);
 		tlb_remove_tlb_entry(tlb, pte, addr);
 		page = vm_normal_page(vma, addr, ptent);
 		if (!page)
 			continue;
 		if (PageAnon(page))
-			anon_rss++;
+			mm->anon_rss--;
 		else
-			file_rss++;
+			mm->file_rss--;
 		page_remove_rmap(page);
-		tlb_remove_page(tlb, page);
+		if (tlb->inplace)
+			tlb_gather_pte(tlb, addr, pte, page);
+		else
+			tlb_remove_page(tlb, page);
 	} while (pte++, addr += PAGE_SIZE, addr != end && *zap_work > 0);
-	mm->anon_rss -= anon_rss;
-	mm->file_rss -= file_rss;
 	pte_unmap_unlock(pte - 1, ptl);
 	return addr;
 }
@@ -582,20 +613,23 @@ static unsigned long unmap_page_range(struct mmu_gather *tlb,
 /**
  * unmap_vmas - zap the ptes of every vma from @start_vma that meets
  *	[@start_addr, @end_addr)
- * @tlbp: the gather; replaced when the work is broken up
+ * @tlb: the gather
  *
- * After each ZAP_BLOCK_SIZE worth of work the gather is finished (flush,
- * free, preemption back on), the CPU may reschedule, and a fresh gather is
- * taken: the "mmu_gather breaking" that bounds preemption latency.
+ * gather=vector: after each ZAP_BLOCK_SIZE worth of work the gather is
+ * finished (flush, free, preemption back on), the CPU may reschedule, and
+ * the gather is taken again: the "mmu_gather breaking" that bounds
+ * preemption latency.  gather=inplace never breaks: the zap itself is
+ * preemptible.
  *
  * Return: the end of the range zapped.
  */
-unsigned long unmap_vmas(struct mmu_gather **tlbp,
+unsigned long unmap_vmas(struct mmu_gather *tlb,
 			 struct vm_area_struct *start_vma,
 			 unsigned long start_addr, unsigned long end_addr)
 {
-	unsigned int fullmm = (*tlbp)->fullmm;
-	long zap_work = zap_block_size();
+	long block = tlb->inplace ? LONG_MAX : zap_block_size();
+	unsigned int fullmm = tlb->fullmm;
+	long zap_work = block;
 	unsigned long tlb_start = 0, start = start_addr;
 	bool tlb_start_valid = false;
 	struct vm_area_struct *vma;
@@ -615,18 +649,18 @@ unsigned long unmap_vmas(struct mmu_gather **tlbp,
 				tlb_start = start;
 				tlb_start_valid = true;
 			}
-			start = unmap_page_range(*tlbp, vma, start, end,
+			start = unmap_page_range(tlb, vma, start, end,
 						 &zap_work);
 			if (zap_work > 0) {
 				BUG_ON(start != end);
 				break;
 			}
-			tlb_finish_mmu(*tlbp, tlb_start, start);
+			tlb_finish_mmu(tlb, tlb_start, start);
 			sim_stat_inc(zap_breaks);
 			cond_resched();
-			*tlbp = tlb_gather_mmu(vma->vm_mm, fullmm);
+			tlb_gather_mmu(tlb, vma->vm_mm, fullmm);
 			tlb_start_valid = false;
-			zap_work = zap_block_size();
+			zap_work = block;
 		}
 	}
 	return start;
@@ -640,11 +674,11 @@ unsigned long zap_page_range(struct vm_area_struct *vma,
 			     unsigned long address, unsigned long size)
 {
 	unsigned long end = address + size;
-	struct mmu_gather *tlb;
+	struct mmu_gather tlb;
 
-	tlb = tlb_gather_mmu(vma->vm_mm, 0);
+	tlb_gather_mmu(&tlb, vma->vm_mm, 0);
 	end = unmap_vmas(&tlb, vma, address, end);
-	tlb_finish_mmu(tlb, address, end);
+	tlb_finish_mmu(&tlb, address, end);
 	return end;
 }
 
@@ -768,7 +802,7 @@ static void free_pgd_range(struct mmu_gather *tlb, unsigned long addr,
  *
  * Neighbouring vmas less than a pmd apart are handled in one walk.
  */
-void free_pgtables(struct mmu_gather **tlb, struct vm_area_struct *vma,
+void free_pgtables(struct mmu_gather *tlb, struct vm_area_struct *vma,
 		   unsigned long floor, unsigned long ceiling)
 {
 	while (vma) {
@@ -779,7 +813,7 @@ void free_pgtables(struct mmu_gather **tlb, struct vm_area_struct *vma,
 			vma = next;
 			next = vma->vm_next;
 		}
-		free_pgd_range(*tlb, addr, vma->vm_end, floor,
+		free_pgd_range(tlb, addr, vma->vm_end, floor,
 			       next ? next->vm_start : ceiling);
 		vma = next;
 	}

@@ -264,13 +264,13 @@ static void unmap_region(struct mm_struct *mm, struct vm_area_struct *vma,
 			 unsigned long end)
 {
 	struct vm_area_struct *next = prev ? prev->vm_next : mm->mmap;
-	struct mmu_gather *tlb;
+	struct mmu_gather tlb;
 
-	tlb = tlb_gather_mmu(mm, 0);
+	tlb_gather_mmu(&tlb, mm, 0);
 	unmap_vmas(&tlb, vma, start, end);
 	free_pgtables(&tlb, vma, prev ? prev->vm_end : FIRST_USER_ADDRESS,
 		      next ? next->vm_start : 0);
-	tlb_finish_mmu(tlb, start, end);
+	tlb_finish_mmu(&tlb, start, end);
 }
 
 /*
@@ -355,13 +355,13 @@ int do_munmap(struct mm_struct *mm, unsigned long start, size_t len)
 void exit_mmap(struct mm_struct *mm)
 {
 	struct vm_area_struct *vma = mm->mmap;
-	struct mmu_gather *tlb;
+	struct mmu_gather tlb;
 	unsigned long end;
 
-	tlb = tlb_gather_mmu(mm, 1);
+	tlb_gather_mmu(&tlb, mm, 1);
 	end = unmap_vmas(&tlb, vma, 0, -1UL);
 	free_pgtables(&tlb, vma, FIRST_USER_ADDRESS, 0);
-	tlb_finish_mmu(tlb, 0, end);
+	tlb_finish_mmu(&tlb, 0, end);
 
 	mm->mmap = NULL;
 	mm->map_count = 0;

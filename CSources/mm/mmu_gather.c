@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The baseline mmu_gather (gather=vector): one per CPU, taken with
- * preemption disabled, queueing up to FREE_PTE_NR pages and page tables to
- * be freed once the TLBs no longer refer to them.
+ * The mmu_gather, both ways (see <asm-generic/tlb.h>): the 2.6.16 per-CPU
+ * vector, and the in-place gather.
  */
 #include <linux/mm.h>
+#include <asm/pgalloc.h>
 #include <asm/tlbflush.h>
 #include <asm-generic/tlb.h>
 
@@ -18,52 +18,79 @@ static void tlb_flush(struct mmu_gather *tlb)
 	flush_tlb_mm(tlb->mm);
 }
 
-struct mmu_gather *tlb_gather_mmu(struct mm_struct *mm,
-				  unsigned int full_mm_flush)
+void tlb_gather_mmu(struct mmu_gather *tlb, struct mm_struct *mm,
+		    unsigned int full_mm_flush)
 {
-	struct mmu_gather *tlb;
-
-	preempt_disable();	/* get_cpu_var(mmu_gathers) */
-	tlb = __get_cpu_var(mmu_gathers);
 	tlb->mm = mm;
-	/* Use fast mode if only one CPU is online */
-	tlb->nr = num_online_cpus() > 1 ? 0U : ~0U;
 	tlb->fullmm = full_mm_flush;
 	tlb->need_flush = 0;
-	return tlb;
+	tlb->inplace = sim->config.gather == MMSIM_GATHER_INPLACE;
+	if (tlb->inplace) {
+		tlb->batch = NULL;
+		tlb->start = -1UL;
+		tlb->end = 0;
+		INIT_LIST_HEAD(&tlb->pte_tables);
+		INIT_LIST_HEAD(&tlb->upper_tables);
+		return;
+	}
+	preempt_disable();	/* get_cpu_var(mmu_gathers) */
+	tlb->batch = __get_cpu_var(mmu_gathers);
+	/* Use fast mode if only one CPU is online */
+	tlb->batch->nr = num_online_cpus() > 1 ? 0U : ~0U;
 }
 
 static void free_pages_and_swap_cache(struct page **pages, unsigned int nr)
 {
 	unsigned int i;
 
-	for (i = 0; i < nr; i++)
+	for (i = 0; i < nr; i++) {
+		if (!PagePgtable(pages[i]))
+			sim_stat_inc(pages_gathered);
 		put_page(pages[i]);
-	sim->stats.pages_gathered += nr;
+	}
 }
 
-void tlb_flush_mmu(struct mmu_gather *tlb, unsigned long start,
-		   unsigned long end)
+/* gather=vector: flush, then free what the vector holds */
+void tlb_flush_mmu(struct mmu_gather *tlb)
 {
 	if (!tlb->need_flush)
 		return;
 	tlb->need_flush = 0;
 	tlb_flush(tlb);
 	if (!tlb_fast_mode(tlb)) {
-		free_pages_and_swap_cache(tlb->pages, tlb->nr);
-		tlb->nr = 0;
+		free_pages_and_swap_cache(tlb->batch->pages, tlb->batch->nr);
+		tlb->batch->nr = 0;
 	}
 }
 
+/**
+ * tlb_finish_mmu - flush, then free everything gathered
+ *
+ * With gather=inplace this is phases 2 and 3: one flush for all that was
+ * unmapped, then the second walk.  Until the flush no page or table is
+ * freed: other CPUs may still translate through them.
+ */
 void tlb_finish_mmu(struct mmu_gather *tlb, unsigned long start,
 		    unsigned long end)
 {
-	tlb_flush_mmu(tlb, start, end);
-	preempt_enable();	/* put_cpu_var(mmu_gathers) */
+	if (!tlb->inplace) {
+		tlb_flush_mmu(tlb);
+		preempt_enable();	/* put_cpu_var(mmu_gathers) */
+		return;
+	}
+	trace_mmu_gather_phase(tlb, 1);
+	if (tlb->need_flush) {
+		tlb->need_flush = 0;
+		tlb_flush(tlb);
+	}
+	trace_mmu_gather_phase(tlb, 2);
+	tlb_free_gathered_range(tlb);
+	tlb_free_detached_tables(tlb);
+	trace_mmu_gather_phase(tlb, 3);
 }
 
 /**
- * tlb_remove_page - queue @page to be freed after the flush
+ * tlb_remove_page - gather=vector: queue @page to be freed after the flush
  *
  * In fast mode (one CPU online) the page is freed at once: only this
  * CPU's TLB can still refer to it, and it is flushed before user code runs
@@ -71,15 +98,164 @@ void tlb_finish_mmu(struct mmu_gather *tlb, unsigned long start,
  */
 void tlb_remove_page(struct mmu_gather *tlb, struct page *page)
 {
+	struct mmu_gather_batch *batch = tlb->batch;
+
 	tlb->need_flush = 1;
 	if (tlb_fast_mode(tlb)) {
 		sim_stat_inc(gather_fast_frees);
 		put_page(page);
 		return;
 	}
-	tlb->pages[tlb->nr++] = page;
-	if (tlb->nr >= FREE_PTE_NR) {
+	batch->pages[batch->nr++] = page;
+	if (batch->nr >= FREE_PTE_NR) {
 		sim_stat_inc(gather_full);
-		tlb_flush_mmu(tlb, 0, 0);
+		tlb_flush_mmu(tlb);
+	}
+}
+
+/*
+ * tlb_remove_table - a page table unhooked from the level above, to be
+ * freed after the flush: through the vector, or (gather=inplace) on the
+ * gather's lists, linked through the table's own struct page.
+ */
+void tlb_remove_table(struct mmu_gather *tlb, struct page *table,
+		      bool pte_table)
+{
+	tlb->need_flush = 1;
+	if (!tlb->inplace) {
+		tlb_remove_page(tlb, table);
+		return;
+	}
+	list_add_tail(&table->lru, pte_table ? &tlb->pte_tables :
+					       &tlb->upper_tables);
+}
+
+/*
+ * gather=inplace: the page tables remember what to free.
+ *
+ * Phase 1 (the zap, under the pte lock) replaces each pte by a gathered
+ * entry naming the page: the hardware can no longer load it into a TLB,
+ * yet the page is still allocated, so a stale TLB entry on another CPU
+ * reaches a live page.  free_pgtables() unhooks emptied tables and puts
+ * them on the gather's lists.  Phase 2 is one flush.  Phase 3, below,
+ * frees the pages named by gathered entries, first in the tables still
+ * linked (a partial unmap, or MADV_DONTNEED, keeps them), then in the
+ * detached ones, and last the detached tables themselves.
+ *
+ * Nothing here allocates, and nothing is held across the preemption
+ * points but the page tables, which only this caller can reach: the vmas
+ * are gone (munmap, exit) or the range is owned under mmap_sem
+ * (MADV_DONTNEED).
+ */
+
+/* Phase 1: @ptep, already cleared, now remembers @page */
+void tlb_gather_pte(struct mmu_gather *tlb, unsigned long addr, pte_t *ptep,
+		    struct page *page)
+{
+	set_pte_at(tlb->mm, addr, ptep, pte_mkgathered(page_to_pfn(page)));
+	tlb->need_flush = 1;
+	if (addr < tlb->start)
+		tlb->start = addr;
+	if (addr + PAGE_SIZE > tlb->end)
+		tlb->end = addr + PAGE_SIZE;
+}
+
+static void free_gathered_page(pte_t pte)
+{
+	put_page(pte_page(pte));
+	sim_stat_inc(pages_gathered);
+}
+
+static void free_gathered_ptes(struct mmu_gather *tlb, pmd_t *pmd,
+			       unsigned long addr, unsigned long end)
+{
+	struct mm_struct *mm = tlb->mm;
+	spinlock_t *ptl = pte_lockptr(mm, pmd);
+	pte_t *pte = pte_offset_map(pmd, addr);
+	unsigned int since_resched = 0;
+
+	spin_lock(ptl);
+	do {
+		pte_t ptent = *pte;
+
+		preempt_account_work(1);
+		if (pte_gathered(ptent)) {
+			pte_clear(mm, addr, pte);
+			free_gathered_page(ptent);
+		}
+		if (sim->config.preempt &&
+		    ++since_resched == INPLACE_RESCHED_PTES) {
+			since_resched = 0;
+			spin_unlock(ptl);
+			cond_resched();
+			spin_lock(ptl);
+		}
+	} while (pte++, addr += PAGE_SIZE, addr != end);
+	spin_unlock(ptl);
+}
+
+/*
+ * Phase 3, tables still linked: clear the gathered entries in
+ * [tlb->start, tlb->end) and free their pages.
+ */
+void tlb_free_gathered_range(struct mmu_gather *tlb)
+{
+	unsigned long addr = tlb->start, end = tlb->end, next;
+	pgd_t *pgd;
+
+	if (addr >= end)
+		return;
+	pgd = pgd_offset(tlb->mm, addr);
+	do {
+		unsigned long pud_next, pmd_next;
+		pud_t *pud;
+
+		next = pgd_addr_end(addr, end);
+		if (pgd_none(*pgd))
+			continue;
+		pud = pud_offset(pgd, addr);
+		do {
+			pmd_t *pmd;
+
+			pud_next = pud_addr_end(addr, next);
+			if (pud_none(*pud))
+				continue;
+			pmd = pmd_offset(pud, addr);
+			do {
+				pmd_next = pmd_addr_end(addr, pud_next);
+				if (pmd_none(*pmd))
+					continue;
+				free_gathered_ptes(tlb, pmd, addr, pmd_next);
+			} while (pmd++, addr = pmd_next, addr != pud_next);
+		} while (pud++, addr = pud_next, addr != next);
+	} while (pgd++, addr = next, addr != end);
+	tlb->start = -1UL;
+	tlb->end = 0;
+}
+
+/*
+ * Phase 3, detached tables: no CPU can reach them any more, so no lock is
+ * needed to read them; free the pages they name, then the tables.
+ */
+void tlb_free_detached_tables(struct mmu_gather *tlb)
+{
+	struct page *table, *next;
+	unsigned int i;
+
+	list_for_each_entry_safe(table, next, &tlb->pte_tables, lru) {
+		pte_t *pte = page_address(table);
+
+		for (i = 0; i < PTRS_PER_PTE; i++) {
+			preempt_account_work(1);
+			if (pte_gathered(pte[i]))
+				free_gathered_page(pte[i]);
+		}
+		list_del_init(&table->lru);
+		pte_free(table);
+		cond_resched();
+	}
+	list_for_each_entry_safe(table, next, &tlb->upper_tables, lru) {
+		list_del_init(&table->lru);
+		__free_page(table);
 	}
 }

@@ -2,16 +2,30 @@
 /*
  * Which lock guards which page-table entry.
  *
- * ptl=mm (baseline): mm->page_table_lock guards every entry of every
- * level.  ptl=split: the lock in the struct page of a pte page guards the
- * ptes in it; mm->page_table_lock only guards populating upper levels.
+ * ptl=mm: mm->page_table_lock guards every entry of every level.
+ *
+ * ptl=split: the spinlock in the struct page of a pte page guards the ptes
+ * in it, so that faults and zaps in different 2 MiB regions of one mm run
+ * in parallel; mm->page_table_lock only guards populating the upper levels
+ * (pgd, pud and pmd entries).  Lock order, outermost first:
+ *
+ *	mmap_sem
+ *	  mm->page_table_lock	taken alone, never under a pte lock
+ *	  pte page lock		(child's, at fork)
+ *	    pte page lock	nested: the parent's, at fork
+ *
  * The setters in <asm/pgtable.h> call the checks below on every write.
  */
 #include <linux/mm.h>
 
+static bool split_ptlocks(void)
+{
+	return sim->config.ptl == MMSIM_PTL_SPLIT;
+}
+
 spinlock_t *pte_lockptr(struct mm_struct *mm, pmd_t *pmd)
 {
-	if (sim->config.ptl == MMSIM_PTL_SPLIT)
+	if (split_ptlocks())
 		return &pmd_page(*pmd)->ptl;
 	return &mm->page_table_lock;
 }
@@ -20,14 +34,15 @@ void check_pte_lock(struct mm_struct *mm, pte_t *ptep, const char *func)
 {
 	const spinlock_t *lock = &mm->page_table_lock;
 
-	if (sim->config.ptl == MMSIM_PTL_SPLIT)
+	if (split_ptlocks())
 		lock = &table_page(ptep)->ptl;
 	if (likely(spin_is_locked_by_me(lock)))
 		return;
 	sim_report(MMSIM_V_LOCKING, smp_processor_id(), 0,
 		   page_to_pfn(table_page(ptep)), func,
-		   "pte write without the %s lock",
-		   sim->config.ptl == MMSIM_PTL_SPLIT ? "pte page's" : "mm's");
+		   "pte write without %s",
+		   split_ptlocks() ? "its pte page's lock" :
+				     "mm->page_table_lock");
 }
 
 void check_upper_lock(struct mm_struct *mm, const char *func)

@@ -114,3 +114,209 @@ out:
 	sim_leave(saved);
 	return err;
 }
+
+/* The gather phase tracepoint, watched for one range of one mm */
+
+struct phase_watch {
+	struct mm_struct *mm;
+	unsigned long start, end;
+	struct mmsim_phase_report *report;
+	u32 pfns[512];
+	u32 nr_pfns;
+	u32 tables[8];
+	u32 nr_tables;
+};
+
+static __thread struct phase_watch watch;
+
+static u32 frames_alive(const u32 *pfns, u32 nr)
+{
+	u32 i, alive = 0;
+
+	for (i = 0; i < nr; i++)
+		alive += !PageBuddy(pfn_to_page(pfns[i]));
+	return alive;
+}
+
+static u32 range_reachable(void)
+{
+	unsigned long addr;
+	pmd_t *pmd;
+	pte_t *pte;
+	u32 n = 0;
+
+	for (addr = watch.start; addr < watch.end; addr += PAGE_SIZE) {
+		pte = walk_pte(watch.mm, addr, &pmd);
+		n += pte && (pte_val(*pte) & _PAGE_PRESENT);
+	}
+	return n;
+}
+
+static u32 range_tlb_entries(void)
+{
+	unsigned int cpu, i;
+	u32 n = 0;
+
+	for (cpu = 0; cpu < sim->config.nr_cpus; cpu++) {
+		struct sim_mmu *mmu = &per_cpu(mmu, cpu);
+
+		for (i = 0; i < mmu->tlb_sets * TLB_WAYS; i++) {
+			unsigned long va = mmu->tlb[i].vpn << PAGE_SHIFT;
+
+			n += mmu->tlb[i].valid && va >= watch.start &&
+			     va < watch.end;
+		}
+	}
+	return n;
+}
+
+static void phase_probe(struct mm_struct *mm, int phase)
+{
+	struct mmsim_phase_report *r = watch.report;
+
+	if (mm != watch.mm)
+		return;
+	r->phases_seen |= 1U << phase;
+	switch (phase) {
+	case 1:
+		r->reachable_after_unmap = range_reachable();
+		r->pages_alive_after_unmap = frames_alive(watch.pfns,
+							  watch.nr_pfns);
+		r->tables_alive_after_unmap = frames_alive(watch.tables,
+							   watch.nr_tables);
+		r->tlb_entries_after_unmap = range_tlb_entries();
+		break;
+	case 2:
+		r->tlb_entries_after_flush = range_tlb_entries();
+		r->pages_alive_after_flush = frames_alive(watch.pfns,
+							  watch.nr_pfns);
+		break;
+	case 3:
+		r->pages_alive_after_free = frames_alive(watch.pfns,
+							 watch.nr_pfns);
+		r->tables_alive_after_free = frames_alive(watch.tables,
+							  watch.nr_tables);
+		break;
+	}
+}
+
+int mmsim_test_trace_unmap(struct mmsim *m, int mm_id, uint64_t addr,
+			   uint64_t len, struct mmsim_phase_report *report)
+{
+	struct sim_context saved = sim_enter((struct sim_machine *)m, 0);
+	struct mm_struct *mm = sim_mm_by_id(mm_id);
+	unsigned long a;
+	int err = -EINVAL;
+
+	if (!mm || len / PAGE_SIZE > ARRAY_SIZE(watch.pfns) ||
+	    len / PMD_SIZE + 2 > ARRAY_SIZE(watch.tables))
+		goto out;
+	memset(&watch, 0, sizeof(watch));
+	memset(report, 0, sizeof(*report));
+	watch.mm = mm;
+	watch.start = addr;
+	watch.end = addr + len;
+	watch.report = report;
+	for (a = addr; a < addr + len; a += PAGE_SIZE) {
+		pmd_t *pmd;
+		pte_t *pte = walk_pte(mm, a, &pmd);
+		u32 table;
+
+		if (!pte)
+			continue;
+		table = pmd_pfn(*pmd);
+		if (!watch.nr_tables || watch.tables[watch.nr_tables - 1] !=
+					table)
+			watch.tables[watch.nr_tables++] = table;
+		if (pte_present(*pte))
+			watch.pfns[watch.nr_pfns++] = pte_pfn(*pte);
+	}
+	report->pages = watch.nr_pfns;
+	report->tables = watch.nr_tables;
+	sim->gather_phase_probe = phase_probe;
+	err = 0;
+out:
+	sim_leave(saved);
+	return err;
+}
+
+void mmsim_test_untrace(struct mmsim *m)
+{
+	((struct sim_machine *)m)->gather_phase_probe = NULL;
+	memset(&watch, 0, sizeof(watch));
+}
+
+/* Lock rules */
+
+static int rewrite_pte(struct mmsim *m, int mm_id, uint64_t addr,
+		       bool take_mm_lock)
+{
+	struct sim_context saved = sim_enter((struct sim_machine *)m, 0);
+	struct mm_struct *mm = sim_mm_by_id(mm_id);
+	pmd_t *pmd;
+	pte_t *pte = NULL;
+	int err = -ENOENT;
+
+	if (mm)
+		pte = walk_pte(mm, addr, &pmd);
+	if (pte) {
+		if (take_mm_lock)
+			spin_lock(&mm->page_table_lock);
+		set_pte_at(mm, addr, pte, *pte);
+		if (take_mm_lock)
+			spin_unlock(&mm->page_table_lock);
+		err = 0;
+	}
+	sim_leave(saved);
+	return err;
+}
+
+int mmsim_test_pte_write_unlocked(struct mmsim *m, int mm_id, uint64_t addr)
+{
+	return rewrite_pte(m, mm_id, addr, false);
+}
+
+int mmsim_test_pte_write_mm_locked(struct mmsim *m, int mm_id, uint64_t addr)
+{
+	return rewrite_pte(m, mm_id, addr, true);
+}
+
+int mmsim_test_lock_inversion(struct mmsim *m, int mm_id, uint64_t addr)
+{
+	struct sim_context saved = sim_enter((struct sim_machine *)m, 0);
+	struct mm_struct *mm = sim_mm_by_id(mm_id);
+	spinlock_t *ptl;
+	pmd_t *pmd;
+	int err = -ENOENT;
+
+	if (!mm || !walk_pte(mm, addr, &pmd))
+		goto out;
+	ptl = pte_lockptr(mm, pmd);
+	spin_lock(&mm->page_table_lock);
+	spin_lock(ptl);
+	spin_unlock(ptl);
+	spin_unlock(&mm->page_table_lock);
+	/* the bug: the opposite order */
+	spin_lock(ptl);
+	spin_lock(&mm->page_table_lock);
+	spin_unlock(&mm->page_table_lock);
+	spin_unlock(ptl);
+	err = 0;
+out:
+	sim_leave(saved);
+	return err;
+}
+
+int mmsim_test_resched_holding_lock(struct mmsim *m, int mm_id)
+{
+	struct sim_context saved = sim_enter((struct sim_machine *)m, 0);
+	struct mm_struct *mm = sim_mm_by_id(mm_id);
+
+	if (mm) {
+		spin_lock(&mm->page_table_lock);
+		cond_resched();
+		spin_unlock(&mm->page_table_lock);
+	}
+	sim_leave(saved);
+	return mm ? 0 : -ENOENT;
+}

@@ -69,12 +69,12 @@ pmd_t *pmd_alloc(struct mm_struct *mm, pud_t *pud, unsigned long address);
 /* unmapping */
 struct mmu_gather;
 
-unsigned long unmap_vmas(struct mmu_gather **tlbp,
+unsigned long unmap_vmas(struct mmu_gather *tlb,
 			 struct vm_area_struct *start_vma,
 			 unsigned long start_addr, unsigned long end_addr);
 unsigned long zap_page_range(struct vm_area_struct *vma,
 			     unsigned long address, unsigned long size);
-void free_pgtables(struct mmu_gather **tlb, struct vm_area_struct *start_vma,
+void free_pgtables(struct mmu_gather *tlb, struct vm_area_struct *start_vma,
 		   unsigned long floor, unsigned long ceiling);
 int copy_page_range(struct mm_struct *dst, struct mm_struct *src,
 		    struct vm_area_struct *vma);

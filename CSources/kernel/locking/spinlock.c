@@ -7,6 +7,7 @@
  * hardware).  Taking a lock disables preemption, as on SMP kernels.
  */
 #include <linux/mm.h>
+#include "lockdep.h"
 
 void preempt_disable(void)
 {
@@ -64,17 +65,15 @@ void cond_resched(void)
 	sim_stat_inc(preempt_points);
 }
 
-void spin_lock(spinlock_t *lock)
+void spin_lock_nested(spinlock_t *lock, int subclass)
 {
 	int cpu = smp_processor_id();
 
 	preempt_disable();
 	sim_stat_inc(lock_acquisitions);
-	if (lock->owner == cpu) {
-		sim_report(MMSIM_V_LOCKING, cpu, 0, -1, __func__,
-			   "recursive locking of class %u", lock->class);
-		return;
-	}
+	lockdep_acquire(lock, subclass);
+	if (lock->owner == cpu)
+		return;		/* reported by lockdep; do not self-deadlock */
 	if (lock->owner != SPIN_LOCK_UNOWNED) {
 		sim_stat_inc(lock_contended);
 		sim_report(MMSIM_V_LOCKING, cpu, 0, -1, __func__,
@@ -82,7 +81,6 @@ void spin_lock(spinlock_t *lock)
 			   lock->owner);
 	}
 	lock->owner = cpu;
-	__get_cpu_var(locks_held)++;
 }
 
 void spin_unlock(spinlock_t *lock)
@@ -96,7 +94,7 @@ void spin_unlock(spinlock_t *lock)
 		return;
 	}
 	lock->owner = SPIN_LOCK_UNOWNED;
-	__get_cpu_var(locks_held)--;
+	lockdep_release(lock);
 	preempt_enable();
 }
 

@@ -36,4 +36,51 @@ int mmsim_test_unmap_no_remote_flush(struct mmsim *m, int cpu, int mm,
 int mmsim_test_leak_pte_table(struct mmsim *m, int cpu, int mm,
 			      uint64_t addr);
 
+/* What the in-place gather's phase tracepoint saw, for one unmap */
+struct mmsim_phase_report {
+	uint32_t phases_seen;		/* bit n: phase n was traced */
+	uint32_t pages;			/* frames mapped in the range at arm */
+	uint32_t tables;		/* pte pages under the range at arm */
+	/* end of phase 1 (unmapped, not flushed) */
+	uint32_t reachable_after_unmap;	/* pages a page walk still reaches */
+	uint32_t pages_alive_after_unmap;
+	uint32_t tables_alive_after_unmap;
+	uint32_t tlb_entries_after_unmap;	/* any CPU, for the range */
+	/* end of phase 2 (flushed) */
+	uint32_t tlb_entries_after_flush;
+	uint32_t pages_alive_after_flush;
+	/* end of phase 3 (freed) */
+	uint32_t pages_alive_after_free;
+	uint32_t tables_alive_after_free;
+};
+
+/*
+ * Watch the next unmaps of [@addr, @addr + @len) in @mm through the
+ * gather's phase tracepoint, filling @report (which must stay valid until
+ * mmsim_test_untrace()).  Only gather=inplace has phases.
+ */
+int mmsim_test_trace_unmap(struct mmsim *m, int mm, uint64_t addr,
+			   uint64_t len, struct mmsim_phase_report *report);
+void mmsim_test_untrace(struct mmsim *m);
+
+/* Write the pte of @addr (unchanged) without taking any lock. */
+int mmsim_test_pte_write_unlocked(struct mmsim *m, int mm, uint64_t addr);
+
+/*
+ * Write the pte of @addr (unchanged) holding mm->page_table_lock only:
+ * right with ptl=mm, a violation with ptl=split.
+ */
+int mmsim_test_pte_write_mm_locked(struct mmsim *m, int mm, uint64_t addr);
+
+/*
+ * Take mm->page_table_lock then the pte page lock of @addr, release both,
+ * then take them in the opposite order: lockdep must report the inversion
+ * although nothing deadlocked.  Needs ptl=split (with ptl=mm both are the
+ * same lock).
+ */
+int mmsim_test_lock_inversion(struct mmsim *m, int mm, uint64_t addr);
+
+/* cond_resched() with mm->page_table_lock held. */
+int mmsim_test_resched_holding_lock(struct mmsim *m, int mm);
+
 #endif /* MMSIM_TEST_H */

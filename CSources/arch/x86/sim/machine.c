@@ -27,6 +27,12 @@ void sim_leave(struct sim_context saved)
 	sim_cpu = saved.cpu;
 }
 
+void trace_mmu_gather_phase(struct mmu_gather *tlb, int phase)
+{
+	if (unlikely(sim->gather_phase_probe))
+		sim->gather_phase_probe(tlb->mm, phase);
+}
+
 int num_online_cpus(void)
 {
 	return sim->config.nr_cpus;
@@ -139,9 +145,10 @@ static int check_config(const struct mmsim_config *cfg)
 		return -EINVAL;
 	if (cfg->psc_entries < 1 || cfg->psc_entries > 256)
 		return -EINVAL;
-	if (cfg->gather != MMSIM_GATHER_VECTOR)
+	if (cfg->gather != MMSIM_GATHER_VECTOR &&
+	    cfg->gather != MMSIM_GATHER_INPLACE)
 		return -EINVAL;
-	if (cfg->ptl != MMSIM_PTL_MM)
+	if (cfg->ptl != MMSIM_PTL_MM && cfg->ptl != MMSIM_PTL_SPLIT)
 		return -EINVAL;
 	if (cfg->preempt > 1)
 		return -EINVAL;
@@ -205,11 +212,11 @@ int mmsim_create(const struct mmsim_config *cfg, struct mmsim **out)
 				 cfg->psc_entries))
 			goto out_nomem;
 		if (cfg->gather == MMSIM_GATHER_VECTOR) {
-			pc->mmu_gathers = calloc(1, sizeof(struct mmu_gather));
+			pc->mmu_gathers = calloc(1, sizeof(*pc->mmu_gathers));
 			if (!pc->mmu_gathers)
 				goto out_nomem;
 			m->stats.gather_percpu_bytes +=
-				sizeof(struct mmu_gather);
+				sizeof(*pc->mmu_gathers);
 		}
 	}
 	*out = (struct mmsim *)m;

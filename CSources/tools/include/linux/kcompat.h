@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <errno.h>
+#include <limits.h>
 
 typedef uint8_t u8;
 typedef uint16_t u16;

@@ -15,7 +15,12 @@ enum lock_class {
 	LOCK_CLASS_MM_PTL,		/* mm->page_table_lock */
 	LOCK_CLASS_PTE_PTL,		/* page->ptl of a pte page */
 	LOCK_CLASS_OTHER,
+	LOCK_CLASSES,
 };
+
+/* A second lock of one class may be taken as subclass 1, and no deeper */
+#define SINGLE_DEPTH_NESTING	1
+#define LOCK_KEYS		(2 * LOCK_CLASSES)
 
 static inline void spin_lock_init_class(spinlock_t *lock, u32 class)
 {
@@ -25,8 +30,10 @@ static inline void spin_lock_init_class(spinlock_t *lock, u32 class)
 
 #define spin_lock_init(lock) spin_lock_init_class(lock, LOCK_CLASS_OTHER)
 
-void spin_lock(spinlock_t *lock);
+void spin_lock_nested(spinlock_t *lock, int subclass);
 void spin_unlock(spinlock_t *lock);
+
+#define spin_lock(lock)	spin_lock_nested(lock, 0)
 bool spin_is_locked_by_me(const spinlock_t *lock);
 
 #define assert_spin_locked(lock)	BUG_ON(!spin_is_locked_by_me(lock))

@@ -15,7 +15,9 @@
 #include <asm/sim_mmu.h>
 #include <uapi/mmsim.h>
 
-struct mmu_gather;
+struct mmu_gather_batch;
+
+#define MAX_LOCK_DEPTH		8
 
 enum tlbstate {
 	TLBSTATE_OK = 1,
@@ -26,13 +28,15 @@ enum tlbstate {
 struct sim_percpu {
 	struct task_struct task;	/* what this CPU runs now */
 	struct sim_mmu mmu;
-	struct mmu_gather *mmu_gathers;	/* baseline: the per-CPU gather */
+	struct mmu_gather_batch *mmu_gathers;	/* gather=vector only */
 	struct {
 		struct mm_struct *active_mm;
 		int state;
 	} cpu_tlbstate;
 	int preempt_count;
 	int locks_held;
+	const spinlock_t *held_locks[MAX_LOCK_DEPTH];
+	u8 held_keys[MAX_LOCK_DEPTH];
 	unsigned long preempt_off_work;	/* ptes in this stretch */
 };
 
@@ -49,7 +53,11 @@ struct sim_machine {
 	int nr_mm_ids;
 	int mm_ids_cap;
 	u64 fail_nth;			/* 0: no injected failure armed */
+	/* lockdep: lock_order[a][b] set once key b was taken holding key a */
+	u8 lock_order[LOCK_KEYS][LOCK_KEYS];
 	struct mmsim_stats stats;
+	/* tracepoint probe for trace_mmu_gather_phase(), tests only */
+	void (*gather_phase_probe)(struct mm_struct *mm, int phase);
 	u32 nr_violations;
 	struct mmsim_violation violations[SIM_MAX_VIOLATIONS];
 };

@@ -91,6 +91,21 @@ static inline pte_t pte_modify(pte_t pte, pgprot_t newprot)
 	return __pte(keep | pgprot_val(newprot));
 }
 
+/*
+ * gather=inplace: a zapped pte that still names its page until phase 3
+ * frees it.  Not present, so the hardware walker faults on it.
+ */
+static inline pte_t pte_mkgathered(unsigned long pfn)
+{
+	return __pte(((u64)pfn << PAGE_SHIFT) | _PAGE_GATHERED);
+}
+
+static inline int pte_gathered(pte_t pte)
+{
+	return (pte_val(pte) & (_PAGE_PRESENT | _PAGE_PROTNONE |
+				_PAGE_GATHERED)) == _PAGE_GATHERED;
+}
+
 static inline int pte_same(pte_t a, pte_t b)
 {
 	return pte_val(a) == pte_val(b);

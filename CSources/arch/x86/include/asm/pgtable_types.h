@@ -40,6 +40,7 @@
 #define _PAGE_PROTNONE	0x100UL
 /* Software bit, ignored by the hardware: claimed by the in-place gather */
 #define _PAGE_SOFTW1	0x200UL
+#define _PAGE_GATHERED	_PAGE_SOFTW1
 
 #define PTE_PFN_MASK	0x000ffffffffff000UL
 #define PTE_FLAGS_MASK	(~PTE_PFN_MASK)
