@@ -8,7 +8,7 @@ import MMSim
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure checked operations per second against the raw machine.",
+        abstract: "Measure the tool's speed, and what each kernel variant costs on the same work.",
         discussion: """
             Generates a fixed list of cases from the seed, then runs it \
             alternately checked (machine, model, and every check of `mmfuzz \
@@ -16,6 +16,13 @@ struct BenchCommand: ParsableCommand {
             checked), on one core, and reports the median of the runs. Build \
             in release (`swift run -c release mmfuzz bench`) for meaningful \
             figures.
+
+            Then the proposals: on every variant, the same fixed workloads \
+            (munmap, exit and MADV_DONTNEED of --pages pages touched from \
+            every CPU, --repeats times) and the figures of DESIGN.md section \
+            7: gather flushes per call, IPIs, entries invalidated, pages \
+            freed per flush, the longest preemption-disabled stretch and \
+            the per-CPU gather memory.
             """
     )
 
@@ -33,6 +40,12 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print the result as one JSON object.")
     var json = false
 
+    @Option(help: "Pages touched and then unmapped in each proposal workload.")
+    var pages: Int = 64
+
+    @Option(help: "Repeats of each proposal workload.")
+    var repeats: Int = 10
+
     @Option(help: .hidden)
     var minOps: Int = 50
 
@@ -46,6 +59,8 @@ struct BenchCommand: ParsableCommand {
     mutating func validate() throws {
         guard cases >= 1 else { throw ValidationError("--cases must be at least 1, not \(cases)") }
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1, not \(runs)") }
+        guard pages >= 1 && pages <= 4096 else { throw ValidationError("--pages must be 1 to 4096, not \(pages)") }
+        guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, not \(repeats)") }
         if machine.fuzzVariants.isEmpty {
             throw ValidationError("the simulator refuses every variant asked for with \(machine.hardware)")
         }
@@ -84,7 +99,11 @@ struct BenchCommand: ParsableCommand {
             checkedRuns: checked.map { $0.opsPerSecond.rounded() },
             rawRuns: raw.map { $0.opsPerSecond.rounded() },
             checkedOpsPerCPUSecond: checkedCPURate.rounded(), rawOpsPerCPUSecond: rawCPURate.rounded(),
-            failures: failures)
+            failures: failures,
+            proposals: try variants.map { variant in
+                try ProposalBench.measure(machine.config(for: variant), pages: UInt64(pages),
+                                          repeats: repeats)
+            })
         if json {
             print(try jsonText(result))
         } else {
@@ -104,6 +123,28 @@ struct BenchCommand: ParsableCommand {
             if failures > 0 {
                 print("warning: \(failures) cases failed in a checked run: \(checked.compactMap(\.firstFailure).first!)")
             }
+            printProposals(result.proposals)
+        }
+    }
+
+    private func printProposals(_ rows: [ProposalBench.Row]) {
+        print()
+        print("The proposals: munmap, exit and MADV_DONTNEED of \(pages) pages touched from every CPU, \(repeats) times each")
+        print()
+        let columns: [(String, (ProposalBench.Row) -> String)] = [
+            ("flushes/munmap", { String(format: "%.1f", $0.flushesPerMunmap) }),
+            ("flushes/exit", { String(format: "%.1f", $0.flushesPerExit) }),
+            ("flushes/dontneed", { String(format: "%.1f", $0.flushesPerDontneed) }),
+            ("IPIs/munmap", { String(format: "%.1f", $0.ipisPerMunmap) }),
+            ("invalidated/munmap", { String(format: "%.1f", $0.entriesInvalidatedPerMunmap) }),
+            ("pages/flush", { String(format: "%.1f", $0.pagesFreedPerFlush) }),
+            ("max preempt-off ptes", { "\($0.maxPreemptOffPtes)" }),
+            ("per-CPU gather bytes", { "\($0.gatherPercpuBytes)" }),
+        ]
+        print(pad("variant", 34) + columns.map { pad($0.0, $0.0.count + 2, left: false) }.joined())
+        for row in rows {
+            print(pad(row.variant, 34)
+                + columns.map { pad($0.1(row), $0.0.count + 2, left: false) }.joined())
         }
     }
 
@@ -137,4 +178,6 @@ struct BenchJSON: Encodable {
     var checkedOpsPerCPUSecond: Double
     var rawOpsPerCPUSecond: Double
     var failures: Int
+    /// What each variant costs on the same fixed workloads.
+    var proposals: [ProposalBench.Row]
 }
