@@ -57,9 +57,4 @@ enum Report {
         text += "\(results.count) variants: \(violations) violations, \(failures) wrong results\n"
         return (text, violations + failures)
     }
-
-    private static func pad(_ s: String, _ width: Int, left: Bool) -> String {
-        let fill = String(repeating: " ", count: max(0, width - s.count))
-        return left ? s + fill : fill + s
-    }
 }
