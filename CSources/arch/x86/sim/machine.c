@@ -166,7 +166,7 @@ static void free_machine(struct sim_machine *m)
 	free(m->mms);
 	free(m->free_list);
 	free(m->mem_map);
-	free(m->mem);
+	host_unmap(m->mem, (size_t)m->config.nr_frames * PAGE_SIZE);
 	free(m);
 }
 
@@ -191,7 +191,11 @@ int mmsim_create(const struct mmsim_config *cfg, struct mmsim **out)
 	if (!m)
 		return -ENOMEM;
 	m->config = *cfg;
-	m->mem = calloc(cfg->nr_frames, PAGE_SIZE);
+	/*
+	 * Physical memory comes straight from the host's zero pages: a frame
+	 * costs nothing until the simulated kernel first touches it.
+	 */
+	m->mem = host_map_zeroed((size_t)cfg->nr_frames * PAGE_SIZE);
 	m->mem_map = calloc(cfg->nr_frames, sizeof(*m->mem_map));
 	m->free_list = calloc(cfg->nr_frames, sizeof(*m->free_list));
 	if (!m->mem || !m->mem_map || !m->free_list)

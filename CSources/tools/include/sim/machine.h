@@ -77,6 +77,10 @@ struct sim_context {
 struct sim_context sim_enter(struct sim_machine *m, int cpu);
 void sim_leave(struct sim_context saved);
 
+/* Host memory for the machine's frames: zero pages, mapped on demand */
+void *host_map_zeroed(size_t size);
+void host_unmap(void *addr, size_t size);
+
 /* Fault injection shared by the page and object allocators */
 bool should_fail_alloc(void);
 
