@@ -1,46 +1,5 @@
 import MMModel
 import MMSim
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// Keeps glibc's malloc from serving a machine's physical memory (16 MiB
-/// for 4096 frames, `calloc`ed) from the heap.
-///
-/// glibc raises its mmap threshold to the size of the largest mmapped
-/// block freed, so after the first machine is destroyed every later one is
-/// carved from the heap and `calloc` must clear all of it: 70% of a
-/// fuzzing run went to that memset.  Fixed thresholds turn the adjustment
-/// off: a machine's frames are then always fresh mmapped pages, zero for
-/// free and faulted in only where used, while its smaller blocks are
-/// recycled from the heap (measured: half the page faults and half the
-/// system time of a 128 KiB threshold).  Call ``apply()`` before the
-/// first machine is created (the CLI does it first thing; `CaseRunner`
-/// does it too, for library users).  (`mallopt` is not in Swift's Glibc
-/// module: it is found with dlsym.)
-public enum MallocTuning {
-    /// Whether the tuning took effect.
-    public static let applied: Bool = {
-        #if os(Linux) && canImport(Glibc)
-        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return false }
-        let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
-        let M_TRIM_THRESHOLD: Int32 = -1
-        let M_MMAP_THRESHOLD: Int32 = -3
-        // Blocks of 4 MiB and more (a machine's frames) always come fresh
-        // from mmap; smaller ones (its mem_map, its TLBs) from a heap that
-        // is not trimmed back after every case, so that they are not
-        // faulted in again and again.
-        return mallopt(M_MMAP_THRESHOLD, 4 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 64 << 20) == 1
-        #else
-        return false
-        #endif
-    }()
-
-    /// Applies the tuning (once).
-    @discardableResult
-    public static func apply() -> Bool { applied }
-}
 
 /// How results came back, counted over the calls of a case (or a run).
 public struct OutcomeTally: Hashable, Sendable, Codable {
@@ -145,7 +104,6 @@ public final class CaseRunner {
     /// machine's errno when it refuses the configuration.
     public init(config: CaseConfig, variant: Variant, checked: Bool = true,
                 checkpointInterval: Int = 64) throws(Errno) {
-        _ = MallocTuning.applied
         machine = try Machine(config.machineConfig(variant))
         _model = Model(cpus: config.cpus)
         self.checked = checked

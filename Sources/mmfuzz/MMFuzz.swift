@@ -27,8 +27,6 @@ struct MMFuzz: ParsableCommand {
     /// exits with status 2 instead of `EX_USAGE` (64), so that scripts can
     /// tell it from a failed check (1).
     static func main() {
-        // Before any machine exists (validation creates some).
-        MallocTuning.apply()
         do {
             var command = try parseAsRoot()
             try command.run()
