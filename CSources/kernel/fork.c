@@ -15,6 +15,7 @@ static struct mm_struct *mm_init(struct mm_struct *mm)
 	mm->file_rss = 0;
 	mm->nr_ptes = 0;
 	mm->free_area_cache = 0;
+	init_rwsem_class(&mm->mmap_sem, LOCK_CLASS_MMAP_SEM);
 	spin_lock_init_class(&mm->page_table_lock, LOCK_CLASS_MM_PTL);
 	mm->pgd = pgd_alloc(mm);
 	if (!mm->pgd)
@@ -61,7 +62,9 @@ void mmput(struct mm_struct *mm)
 {
 	if (--mm->mm_users)
 		return;
+	down_write(&mm->mmap_sem);
 	exit_mmap(mm);
+	up_write(&mm->mmap_sem);
 	mmdrop(mm);
 }
 
@@ -70,6 +73,8 @@ static int dup_mmap(struct mm_struct *mm, struct mm_struct *oldmm)
 	struct vm_area_struct *mpnt, *tmp, **pprev = &mm->mmap;
 	int retval = 0;
 
+	down_write(&oldmm->mmap_sem);
+	down_write_nested(&mm->mmap_sem, SINGLE_DEPTH_NESTING);
 	for (mpnt = oldmm->mmap; mpnt; mpnt = mpnt->vm_next) {
 		tmp = vm_area_dup(mpnt);
 		if (!tmp) {
@@ -84,8 +89,10 @@ static int dup_mmap(struct mm_struct *mm, struct mm_struct *oldmm)
 		if (retval)
 			break;
 	}
+	up_write(&mm->mmap_sem);
 	/* the parent's ptes were write-protected: no CPU may keep writing */
 	flush_tlb_mm(oldmm);
+	up_write(&oldmm->mmap_sem);
 	return retval;
 }
 

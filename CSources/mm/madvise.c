@@ -2,17 +2,8 @@
 /* madvise(MADV_DONTNEED): drop the pages of a range, keep the vmas. */
 #include <linux/mm.h>
 
-/**
- * sys_madvise - advise about [@start, @start + @len)
- *
- * Only MADV_DONTNEED is implemented: private pages read back as zeroes
- * afterwards, shared ones as they were (they stay in the shmem object).
- *
- * Return: 0; -EINVAL for a bad start, length or advice; -ENOMEM when part
- * of the range is unmapped (the mapped parts are still handled).
- */
-long sys_madvise(struct mm_struct *mm, unsigned long start, size_t len_in,
-		 int behavior)
+static long do_madvise(struct mm_struct *mm, unsigned long start,
+		       size_t len_in, int behavior)
 {
 	struct vm_area_struct *vma, *prev;
 	unsigned long end, tmp, len;
@@ -48,4 +39,26 @@ long sys_madvise(struct mm_struct *mm, unsigned long start, size_t len_in,
 			return unmapped_error;
 		vma = vma->vm_next;
 	}
+}
+
+/**
+ * sys_madvise - advise about [@start, @start + @len)
+ *
+ * Only MADV_DONTNEED is implemented: private pages read back as zeroes
+ * afterwards, shared ones as they were (they stay in the shmem object).
+ * It only changes ptes, so mmap_sem is held for reading: faults run
+ * beside it.
+ *
+ * Return: 0; -EINVAL for a bad start, length or advice; -ENOMEM when part
+ * of the range is unmapped (the mapped parts are still handled).
+ */
+long sys_madvise(struct mm_struct *mm, unsigned long start, size_t len_in,
+		 int behavior)
+{
+	long err;
+
+	down_read(&mm->mmap_sem);
+	err = do_madvise(mm, start, len_in, behavior);
+	up_read(&mm->mmap_sem);
+	return err;
 }

@@ -100,15 +100,8 @@ static int mprotect_fixup(struct vm_area_struct *vma, unsigned long start,
 	return 0;
 }
 
-/**
- * sys_mprotect - set the protection of [@start, @start + @len)
- *
- * Return: 0; -EINVAL for an unaligned start or unknown bits; -ENOMEM when
- * the range wraps or is not fully mapped (vmas before the hole have been
- * changed, as in Linux).
- */
-long sys_mprotect(struct mm_struct *mm, unsigned long start, size_t len,
-		  unsigned long prot)
+static long do_mprotect(struct mm_struct *mm, unsigned long start,
+			size_t len, unsigned long prot)
 {
 	unsigned long end, nstart, tmp, newflags;
 	struct vm_area_struct *vma, *prev;
@@ -150,4 +143,22 @@ long sys_mprotect(struct mm_struct *mm, unsigned long start, size_t len,
 		if (!vma || vma->vm_start > nstart)
 			return -ENOMEM;
 	}
+}
+
+/**
+ * sys_mprotect - set the protection of [@start, @start + @len)
+ *
+ * Return: 0; -EINVAL for an unaligned start or unknown bits; -ENOMEM when
+ * the range wraps or is not fully mapped (vmas before the hole have been
+ * changed, as in Linux).
+ */
+long sys_mprotect(struct mm_struct *mm, unsigned long start, size_t len,
+		  unsigned long prot)
+{
+	long err;
+
+	down_write(&mm->mmap_sem);
+	err = do_mprotect(mm, start, len, prot);
+	up_write(&mm->mmap_sem);
+	return err;
 }

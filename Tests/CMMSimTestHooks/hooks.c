@@ -320,3 +320,24 @@ int mmsim_test_resched_holding_lock(struct mmsim *m, int mm_id)
 	sim_leave(saved);
 	return mm ? 0 : -ENOENT;
 }
+
+int mmsim_test_mmap_sem_under_ptl(struct mmsim *m, int mm_id, uint64_t addr)
+{
+	struct sim_context saved = sim_enter((struct sim_machine *)m, 0);
+	struct mm_struct *mm = sim_mm_by_id(mm_id);
+	spinlock_t *ptl;
+	pmd_t *pmd;
+	int err = -ENOENT;
+
+	if (!mm || !walk_pte(mm, addr, &pmd))
+		goto out;
+	ptl = pte_lockptr(mm, pmd);
+	spin_lock(ptl);
+	down_read(&mm->mmap_sem);
+	up_read(&mm->mmap_sem);
+	spin_unlock(ptl);
+	err = 0;
+out:
+	sim_leave(saved);
+	return err;
+}

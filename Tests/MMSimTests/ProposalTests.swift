@@ -194,6 +194,20 @@ import Testing
         #expect(found.first?.message.contains("inversion") == true)
     }
 
+    /// mmap_sem is a sleeping lock taken before the pte locks (a fault
+    /// has just recorded that order): taking it under a pte lock is
+    /// reported twice over.
+    @Test(arguments: Variant.allCombinations)
+    func mmapSemUnderAPteLock(variant: Variant) throws {
+        let m = try makeMachine(variant: variant)
+        let (mm, base) = try Self.oneMappedPage(m)
+        #expect(m.violations.isEmpty)
+        #expect(m.withCMachine { mmsim_test_mmap_sem_under_ptl($0, mm.rawValue, base) } == 0)
+        let found = m.violations.filter { $0.kind == .locking }.map(\.message)
+        #expect(found.contains { $0.contains("sleeping lock") }, "\(found)")
+        #expect(found.contains { $0.contains("inversion") }, "\(found)")
+    }
+
     @Test(arguments: Variant.allCombinations)
     func noPreemptionPointUnderASpinlock(variant: Variant) throws {
         let m = try makeMachine(variant: variant)

@@ -4,6 +4,7 @@
 
 #include <linux/list.h>
 #include <linux/spinlock.h>
+#include <linux/rwsem.h>
 #include <linux/cpumask.h>
 #include <asm/pgtable_types.h>
 
@@ -74,6 +75,9 @@ struct vm_area_struct {
  * @mm_users: tasks using the address space; the last one tears it down.
  * @mm_count: references to the struct itself (one for all users, one for
  *	every CPU that holds it as active_mm in lazy TLB mode).
+ * @mmap_sem: held for writing by calls that change the vmas (mmap,
+ *	munmap, mprotect, fork, exit), for reading by faults and
+ *	MADV_DONTNEED, which only change ptes.
  * @page_table_lock: with ptl=mm it guards every page-table entry; with
  *	ptl=split only the population of upper levels.
  * @cpu_vm_mask: CPUs that may hold TLB entries for this mm.
@@ -85,6 +89,7 @@ struct mm_struct {
 	int mm_count;
 	int map_count;
 	int id;
+	struct rw_semaphore mmap_sem;
 	spinlock_t page_table_lock;
 	cpumask_t cpu_vm_mask;
 	unsigned long free_area_cache;

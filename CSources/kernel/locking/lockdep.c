@@ -14,14 +14,15 @@
 #include "lockdep.h"
 
 static const char * const class_names[LOCK_CLASSES] = {
+	[LOCK_CLASS_MMAP_SEM] = "mm->mmap_sem",
 	[LOCK_CLASS_MM_PTL] = "mm->page_table_lock",
 	[LOCK_CLASS_PTE_PTL] = "pte page ptl",
 	[LOCK_CLASS_OTHER] = "other",
 };
 
-static unsigned int lock_key(const spinlock_t *lock, int subclass)
+static unsigned int lock_key(u32 class, int subclass)
 {
-	return lock->class * 2 + (subclass ? 1 : 0);
+	return class * 2 + (subclass ? 1 : 0);
 }
 
 static const char *key_name(unsigned int key)
@@ -29,11 +30,11 @@ static const char *key_name(unsigned int key)
 	return class_names[key / 2];
 }
 
-void lockdep_acquire(const spinlock_t *lock, int subclass)
+void lockdep_acquire(const void *lock, u32 class, int subclass)
 {
 	int cpu = smp_processor_id();
 	int depth = __get_cpu_var(locks_held);
-	unsigned int key = lock_key(lock, subclass);
+	unsigned int key = lock_key(class, subclass);
 	int i;
 
 	for (i = 0; i < depth; i++) {
@@ -67,7 +68,7 @@ void lockdep_acquire(const spinlock_t *lock, int subclass)
 	__get_cpu_var(locks_held) = depth + 1;
 }
 
-void lockdep_release(const spinlock_t *lock)
+void lockdep_release(const void *lock, u32 class)
 {
 	int depth = __get_cpu_var(locks_held);
 	int i;
@@ -85,5 +86,5 @@ void lockdep_release(const spinlock_t *lock)
 		return;
 	}
 	sim_report(MMSIM_V_LOCKING, smp_processor_id(), 0, -1, __func__,
-		   "release of a %s not held", class_names[lock->class]);
+		   "release of a %s not held", class_names[class]);
 }

@@ -2,7 +2,7 @@
 #ifndef _KERNEL_LOCKING_LOCKDEP_H
 #define _KERNEL_LOCKING_LOCKDEP_H
 
-void lockdep_acquire(const spinlock_t *lock, int subclass);
-void lockdep_release(const spinlock_t *lock);
+void lockdep_acquire(const void *lock, u32 class, int subclass);
+void lockdep_release(const void *lock, u32 class);
 
 #endif /* _KERNEL_LOCKING_LOCKDEP_H */

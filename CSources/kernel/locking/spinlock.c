@@ -71,7 +71,7 @@ void spin_lock_nested(spinlock_t *lock, int subclass)
 
 	preempt_disable();
 	sim_stat_inc(lock_acquisitions);
-	lockdep_acquire(lock, subclass);
+	lockdep_acquire(lock, lock->class, subclass);
 	if (lock->owner == cpu)
 		return;		/* reported by lockdep; do not self-deadlock */
 	if (lock->owner != SPIN_LOCK_UNOWNED) {
@@ -94,7 +94,7 @@ void spin_unlock(spinlock_t *lock)
 		return;
 	}
 	lock->owner = SPIN_LOCK_UNOWNED;
-	lockdep_release(lock);
+	lockdep_release(lock, lock->class);
 	preempt_enable();
 }
 

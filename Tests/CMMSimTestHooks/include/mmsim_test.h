@@ -80,6 +80,13 @@ int mmsim_test_pte_write_mm_locked(struct mmsim *m, int mm, uint64_t addr);
  */
 int mmsim_test_lock_inversion(struct mmsim *m, int mm, uint64_t addr);
 
+/*
+ * Take @mm's mmap_sem for reading while holding the pte lock of @addr:
+ * a sleeping lock in atomic context, and the reverse of the fault path's
+ * mmap_sem-then-pte-lock order.
+ */
+int mmsim_test_mmap_sem_under_ptl(struct mmsim *m, int mm, uint64_t addr);
+
 /* cond_resched() with mm->page_table_lock held. */
 int mmsim_test_resched_holding_lock(struct mmsim *m, int mm);
 

@@ -15,26 +15,29 @@ static int do_page_fault(unsigned long address, int error_code)
 	struct mm_struct *mm = current->mm;
 	bool write = error_code & PF_WRITE;
 	struct vm_area_struct *vma;
-	int fault;
+	int fault, ret = -EFAULT;
 
+	down_read(&mm->mmap_sem);
 	vma = find_vma(mm, address);
 	if (!vma || vma->vm_start > address)
-		return -EFAULT;
+		goto bad_area;
 	if (write) {
 		if (!(vma->vm_flags & VM_WRITE))
-			return -EFAULT;
+			goto bad_area;
 	} else {
 		if (error_code & PF_PROT)
-			return -EFAULT;
+			goto bad_area;
 		if (!(vma->vm_flags & (VM_READ | VM_EXEC)))
-			return -EFAULT;
+			goto bad_area;
 	}
 	fault = handle_mm_fault(mm, vma, address, write);
 	if (fault & VM_FAULT_OOM)
-		return -ENOMEM;
-	if (fault & VM_FAULT_SIGSEGV)
-		return -EFAULT;
-	return 0;
+		ret = -ENOMEM;
+	else if (!(fault & VM_FAULT_SIGSEGV))
+		ret = 0;
+bad_area:
+	up_read(&mm->mmap_sem);
+	return ret;
 }
 
 /**

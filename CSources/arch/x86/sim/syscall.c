@@ -146,8 +146,10 @@ int mmsim_mmap(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
 	err = sys_enter(m, cpu, mm_id, false, &call);
 	if (err)
 		return err;
+	down_write(&call.mm->mmap_sem);
 	ret = do_mmap_pgoff(call.mm, addr, len, (unsigned int)prot,
 			    (unsigned int)flags);
+	up_write(&call.mm->mmap_sem);
 	if (ret >= 0)
 		*addr_out = ret;
 	return sys_exit(&call, call.mm, __func__, ret < 0 ? ret : 0);
@@ -162,7 +164,9 @@ int mmsim_munmap(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
 	err = sys_enter(m, cpu, mm_id, false, &call);
 	if (err)
 		return err;
+	down_write(&call.mm->mmap_sem);
 	err = do_munmap(call.mm, addr, len);
+	up_write(&call.mm->mmap_sem);
 	return sys_exit(&call, call.mm, __func__, err);
 }
 

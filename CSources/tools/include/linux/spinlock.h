@@ -12,6 +12,7 @@ typedef struct { s32 owner; u32 class; } spinlock_t;
 #define SPIN_LOCK_UNOWNED	(-1)
 
 enum lock_class {
+	LOCK_CLASS_MMAP_SEM,		/* mm->mmap_sem (a sleeping lock) */
 	LOCK_CLASS_MM_PTL,		/* mm->page_table_lock */
 	LOCK_CLASS_PTE_PTL,		/* page->ptl of a pte page */
 	LOCK_CLASS_OTHER,

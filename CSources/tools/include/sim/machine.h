@@ -35,7 +35,7 @@ struct sim_percpu {
 	} cpu_tlbstate;
 	int preempt_count;
 	int locks_held;
-	const spinlock_t *held_locks[MAX_LOCK_DEPTH];
+	const void *held_locks[MAX_LOCK_DEPTH];
 	u8 held_keys[MAX_LOCK_DEPTH];
 	unsigned long preempt_off_work;	/* ptes in this stretch */
 };

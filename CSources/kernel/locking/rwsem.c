@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Reader-writer semaphores of the simulated CPUs (see <linux/rwsem.h>). */
+#include <linux/mm.h>
+#include "lockdep.h"
+
+void init_rwsem_class(struct rw_semaphore *sem, u32 class)
+{
+	sem->writer = -1;
+	sem->readers = 0;
+	sem->class = class;
+}
+
+/* A sleeping lock: never with preemption disabled or a spinlock held */
+static void might_sleep(const char *func)
+{
+	if (preempt_count())
+		sim_report(MMSIM_V_LOCKING, smp_processor_id(), 0, -1, func,
+			   "sleeping lock taken with preempt count %d",
+			   preempt_count());
+}
+
+void down_read(struct rw_semaphore *sem)
+{
+	int cpu = smp_processor_id();
+
+	might_sleep(__func__);
+	lockdep_acquire(sem, sem->class, 0);
+	if (sem->writer >= 0)
+		sim_report(MMSIM_V_LOCKING, cpu, 0, -1, __func__,
+			   "read of a semaphore cpu %d holds for writing",
+			   sem->writer);
+	sem->readers |= 1U << cpu;
+}
+
+void up_read(struct rw_semaphore *sem)
+{
+	int cpu = smp_processor_id();
+
+	if (!(sem->readers & (1U << cpu))) {
+		sim_report(MMSIM_V_LOCKING, cpu, 0, -1, __func__,
+			   "%s of a semaphore not held for reading", __func__);
+		return;
+	}
+	sem->readers &= ~(1U << cpu);
+	lockdep_release(sem, sem->class);
+}
+
+void down_write_nested(struct rw_semaphore *sem, int subclass)
+{
+	int cpu = smp_processor_id();
+
+	might_sleep(__func__);
+	lockdep_acquire(sem, sem->class, subclass);
+	if (sem->writer >= 0 || sem->readers)
+		sim_report(MMSIM_V_LOCKING, cpu, 0, -1, __func__,
+			   "write of a semaphore held (writer %d, readers %#x)",
+			   sem->writer, sem->readers);
+	sem->writer = cpu;
+}
+
+void up_write(struct rw_semaphore *sem)
+{
+	int cpu = smp_processor_id();
+
+	if (sem->writer != cpu) {
+		sim_report(MMSIM_V_LOCKING, cpu, 0, -1, __func__,
+			   "%s of a semaphore held by %d", __func__,
+			   sem->writer);
+		return;
+	}
+	sem->writer = -1;
+	lockdep_release(sem, sem->class);
+}
