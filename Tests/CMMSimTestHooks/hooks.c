@@ -341,3 +341,24 @@ out:
 	sim_leave(saved);
 	return err;
 }
+
+int mmsim_test_miscount(struct mmsim *m, int mm_id, uint64_t addr, int what)
+{
+	struct sim_context saved = sim_enter((struct sim_machine *)m, 0);
+	struct mm_struct *mm = sim_mm_by_id(mm_id);
+	pmd_t *pmd;
+	pte_t *pte = NULL;
+	int err = -ENOENT;
+
+	if (mm)
+		pte = walk_pte(mm, addr, &pmd);
+	if (pte && pte_present(*pte)) {
+		if (what)
+			get_page(pte_page(*pte));
+		else
+			mm->anon_rss++;
+		err = 0;
+	}
+	sim_leave(saved);
+	return err;
+}

@@ -39,6 +39,35 @@ import Testing
         #expect(m.violations.contains { $0.kind == .useAfterFree }, "\(m.violations)")
     }
 
+    /// The freeing CPU may keep entries to a frame it freed only until its
+    /// flush, which must come before it runs user code again.
+    @Test(arguments: supportedVariants)
+    func runningUserCodeBeforeTheOwedFlush(variant: Variant) throws {
+        let m = try makeMachine(cpus: 1, variant: variant)
+        let mm = try m.newMM()
+        let base = try mapAnon(m, mm: mm, pages: 1)
+        try put(m, cpu: 0, mm: mm, base, 1)
+        #expect(m.withCMachine { mmsim_test_free_cached_frame($0, mm.rawValue, base) } == 0)
+        // only this CPU caches it: tolerated for now
+        #expect(m.violations.isEmpty, "\(m.violations)")
+        _ = try m.load(cpu: 0, mm: mm, addr: base)
+        #expect(m.violations.contains { $0.kind == .unflushedReturn }, "\(m.violations)")
+    }
+
+    @Test(arguments: supportedVariants)
+    func miscountedBooks(variant: Variant) throws {
+        for (what, kind) in [(Int32(0), Violation.Kind.accounting), (1, .badRefcount)] {
+            let m = try makeMachine(variant: variant)
+            let mm = try m.newMM()
+            let base = try mapAnon(m, mm: mm, pages: 2)
+            try put(m, cpu: 1, mm: mm, base, 5)
+            #expect(m.check() == 0)
+            #expect(m.withCMachine { mmsim_test_miscount($0, mm.rawValue, base, what) } == 0)
+            #expect(m.check() > 0)
+            #expect(m.violations.contains { $0.kind == kind }, "\(m.violations)")
+        }
+    }
+
     @Test(arguments: supportedVariants)
     func unmapWithoutRemoteFlush(variant: Variant) throws {
         let m = try makeMachine(variant: variant)

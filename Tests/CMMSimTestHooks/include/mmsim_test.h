@@ -36,6 +36,14 @@ int mmsim_test_unmap_no_remote_flush(struct mmsim *m, int cpu, int mm,
 int mmsim_test_leak_pte_table(struct mmsim *m, int cpu, int mm,
 			      uint64_t addr);
 
+/*
+ * Corrupt @mm's books: count one more anonymous page than its ptes map
+ * (@what 0), or take a reference on the page at @addr that nothing
+ * accounts for (@what 1).  Expect MMSIM_V_ACCOUNTING, resp.
+ * MMSIM_V_BAD_REFCOUNT, from mmsim_check().
+ */
+int mmsim_test_miscount(struct mmsim *m, int mm, uint64_t addr, int what);
+
 /* What the in-place gather's phase tracepoint saw, for one unmap */
 struct mmsim_phase_report {
 	uint32_t phases_seen;		/* bit n: phase n was traced */
