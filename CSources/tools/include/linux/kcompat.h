@@ -24,6 +24,7 @@ typedef int32_t s32;
 typedef int64_t s64;
 
 #include <linux/compiler_attributes.h>
+#include <uapi/mmsim.h>
 
 #define likely(x)	__builtin_expect(!!(x), 1)
 #define unlikely(x)	__builtin_expect(!!(x), 0)
@@ -66,11 +67,9 @@ typedef int64_t s64;
 void __printf(6, 7) sim_report(int kind, int cpu, u64 addr, long pfn,
 			       const char *func, const char *fmt, ...);
 
-#define SIM_V_BUG	10	/* MMSIM_V_BUG */
-
 #define BUG_ON(cond) do {						\
 	if (unlikely(cond))						\
-		sim_report(SIM_V_BUG, -1, 0, -1, __func__,		\
+		sim_report(MMSIM_V_BUG, -1, 0, -1, __func__,		\
 			   "BUG_ON(%s) at %s:%d", #cond, __FILE__,	\
 			   __LINE__);					\
 } while (0)
@@ -78,7 +77,7 @@ void __printf(6, 7) sim_report(int kind, int cpu, u64 addr, long pfn,
 #define WARN_ON(cond) ({						\
 	int __ret_warn_on = !!(cond);					\
 	if (unlikely(__ret_warn_on))					\
-		sim_report(SIM_V_BUG, -1, 0, -1, __func__,		\
+		sim_report(MMSIM_V_BUG, -1, 0, -1, __func__,		\
 			   "WARN_ON(%s) at %s:%d", #cond, __FILE__,	\
 			   __LINE__);					\
 	unlikely(__ret_warn_on);					\
