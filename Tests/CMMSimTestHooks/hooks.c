@@ -26,19 +26,29 @@ static pte_t *walk_pte(struct mm_struct *mm, unsigned long addr, pmd_t **pmdp)
 	return pte_offset_map(pmd, addr);
 }
 
+/*
+ * Enter @m on @cpu and find the pte of @addr in @mm_id; the caller leaves
+ * with sim_leave(*saved) whatever the result.
+ */
+static pte_t *hook_enter(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
+			 struct sim_context *saved, struct mm_struct **mmp,
+			 pmd_t **pmdp)
+{
+	*saved = sim_enter((struct sim_machine *)m, cpu);
+	*mmp = sim_mm_by_id(mm_id);
+	return *mmp ? walk_pte(*mmp, addr, pmdp) : NULL;
+}
+
 int mmsim_test_free_cached_frame(struct mmsim *m, int mm_id, uint64_t addr)
 {
-	struct sim_context saved = sim_enter((struct sim_machine *)m, 0);
-	struct mm_struct *mm = sim_mm_by_id(mm_id);
+	struct sim_context saved;
+	struct mm_struct *mm;
 	struct page *page;
 	spinlock_t *ptl;
 	pmd_t *pmd;
-	pte_t *pte;
+	pte_t *pte = hook_enter(m, 0, mm_id, addr, &saved, &mm, &pmd);
 	int err = -ENOENT;
 
-	if (!mm)
-		goto out;
-	pte = walk_pte(mm, addr, &pmd);
 	if (!pte || !pte_present(*pte))
 		goto out;
 	page = pte_page(*pte);
@@ -60,20 +70,17 @@ out:
 int mmsim_test_unmap_no_remote_flush(struct mmsim *m, int cpu, int mm_id,
 				     uint64_t addr)
 {
-	struct sim_context saved = sim_enter((struct sim_machine *)m, cpu);
-	struct mm_struct *mm = sim_mm_by_id(mm_id);
+	struct sim_context saved;
+	struct mm_struct *mm;
 	struct page *page;
 	spinlock_t *ptl;
 	pmd_t *pmd;
-	pte_t *pte;
+	pte_t *pte = hook_enter(m, cpu, mm_id, addr, &saved, &mm, &pmd);
 	int err = -ENOENT;
 
-	if (!mm)
-		goto out;
-	context_switch_to(mm);
-	pte = walk_pte(mm, addr, &pmd);
 	if (!pte || !pte_present(*pte))
 		goto out;
+	context_switch_to(mm);
 	page = pte_page(*pte);
 	ptl = pte_lockptr(mm, pmd);
 	spin_lock(ptl);
@@ -251,14 +258,12 @@ void mmsim_test_untrace(struct mmsim *m)
 static int rewrite_pte(struct mmsim *m, int mm_id, uint64_t addr,
 		       bool take_mm_lock)
 {
-	struct sim_context saved = sim_enter((struct sim_machine *)m, 0);
-	struct mm_struct *mm = sim_mm_by_id(mm_id);
+	struct sim_context saved;
+	struct mm_struct *mm;
 	pmd_t *pmd;
-	pte_t *pte = NULL;
+	pte_t *pte = hook_enter(m, 0, mm_id, addr, &saved, &mm, &pmd);
 	int err = -ENOENT;
 
-	if (mm)
-		pte = walk_pte(mm, addr, &pmd);
 	if (pte) {
 		if (take_mm_lock)
 			spin_lock(&mm->page_table_lock);
@@ -283,13 +288,13 @@ int mmsim_test_pte_write_mm_locked(struct mmsim *m, int mm_id, uint64_t addr)
 
 int mmsim_test_lock_inversion(struct mmsim *m, int mm_id, uint64_t addr)
 {
-	struct sim_context saved = sim_enter((struct sim_machine *)m, 0);
-	struct mm_struct *mm = sim_mm_by_id(mm_id);
+	struct sim_context saved;
+	struct mm_struct *mm;
 	spinlock_t *ptl;
 	pmd_t *pmd;
 	int err = -ENOENT;
 
-	if (!mm || !walk_pte(mm, addr, &pmd))
+	if (!hook_enter(m, 0, mm_id, addr, &saved, &mm, &pmd))
 		goto out;
 	ptl = pte_lockptr(mm, pmd);
 	spin_lock(&mm->page_table_lock);
@@ -323,13 +328,13 @@ int mmsim_test_resched_holding_lock(struct mmsim *m, int mm_id)
 
 int mmsim_test_mmap_sem_under_ptl(struct mmsim *m, int mm_id, uint64_t addr)
 {
-	struct sim_context saved = sim_enter((struct sim_machine *)m, 0);
-	struct mm_struct *mm = sim_mm_by_id(mm_id);
+	struct sim_context saved;
+	struct mm_struct *mm;
 	spinlock_t *ptl;
 	pmd_t *pmd;
 	int err = -ENOENT;
 
-	if (!mm || !walk_pte(mm, addr, &pmd))
+	if (!hook_enter(m, 0, mm_id, addr, &saved, &mm, &pmd))
 		goto out;
 	ptl = pte_lockptr(mm, pmd);
 	spin_lock(ptl);
@@ -344,14 +349,12 @@ out:
 
 int mmsim_test_miscount(struct mmsim *m, int mm_id, uint64_t addr, int what)
 {
-	struct sim_context saved = sim_enter((struct sim_machine *)m, 0);
-	struct mm_struct *mm = sim_mm_by_id(mm_id);
+	struct sim_context saved;
+	struct mm_struct *mm;
 	pmd_t *pmd;
-	pte_t *pte = NULL;
+	pte_t *pte = hook_enter(m, 0, mm_id, addr, &saved, &mm, &pmd);
 	int err = -ENOENT;
 
-	if (mm)
-		pte = walk_pte(mm, addr, &pmd);
 	if (pte && pte_present(*pte)) {
 		if (what)
 			get_page(pte_page(*pte));
