@@ -10,7 +10,6 @@ typedef struct { u64 bits; } cpumask_t;
 #define cpu_clear(cpu, mask)	((mask).bits &= ~(1ULL << (cpu)))
 #define cpu_isset(cpu, mask)	(!!((mask).bits & (1ULL << (cpu))))
 #define cpus_empty(mask)	((mask).bits == 0)
-#define cpus_weight(mask)	__builtin_popcountll((mask).bits)
 
 /* The first CPU after @cpu in @mask, or 64 */
 static inline int cpumask_next(int cpu, cpumask_t mask)

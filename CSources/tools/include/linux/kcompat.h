@@ -56,7 +56,6 @@ typedef int64_t s64;
 	_max1 > _max2 ? _max1 : _max2; })
 
 #define min_t(type, x, y) min((type)(x), (type)(y))
-#define max_t(type, x, y) max((type)(x), (type)(y))
 
 #define BUILD_BUG_ON(cond)	_Static_assert(!(cond), #cond)
 

@@ -37,16 +37,6 @@ static inline int pte_present(pte_t pte)
 }
 
 static inline int pte_write(pte_t pte)	{ return !!(pte_val(pte) & _PAGE_RW); }
-static inline int pte_dirty(pte_t pte)
-{
-	return !!(pte_val(pte) & _PAGE_DIRTY);
-}
-
-static inline int pte_young(pte_t pte)
-{
-	return !!(pte_val(pte) & _PAGE_ACCESSED);
-}
-
 static inline unsigned long pte_pfn(pte_t pte)
 {
 	return (pte_val(pte) & PTE_PFN_MASK) >> PAGE_SHIFT;
@@ -137,8 +127,6 @@ static inline unsigned long pgd_pfn(pgd_t pgd)
 }
 
 #define pmd_page(pmd)	pfn_to_page(pmd_pfn(pmd))
-#define pud_page(pud)	pfn_to_page(pud_pfn(pud))
-#define pgd_page(pgd)	pfn_to_page(pgd_pfn(pgd))
 
 static inline pgd_t *pgd_offset(struct mm_struct *mm, unsigned long addr)
 {

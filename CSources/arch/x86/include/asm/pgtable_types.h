@@ -70,6 +70,5 @@ typedef struct { u64 pgprot; } pgprot_t;
 #define PAGE_SHARED	__pgprot(_PAGE_PRESENT | _PAGE_RW | _PAGE_USER | \
 				 _PAGE_ACCESSED)
 #define PAGE_COPY	__pgprot(_PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED)
-#define PAGE_READONLY	PAGE_COPY
 
 #endif /* _ASM_X86_PGTABLE_TYPES_H */
