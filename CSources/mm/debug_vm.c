@@ -196,7 +196,8 @@ static int audit_machine(void)
 		for (vma = mm->mmap; vma; vma = vma->vm_next)
 			if (vma->vm_file)
 				audit_shmem(&a, vma->vm_file, &seen, &nr_seen);
-		sim_mmu_check_coherent(mm, "mmsim_check");
+		sim_mmu_check_coherent(mm, 0, TASK_SIZE, U64_MAX,
+				       "mmsim_check");
 	}
 	for (pfn = 0; pfn < nr; pfn++) {
 		struct page *page = pfn_to_page(pfn);

@@ -260,6 +260,7 @@ static int do_wp_page(struct mm_struct *mm, struct vm_area_struct *vma,
 		/* ptep_establish(): the new pte, then the shootdown */
 		set_pte_at(mm, address, page_table, entry);
 		flush_tlb_page(vma, address);
+		__get_cpu_var(did_cow) = true;
 		page_add_new_anon_rmap(new_page);
 		sim_stat_inc(cow_copies);
 		new_page = old_page;	/* drop the mapping's reference */
@@ -269,6 +270,11 @@ static int do_wp_page(struct mm_struct *mm, struct vm_area_struct *vma,
 unlock:
 	pte_unmap_unlock(page_table, ptl);
 	return VM_FAULT_MINOR;
+}
+
+static bool pte_not_gathered(const void *ptep)
+{
+	return !pte_gathered(__pte(READ_ONCE(((pte_t *)ptep)->pte)));
 }
 
 static int handle_pte_fault(struct mm_struct *mm, struct vm_area_struct *vma,
@@ -283,11 +289,13 @@ static int handle_pte_fault(struct mm_struct *mm, struct vm_area_struct *vma,
 		/*
 		 * gather=inplace: the pte is being unmapped and belongs to
 		 * the zapper until its phase 3 clears it (MADV_DONTNEED runs
-		 * beside faults).  Back off and retry, as for a migration
+		 * beside faults).  Wait for it and retry, as for a migration
 		 * entry; the retry finds it none.
 		 */
-		if (pte_gathered(old))
+		if (pte_gathered(old)) {
+			sim_spin_until(pte_not_gathered, pte);
 			return VM_FAULT_MINOR;
+		}
 		if (!pte_none(old)) {
 			sim_report(MMSIM_V_BUG, smp_processor_id(), address,
 				   -1, __func__, "unknown non-present pte %#llx",
@@ -527,6 +535,10 @@ static unsigned long zap_pte_range(struct mmu_gather *tlb,
 			continue;
 		}
 		*zap_work -= PAGE_SIZE;
+		/* another MADV_DONTNEED's gather: its phase 3 frees it */
+		if (pte_gathered(ptent) &&
+		    pte_gather_owner(ptent) != smp_processor_id())
+			continue;
 		if (unlikely(!pte_present(ptent))) {
 			sim_report(MMSIM_V_BUG, smp_processor_id(), addr, -1,
 				   __func__, "zap met non-present pte %#llx",

@@ -22,6 +22,7 @@ void tlb_gather_mmu(struct mmu_gather *tlb, struct mm_struct *mm,
 		    unsigned int full_mm_flush)
 {
 	tlb->mm = mm;
+	inc_tlb_flush_pending(mm);
 	tlb->fullmm = full_mm_flush;
 	tlb->need_flush = 0;
 	tlb->inplace = sim->config.gather == MMSIM_GATHER_INPLACE;
@@ -63,6 +64,18 @@ void tlb_flush_mmu(struct mmu_gather *tlb)
 	}
 }
 
+/*
+ * Another gather on this mm may have cleared ptes of our range and not
+ * flushed yet: we found them none and would return without a flush while
+ * other CPUs can still use them.  Flush regardless (what Linux 4.16 does
+ * with mm_tlb_flush_nested()).
+ */
+static void tlb_flush_if_nested(struct mmu_gather *tlb)
+{
+	if (mm_tlb_flush_nested(tlb->mm))
+		tlb->need_flush = 1;
+}
+
 /**
  * tlb_finish_mmu - flush, then free everything gathered
  *
@@ -73,8 +86,10 @@ void tlb_flush_mmu(struct mmu_gather *tlb)
 void tlb_finish_mmu(struct mmu_gather *tlb, unsigned long start,
 		    unsigned long end)
 {
+	tlb_flush_if_nested(tlb);
 	if (!tlb->inplace) {
 		tlb_flush_mmu(tlb);
+		dec_tlb_flush_pending(tlb->mm);
 		preempt_enable();	/* put_cpu_var(mmu_gathers) */
 		return;
 	}
@@ -83,6 +98,7 @@ void tlb_finish_mmu(struct mmu_gather *tlb, unsigned long start,
 		tlb->need_flush = 0;
 		tlb_flush(tlb);
 	}
+	dec_tlb_flush_pending(tlb->mm);
 	trace_mmu_gather_phase(tlb, 2);
 	tlb_free_gathered_range(tlb);
 	tlb_free_detached_tables(tlb);
@@ -152,7 +168,8 @@ void tlb_remove_table(struct mmu_gather *tlb, struct page *table,
 void tlb_gather_pte(struct mmu_gather *tlb, unsigned long addr, pte_t *ptep,
 		    struct page *page)
 {
-	set_pte_at(tlb->mm, addr, ptep, pte_mkgathered(page_to_pfn(page)));
+	set_pte_at(tlb->mm, addr, ptep,
+		   pte_mkgathered(page_to_pfn(page), smp_processor_id()));
 	tlb->need_flush = 1;
 	if (addr < tlb->start)
 		tlb->start = addr;
@@ -179,7 +196,8 @@ static void free_gathered_ptes(struct mmu_gather *tlb, pmd_t *pmd,
 		pte_t ptent = *pte;
 
 		preempt_account_work(1);
-		if (pte_gathered(ptent)) {
+		if (pte_gathered(ptent) &&
+		    pte_gather_owner(ptent) == smp_processor_id()) {
 			pte_clear(mm, addr, pte);
 			free_gathered_page(ptent);
 		}

@@ -14,7 +14,8 @@
  *	  pte page lock		(child's, at fork)
  *	    pte page lock	nested: the parent's, at fork
  *
- * The setters in <asm/pgtable.h> call the checks below on every write.
+ * The setters in <asm/pgtable.h> call the checks below on every write;
+ * every write is also a point where another CPU may run.
  */
 #include <linux/mm.h>
 
@@ -34,6 +35,7 @@ void check_pte_lock(struct mm_struct *mm, pte_t *ptep, const char *func)
 {
 	const spinlock_t *lock = &mm->page_table_lock;
 
+	sim_interleave();
 	if (split_ptlocks())
 		lock = &table_page(ptep)->ptl;
 	if (likely(spin_is_locked_by_me(lock)))
@@ -47,6 +49,7 @@ void check_pte_lock(struct mm_struct *mm, pte_t *ptep, const char *func)
 
 void check_upper_lock(struct mm_struct *mm, const char *func)
 {
+	sim_interleave();
 	if (likely(spin_is_locked_by_me(&mm->page_table_lock)))
 		return;
 	sim_report(MMSIM_V_LOCKING, smp_processor_id(), 0, -1, func,

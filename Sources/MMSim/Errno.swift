@@ -12,6 +12,7 @@ private let c_EACCES = EACCES
 private let c_EAGAIN = EAGAIN
 private let c_EBADF = EBADF
 private let c_EBUSY = EBUSY
+private let c_EDEADLK = EDEADLK
 private let c_EEXIST = EEXIST
 private let c_EFAULT = EFAULT
 private let c_EINTR = EINTR
@@ -59,6 +60,8 @@ public struct Errno: Error, RawRepresentable, Hashable, Sendable, CustomStringCo
     public static let EFAULT = Errno(rawValue: c_EFAULT)
     /// Device or resource busy.
     public static let EBUSY = Errno(rawValue: c_EBUSY)
+    /// Resource deadlock would occur (a concurrent batch deadlocked).
+    public static let EDEADLK = Errno(rawValue: c_EDEADLK)
     /// File exists.
     public static let EEXIST = Errno(rawValue: c_EEXIST)
     /// No such device.
@@ -88,7 +91,7 @@ public struct Errno: Error, RawRepresentable, Hashable, Sendable, CustomStringCo
         c_EPERM: "EPERM", c_ENOENT: "ENOENT", c_ESRCH: "ESRCH",
         c_EINTR: "EINTR", c_EBADF: "EBADF", c_EAGAIN: "EAGAIN",
         c_ENOMEM: "ENOMEM", c_EACCES: "EACCES", c_EFAULT: "EFAULT",
-        c_EBUSY: "EBUSY", c_EEXIST: "EEXIST", c_ENODEV: "ENODEV",
+        c_EBUSY: "EBUSY", c_EDEADLK: "EDEADLK", c_EEXIST: "EEXIST", c_ENODEV: "ENODEV",
         c_EINVAL: "EINVAL", c_ERANGE: "ERANGE", c_ENOSYS: "ENOSYS",
         c_EOPNOTSUPP: "EOPNOTSUPP",
     ]

@@ -57,6 +57,7 @@ public struct Stats: Hashable, Sendable, Codable {
     public var gatherPercpuBytes: UInt64 = 0
     public var lockAcquisitions: UInt64 = 0
     public var lockContended: UInt64 = 0
+    public var semContended: UInt64 = 0
 
     // MARK: Gauges
 
@@ -100,6 +101,7 @@ public struct Stats: Hashable, Sendable, Codable {
         gatherPercpuBytes = s.gather_percpu_bytes
         lockAcquisitions = s.lock_acquisitions
         lockContended = s.lock_contended
+        semContended = s.sem_contended
         framesUsedNow = s.frames_used_now
         slabObjectsNow = s.slab_objects_now
     }
@@ -140,6 +142,7 @@ public struct Stats: Hashable, Sendable, Codable {
             ("gather_percpu_bytes", gatherPercpuBytes),
             ("lock_acquisitions", lockAcquisitions),
             ("lock_contended", lockContended),
+            ("sem_contended", semContended),
             ("frames_used_now", framesUsedNow),
             ("slab_objects_now", slabObjectsNow),
         ]

@@ -92,7 +92,7 @@ int mmsim_test_unmap_no_remote_flush(struct mmsim *m, int cpu, int mm_id,
 	/* the bug: only the local TLB is flushed, no IPI */
 	__flush_tlb_one(addr);
 	/* the page itself is kept alive: only coherence is under test */
-	sim_mmu_check_coherent(mm, __func__);
+	sim_mmu_check_coherent(mm, 0, TASK_SIZE, U64_MAX, __func__);
 	err = 0;
 out:
 	sim_leave(saved);

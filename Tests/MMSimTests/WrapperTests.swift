@@ -93,6 +93,9 @@ import Testing
         #expect(try JSONDecoder().decode(MachineConfig.self, from: data) == config)
         let stats = Stats()
         #expect(try JSONDecoder().decode(Stats.self, from: JSONEncoder().encode(stats)) == stats)
-        #expect(stats.counters.count == 34)
+        // Every stored counter is in the table, once.
+        let stored = Mirror(reflecting: stats).children.count
+        #expect(stats.counters.count == stored)
+        #expect(Set(stats.counters.map(\.name)).count == stored)
     }
 }

@@ -29,6 +29,22 @@ static inline int is_cow_mapping(unsigned long flags)
 pgprot_t vm_get_page_prot(unsigned long vm_flags);
 
 /* references and mappings */
+/* mmu_gathers under way on @mm (an atomic_t in Linux) */
+static inline void inc_tlb_flush_pending(struct mm_struct *mm)
+{
+	__atomic_fetch_add(&mm->tlb_flush_pending, 1, __ATOMIC_RELAXED);
+}
+
+static inline void dec_tlb_flush_pending(struct mm_struct *mm)
+{
+	__atomic_fetch_sub(&mm->tlb_flush_pending, 1, __ATOMIC_RELAXED);
+}
+
+static inline bool mm_tlb_flush_nested(struct mm_struct *mm)
+{
+	return READ_ONCE(mm->tlb_flush_pending) > 1;
+}
+
 static inline int page_count(const struct page *page)
 {
 	return page->_count;

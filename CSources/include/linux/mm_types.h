@@ -81,6 +81,9 @@ struct vm_area_struct {
  * @page_table_lock: with ptl=mm it guards every page-table entry; with
  *	ptl=split only the population of upper levels.
  * @cpu_vm_mask: CPUs that may hold TLB entries for this mm.
+ * @tlb_flush_pending: mmu_gathers under way on this mm.  Two at once
+ *	(MADV_DONTNEEDs of one range) means one may find ptes the other has
+ *	cleared and not yet flushed: each must then flush before it returns.
  */
 struct mm_struct {
 	struct vm_area_struct *mmap;
@@ -92,6 +95,7 @@ struct mm_struct {
 	struct rw_semaphore mmap_sem;
 	spinlock_t page_table_lock;
 	cpumask_t cpu_vm_mask;
+	int tlb_flush_pending;
 	unsigned long free_area_cache;
 	unsigned long total_vm;
 	unsigned long anon_rss;

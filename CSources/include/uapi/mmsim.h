@@ -108,6 +108,82 @@ int mmsim_store(struct mmsim *m, int cpu, int mm, uint64_t addr,
 		uint64_t val);
 
 /*
+ * The concurrent regime.  mmsim_run_concurrent() runs a batch of calls and
+ * user accesses on several CPUs at once: each CPU runs its ops in array
+ * order, and the CPUs interleave at every page-table write, lock operation,
+ * preemption point, step of the hardware walker, user access and IPI.  A
+ * scheduler chosen by @sched decides who runs at each of those points; the
+ * whole run is a function of the machine's state, the ops and @sched.
+ */
+enum mmsim_op_kind {
+	MMSIM_OP_MMAP = 1,		/* prot, flags; out: address */
+	MMSIM_OP_MUNMAP,
+	MMSIM_OP_MPROTECT,		/* prot */
+	MMSIM_OP_MADVISE,		/* flags: the advice */
+	MMSIM_OP_FORK,			/* out: the child's mm id */
+	MMSIM_OP_LOAD,			/* out: the value read */
+	MMSIM_OP_STORE,			/* value */
+	MMSIM_OP_SWITCH_MM,		/* mm may be MMSIM_NO_MM */
+};
+
+struct mmsim_op {
+	uint32_t kind;			/* enum mmsim_op_kind */
+	int32_t cpu;
+	int32_t mm;
+	int32_t prot;
+	int32_t flags;
+	uint32_t pad;
+	uint64_t addr;
+	uint64_t len;
+	uint64_t value;
+	/* filled in by the run */
+	int64_t ret;			/* 0 or -errno, as the call returned */
+	uint64_t out;
+	uint64_t start;			/* scheduling step of the invocation */
+	uint64_t end;			/* ... and of the response */
+};
+
+enum mmsim_sched_policy {
+	MMSIM_SCHED_RANDOM = 0,		/* switch at a point with some odds */
+	MMSIM_SCHED_PCT,		/* probabilistic concurrency testing */
+	MMSIM_SCHED_REPLAY,		/* follow a recorded schedule */
+};
+
+/* @steps scheduling points in a row at which @cpu was chosen */
+struct mmsim_sched_run {
+	uint32_t cpu;
+	uint32_t steps;
+};
+
+struct mmsim_sched {
+	uint32_t policy;		/* enum mmsim_sched_policy */
+	uint32_t switch_permille;	/* RANDOM: odds of a switch at a point */
+	uint32_t pct_depth;		/* PCT: bug depth, >= 1 */
+	uint32_t pct_steps;		/* PCT: expected number of points */
+	uint64_t seed;			/* RANDOM and PCT */
+	const struct mmsim_sched_run *replay;	/* REPLAY */
+	uint32_t nr_replay;
+};
+
+/*
+ * Return: 0 when every op ran (each op's ret says how it did), -EINVAL for
+ * a bad op or schedule (nothing runs), -ENOMEM when the host cannot give
+ * the CPUs their stacks, -EDEADLK when every CPU left waits for a lock
+ * (reported as a violation; the machine is then only fit to be
+ * destroyed).
+ */
+int mmsim_run_concurrent(struct mmsim *m, struct mmsim_op *ops,
+			 uint32_t nr_ops, const struct mmsim_sched *sched);
+
+/*
+ * The schedule of the last concurrent run: copies up to @cap runs into
+ * @runs and returns how many there are.  Replaying them with
+ * MMSIM_SCHED_REPLAY on the same machine state and ops repeats the run.
+ */
+uint32_t mmsim_last_schedule(struct mmsim *m, struct mmsim_sched_run *runs,
+			     uint32_t cap);
+
+/*
  * Fail the @nth frame or kernel-object allocation from now on (1 is the
  * next one); 0 disarms.  The failure fires once.
  */
@@ -185,7 +261,8 @@ struct mmsim_stats {
 	uint64_t max_preempt_off_ptes;	/* longest stretch, ptes processed */
 	uint64_t gather_percpu_bytes;	/* per-CPU gather memory held */
 	uint64_t lock_acquisitions;
-	uint64_t lock_contended;
+	uint64_t lock_contended;		/* spinlocks found held */
+	uint64_t sem_contended;		/* mmap_sem found held */
 	/* gauges */
 	uint64_t frames_used_now;
 	uint64_t slab_objects_now;

@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Reader-writer semaphores of the simulated CPUs (see <linux/rwsem.h>). */
+/*
+ * Reader-writer semaphores of the simulated CPUs (see <linux/rwsem.h>).
+ * Contention is a bug in the sequential regime and a wait in the
+ * concurrent one.
+ */
 #include <linux/mm.h>
 #include "lockdep.h"
 
@@ -19,16 +23,34 @@ static void might_sleep(const char *func)
 			   preempt_count());
 }
 
+static bool no_writer(const void *sem)
+{
+	return ((const struct rw_semaphore *)sem)->writer < 0;
+}
+
+static bool unheld(const void *arg)
+{
+	const struct rw_semaphore *sem = arg;
+
+	return sem->writer < 0 && !sem->readers;
+}
+
 void down_read(struct rw_semaphore *sem)
 {
 	int cpu = smp_processor_id();
 
 	might_sleep(__func__);
+	sim_interleave();
 	lockdep_acquire(sem, sem->class, 0);
-	if (sem->writer >= 0)
-		sim_report(MMSIM_V_LOCKING, cpu, 0, -1, __func__,
-			   "read of a semaphore cpu %d holds for writing",
-			   sem->writer);
+	if (sem->writer >= 0) {
+		sim_stat_inc(sem_contended);
+		if (sim_concurrent())
+			sim_spin_until(no_writer, sem);
+		else
+			sim_report(MMSIM_V_LOCKING, cpu, 0, -1, __func__,
+				   "read of a semaphore cpu %d holds for writing",
+				   sem->writer);
+	}
 	sem->readers |= 1U << cpu;
 }
 
@@ -43,6 +65,7 @@ void up_read(struct rw_semaphore *sem)
 	}
 	sem->readers &= ~(1U << cpu);
 	lockdep_release(sem, sem->class);
+	sim_interleave();
 }
 
 void down_write_nested(struct rw_semaphore *sem, int subclass)
@@ -50,11 +73,17 @@ void down_write_nested(struct rw_semaphore *sem, int subclass)
 	int cpu = smp_processor_id();
 
 	might_sleep(__func__);
+	sim_interleave();
 	lockdep_acquire(sem, sem->class, subclass);
-	if (sem->writer >= 0 || sem->readers)
-		sim_report(MMSIM_V_LOCKING, cpu, 0, -1, __func__,
-			   "write of a semaphore held (writer %d, readers %#x)",
-			   sem->writer, sem->readers);
+	if (sem->writer >= 0 || sem->readers) {
+		sim_stat_inc(sem_contended);
+		if (sim_concurrent())
+			sim_spin_until(unheld, sem);
+		else
+			sim_report(MMSIM_V_LOCKING, cpu, 0, -1, __func__,
+				   "write of a semaphore held (writer %d, readers %#x)",
+				   sem->writer, sem->readers);
+	}
 	sem->writer = cpu;
 }
 
@@ -70,4 +99,5 @@ void up_write(struct rw_semaphore *sem)
 	}
 	sem->writer = -1;
 	lockdep_release(sem, sem->class);
+	sim_interleave();
 }

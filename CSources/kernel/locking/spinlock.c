@@ -4,7 +4,9 @@
  *
  * In the sequential regime a lock is never contended: finding it held by
  * another CPU, or by this one, is a locking violation (a deadlock on real
- * hardware).  Taking a lock disables preemption, as on SMP kernels.
+ * hardware).  In the concurrent regime a CPU that finds a lock held waits
+ * for it, letting the others run.  Taking a lock disables preemption, as
+ * on SMP kernels.
  */
 #include <linux/mm.h>
 #include "lockdep.h"
@@ -56,6 +58,7 @@ void preempt_account_work(unsigned long nr)
  */
 void cond_resched(void)
 {
+	sim_interleave();
 	if (__get_cpu_var(preempt_count)) {
 		sim_report(MMSIM_V_LOCKING, smp_processor_id(), 0, -1,
 			   __func__, "might sleep with preempt count %d",
@@ -65,20 +68,29 @@ void cond_resched(void)
 	sim_stat_inc(preempt_points);
 }
 
+static bool spin_unowned(const void *lock)
+{
+	return ((const spinlock_t *)lock)->owner == SPIN_LOCK_UNOWNED;
+}
+
 void spin_lock_nested(spinlock_t *lock, int subclass)
 {
 	int cpu = smp_processor_id();
 
 	preempt_disable();
+	sim_interleave();
 	sim_stat_inc(lock_acquisitions);
 	lockdep_acquire(lock, lock->class, subclass);
 	if (lock->owner == cpu)
 		return;		/* reported by lockdep; do not self-deadlock */
 	if (lock->owner != SPIN_LOCK_UNOWNED) {
 		sim_stat_inc(lock_contended);
-		sim_report(MMSIM_V_LOCKING, cpu, 0, -1, __func__,
-			   "lock of class %u held by cpu %d", lock->class,
-			   lock->owner);
+		if (sim_concurrent())
+			sim_spin_until(spin_unowned, lock);
+		else
+			sim_report(MMSIM_V_LOCKING, cpu, 0, -1, __func__,
+				   "lock of class %u held by cpu %d",
+				   lock->class, lock->owner);
 	}
 	lock->owner = cpu;
 }
@@ -96,6 +108,7 @@ void spin_unlock(spinlock_t *lock)
 	lock->owner = SPIN_LOCK_UNOWNED;
 	lockdep_release(lock, lock->class);
 	preempt_enable();
+	sim_interleave();
 }
 
 bool spin_is_locked_by_me(const spinlock_t *lock)

@@ -44,27 +44,30 @@ bad_area:
  * sim_user_access - a load or store of one word by user code
  *
  * Runs the access through this CPU's MMU, entering the fault handler as
- * the hardware would, until it completes or the task gets a signal.
+ * the hardware would, until it completes or the task gets a signal.  Other
+ * CPUs may undo what a fault did before the access is retried, so the
+ * concurrent regime allows more retries.
  */
 int sim_user_access(unsigned long address, bool write, u64 *val)
 {
-	int tries, code, err;
+	int tries, code, err, max_tries = sim_concurrent() ? 64 : 4;
 	u32 pfn;
 
 	if (address >= TASK_SIZE)
 		return -EFAULT;
 	sim_mmu_check_no_stale(__func__);
-	for (tries = 0; tries < 4; tries++) {
+	for (tries = 0; tries < max_tries; tries++) {
 		u64 *word;
 
+		sim_interleave();
 		code = sim_mmu_translate(address, write, &pfn);
 		if (!code) {
 			word = __va(((u64)pfn << PAGE_SHIFT) |
 				    (address & ~PAGE_MASK));
 			if (write)
-				*word = *val;
+				WRITE_ONCE(*word, *val);
 			else
-				*val = *word;
+				*val = READ_ONCE(*word);
 			return 0;
 		}
 		err = do_page_fault(address, code);

@@ -37,6 +37,12 @@ static void smp_invalidate_interrupt(struct mm_struct *flush_mm,
 	}
 }
 
+/* An interrupt is taken between instructions: not in a page walk */
+static bool cpu_between_instructions(const void *cpu)
+{
+	return !per_cpu(in_walk, (long)cpu);
+}
+
 void flush_tlb_others(cpumask_t cpumask, struct mm_struct *mm,
 		      unsigned long va)
 {
@@ -46,6 +52,8 @@ void flush_tlb_others(cpumask_t cpumask, struct mm_struct *mm,
 	for_each_cpu_mask(cpu, cpumask) {
 		if (cpu >= num_online_cpus())
 			break;
+		sim_interleave();
+		sim_spin_until(cpu_between_instructions, (void *)(long)cpu);
 		sim_stat_inc(ipis);
 		if (per_cpu(cpu_tlbstate, cpu).state == TLBSTATE_LAZY)
 			sim_stat_inc(ipis_lazy);

@@ -163,6 +163,7 @@ static void free_machine(struct sim_machine *m)
 		sim_mmu_exit(&m->percpu[cpu].mmu);
 		free(m->percpu[cpu].mmu_gathers);
 	}
+	sim_smp_free(m);
 	free(m->mms);
 	free(m->free_list);
 	free(m->mem_map);

@@ -160,6 +160,7 @@ static void tlb_fill(struct sim_mmu *mmu, u64 vpn, u64 pte)
 	e->gen = pfn_to_page(pfn)->sim_gen;
 	e->writable = !!(pte & _PAGE_RW);
 	e->dirty = !!(pte & _PAGE_DIRTY);
+	e->filled = sim_clock();
 	e->stale = 0;
 	e->valid = 1;
 	pfn_to_page(pfn)->sim_hwrefs++;
@@ -198,6 +199,7 @@ static void psc_fill(struct sim_mmu *mmu, int level, unsigned long addr,
 	e->level = level;
 	e->pfn = pfn;
 	e->gen = pfn_to_page(pfn)->sim_gen;
+	e->filled = sim_clock();
 	e->stale = 0;
 	e->valid = 1;
 	pfn_to_page(pfn)->sim_hwrefs++;
@@ -226,8 +228,13 @@ static unsigned int table_index(int level, unsigned long addr)
  * The hardware walker: from the deepest paging-structure cache hit, or
  * from cr3, down to the pte; sets the accessed (and, for a write, dirty)
  * bit and fills the TLB.  Returns 0 or a page-fault error code.
+ *
+ * Other CPUs may run between the reads of the levels and change the
+ * tables, as they may on real hardware; but an IPI waits for the walk to
+ * end (interrupts are taken between instructions), so no table the walk
+ * holds can be flushed and freed under it.
  */
-static int hw_walk(struct sim_mmu *mmu, unsigned long addr, bool write)
+static int __hw_walk(struct sim_mmu *mmu, unsigned long addr, bool write)
 {
 	int code = PF_USER | (write ? PF_WRITE : 0);
 	int level = PSC_PML4E;
@@ -251,6 +258,7 @@ static int hw_walk(struct sim_mmu *mmu, unsigned long addr, bool write)
 		}
 	}
 	for (; level < PSC_LEVELS; level++) {
+		sim_interleave();
 		if (PageBuddy(pfn_to_page(table)))
 			check_frame_live(table, ~0U, addr, "page walk");
 		entry = ((u64 *)__va(table << PAGE_SHIFT))[table_index(level,
@@ -262,6 +270,7 @@ static int hw_walk(struct sim_mmu *mmu, unsigned long addr, bool write)
 			return code;
 		psc_fill(mmu, level, addr, table);
 	}
+	sim_interleave();
 	if (PageBuddy(pfn_to_page(table)))
 		check_frame_live(table, ~0U, addr, "page walk");
 	ptes = __va(table << PAGE_SHIFT);
@@ -274,9 +283,21 @@ static int hw_walk(struct sim_mmu *mmu, unsigned long addr, bool write)
 		return code | PF_PROT;
 	/* the locked update of the accessed and dirty bits */
 	entry |= _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0);
-	ptes[pte_index(addr)] = entry;
+	__atomic_fetch_or(&ptes[pte_index(addr)],
+			  _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0),
+			  __ATOMIC_RELAXED);
 	tlb_fill(mmu, addr >> PAGE_SHIFT, entry);
 	return 0;
+}
+
+static int hw_walk(struct sim_mmu *mmu, unsigned long addr, bool write)
+{
+	int code;
+
+	__get_cpu_var(in_walk) = true;
+	code = __hw_walk(mmu, addr, write);
+	__get_cpu_var(in_walk) = false;
+	return code;
 }
 
 int sim_mmu_translate(unsigned long addr, bool write, u32 *pfn)
@@ -413,16 +434,22 @@ static u64 soft_walk(long cr3, unsigned long addr, int to_level)
 /**
  * sim_mmu_check_coherent - coherence at return
  * @mm: the mm whose mappings were just reduced
+ * @start: start of the range the call changed
+ * @end: its end
+ * @since: the scheduling step at which the call began
  * @func: the call that returns
  *
  * Every CPU that may run @mm's user code (it has @mm's pgd loaded, lazily
- * or not) must not hold a TLB entry that maps more, or more writably, than
- * the page tables do now, nor a cached walk through a table that is no
- * longer where it was.
+ * or not) must not hold a TLB entry for the range, filled before @since,
+ * that maps more, or more writably, than the page tables do now, nor such
+ * a cached walk through a table that is no longer where it was.  Entries
+ * filled while the call ran came from ptes other calls under way may
+ * still be removing: theirs to flush before they return.
  *
  * Return: the number of violations found.
  */
-int sim_mmu_check_coherent(struct mm_struct *mm, const char *func)
+int sim_mmu_check_coherent(struct mm_struct *mm, unsigned long start,
+			   unsigned long end, u64 since, const char *func)
 {
 	long cr3 = page_to_pfn(virt_to_page(mm->pgd));
 	unsigned int cpu, i;
@@ -438,7 +465,8 @@ int sim_mmu_check_coherent(struct mm_struct *mm, const char *func)
 			unsigned long addr = e->vpn << PAGE_SHIFT;
 			u64 pte;
 
-			if (!e->valid)
+			if (!e->valid || e->filled >= since || addr < start ||
+			    addr >= end)
 				continue;
 			pte = soft_walk(cr3, addr, PSC_LEVELS);
 			if ((pte & _PAGE_PRESENT) &&
@@ -456,7 +484,9 @@ int sim_mmu_check_coherent(struct mm_struct *mm, const char *func)
 			unsigned long addr = e->tag << level_shift[e->level];
 			u64 entry;
 
-			if (!e->valid)
+			if (!e->valid || e->filled >= since ||
+			    addr + (1UL << level_shift[e->level]) <= start ||
+			    addr >= end)
 				continue;
 			entry = soft_walk(cr3, addr, e->level);
 			if ((entry & _PAGE_PRESENT) &&

@@ -12,6 +12,7 @@
 struct sim_call {
 	struct sim_context saved;
 	struct mm_struct *mm;
+	u64 since;			/* scheduling step of the entry */
 };
 
 static struct sim_machine *to_machine(struct mmsim *m)
@@ -33,6 +34,8 @@ static int sys_enter(struct mmsim *m, int cpu, int mm_id, bool allow_none,
 		return -EINVAL;
 	call->saved = sim_enter(machine, cpu);
 	call->mm = NULL;
+	call->since = sim_clock();
+	per_cpu(did_cow, cpu) = false;
 	if (mm_id == MMSIM_NO_MM && allow_none)
 		return 0;
 	call->mm = sim_mm_by_id(mm_id);
@@ -46,10 +49,14 @@ static int sys_enter(struct mmsim *m, int cpu, int mm_id, bool allow_none,
 
 /*
  * Leave the kernel.  @check_mm, if not NULL, is an mm whose mappings the
- * call may have reduced: coherence at return is checked for it.
+ * call may have reduced in [@start, @start + @len): coherence at return
+ * is checked for it, for the whole mm in the sequential regime, for the
+ * range and what was cached before the call in the concurrent one (see
+ * sim_mmu_check_coherent()).
  */
-static long sys_exit(struct sim_call *call, struct mm_struct *check_mm,
-		     const char *func, long ret)
+static long sys_exit_range(struct sim_call *call, struct mm_struct *check_mm,
+			   unsigned long start, unsigned long len,
+			   const char *func, long ret)
 {
 	int cpu = smp_processor_id();
 
@@ -61,10 +68,20 @@ static long sys_exit(struct sim_call *call, struct mm_struct *check_mm,
 		per_cpu(preempt_count, cpu) = 0;
 		per_cpu(locks_held, cpu) = 0;
 	}
-	if (check_mm)
-		sim_mmu_check_coherent(check_mm, func);
+	if (check_mm && !sim_concurrent())
+		sim_mmu_check_coherent(check_mm, 0, TASK_SIZE, U64_MAX, func);
+	else if (check_mm && start < TASK_SIZE)
+		sim_mmu_check_coherent(check_mm, start,
+				       start + min(len, TASK_SIZE - start),
+				       call->since, func);
 	sim_leave(call->saved);
 	return ret;
+}
+
+static long sys_exit(struct sim_call *call, struct mm_struct *check_mm,
+		     const char *func, long ret)
+{
+	return sys_exit_range(call, check_mm, 0, TASK_SIZE, func, ret);
 }
 
 int mmsim_mm_new(struct mmsim *m, int *mm_out)
@@ -152,7 +169,8 @@ int mmsim_mmap(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
 	up_write(&call.mm->mmap_sem);
 	if (ret >= 0)
 		*addr_out = ret;
-	return sys_exit(&call, call.mm, __func__, ret < 0 ? ret : 0);
+	return sys_exit_range(&call, call.mm, ret >= 0 ? ret : addr, len,
+			      __func__, ret < 0 ? ret : 0);
 }
 
 int mmsim_munmap(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
@@ -167,7 +185,7 @@ int mmsim_munmap(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
 	down_write(&call.mm->mmap_sem);
 	err = do_munmap(call.mm, addr, len);
 	up_write(&call.mm->mmap_sem);
-	return sys_exit(&call, call.mm, __func__, err);
+	return sys_exit_range(&call, call.mm, addr, len, __func__, err);
 }
 
 int mmsim_mprotect(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
@@ -180,7 +198,7 @@ int mmsim_mprotect(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
 	if (err)
 		return err;
 	err = sys_mprotect(call.mm, addr, len, (unsigned int)prot);
-	return sys_exit(&call, call.mm, __func__, err);
+	return sys_exit_range(&call, call.mm, addr, len, __func__, err);
 }
 
 int mmsim_madvise(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
@@ -193,7 +211,7 @@ int mmsim_madvise(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
 	if (err)
 		return err;
 	err = sys_madvise(call.mm, addr, len, advice);
-	return sys_exit(&call, call.mm, __func__, err);
+	return sys_exit_range(&call, call.mm, addr, len, __func__, err);
 }
 
 int mmsim_switch_mm(struct mmsim *m, int cpu, int mm_id)
@@ -224,8 +242,11 @@ static int user_access(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
 	faults = sim_stat(faults);
 	err = sim_user_access(addr, write, val);
 	/* a fault may have replaced a mapping (copy-on-write) */
-	return sys_exit(&call, sim_stat(faults) != faults ? call.mm : NULL,
-			write ? "mmsim_store" : "mmsim_load", err);
+	if (sim_concurrent() ? !per_cpu(did_cow, cpu) :
+			       sim_stat(faults) == faults)
+		call.mm = NULL;
+	return sys_exit_range(&call, call.mm, addr & PAGE_MASK, PAGE_SIZE,
+			      write ? "mmsim_store" : "mmsim_load", err);
 }
 
 int mmsim_load(struct mmsim *m, int cpu, int mm_id, uint64_t addr,

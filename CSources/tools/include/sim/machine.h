@@ -16,6 +16,7 @@
 #include <uapi/mmsim.h>
 
 struct mmu_gather_batch;
+struct sim_smp;
 
 #define MAX_LOCK_DEPTH		8
 
@@ -38,6 +39,9 @@ struct sim_percpu {
 	const void *held_locks[MAX_LOCK_DEPTH];
 	u8 held_keys[MAX_LOCK_DEPTH];
 	unsigned long preempt_off_work;	/* ptes in this stretch */
+	/* the concurrent regime (arch/x86/sim/smp.c) */
+	bool in_walk;			/* the hardware walker is mid-walk */
+	bool did_cow;			/* a fault of this call replaced a pte */
 };
 
 #define SIM_MAX_VIOLATIONS	64
@@ -56,6 +60,13 @@ struct sim_machine {
 	/* lockdep: lock_order[a][b] set once key b was taken holding key a */
 	u8 lock_order[LOCK_KEYS][LOCK_KEYS];
 	struct mmsim_stats stats;
+	/* the concurrent regime, while mmsim_run_concurrent() runs */
+	struct sim_smp *smp;
+	void *cpu_stacks[MMSIM_MAX_CPUS];
+	struct mmsim_sched_run *schedule;	/* of the last concurrent run */
+	u32 nr_schedule;
+	u32 schedule_cap;
+	bool broken;			/* a deadlock left CPUs mid-call */
 	/* tracepoint probe for trace_mmu_gather_phase(), tests only */
 	void (*gather_phase_probe)(struct mm_struct *mm, int phase);
 	u32 nr_violations;
@@ -83,6 +94,17 @@ void host_unmap(void *addr, size_t size);
 
 /* Fault injection shared by the page and object allocators */
 bool should_fail_alloc(void);
+
+/*
+ * The concurrent regime (arch/x86/sim/smp.c).  sim_interleave() is a point
+ * where another CPU may run; sim_spin_until() waits, letting the others
+ * run, until @cond(@arg) holds.  Both do nothing in the sequential regime.
+ */
+void sim_interleave(void);
+void sim_spin_until(bool (*cond)(const void *arg), const void *arg);
+bool sim_concurrent(void);
+u64 sim_clock(void);
+void sim_smp_free(struct sim_machine *m);
 
 struct mm_struct *sim_mm_by_id(int id);
 int sim_mm_register(struct mm_struct *mm);

@@ -83,11 +83,23 @@ static inline pte_t pte_modify(pte_t pte, pgprot_t newprot)
 
 /*
  * gather=inplace: a zapped pte that still names its page until phase 3
- * frees it.  Not present, so the hardware walker faults on it.
+ * frees it.  Not present, so the hardware walker faults on it.  It also
+ * names the CPU whose gather owns it: only that gather's phase 3 may free
+ * the page, after that gather's flush (MADV_DONTNEEDs of one range may run
+ * at once).
  */
-static inline pte_t pte_mkgathered(unsigned long pfn)
+#define GATHER_OWNER_SHIFT	52
+#define GATHER_OWNER_MASK	(0xfULL << GATHER_OWNER_SHIFT)
+
+static inline pte_t pte_mkgathered(unsigned long pfn, int owner)
 {
-	return __pte(((u64)pfn << PAGE_SHIFT) | _PAGE_GATHERED);
+	return __pte(((u64)pfn << PAGE_SHIFT) | _PAGE_GATHERED |
+		     ((u64)owner << GATHER_OWNER_SHIFT));
+}
+
+static inline int pte_gather_owner(pte_t pte)
+{
+	return (pte_val(pte) & GATHER_OWNER_MASK) >> GATHER_OWNER_SHIFT;
 }
 
 static inline int pte_gathered(pte_t pte)
@@ -174,11 +186,9 @@ static inline void set_pte_at(struct mm_struct *mm, unsigned long addr,
 static inline pte_t ptep_get_and_clear(struct mm_struct *mm,
 				       unsigned long addr, pte_t *ptep)
 {
-	pte_t old = *ptep;
-
 	check_pte_lock(mm, ptep, __func__);
-	WRITE_ONCE(ptep->pte, 0);
-	return old;
+	/* one exchange: the walker may be setting accessed or dirty */
+	return __pte(__atomic_exchange_n(&ptep->pte, 0, __ATOMIC_RELAXED));
 }
 
 #define pte_clear(mm, addr, ptep) ((void)ptep_get_and_clear(mm, addr, ptep))
@@ -187,7 +197,7 @@ static inline void ptep_set_wrprotect(struct mm_struct *mm,
 				      unsigned long addr, pte_t *ptep)
 {
 	check_pte_lock(mm, ptep, __func__);
-	WRITE_ONCE(ptep->pte, ptep->pte & ~_PAGE_RW);
+	__atomic_fetch_and(&ptep->pte, ~_PAGE_RW, __ATOMIC_RELAXED);
 }
 
 static inline void pmd_populate(struct mm_struct *mm, pmd_t *pmd,

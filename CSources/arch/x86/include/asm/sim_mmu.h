@@ -17,6 +17,7 @@ struct tlb_entry {
 	u8 writable;
 	u8 dirty;
 	u8 stale;		/* frame freed while this CPU held it */
+	u64 filled;		/* scheduling step of the fill */
 };
 
 /*
@@ -30,6 +31,7 @@ struct psc_entry {
 	u8 level;		/* PSC_PML4E, PSC_PDPTE or PSC_PDE */
 	u8 valid;
 	u8 stale;
+	u64 filled;
 };
 
 enum {
@@ -75,7 +77,8 @@ int sim_mmu_translate(unsigned long addr, bool write, u32 *pfn);
 void sim_mmu_frame_freed(u32 pfn, const char *func);
 
 /* Coherence: report every CPU whose TLB grants more than @mm's ptes. */
-int sim_mmu_check_coherent(struct mm_struct *mm, const char *func);
+int sim_mmu_check_coherent(struct mm_struct *mm, unsigned long start,
+			   unsigned long end, u64 since, const char *func);
 
 /* A CPU about to run user code must not hold entries to freed frames. */
 void sim_mmu_check_no_stale(const char *func);

@@ -1,0 +1,589 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The concurrent regime: the simulated CPUs run at once.
+ *
+ * Every CPU that has ops in a batch runs them on a stack of its own, and
+ * the CPUs take turns at scheduling points: every page-table write, lock
+ * operation, preemption point, step of the hardware walker, user access
+ * and IPI calls sim_interleave().  One host thread runs them all, so a
+ * turn is a stack switch and the run is a function of the machine's state,
+ * the ops and the scheduler's seed: it replays byte for byte.
+ *
+ * A CPU that must wait (a spinlock or a semaphore held elsewhere, an IPI
+ * target in the middle of a page walk) is not scheduled until what it
+ * waits for holds; when no CPU can run, the batch has deadlocked.
+ *
+ * Schedulers: RANDOM switches to a random CPU at a point with the given
+ * odds; PCT (Burckhardt et al., ASPLOS 2010) runs the runnable CPU of
+ * highest priority and demotes the running one at @pct_depth - 1 random
+ * points, which finds any bug of that depth with a known probability;
+ * REPLAY follows a recorded schedule.  Every run records the CPU chosen at
+ * each point, as runs of equal choices, for mmsim_last_schedule().
+ */
+#include <stdlib.h>
+#include <linux/mm.h>
+
+#ifndef __x86_64__
+#error "the simulated CPUs switch stacks the x86-64 way"
+#endif
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SIM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SIM_ASAN 1
+#endif
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+#define SIM_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SIM_TSAN 1
+#endif
+#endif
+
+#ifdef SIM_ASAN
+void __sanitizer_start_switch_fiber(void **fake_stack_save,
+				    const void *bottom, size_t size);
+void __sanitizer_finish_switch_fiber(void *fake_stack_save,
+				     const void **bottom_old,
+				     size_t *size_old);
+#endif
+#ifdef SIM_TSAN
+void *__tsan_get_current_fiber(void);
+void *__tsan_create_fiber(unsigned int flags);
+void __tsan_destroy_fiber(void *fiber);
+void __tsan_switch_to_fiber(void *fiber, unsigned int flags);
+#endif
+
+#define SIM_STACK_SIZE	(256 * 1024)
+#define PCT_MAX_DEPTH	8
+#define HOST		(-1)
+
+/*
+ * sim_switch_stack - save the callee-saved registers on this stack, store
+ * its pointer in *@save_sp and resume the context saved at @next_sp.
+ * sim_cpu_start is where a fresh stack begins: it calls %r13(%r12).
+ */
+void sim_switch_stack(void **save_sp, void *next_sp);
+void sim_cpu_start(void);
+
+asm(".pushsection .text\n"
+    ".globl sim_switch_stack\n"
+    ".type sim_switch_stack, @function\n"
+    "sim_switch_stack:\n"
+    "	pushq %rbp\n"
+    "	pushq %rbx\n"
+    "	pushq %r12\n"
+    "	pushq %r13\n"
+    "	pushq %r14\n"
+    "	pushq %r15\n"
+    "	movq %rsp, (%rdi)\n"
+    "	movq %rsi, %rsp\n"
+    "	popq %r15\n"
+    "	popq %r14\n"
+    "	popq %r13\n"
+    "	popq %r12\n"
+    "	popq %rbx\n"
+    "	popq %rbp\n"
+    "	ret\n"
+    ".size sim_switch_stack, .-sim_switch_stack\n"
+    ".globl sim_cpu_start\n"
+    ".type sim_cpu_start, @function\n"
+    "sim_cpu_start:\n"
+    "	movq %r12, %rdi\n"
+    "	callq *%r13\n"
+    "	ud2\n"
+    ".size sim_cpu_start, .-sim_cpu_start\n"
+    ".popsection\n");
+
+struct sim_fiber {
+	void *sp;
+	bool present;			/* has ops in this batch */
+	bool done;
+	bool (*wait_cond)(const void *arg);
+	const void *wait_arg;
+	u32 prio;			/* PCT */
+#ifdef SIM_TSAN
+	void *tsan;
+#endif
+};
+
+struct sim_smp {
+	struct sim_machine *machine;
+	struct mmsim_op *ops;
+	u32 nr_ops;
+	struct mmsim_sched sched;
+	struct sim_fiber fiber[MMSIM_MAX_CPUS];
+	void *host_sp;
+	int running;
+	u64 clock;
+	u64 rng;
+	u64 change_at[PCT_MAX_DEPTH];
+	u32 replay_run;			/* REPLAY: the run being followed */
+	u32 replay_used;		/* ... and the steps taken from it */
+	bool deadlock;
+	bool record_failed;
+#ifdef SIM_ASAN
+	const void *host_bottom;	/* learnt on the first switch */
+	size_t host_size;
+#endif
+#ifdef SIM_TSAN
+	void *host_tsan;
+#endif
+};
+
+static u64 smp_random(struct sim_smp *s)
+{
+	u64 z = (s->rng += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+bool sim_concurrent(void)
+{
+	return sim && sim->smp;
+}
+
+u64 sim_clock(void)
+{
+	return sim && sim->smp ? sim->smp->clock : 0;
+}
+
+static bool runnable(struct sim_smp *s, int cpu)
+{
+	struct sim_fiber *f = &s->fiber[cpu];
+
+	if (!f->present || f->done)
+		return false;
+	return !f->wait_cond || f->wait_cond(f->wait_arg);
+}
+
+static int first_runnable(struct sim_smp *s)
+{
+	int cpu;
+
+	if (s->running != HOST && runnable(s, s->running))
+		return s->running;
+	for (cpu = 0; cpu < MMSIM_MAX_CPUS; cpu++)
+		if (runnable(s, cpu))
+			return cpu;
+	return HOST;
+}
+
+static int pick_random(struct sim_smp *s)
+{
+	int cand[MMSIM_MAX_CPUS], n = 0, cpu;
+
+	for (cpu = 0; cpu < MMSIM_MAX_CPUS; cpu++)
+		if (runnable(s, cpu))
+			cand[n++] = cpu;
+	if (!n)
+		return HOST;
+	if (s->running != HOST && runnable(s, s->running) &&
+	    smp_random(s) % 1000 >= s->sched.switch_permille)
+		return s->running;
+	return cand[smp_random(s) % n];
+}
+
+static int pick_pct(struct sim_smp *s)
+{
+	int cpu, best = HOST;
+	u32 i;
+
+	for (i = 0; i + 1 < s->sched.pct_depth; i++)
+		if (s->change_at[i] == s->clock && s->running != HOST)
+			s->fiber[s->running].prio = i;
+	for (cpu = 0; cpu < MMSIM_MAX_CPUS; cpu++)
+		if (runnable(s, cpu) &&
+		    (best == HOST || s->fiber[cpu].prio > s->fiber[best].prio))
+			best = cpu;
+	return best;
+}
+
+/* Follow the recorded runs; where they no longer fit, keep going */
+static int pick_replay(struct sim_smp *s)
+{
+	const struct mmsim_sched_run *runs = s->sched.replay;
+
+	while (s->replay_run < s->sched.nr_replay &&
+	       s->replay_used >= runs[s->replay_run].steps) {
+		s->replay_run++;
+		s->replay_used = 0;
+	}
+	if (s->replay_run < s->sched.nr_replay) {
+		int cpu = runs[s->replay_run].cpu;
+
+		s->replay_used++;
+		if (cpu < MMSIM_MAX_CPUS && runnable(s, cpu))
+			return cpu;
+	}
+	return first_runnable(s);
+}
+
+static void record(struct sim_smp *s, int cpu)
+{
+	struct sim_machine *m = s->machine;
+	struct mmsim_sched_run *run;
+
+	if (m->nr_schedule && m->schedule[m->nr_schedule - 1].cpu == cpu) {
+		m->schedule[m->nr_schedule - 1].steps++;
+		return;
+	}
+	if (m->nr_schedule == m->schedule_cap) {
+		u32 cap = m->schedule_cap ? 2 * m->schedule_cap : 256;
+
+		run = realloc(m->schedule, cap * sizeof(*run));
+		if (!run) {
+			s->record_failed = true;
+			return;
+		}
+		m->schedule = run;
+		m->schedule_cap = cap;
+	}
+	m->schedule[m->nr_schedule].cpu = cpu;
+	m->schedule[m->nr_schedule++].steps = 1;
+}
+
+static int pick_next(struct sim_smp *s)
+{
+	int next;
+
+	switch (s->sched.policy) {
+	case MMSIM_SCHED_PCT:
+		next = pick_pct(s);
+		break;
+	case MMSIM_SCHED_REPLAY:
+		next = pick_replay(s);
+		break;
+	default:
+		next = pick_random(s);
+		break;
+	}
+	if (next != HOST)
+		record(s, next);
+	return next;
+}
+
+static void *stack_bottom(struct sim_smp *s, int cpu)
+{
+	return s->machine->cpu_stacks[cpu];
+}
+
+/*
+ * Leave the running context for @next's.  @dying: the running CPU is done
+ * and will never be resumed.
+ */
+static void switch_to(struct sim_smp *s, int next, bool dying)
+{
+	int prev = s->running;
+	void **save = prev == HOST ? &s->host_sp : &s->fiber[prev].sp;
+	void *next_sp = next == HOST ? s->host_sp : s->fiber[next].sp;
+#ifdef SIM_ASAN
+	void *fake = NULL;
+	const void *bottom = next == HOST ? s->host_bottom :
+					    stack_bottom(s, next);
+	size_t size = next == HOST ? s->host_size : SIM_STACK_SIZE;
+
+	__sanitizer_start_switch_fiber(dying ? NULL : &fake, bottom, size);
+#endif
+#ifdef SIM_TSAN
+	__tsan_switch_to_fiber(next == HOST ? s->host_tsan :
+			       s->fiber[next].tsan, 0);
+#endif
+	s->running = next;
+	sim_cpu = next == HOST ? 0 : next;
+	sim_switch_stack(save, next_sp);
+#ifdef SIM_ASAN
+	__sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#endif
+}
+
+/* A scheduling point of the running CPU */
+static void schedule(struct sim_smp *s)
+{
+	int next;
+
+	s->clock++;
+	next = pick_next(s);
+	if (next == HOST) {
+		s->deadlock = true;
+		sim_report(MMSIM_V_LOCKING, s->running, 0, -1, __func__,
+			   "deadlock: every CPU left waits at step %llu",
+			   (unsigned long long)s->clock);
+	}
+	if (next != s->running)
+		switch_to(s, next, false);
+}
+
+/**
+ * sim_interleave - a point where another CPU may run
+ *
+ * Does nothing in the sequential regime, or while this CPU runs an IPI
+ * handler on behalf of another (sim_cpu is then not the running CPU).
+ */
+void sim_interleave(void)
+{
+	struct sim_smp *s = sim ? sim->smp : NULL;
+
+	if (!s || sim_cpu != s->running)
+		return;
+	schedule(s);
+}
+
+/**
+ * sim_spin_until - wait, letting the other CPUs run, until @cond(@arg)
+ *
+ * The caller checks @cond first in the sequential regime, where no other
+ * CPU could ever make it true.
+ */
+void sim_spin_until(bool (*cond)(const void *arg), const void *arg)
+{
+	struct sim_smp *s = sim ? sim->smp : NULL;
+	struct sim_fiber *f;
+
+	if (!s || sim_cpu != s->running)
+		return;
+	f = &s->fiber[s->running];
+	while (!cond(arg) && !s->deadlock) {
+		f->wait_cond = cond;
+		f->wait_arg = arg;
+		schedule(s);
+		f->wait_cond = NULL;
+	}
+}
+
+static long run_op(struct mmsim *m, struct mmsim_op *op)
+{
+	uint64_t out = 0;
+	int child = -1;
+	long ret;
+
+	switch (op->kind) {
+	case MMSIM_OP_MMAP:
+		ret = mmsim_mmap(m, op->cpu, op->mm, op->addr, op->len,
+				 op->prot, op->flags, &out);
+		break;
+	case MMSIM_OP_MUNMAP:
+		ret = mmsim_munmap(m, op->cpu, op->mm, op->addr, op->len);
+		break;
+	case MMSIM_OP_MPROTECT:
+		ret = mmsim_mprotect(m, op->cpu, op->mm, op->addr, op->len,
+				     op->prot);
+		break;
+	case MMSIM_OP_MADVISE:
+		ret = mmsim_madvise(m, op->cpu, op->mm, op->addr, op->len,
+				    op->flags);
+		break;
+	case MMSIM_OP_FORK:
+		ret = mmsim_fork(m, op->cpu, op->mm, &child);
+		out = child;
+		break;
+	case MMSIM_OP_LOAD:
+		ret = mmsim_load(m, op->cpu, op->mm, op->addr, &out);
+		break;
+	case MMSIM_OP_STORE:
+		ret = mmsim_store(m, op->cpu, op->mm, op->addr, op->value);
+		break;
+	default:
+		ret = mmsim_switch_mm(m, op->cpu, op->mm);
+		break;
+	}
+	op->out = out;
+	return ret;
+}
+
+/* The life of one simulated CPU in a batch: its ops, in order */
+static void cpu_main(void *arg)
+{
+	struct sim_smp *s = arg;
+	int cpu = s->running;
+	u32 i;
+
+#ifdef SIM_ASAN
+	if (!s->host_bottom)
+		__sanitizer_finish_switch_fiber(NULL, &s->host_bottom,
+						&s->host_size);
+	else
+		__sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+	for (i = 0; i < s->nr_ops && !s->deadlock; i++) {
+		struct mmsim_op *op = &s->ops[i];
+
+		if (op->cpu != cpu)
+			continue;
+		schedule(s);
+		if (s->deadlock)
+			break;
+		op->start = s->clock;
+		op->ret = run_op((struct mmsim *)s->machine, op);
+		op->end = s->clock;
+	}
+	s->fiber[cpu].done = true;
+	s->clock++;
+	switch_to(s, s->deadlock ? HOST : pick_next(s), true);
+	BUG_ON(1);	/* a finished CPU is never resumed */
+}
+
+static int alloc_stacks(struct sim_machine *m, const bool *used)
+{
+	int cpu;
+
+	for (cpu = 0; cpu < MMSIM_MAX_CPUS; cpu++) {
+		if (!used[cpu] || m->cpu_stacks[cpu])
+			continue;
+		m->cpu_stacks[cpu] = host_map_zeroed(SIM_STACK_SIZE);
+		if (!m->cpu_stacks[cpu])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+void sim_smp_free(struct sim_machine *m)
+{
+	int cpu;
+
+	for (cpu = 0; cpu < MMSIM_MAX_CPUS; cpu++)
+		host_unmap(m->cpu_stacks[cpu], SIM_STACK_SIZE);
+	free(m->schedule);
+}
+
+/* A fresh context on @cpu's stack that will run cpu_main(@s) */
+static void prepare_cpu(struct sim_smp *s, int cpu)
+{
+	u64 *sp = (u64 *)((char *)stack_bottom(s, cpu) + SIM_STACK_SIZE);
+
+	/* popped by sim_switch_stack: r15 r14 r13 r12 rbx rbp, then ret */
+	sp -= 9;
+	sp[0] = 0;
+	sp[1] = 0;
+	sp[2] = (u64)cpu_main;
+	sp[3] = (u64)s;
+	sp[4] = 0;
+	sp[5] = 0;
+	sp[6] = (u64)sim_cpu_start;
+	s->fiber[cpu].sp = sp;
+#ifdef SIM_TSAN
+	s->fiber[cpu].tsan = __tsan_create_fiber(0);
+#endif
+}
+
+static int check_batch(struct sim_machine *m, const struct mmsim_op *ops,
+		       u32 nr_ops, const struct mmsim_sched *sched,
+		       bool *used)
+{
+	u32 i;
+
+	if (m->broken)
+		return -EDEADLK;
+	if (sched->policy > MMSIM_SCHED_REPLAY ||
+	    sched->switch_permille > 1000 ||
+	    (sched->policy == MMSIM_SCHED_PCT &&
+	     (sched->pct_depth < 1 || sched->pct_depth > PCT_MAX_DEPTH)) ||
+	    (sched->nr_replay && !sched->replay))
+		return -EINVAL;
+	for (i = 0; i < nr_ops; i++) {
+		if (ops[i].kind < MMSIM_OP_MMAP ||
+		    ops[i].kind > MMSIM_OP_SWITCH_MM ||
+		    ops[i].cpu < 0 || ops[i].cpu >= (int)m->config.nr_cpus)
+			return -EINVAL;
+		used[ops[i].cpu] = true;
+	}
+	return 0;
+}
+
+static void init_policy(struct sim_smp *s)
+{
+	int cpu, n = 0, order[MMSIM_MAX_CPUS];
+	u32 i;
+
+	s->rng = s->sched.seed;
+	if (s->sched.policy != MMSIM_SCHED_PCT)
+		return;
+	/* distinct priorities above the change points', shuffled */
+	for (cpu = 0; cpu < MMSIM_MAX_CPUS; cpu++)
+		order[n++] = cpu;
+	for (i = n - 1; i > 0; i--) {
+		int j = smp_random(s) % (i + 1), tmp = order[i];
+
+		order[i] = order[j];
+		order[j] = tmp;
+	}
+	for (i = 0; i < (u32)n; i++)
+		s->fiber[order[i]].prio = s->sched.pct_depth + i;
+	for (i = 0; i + 1 < s->sched.pct_depth; i++)
+		s->change_at[i] = 1 + smp_random(s) %
+				      max(s->sched.pct_steps, 1U);
+}
+
+int mmsim_run_concurrent(struct mmsim *m, struct mmsim_op *ops,
+			 uint32_t nr_ops, const struct mmsim_sched *sched)
+{
+	struct sim_machine *machine = (struct sim_machine *)m;
+	bool used[MMSIM_MAX_CPUS] = { false };
+	struct sim_context saved;
+	struct sim_smp s = { 0 };
+	int cpu, err, first;
+
+	err = check_batch(machine, ops, nr_ops, sched, used);
+	if (err)
+		return err;
+	err = alloc_stacks(machine, used);
+	if (err)
+		return err;
+	s.machine = machine;
+	s.ops = ops;
+	s.nr_ops = nr_ops;
+	s.sched = *sched;
+	s.running = HOST;
+	init_policy(&s);
+#ifdef SIM_TSAN
+	s.host_tsan = __tsan_get_current_fiber();
+#endif
+	for (cpu = 0; cpu < MMSIM_MAX_CPUS; cpu++) {
+		s.fiber[cpu].present = used[cpu];
+		if (used[cpu])
+			prepare_cpu(&s, cpu);
+	}
+	machine->nr_schedule = 0;
+	saved = sim_enter(machine, 0);
+	machine->smp = &s;
+	first = pick_next(&s);
+	if (first != HOST)
+		switch_to(&s, first, false);
+	for (cpu = 0; cpu < MMSIM_MAX_CPUS; cpu++) {
+		if (s.fiber[cpu].present && !s.fiber[cpu].done &&
+		    !s.deadlock) {
+			s.deadlock = true;
+			sim_report(MMSIM_V_LOCKING, cpu, 0, -1, __func__,
+				   "deadlock: cpu %d waits at step %llu", cpu,
+				   (unsigned long long)s.clock);
+		}
+	}
+	machine->smp = NULL;
+	sim_leave(saved);
+#ifdef SIM_TSAN
+	for (cpu = 0; cpu < MMSIM_MAX_CPUS; cpu++)
+		if (s.fiber[cpu].tsan)
+			__tsan_destroy_fiber(s.fiber[cpu].tsan);
+#endif
+	if (s.deadlock) {
+		machine->broken = true;
+		return -EDEADLK;
+	}
+	return s.record_failed ? -ENOMEM : 0;
+}
+
+uint32_t mmsim_last_schedule(struct mmsim *m, struct mmsim_sched_run *runs,
+			     uint32_t cap)
+{
+	struct sim_machine *machine = (struct sim_machine *)m;
+
+	if (runs && cap)
+		memcpy(runs, machine->schedule,
+		       min(cap, machine->nr_schedule) * sizeof(*runs));
+	return machine->nr_schedule;
+}

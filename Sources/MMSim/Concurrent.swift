@@ -1,0 +1,176 @@
+import CMMSim
+
+/// What one CPU does in a concurrent batch: a call or user access by a task
+/// of `mm` on `cpu` (`mm` nil only for a switch to a kernel thread).
+public struct ConcurrentOp: Hashable, Sendable {
+    public enum Call: Hashable, Sendable {
+        case mmap(addr: UInt64, length: UInt64, prot: Prot, flags: MapFlags)
+        case munmap(addr: UInt64, length: UInt64)
+        case mprotect(addr: UInt64, length: UInt64, prot: Prot)
+        case madvise(addr: UInt64, length: UInt64, advice: Advice)
+        case fork
+        case load(addr: UInt64)
+        case store(addr: UInt64, value: UInt64)
+        case switchMM
+    }
+
+    public var cpu: Int
+    public var mm: MMID?
+    public var call: Call
+
+    public init(cpu: Int, mm: MMID?, _ call: Call) {
+        self.cpu = cpu
+        self.mm = mm
+        self.call = call
+    }
+}
+
+/// How one op of a batch returned, and when, in scheduling steps: an op
+/// that ended before another began (`a.end < b.start`) precedes it in
+/// real time; others overlap.
+public struct ConcurrentOutcome: Hashable, Sendable {
+    /// The errno the call returned (for accesses: EFAULT is SIGSEGV,
+    /// ENOMEM is OOM), or nil.
+    public var errno: Errno?
+    /// The address mapped, the word loaded, or the child's mm id.
+    public var value: UInt64
+    public var start: UInt64
+    public var end: UInt64
+}
+
+/// One run of a recorded schedule: `cpu` was chosen at `steps`
+/// consecutive scheduling points.
+public struct ScheduleRun: Hashable, Sendable, Codable {
+    public var cpu: Int
+    public var steps: Int
+
+    public init(cpu: Int, steps: Int) {
+        self.cpu = cpu
+        self.steps = steps
+    }
+}
+
+/// Who runs at each scheduling point of a concurrent batch.
+public enum Scheduler: Hashable, Sendable {
+    /// At each point, switch to a random runnable CPU with odds
+    /// `switchPermille`/1000.
+    case random(seed: UInt64, switchPermille: Int)
+    /// Probabilistic concurrency testing: random CPU priorities, and
+    /// `depth - 1` points, among about `steps`, where the running CPU is
+    /// demoted.  Finds a bug of depth `depth` with probability at least
+    /// 1/(cpus * steps^(depth-1)).
+    case pct(seed: UInt64, depth: Int, steps: Int)
+    /// Follow a recorded schedule; past its end, or where it no longer
+    /// fits, the running CPU goes on (else the lowest runnable one).
+    case replay([ScheduleRun])
+}
+
+/// A batch's outcomes, one per op, and the schedule it ran.
+public struct ConcurrentRun: Sendable {
+    public var outcomes: [ConcurrentOutcome]
+    public var schedule: [ScheduleRun]
+}
+
+extension Machine {
+    /// Runs `ops` on several CPUs at once: each CPU runs its ops in array
+    /// order, interleaved with the others' at every page-table write, lock
+    /// operation, preemption point, walker step, user access and IPI, as
+    /// `scheduler` decides.  Deterministic: the same machine state, ops and
+    /// scheduler give the same run.
+    ///
+    /// Throws EINVAL for a bad CPU or schedule (nothing runs), EDEADLK when
+    /// the CPUs deadlocked (reported as a violation; the machine is then
+    /// only fit to be dropped), ENOMEM when the host is out of memory.
+    public func runConcurrent(_ ops: [ConcurrentOp], scheduler: Scheduler) throws(Errno)
+        -> ConcurrentRun
+    {
+        var cOps = [mmsim_op]()
+        cOps.reserveCapacity(ops.count)
+        for op in ops {
+            guard let cpu = Int32(exactly: op.cpu) else { throw .EINVAL }
+            cOps.append(Self.cOp(op, cpu: cpu))
+        }
+        var sched = mmsim_sched()
+        var replay: [mmsim_sched_run] = []
+        switch scheduler {
+        case .random(let seed, let permille):
+            guard (0...1000).contains(permille) else { throw .EINVAL }
+            sched.policy = UInt32(MMSIM_SCHED_RANDOM.rawValue)
+            sched.seed = seed
+            sched.switch_permille = UInt32(permille)
+        case .pct(let seed, let depth, let steps):
+            guard let d = UInt32(exactly: depth), let k = UInt32(exactly: steps) else {
+                throw .EINVAL
+            }
+            sched.policy = UInt32(MMSIM_SCHED_PCT.rawValue)
+            sched.seed = seed
+            sched.pct_depth = d
+            sched.pct_steps = k
+        case .replay(let runs):
+            sched.policy = UInt32(MMSIM_SCHED_REPLAY.rawValue)
+            for run in runs {
+                guard let cpu = UInt32(exactly: run.cpu), let steps = UInt32(exactly: run.steps)
+                else { throw .EINVAL }
+                replay.append(mmsim_sched_run(cpu: cpu, steps: steps))
+            }
+        }
+        guard let nrOps = UInt32(exactly: cOps.count),
+              let nrReplay = UInt32(exactly: replay.count) else { throw .EINVAL }
+        let ret = withCMachine { m in
+            replay.withUnsafeBufferPointer { runs in
+                sched.replay = runs.baseAddress
+                sched.nr_replay = nrReplay
+                return cOps.withUnsafeMutableBufferPointer { buf in
+                    mmsim_run_concurrent(m, buf.baseAddress, nrOps, &sched)
+                }
+            }
+        }
+        _ = try Errno.check(ret)
+        let outcomes = cOps.map { op in
+            ConcurrentOutcome(errno: op.ret < 0 ? Errno(rawValue: Int32(-op.ret)) : nil,
+                              value: op.out, start: op.start, end: op.end)
+        }
+        return ConcurrentRun(outcomes: outcomes, schedule: lastSchedule())
+    }
+
+    private func lastSchedule() -> [ScheduleRun] {
+        withCMachine { m in
+            let count = Int(mmsim_last_schedule(m, nil, 0))
+            let runs = [mmsim_sched_run](unsafeUninitializedCapacity: count) { buf, n in
+                n = Int(mmsim_last_schedule(m, buf.baseAddress, UInt32(count)))
+            }
+            return runs.map { ScheduleRun(cpu: Int($0.cpu), steps: Int($0.steps)) }
+        }
+    }
+
+    private static func cOp(_ op: ConcurrentOp, cpu: Int32) -> mmsim_op {
+        var c = mmsim_op()
+        c.cpu = cpu
+        c.mm = op.mm?.rawValue ?? MMSIM_NO_MM
+        switch op.call {
+        case .mmap(let addr, let length, let prot, let flags):
+            c.kind = UInt32(MMSIM_OP_MMAP.rawValue)
+            (c.addr, c.len, c.prot, c.flags) = (addr, length, prot.rawValue, flags.rawValue)
+        case .munmap(let addr, let length):
+            c.kind = UInt32(MMSIM_OP_MUNMAP.rawValue)
+            (c.addr, c.len) = (addr, length)
+        case .mprotect(let addr, let length, let prot):
+            c.kind = UInt32(MMSIM_OP_MPROTECT.rawValue)
+            (c.addr, c.len, c.prot) = (addr, length, prot.rawValue)
+        case .madvise(let addr, let length, let advice):
+            c.kind = UInt32(MMSIM_OP_MADVISE.rawValue)
+            (c.addr, c.len, c.flags) = (addr, length, advice.rawValue)
+        case .fork:
+            c.kind = UInt32(MMSIM_OP_FORK.rawValue)
+        case .load(let addr):
+            c.kind = UInt32(MMSIM_OP_LOAD.rawValue)
+            c.addr = addr
+        case .store(let addr, let value):
+            c.kind = UInt32(MMSIM_OP_STORE.rawValue)
+            (c.addr, c.value) = (addr, value)
+        case .switchMM:
+            c.kind = UInt32(MMSIM_OP_SWITCH_MM.rawValue)
+        }
+        return c
+    }
+}
