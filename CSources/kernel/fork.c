@@ -75,6 +75,8 @@ static int dup_mmap(struct mm_struct *mm, struct mm_struct *oldmm)
 
 	down_write(&oldmm->mmap_sem);
 	down_write_nested(&mm->mmap_sem, SINGLE_DEPTH_NESTING);
+	/* under mmap_sem: another thread may be unmapping */
+	mm->total_vm = oldmm->total_vm;
 	for (mpnt = oldmm->mmap; mpnt; mpnt = mpnt->vm_next) {
 		tmp = vm_area_dup(mpnt);
 		if (!tmp) {
@@ -108,7 +110,6 @@ struct mm_struct *dup_mm(struct mm_struct *oldmm)
 
 	if (!mm)
 		return NULL;
-	mm->total_vm = oldmm->total_vm;
 	if (!mm_init(mm))
 		return NULL;
 	if (dup_mmap(mm, oldmm)) {

@@ -37,6 +37,8 @@ public struct CaseResult: Sendable {
     /// so these are the case's own).
     public var stats: Stats
     public var outcomes: OutcomeTally
+    /// The schedule each batch ran, by op index.
+    public var schedules: [Int: [ScheduleRun]] = [:]
 }
 
 /// Runs the ops of one case on a fresh machine and, when checking, on the
@@ -52,7 +54,11 @@ public struct CaseResult: Sendable {
 ///   model has (data, and frame identity across all mms), and the number
 ///   of user frames;
 /// - at the end, after every live mm exits (each exit checked like any
-///   call), that the model holds nothing and the machine leaked nothing.
+///   call), that the model holds nothing and the machine leaked nothing;
+/// - for a batch of ops run at once (`Op.parallel`), that no violation was
+///   recorded at any step, that some order of its calls respecting real
+///   time explains every outcome (``Linearizer``) and leaves the state the
+///   machine has (a quiescent point: the state is compared in full).
 ///
 /// Unchecked ("raw") runs make the same calls on the machine alone: that is
 /// the baseline `mmfuzz bench` compares against.
@@ -60,23 +66,23 @@ public final class CaseRunner {
     public let machine: Machine
     /// The reference model, as the calls so far left it.
     public var model: Model { _model }
-    private var _model: Model
+    var _model: Model
     public let checked: Bool
     public let checkpointInterval: Int
 
     /// Mms with users, in creation order (ids are handed out ascending and
     /// never reused, so this is also ascending).
     public var live: [Int32] { _live }
-    private var _live: [Int32] = []
+    var _live: [Int32] = []
     /// Users of each mm of `live`, index for index.
-    private var users: [Int] = []
+    var users: [Int] = []
     /// Mms that had users once and have none now.
     private var dead: [Int32] = []
 
-    private var violationsSeen = 0
-    private var allocFailures: UInt64 = 0
+    var violationsSeen = 0
+    var allocFailures: UInt64 = 0
     private var sinceCheckpoint = 0
-    private let cpus: Int
+    let cpus: Int
 
     // Checkpoint scratch, kept between checkpoints.
     private var pfnKeys: [UInt64] = []
@@ -89,16 +95,20 @@ public final class CaseRunner {
     // that whole-module optimization sees every access and drops the
     // dynamic exclusivity checks (3% of a checked run otherwise).
     public var opsRun: Int { _opsRun }
-    private var _opsRun = 0
+    var _opsRun = 0
     /// Called with every call made and its outcome (op index, or nil for
     /// the end-of-case exits), for `mmfuzz replay --trace`.
     public var trace: ((Int?, Op?, Call, Outcome) -> Void)? {
         get { _trace }
         set { _trace = newValue }
     }
-    private var _trace: ((Int?, Op?, Call, Outcome) -> Void)?
+    var _trace: ((Int?, Op?, Call, Outcome) -> Void)?
     public var outcomes: OutcomeTally { _outcomes }
-    private var _outcomes = OutcomeTally()
+    /// The schedule each batch ran, by op index: a failing case is saved
+    /// with these, so that its reproducer replays the exact interleaving.
+    public var schedules: [Int: [ScheduleRun]] { _schedules }
+    var _schedules: [Int: [ScheduleRun]] = [:]
+    var _outcomes = OutcomeTally()
 
     /// Boots the machine of `config` running `variant`; throws the
     /// machine's errno when it refuses the configuration.
@@ -128,7 +138,7 @@ public final class CaseRunner {
         }
         let failure = runner.run(fuzzCase.ops)
         return CaseResult(failure: failure, ops: runner.opsRun, stats: runner.machine.stats,
-                          outcomes: runner.outcomes)
+                          outcomes: runner.outcomes, schedules: runner.schedules)
     }
 
     /// Runs `ops`, then exits every live mm and audits the machine.
@@ -234,6 +244,8 @@ public final class CaseRunner {
             machine.failNthAllocation(n)
             _opsRun += 1
             return nil
+        case .parallel(let batch):
+            return runBatch(batch, op: op, index: index)
         }
     }
 
@@ -318,22 +330,13 @@ public final class CaseRunner {
                                                         value: value))
             }
         } catch {
-            let e = error.rawValue
-            switch e {
-            case Errno.ENOMEM.rawValue: _outcomes.enomem += 1
-            case Errno.EINVAL.rawValue: _outcomes.einval += 1
-            case Errno.ESRCH.rawValue: _outcomes.esrch += 1
-            default: _outcomes.otherErrno += 1
-            }
             lastOutcomeFailed = true
-            return .errno(e)
+            tally(.errno(error.rawValue))
+            return .errno(error.rawValue)
         }
+        tally(outcome)
         switch outcome {
-        case .segv:
-            _outcomes.segv += 1
-            lastOutcomeFailed = true
-        case .oom:
-            _outcomes.oom += 1
+        case .segv, .oom:
             lastOutcomeFailed = true
         default:
             lastOutcomeFailed = false
@@ -341,8 +344,22 @@ public final class CaseRunner {
         return outcome
     }
 
+    /// Counts how `outcome` came back.
     @inline(__always)
-    private static func access(_ r: AccessResult) -> Outcome {
+    func tally(_ outcome: Outcome) {
+        switch outcome {
+        case .segv: _outcomes.segv += 1
+        case .oom: _outcomes.oom += 1
+        case .errno(Errno.ENOMEM.rawValue): _outcomes.enomem += 1
+        case .errno(Errno.EINVAL.rawValue): _outcomes.einval += 1
+        case .errno(Errno.ESRCH.rawValue): _outcomes.esrch += 1
+        case .errno: _outcomes.otherErrno += 1
+        default: break
+        }
+    }
+
+    @inline(__always)
+    static func access(_ r: AccessResult) -> Outcome {
         switch r {
         case .ok(let v): .value(v)
         case .segv: .segv
@@ -352,7 +369,7 @@ public final class CaseRunner {
 
     /// Keeps `live` in step with what the machine did.
     @inline(__always)
-    private func track(_ call: Call, _ outcome: Outcome) {
+    func track(_ call: Call, _ outcome: Outcome) {
         switch (call, outcome) {
         case (.newMM, .mm(let id)), (.fork, .mm(let id)):
             _live.append(id)
@@ -382,12 +399,12 @@ public final class CaseRunner {
 
     // MARK: Checks
 
-    private func where_(_ op: Op?, _ index: Int?) -> String {
+    func where_(_ op: Op?, _ index: Int?) -> String {
         if let index, let op { return "op \(index) (\(op))" }
         return "end of case"
     }
 
-    private func violationFailure(after call: Call?, outcome: Outcome?, op: Op?, index: Int?) -> Failure {
+    func violationFailure(after call: Call?, outcome: Outcome?, op: Op?, index: Int?) -> Failure {
         let seen = violationsSeen
         let count = machine.violationCount
         violationsSeen = count
@@ -406,7 +423,7 @@ public final class CaseRunner {
         return Failure(kind: Failure.violationKind(first.kind), message: message, opIndex: index)
     }
 
-    private func adoptProtection(mm: Int32, op: Op?, index: Int?) -> Failure? {
+    func adoptProtection(mm: Int32, op: Op?, index: Int?) -> Failure? {
         let vmas: [VMAInfo]
         do {
             vmas = try machine.vmas(of: MMID(rawValue: mm))
@@ -447,6 +464,11 @@ public final class CaseRunner {
         if machine.violationCount != violationsSeen {
             return violationFailure(after: nil, outcome: nil, op: op, index: index)
         }
+        return compareState(index: index, op: op)
+    }
+
+    /// The whole abstract state against the model.
+    func compareState(index: Int?, op: Op?) -> Failure? {
         func fail(_ aspect: String, _ message: String) -> Failure {
             Failure(kind: "state:\(aspect)", message: "\(where_(op, index)): \(message)", opIndex: index)
         }

@@ -12,14 +12,27 @@ public struct GeneratorSettings: Hashable, Sendable {
     /// Let some cases use a small machine (out-of-memory paths), one CPU
     /// (the gather's fast mode), or small TLBs (evictions).
     public var varyHardware: Bool
+    /// Whether cases run ops on several CPUs at once.
+    public var concurrency: Concurrency
+
+    /// The regimes a case's ops run in.
+    public enum Concurrency: String, Hashable, Sendable, CaseIterable {
+        /// One call at a time (the sequential regime).
+        case off
+        /// Mostly one at a time, with some batches run at once.
+        case mixed
+        /// Mostly batches run at once (the concurrent regime).
+        case only
+    }
 
     public init(cpus: Int = 4, frames: Int = 4096, minOps: Int = 50, maxOps: Int = 300,
-                varyHardware: Bool = true) {
+                varyHardware: Bool = true, concurrency: Concurrency = .mixed) {
         self.cpus = cpus
         self.frames = frames
         self.minOps = minOps
         self.maxOps = max(minOps, maxOps)
         self.varyHardware = varyHardware
+        self.concurrency = concurrency
     }
 }
 
@@ -53,6 +66,21 @@ public struct CaseGenerator {
         .switchMM: 7, .load: 20, .store: 26, .touch: 2, .failNthAlloc: 3,
     ]
 
+    /// Weight of a batch run at once, by regime.
+    static func parallelWeight(_ c: GeneratorSettings.Concurrency) -> UInt32 {
+        switch c {
+        case .off: 0
+        case .mixed: 8
+        case .only: 150
+        }
+    }
+
+    /// Weights of the ops inside a batch.
+    static let batchWeights: [(OpKind, UInt32)] = [
+        (.mmap, 3), (.munmap, 3), (.mprotect, 3), (.madvise, 5), (.fork, 1),
+        (.switchMM, 1), (.load, 8), (.store, 8), (.touch, 3),
+    ]
+
     /// Kinds swarm testing never turns off (without mmap nothing happens).
     static let alwaysOn: Set<OpKind> = [.mmap]
 
@@ -79,7 +107,10 @@ public struct CaseGenerator {
         let config = g.chooseConfig()
         g.config = config
         g.prepare()
-        let count = g.rng.int(settings.minOps ... settings.maxOps)
+        var count = g.rng.int(settings.minOps ... settings.maxOps)
+        if settings.concurrency == .only {
+            count = max(2, count / 4)   // a batch holds several ops
+        }
         var ops: [Op] = [.newMM]
         g.follow(.newMM)
         ops.reserveCapacity(count)
@@ -133,13 +164,13 @@ public struct CaseGenerator {
             guard settings.varyHardware else { return c }
             let r = rng.below(100)
             if settings.cpus > 1 {
-                if r < 12 {
+                if r < 12, settings.concurrency != .only {
                     c.cpus = 1
                 } else if r < 20, settings.cpus > 2 {
                     c.cpus = rng.int(2 ... settings.cpus - 1)
                 }
             }
-            if settings.frames > 256, rng.chance(1, in: 10) {
+            if settings.frames > 256, settings.concurrency != .only, rng.chance(1, in: 10) {
                 c.frames = rng.element([64, 96, 128, 192, 256])
             }
             if rng.chance(1, in: 8) {
@@ -152,8 +183,14 @@ public struct CaseGenerator {
         mutating func prepare() {
             // Swarm: turn some kinds off.
             for kind in OpKind.allCases {
-                let w = CaseGenerator.weights[kind] ?? 1
-                if !CaseGenerator.alwaysOn.contains(kind), rng.chance(3, in: 10) {
+                var w = CaseGenerator.weights[kind] ?? 1
+                if kind == .parallel {
+                    w = CaseGenerator.parallelWeight(settings.concurrency)
+                    if w == 0 { continue }
+                }
+                let on = CaseGenerator.alwaysOn.contains(kind)
+                    || (kind == .parallel && settings.concurrency == .only)
+                if !on, rng.chance(3, in: 10) {
                     continue
                 }
                 // And shake the weights a little.
@@ -492,7 +529,47 @@ public struct CaseGenerator {
                               pages: Int(n), value: value())
             case .failNthAlloc:
                 return .failNthAlloc(n: UInt64(rng.int(1 ... 8)))
+            case .parallel:
+                // Not on small machines: a batch that runs out of frames
+                // in an mprotect leaves the model guessing.
+                guard config.frames >= 512 else { return make(.store) }
+                return makeBatch()
             }
+        }
+
+        /// A batch: some CPUs, each with a few ops, most on one mm (threads
+        /// of one process), under a random or PCT schedule.
+        mutating func makeBatch() -> Op {
+            let process = slot()
+            var cpus = Array(0 ..< config.cpus)
+            let n = config.cpus > 1 ? rng.int(2 ... config.cpus) : 1
+            for i in 0 ..< n {
+                cpus.swapAt(i, rng.int(i ..< cpus.count))
+            }
+            let perCPU = rng.int(1 ... 5)
+            let total = CaseGenerator.batchWeights.reduce(UInt64(0)) { $0 + UInt64($1.1) }
+            var ops: [Op] = []
+            for c in cpus[0 ..< n] {
+                for _ in 0 ..< rng.int(1 ... perCPU) {
+                    let kind = CaseGenerator.batchWeights[
+                        rng.weighted(CaseGenerator.batchWeights.map(\.1), total: total)].0
+                    current = -1
+                    var sub = make(kind)
+                    if rng.chance(3, in: 4) { sub = sub.with(slot: process) }
+                    if case .touch(let tc, let s, let a, let pages, let v) = sub {
+                        sub = .touch(cpu: tc, slot: s, addr: a, pages: min(pages, 8), value: v)
+                    }
+                    if badRate > 0, rng.below(1000) < badRate, sub.kind != .touch {
+                        sub = corrupt(sub)
+                    }
+                    if sub.kind == .fork { follow(sub) }
+                    ops.append(sub.with(cpu: c))
+                }
+            }
+            let schedule: Scheduler = rng.chance(1, in: 2)
+                ? .random(seed: rng.next(), switchPermille: rng.element([20, 100, 300, 700, 1000]))
+                : .pct(seed: rng.next(), depth: rng.int(1 ... 4), steps: 40 * ops.count)
+            return .parallel(Batch(ops: ops, schedule: schedule))
         }
 
         /// The op made bad in one way it can be.

@@ -1,4 +1,5 @@
 import MMModel
+import MMSim
 
 /// One step of a fuzz case.
 ///
@@ -33,6 +34,8 @@ public enum Op: Hashable, Sendable {
     /// Arms `machine.failNthAllocation(n)`: the `n`th allocation from now
     /// fails, once.
     case failNthAlloc(n: UInt64)
+    /// Ops on several CPUs at once (the concurrent regime).
+    case parallel(Batch)
 
     /// The op's kind.
     public var kind: OpKind {
@@ -51,13 +54,14 @@ public enum Op: Hashable, Sendable {
         case .store: .store
         case .touch: .touch
         case .failNthAlloc: .failNthAlloc
+        case .parallel: .parallel
         }
     }
 
     /// The CPU the op runs on, if it names one.
     public var cpu: Int? {
         switch self {
-        case .newMM, .mmGet, .failNthAlloc: nil
+        case .newMM, .mmGet, .failNthAlloc, .parallel: nil
         case .fork(let c, _), .exit(let c, _), .exec(let c, _): c
         case .mmap(let c, _, _, _, _, _), .munmap(let c, _, _, _),
              .mprotect(let c, _, _, _, _), .madvise(let c, _, _, _, _): c
@@ -69,7 +73,7 @@ public enum Op: Hashable, Sendable {
     /// The slot the op names, if any (nil for a kernel-thread switch).
     public var slot: Int? {
         switch self {
-        case .newMM, .failNthAlloc: nil
+        case .newMM, .failNthAlloc, .parallel: nil
         case .fork(_, let s), .mmGet(let s), .exit(_, let s), .exec(_, let s): s
         case .mmap(_, let s, _, _, _, _), .munmap(_, let s, _, _),
              .mprotect(_, let s, _, _, _), .madvise(_, let s, _, _, _): s
@@ -81,7 +85,7 @@ public enum Op: Hashable, Sendable {
     /// The same op naming another slot (unchanged when it names none).
     public func with(slot new: Int) -> Op {
         switch self {
-        case .newMM, .failNthAlloc, .switchMM(_, nil): self
+        case .newMM, .failNthAlloc, .switchMM(_, nil), .parallel: self
         case .fork(let c, _): .fork(cpu: c, slot: new)
         case .mmGet: .mmGet(slot: new)
         case .exit(let c, _): .exit(cpu: c, slot: new)
@@ -104,7 +108,7 @@ public enum Op: Hashable, Sendable {
     /// The same op on another CPU (unchanged when it names none).
     public func with(cpu new: Int) -> Op {
         switch self {
-        case .newMM, .mmGet, .failNthAlloc: self
+        case .newMM, .mmGet, .failNthAlloc, .parallel: self
         case .fork(_, let s): .fork(cpu: new, slot: s)
         case .exit(_, let s): .exit(cpu: new, slot: s)
         case .exec(_, let s): .exec(cpu: new, slot: s)
@@ -127,7 +131,51 @@ public enum Op: Hashable, Sendable {
 /// The kinds of ``Op``, for weights and swarm testing.
 public enum OpKind: String, CaseIterable, Hashable, Sendable, Codable {
     case newMM, fork, mmGet, exit, exec, mmap, munmap, mprotect, madvise
-    case switchMM, load, store, touch, failNthAlloc
+    case switchMM, load, store, touch, failNthAlloc, parallel
+}
+
+extension Op {
+    /// The op with every CPU it names (a batch's included) mapped by `f`.
+    public func mapCPUs(_ f: (Int) -> Int) -> Op {
+        if case .parallel(var batch) = self {
+            batch.ops = batch.ops.map { $0.mapCPUs(f) }
+            if case .replay(let runs) = batch.schedule {
+                batch.schedule = .replay(runs.map { ScheduleRun(cpu: f($0.cpu), steps: $0.steps) })
+            }
+            return .parallel(batch)
+        }
+        guard let c = cpu else { return self }
+        return with(cpu: f(c))
+    }
+
+    /// The op with every non-negative slot it names (a batch's included)
+    /// mapped by `f`.
+    public func mapSlots(_ f: (Int) -> Int) -> Op {
+        if case .parallel(var batch) = self {
+            batch.ops = batch.ops.map { $0.mapSlots(f) }
+            return .parallel(batch)
+        }
+        guard let s = slot, s >= 0 else { return self }
+        return with(slot: f(s))
+    }
+
+    /// The CPUs the op names, a batch's included.
+    public var cpus: [Int] {
+        if case .parallel(let batch) = self { return batch.ops.flatMap(\.cpus) }
+        return cpu.map { [$0] } ?? []
+    }
+
+    /// The slots the op names, a batch's included.
+    public var slots: [Int] {
+        if case .parallel(let batch) = self { return batch.ops.flatMap(\.slots) }
+        return slot.map { [$0] } ?? []
+    }
+
+    /// Ops counted one by one: a batch counts its ops.
+    public var weight: Int {
+        if case .parallel(let batch) = self { return batch.ops.count }
+        return 1
+    }
 }
 
 // MARK: - Text
@@ -163,6 +211,8 @@ extension Op: CustomStringConvertible {
         case .touch(let c, let s, let a, let n, let v):
             return "touch cpu \(c) \(mm(s)) \(hex(a)) \(n) pages = \(hex(v))+i"
         case .failNthAlloc(let n): return "failNthAlloc \(n)"
+        case .parallel(let b):
+            return "parallel \(b.schedule.summary) [" + b.ops.map(\.description).joined(separator: "; ") + "]"
         }
     }
 }
@@ -176,6 +226,7 @@ extension Op: CustomStringConvertible {
 extension Op: Codable {
     private enum Key: String, CodingKey {
         case op, cpu, mm, addr, length, prot, flags, advice, value, pages, n
+        case schedule, ops
     }
 
     public init(from decoder: any Decoder) throws {
@@ -221,6 +272,14 @@ extension Op: Codable {
                           pages: try c.decode(Int.self, forKey: .pages), value: try word(.value))
         case .failNthAlloc:
             self = .failNthAlloc(n: try word(.n))
+        case .parallel:
+            let ops = try c.decode([Op].self, forKey: .ops)
+            if ops.contains(where: { $0.kind == .parallel }) {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .ops, in: c, debugDescription: "a batch inside a batch")
+            }
+            self = .parallel(Batch(ops: ops,
+                                   schedule: try c.decode(CodedScheduler.self, forKey: .schedule).scheduler))
         }
     }
 
@@ -279,6 +338,9 @@ extension Op: Codable {
             try hexWord(v, .value)
         case .failNthAlloc(let n):
             try c.encode(n, forKey: .n)
+        case .parallel(let b):
+            try c.encode(CodedScheduler(b.schedule), forKey: .schedule)
+            try c.encode(b.ops, forKey: .ops)
         }
     }
 

@@ -215,6 +215,9 @@ extension Op {
             word("value", v)
         case .failNthAlloc(let n):
             fields.append(("n", "\(n)"))
+        case .parallel(let b):
+            fields.append(("schedule", b.schedule.jsonLine))
+            fields.append(("ops", "[" + b.ops.map(\.jsonLine).joined(separator: ", ") + "]"))
         }
         return "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
     }

@@ -189,16 +189,21 @@ public struct FuzzSession {
 
             if let failure = result.failure {
                 let found = elapsed()
-                var shrunk = fuzzCase
+                // Batches replay the interleavings they ran.
+                let pinned = fuzzCase.pinning(result.schedules)
+                var shrunk = pinned
                 var shrunkFailure = failure
                 var runs = 0
                 if settings.shrink {
                     var shrinker = Shrinker(maxSeconds: settings.shrinkSeconds) { CaseRunner.run($0).failure }
-                    (shrunk, shrunkFailure) = shrinker.shrink(fuzzCase, failure: failure)
+                    (shrunk, shrunkFailure) = shrinker.shrink(pinned, failure: failure)
                     runs = shrinker.runs
+                    let last = CaseRunner.run(shrunk)
+                    shrunk = shrunk.pinning(last.schedules)
+                    shrunkFailure = last.failure ?? shrunkFailure
                 }
                 summary.failures.append(FoundFailure(
-                    variant: variant, original: fuzzCase, originalFailure: failure, shrunk: shrunk,
+                    variant: variant, original: pinned, originalFailure: failure, shrunk: shrunk,
                     failure: shrunkFailure, secondsToFind: found, shrinkRuns: runs, caseIndex: index))
                 summary.seconds = found
                 return summary

@@ -5,7 +5,9 @@
 ///    single ops, as long as the case still fails.
 /// 3. Simplify what is left: fewer CPUs in the machine, fewer distinct
 ///    CPUs and slots, CPU 0, smaller lengths, values and slots, shorter
-///    touches, earlier fault injection.
+///    touches, earlier fault injection; batches run one op at a time when
+///    that still fails, else with fewer ops and fewer preemptions in
+///    their (replayed) schedules.
 /// 4. Repeat 2 and 3 until nothing changes (or the budget runs out).
 ///
 /// A candidate is kept only if it fails with the same failure kind
@@ -58,6 +60,7 @@ public struct Shrinker {
             rounds += 1
             if removeChunks(&best, &bestFailure) { changed = true }
             if simplifyConfig(&best, &bestFailure) { changed = true }
+            if simplifyBatches(&best, &bestFailure) { changed = true }
             if simplifyOps(&best, &bestFailure) { changed = true }
         }
         return (best, bestFailure)
@@ -130,10 +133,11 @@ public struct Shrinker {
             let old = best.config.cpus
             candidate.config.cpus = cpus
             candidate.ops = best.ops.map { op in
-                guard let c = op.cpu else { return op }
-                if c >= 0 && c < old { return op.with(cpu: c % cpus) }
-                if c >= old { return op.with(cpu: cpus + (c - old)) }
-                return op
+                op.mapCPUs { c in
+                    if c >= 0 && c < old { return c % cpus }
+                    if c >= old { return cpus + (c - old) }
+                    return c
+                }
             }
             if accept(candidate, &best, &bestFailure) {
                 any = true
@@ -142,14 +146,11 @@ public struct Shrinker {
             cpus += 1
         }
         // Fewer distinct CPUs: fold each CPU onto a lower one.
-        let used = Set(best.ops.compactMap { op -> Int? in
-            guard let c = op.cpu, c >= 0, c < best.config.cpus else { return nil }
-            return c
-        }).sorted()
+        let used = Set(best.ops.flatMap(\.cpus).filter { $0 >= 0 && $0 < best.config.cpus }).sorted()
         for c in used.reversed() where c > 0 {
             for target in 0 ..< c where !exhausted {
                 var candidate = best
-                candidate.ops = best.ops.map { $0.cpu == c ? $0.with(cpu: target) : $0 }
+                candidate.ops = best.ops.map { $0.mapCPUs { $0 == c ? target : $0 } }
                 if candidate.ops != best.ops, accept(candidate, &best, &bestFailure) {
                     any = true
                     break
@@ -158,19 +159,92 @@ public struct Shrinker {
         }
         // Fewer distinct slots: fold each slot onto a lower one, in every
         // op at once (one op alone would then name another mm).
-        let slots = Set(best.ops.compactMap { op -> Int? in
-            guard let s = op.slot, s > 0 else { return nil }
-            return s
-        }).sorted()
+        let slots = Set(best.ops.flatMap(\.slots).filter { $0 > 0 }).sorted()
         for s in slots.reversed() {
             for target in 0 ..< s where !exhausted {
                 var candidate = best
-                candidate.ops = best.ops.map { $0.slot == s ? $0.with(slot: target) : $0 }
+                candidate.ops = best.ops.map { $0.mapSlots { $0 == s ? target : $0 } }
                 if candidate.ops != best.ops, accept(candidate, &best, &bestFailure) {
                     any = true
                     break
                 }
             }
+        }
+        return any
+    }
+
+    /// Batches: run one op at a time (if that still fails, the failure
+    /// did not need concurrency), else drop or simplify their ops one by
+    /// one, and take preemptions out of their schedules.
+    private mutating func simplifyBatches(_ best: inout FuzzCase, _ bestFailure: inout Failure) -> Bool {
+        var any = false
+        var i = 0
+        while i < best.ops.count, !exhausted {
+            guard case .parallel(let batch) = best.ops[i] else {
+                i += 1
+                continue
+            }
+            var candidate = best
+            candidate.ops.replaceSubrange(i ... i, with: batch.ops)
+            if accept(candidate, &best, &bestFailure) {
+                any = true
+                continue
+            }
+            var k = 0
+            while k < batch.ops.count, !exhausted {
+                guard case .parallel(let current) = best.ops[i], k < current.ops.count else { break }
+                var smaller = current
+                smaller.ops.remove(at: k)
+                candidate = best
+                candidate.ops[i] = .parallel(smaller)
+                if !smaller.ops.isEmpty, accept(candidate, &best, &bestFailure) {
+                    any = true
+                    continue
+                }
+                for simpler in Self.simplifications(of: current.ops[k], cpus: best.config.cpus)
+                where !exhausted {
+                    var changed = current
+                    changed.ops[k] = simpler
+                    candidate = best
+                    candidate.ops[i] = .parallel(changed)
+                    if accept(candidate, &best, &bestFailure) {
+                        any = true
+                        break
+                    }
+                }
+                k += 1
+            }
+            if simplifySchedule(at: i, &best, &bestFailure) { any = true }
+            i += 1
+        }
+        return any
+    }
+
+    /// Fewer runs in the replayed schedule of the batch at `index`: none
+    /// at all (each CPU runs until it waits), then each run dropped (a
+    /// preemption fewer), last first.
+    private mutating func simplifySchedule(at index: Int, _ best: inout FuzzCase,
+                                           _ bestFailure: inout Failure) -> Bool {
+        guard case .parallel(let batch) = best.ops[index], case .replay(let runs) = batch.schedule,
+              !runs.isEmpty else { return false }
+        var candidate = best
+        candidate.ops[index] = .parallel(Batch(ops: batch.ops, schedule: .replay([])))
+        if accept(candidate, &best, &bestFailure) { return true }
+        var any = false
+        var r = runs.count - 1
+        while r >= 0, !exhausted {
+            guard case .parallel(let current) = best.ops[index],
+                  case .replay(var shorter) = current.schedule, r < shorter.count else { break }
+            shorter.remove(at: r)
+            // Neighbours on one CPU become one run.
+            if r > 0, r < shorter.count, shorter[r - 1].cpu == shorter[r].cpu {
+                shorter[r - 1].steps += shorter[r].steps
+                shorter.remove(at: r)
+            }
+            candidate = best
+            candidate.ops[index] = .parallel(Batch(ops: current.ops, schedule: .replay(shorter)))
+            if accept(candidate, &best, &bestFailure) { any = true }
+            r -= 1
         }
         return any
     }
@@ -272,6 +346,8 @@ public struct Shrinker {
         case .failNthAlloc(let n):
             if n > 1 { result.append(.failNthAlloc(n: 1)) }
             if n > 2 { result.append(.failNthAlloc(n: n - 1)) }
+        case .parallel:
+            break   // see simplifyBatches
         }
         return result
     }

@@ -185,6 +185,47 @@ extension Model {
         _ = faultIn(mm, page: page, segment: segment)
     }
 
+    /// What a page fault at `addr` does on its own, without the access
+    /// that took it: makes the page present (a write fault also breaks
+    /// copy-on-write).  When CPUs run at once, an access can fault a page
+    /// in, then lose the race with a call that takes the mapping or its
+    /// write permission away, and end in SIGSEGV with the page left
+    /// behind; or fault it in and find it zapped again.
+    ///
+    /// - Returns: false when the fault would change nothing (not allowed
+    ///   by the mapping, or nothing to do).
+    public mutating func fault(mm: Int32, addr: UInt64, write: Bool) -> Bool {
+        guard addr & 7 == 0, case .mapped(let segment, let present) = probe(mm, addr),
+              segment.prot != 0, !write || segment.prot & Bits.protWrite != 0 else { return false }
+        let page = addr >> Geometry.pageShift
+        guard let present else {
+            _ = faultIn(mm, page: page, segment: segment)
+            return true
+        }
+        guard write, segment.object == 0, frames[present]!.users > 1 else { return false }
+        let words = frames[present]!.words
+        release(present)
+        let key = newFrame(users: 1, object: 0)
+        frames[key]!.words = words
+        spaces[mm]!.pages[page] = key
+        return true
+    }
+
+    /// MADV_DONTNEED's zap of the one page at `addr`, on its own.  The
+    /// call holds mmap_sem only for reading: faults run beside it, so one
+    /// page may be faulted in after the zap passed it and survive, and
+    /// another before and not; each zap is its own step in time.
+    ///
+    /// - Returns: false when there is no page to zap.
+    public mutating func zap(mm: Int32, addr: UInt64) -> Bool {
+        let page = addr >> Geometry.pageShift
+        guard spaces[mm]?.pages[page] != nil else { return false }
+        var space = spaces.removeValue(forKey: mm)!
+        dropPages(&space, page << Geometry.pageShift, (page + 1) << Geometry.pageShift)
+        spaces[mm] = space
+        return true
+    }
+
     enum Probe {
         case noMM
         case unmapped

@@ -266,3 +266,51 @@ public struct FrameKey: Hashable, Sendable {
     public var raw: UInt64
     public init(raw: UInt64) { self.raw = raw }
 }
+
+extension Model {
+    /// A hash of the abstract state that does not depend on the keys the
+    /// model happened to give frames and shared objects: states that
+    /// differ only in that naming (the same calls applied in another
+    /// order) hash alike.  For searches over orders of calls.
+    public var canonicalHash: Int {
+        var h = Hasher()
+        var frameNames: [UInt64: Int] = [:]
+        var objectNames: [UInt64: Int] = [:]
+        func name(_ key: UInt64, _ names: inout [UInt64: Int]) -> Int {
+            if let n = names[key] { return n }
+            names[key] = names.count
+            return names.count - 1
+        }
+        for id in spaces.keys.sorted() {
+            let space = spaces[id]!
+            h.combine(id)
+            h.combine(space.users)
+            for s in space.segments {
+                h.combine(s.start)
+                h.combine(s.end)
+                h.combine(s.prot)
+                h.combine(s.object == 0 ? -1 : name(s.object, &objectNames))
+                h.combine(s.object == 0 ? 0 : s.pgoff)
+            }
+            for page in space.pages.keys.sorted() {
+                let key = space.pages[page]!
+                h.combine(page)
+                h.combine(name(key, &frameNames))
+                h.combine(frames[key]!.words)
+            }
+        }
+        // Pages of shared objects that no address space has present.
+        for (object, n) in objectNames.sorted(by: { $0.value < $1.value }) {
+            h.combine(n)
+            for offset in objects[object]!.pages.keys.sorted() {
+                let key = objects[object]!.pages[offset]!
+                h.combine(offset)
+                h.combine(name(key, &frameNames))
+                h.combine(frames[key]!.words)
+            }
+        }
+        h.combine(frames.count)
+        h.combine(usedIDs)
+        return h.finalize()
+    }
+}

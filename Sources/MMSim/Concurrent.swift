@@ -36,6 +36,10 @@ public struct ConcurrentOutcome: Hashable, Sendable {
     public var value: UInt64
     public var start: UInt64
     public var end: UInt64
+    /// When, in `start ... end`, the op took effect, as the machine saw it
+    /// (its last mmap_sem release, or its completed access): a hint for
+    /// checkers looking for an order of the ops, never evidence.
+    public var effect: UInt64
 }
 
 /// One run of a recorded schedule: `cpu` was chosen at `steps`
@@ -128,7 +132,7 @@ extension Machine {
         _ = try Errno.check(ret)
         let outcomes = cOps.map { op in
             ConcurrentOutcome(errno: op.ret < 0 ? Errno(rawValue: Int32(-op.ret)) : nil,
-                              value: op.out, start: op.start, end: op.end)
+                              value: op.out, start: op.start, end: op.end, effect: op.effect)
         }
         return ConcurrentRun(outcomes: outcomes, schedule: lastSchedule())
     }

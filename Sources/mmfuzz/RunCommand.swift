@@ -20,6 +20,15 @@ struct RunCommand: ParsableCommand {
             checkpoints, and leaks at the end of each case. Stops at the first \
             failure, shrinks it, and writes a reproducer for `mmfuzz replay`.
 
+            Some operations run as batches on several CPUs at once (the \
+            concurrent regime): the CPUs interleave at every page-table \
+            write, lock operation, preemption point, walker step, user access \
+            and IPI under a seeded random or PCT scheduler; the checkers run \
+            at every step and the batch's results must be explained by some \
+            order of its calls. --concurrent makes batches most of the work, \
+            --sequential turns them off. A reproducer records the exact \
+            interleaving of each batch.
+
             Exit status: 0 when nothing was found, 1 when a failure was found, \
             2 for bad command-line input.
             """
@@ -39,6 +48,12 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var machine: MachineOptions
 
+    @Flag(help: "Mostly batches of operations run on several CPUs at once.")
+    var concurrent = false
+
+    @Flag(help: "Only one operation at a time (no batches).")
+    var sequential = false
+
     @Option(help: "Directory for reproducers.")
     var save: String = "./mmfuzz-out"
 
@@ -55,6 +70,9 @@ struct RunCommand: ParsableCommand {
     var shrinkTime: Double = 60
 
     mutating func validate() throws {
+        if concurrent && sequential {
+            throw ValidationError("--concurrent and --sequential exclude each other")
+        }
         if seed != nil && randomSeed {
             throw ValidationError("--seed and --random-seed exclude each other")
         }
@@ -90,14 +108,16 @@ struct RunCommand: ParsableCommand {
         let limit: SessionSettings.Limit = cases.map { .cases($0) } ?? .seconds(time ?? 30)
         let settings = SessionSettings(
             seed: sessionSeed, variants: variants,
-            generator: GeneratorSettings(cpus: machine.cpus, frames: machine.framesOrDefault),
+            generator: GeneratorSettings(cpus: machine.cpus, frames: machine.framesOrDefault,
+                                         concurrency: concurrent ? .only : sequential ? .off : .mixed),
             limit: limit, shrink: shrink, shrinkSeconds: shrinkTime)
 
         let showProgress = progress || stderrIsTerminal
         let terminal = stderrIsTerminal
         if !json {
             let what = cases.map { "\($0) cases" } ?? "\(time ?? 30) s"
-            print("mmfuzz run: seed \(sessionSeed), \(what), \(variants.count) variants, \(machine.hardware)")
+            let regime = concurrent ? "concurrent" : sequential ? "sequential" : "mixed"
+            print("mmfuzz run: seed \(sessionSeed), \(what), \(variants.count) variants, \(machine.hardware), \(regime) regime")
             for (i, v) in variants.enumerated() {
                 print("  [\(i + 1)] \(v)")
             }

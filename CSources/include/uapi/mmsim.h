@@ -141,6 +141,10 @@ struct mmsim_op {
 	uint64_t out;
 	uint64_t start;			/* scheduling step of the invocation */
 	uint64_t end;			/* ... and of the response */
+	uint64_t effect;		/* ... at which it took effect, a hint:
+					 * the last mmap_sem release of a call,
+					 * the completed access of a load or
+					 * store */
 };
 
 enum mmsim_sched_policy {

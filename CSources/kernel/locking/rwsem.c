@@ -65,6 +65,7 @@ void up_read(struct rw_semaphore *sem)
 	}
 	sem->readers &= ~(1U << cpu);
 	lockdep_release(sem, sem->class);
+	per_cpu(op_effect, cpu) = sim_clock();
 	sim_interleave();
 }
 
@@ -99,5 +100,6 @@ void up_write(struct rw_semaphore *sem)
 	}
 	sem->writer = -1;
 	lockdep_release(sem, sem->class);
+	per_cpu(op_effect, cpu) = sim_clock();
 	sim_interleave();
 }

@@ -68,6 +68,7 @@ int sim_user_access(unsigned long address, bool write, u64 *val)
 				WRITE_ONCE(*word, *val);
 			else
 				*val = READ_ONCE(*word);
+			__get_cpu_var(op_effect) = sim_clock();
 			return 0;
 		}
 		err = do_page_fault(address, code);

@@ -419,8 +419,10 @@ static void cpu_main(void *arg)
 		if (s->deadlock)
 			break;
 		op->start = s->clock;
+		per_cpu(op_effect, cpu) = 0;
 		op->ret = run_op((struct mmsim *)s->machine, op);
 		op->end = s->clock;
+		op->effect = per_cpu(op_effect, cpu) ?: op->end;
 	}
 	s->fiber[cpu].done = true;
 	s->clock++;

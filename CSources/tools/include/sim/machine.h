@@ -42,6 +42,7 @@ struct sim_percpu {
 	/* the concurrent regime (arch/x86/sim/smp.c) */
 	bool in_walk;			/* the hardware walker is mid-walk */
 	bool did_cow;			/* a fault of this call replaced a pte */
+	u64 op_effect;			/* see struct mmsim_op */
 };
 
 #define SIM_MAX_VIOLATIONS	64

@@ -1,0 +1,134 @@
+import MMSim
+
+/// Ops that run on several CPUs at once (the concurrent regime): each CPU
+/// runs its ops in order, and `schedule` decides how they interleave.
+///
+/// Slots name mms as the live list stands when the batch begins.  Only
+/// calls that a task makes beside other threads of its process belong in
+/// a batch: mmap, munmap, mprotect, madvise, fork, switchMM, loads, stores
+/// and touches (a store per page).  Others, and ops naming a CPU the
+/// machine does not have, are skipped.  A batch disarms an injected
+/// allocation failure (`failNthAlloc`) before it runs.
+public struct Batch: Hashable, Sendable {
+    public var ops: [Op]
+    public var schedule: Scheduler
+
+    public init(ops: [Op], schedule: Scheduler) {
+        self.ops = ops
+        self.schedule = schedule
+    }
+
+    /// Kinds a batch may hold.
+    public static let kinds: Set<OpKind> = [
+        .mmap, .munmap, .mprotect, .madvise, .fork, .switchMM, .load, .store, .touch,
+    ]
+
+    /// Scheduling decisions at which a CPU other than the one running
+    /// was chosen, in a replayed schedule: what shrinking reduces.
+    public var preemptions: Int {
+        guard case .replay(let runs) = schedule else { return 0 }
+        return max(0, runs.count - 1)
+    }
+}
+
+extension Scheduler {
+    /// `random(seed 0x2a, 300‰)`, `pct(seed 0x2a, depth 3, 400 steps)`,
+    /// `replay(12 runs)`.
+    public var summary: String {
+        switch self {
+        case .random(let seed, let permille): "random(seed \(hex(seed)), \(permille)‰)"
+        case .pct(let seed, let depth, let steps): "pct(seed \(hex(seed)), depth \(depth), \(steps) steps)"
+        case .replay(let runs): "replay(\(runs.count) runs)"
+        }
+    }
+
+    /// The schedule as one line of JSON.
+    var jsonLine: String {
+        switch self {
+        case .random(let seed, let permille):
+            return "{\"policy\": \"random\", \"seed\": \(jsonString(hex(seed))), \"switchPermille\": \(permille)}"
+        case .pct(let seed, let depth, let steps):
+            return "{\"policy\": \"pct\", \"seed\": \(jsonString(hex(seed))), \"depth\": \(depth), \"steps\": \(steps)}"
+        case .replay(let runs):
+            return "{\"policy\": \"replay\", \"runs\": ["
+                + runs.map { "[\($0.cpu), \($0.steps)]" }.joined(separator: ", ") + "]}"
+        }
+    }
+}
+
+/// The JSON of a ``Scheduler``: `{"policy": "replay", "runs": [[cpu,
+/// steps], ...]}`, `{"policy": "random", "seed": "0x..",
+/// "switchPermille": N}` or `{"policy": "pct", "seed": "0x..", "depth": D,
+/// "steps": K}`.
+struct CodedScheduler: Codable {
+    var scheduler: Scheduler
+
+    init(_ scheduler: Scheduler) {
+        self.scheduler = scheduler
+    }
+
+    private enum Key: String, CodingKey {
+        case policy, seed, switchPermille, depth, steps, runs
+    }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        let policy = try c.decode(String.self, forKey: .policy)
+        func seed() throws -> UInt64 {
+            let text = try c.decode(String.self, forKey: .seed)
+            guard text.hasPrefix("0x"), let v = UInt64(text.dropFirst(2), radix: 16) else {
+                throw DecodingError.dataCorruptedError(forKey: .seed, in: c,
+                                                       debugDescription: "'\(text)' is not a hex seed")
+            }
+            return v
+        }
+        func count(_ key: Key, _ range: ClosedRange<Int>) throws -> Int {
+            let v = try c.decode(Int.self, forKey: key)
+            guard range.contains(v) else {
+                throw DecodingError.dataCorruptedError(forKey: key, in: c,
+                                                       debugDescription: "\(v) is not in \(range)")
+            }
+            return v
+        }
+        switch policy {
+        case "random":
+            scheduler = .random(seed: try seed(), switchPermille: try count(.switchPermille, 0 ... 1000))
+        case "pct":
+            scheduler = .pct(seed: try seed(), depth: try count(.depth, 1 ... 8),
+                             steps: try count(.steps, 1 ... Int(UInt32.max)))
+        case "replay":
+            let pairs = try c.decode([[Int]].self, forKey: .runs)
+            var runs: [ScheduleRun] = []
+            for pair in pairs {
+                guard pair.count == 2, (0 ..< Machine.maxCPUs).contains(pair[0]),
+                      (1 ... Int(UInt32.max)).contains(pair[1]) else {
+                    throw DecodingError.dataCorruptedError(
+                        forKey: .runs, in: c, debugDescription: "a run is [cpu, steps], got \(pair)")
+                }
+                runs.append(ScheduleRun(cpu: pair[0], steps: pair[1]))
+            }
+            scheduler = .replay(runs)
+        default:
+            throw DecodingError.dataCorruptedError(forKey: .policy, in: c,
+                                                   debugDescription: "unknown policy '\(policy)'")
+        }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        switch scheduler {
+        case .random(let seed, let permille):
+            try c.encode("random", forKey: .policy)
+            try c.encode(hex(seed), forKey: .seed)
+            try c.encode(permille, forKey: .switchPermille)
+        case .pct(let seed, let depth, let steps):
+            try c.encode("pct", forKey: .policy)
+            try c.encode(hex(seed), forKey: .seed)
+            try c.encode(depth, forKey: .depth)
+            try c.encode(steps, forKey: .steps)
+        case .replay(let runs):
+            try c.encode("replay", forKey: .policy)
+            try c.encode(runs.map { [$0.cpu, $0.steps] }, forKey: .runs)
+        }
+    }
+}

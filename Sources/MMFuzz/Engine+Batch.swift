@@ -1,0 +1,206 @@
+import MMModel
+import MMSim
+
+extension CaseRunner {
+    /// Runs a batch on several CPUs at once and checks it (see
+    /// ``CaseRunner``): no violation at any step, outcomes explained by
+    /// some order of the calls, and the state that order leaves equal to
+    /// the machine's.
+    func runBatch(_ batch: Batch, op: Op, index: Int) -> Failure? {
+        let (calls, ops) = resolve(batch)
+        guard !ops.isEmpty else { return nil }
+        // An injected failure would land in whichever call the schedule
+        // makes allocate first; it is for the sequential ops.
+        machine.failNthAllocation(0)
+        let allocBefore = machine.stats.allocFailures
+        let run: ConcurrentRun
+        do {
+            run = try machine.runConcurrent(ops, scheduler: batch.schedule)
+        } catch {
+            if machine.violationCount != violationsSeen {
+                return violationFailure(after: nil, outcome: nil, op: op, index: index)
+            }
+            return Failure(kind: "batch", message: "\(where_(op, index)): the machine refused the batch: \(error)",
+                           opIndex: index)
+        }
+        _schedules[index] = run.schedule
+        _opsRun += ops.count
+        var events: [HistoryEvent] = []
+        events.reserveCapacity(ops.count)
+        for (call, result) in zip(calls, run.outcomes) {
+            let outcome = Self.outcome(of: call, result)
+            tally(outcome)
+            if let trace = _trace { trace(index, op, call, outcome) }
+            // MADV_DONTNEED zaps from the moment it holds mmap_sem: its
+            // pages as they were then go first (later faults are zapped
+            // or not by the search's zaps of their own).
+            let hint = if case .madvise = call { result.start } else { result.effect }
+            events.append(HistoryEvent(call: call, outcome: outcome, start: result.start, end: result.end,
+                                       hint: hint))
+        }
+        guard checked else {
+            for event in events.sorted(by: { $0.start < $1.start }) {
+                track(event.call, event.outcome)
+            }
+            sortLive()
+            return nil
+        }
+        if machine.violationCount != violationsSeen {
+            return violationFailure(after: nil, outcome: nil, op: op, index: index)
+        }
+        let failures = machine.stats.allocFailures
+        let mayFail = failures != allocBefore
+        allocFailures = failures
+        machine.check()
+        if machine.violationCount != violationsSeen {
+            return violationFailure(after: nil, outcome: nil, op: op, index: index)
+        }
+        return linearize(events, mayFail: mayFail, op: op, index: index)
+    }
+
+    /// Finds an order of `events` the model explains and that leaves the
+    /// machine's state; adopts it.
+    private func linearize(_ events: [HistoryEvent], mayFail: Bool, op: Op, index: Int) -> Failure? {
+        let before = (_model, _live, users)
+        var lastState: Failure?
+        // An mprotect stopped by a failed allocation takes what the machine
+        // has in its range at the end of the batch.
+        let settle = { (model: inout Model) throws(Divergence) in
+            guard let undecided = model.undecidedProtection else { return }
+            let vmas: [VMAInfo]
+            do {
+                vmas = try self.machine.vmas(of: MMID(rawValue: undecided.mm))
+            } catch {
+                throw Divergence("vmas of mm \(undecided.mm): \(error)")
+            }
+            try model.adoptProtection(mm: undecided.mm, mappings: self.normalize(vmas))
+        }
+        let verdict = Linearizer().check(events, from: _model, mayFailAllocation: mayFail,
+                                         settle: settle) { model, order in
+            (_model, _live, users) = (model, before.1, before.2)
+            for i in order {
+                track(events[i].call, events[i].outcome)
+            }
+            sortLive()
+            if let f = compareState(index: index, op: op) {
+                lastState = f
+                return false
+            }
+            return true
+        }
+        let history = events.map(\.description).joined(separator: "; ")
+        switch verdict {
+        case .linearizable:
+            return nil
+        case .notLinearizable(let deepest, let refusal):
+            (_model, _live, users) = before
+            var message = "\(where_(op, index)): no order of the batch's calls explains it"
+            if let lastState, deepest.count == events.count {
+                message += " (the closest leaves another state: \(lastState.message))"
+            } else {
+                message += " (longest explained prefix \(deepest.count) calls, then \(refusal))"
+            }
+            return Failure(kind: "linearizability", message: message + "; history: \(history)",
+                           opIndex: index)
+        case .undecided(let explored, let deepest, let refusal):
+            (_model, _live, users) = before
+            return Failure(kind: "linearizability-undecided",
+                           message: "\(where_(op, index)): no verdict after \(explored) model steps (longest explained prefix \(deepest), then \(refusal)\(lastState.map { ": " + $0.message } ?? "")); history: \(history)",
+                           opIndex: index)
+        }
+    }
+
+    /// Live mms in id order, as the model lists them (a batch's forks may
+    /// be placed in any order).
+    func sortLive() {
+        let order = _live.indices.sorted { _live[$0] < _live[$1] }
+        _live = order.map { _live[$0] }
+        users = order.map { users[$0] }
+    }
+
+    /// The calls of a batch, its slots resolved against the live mms as
+    /// the batch begins; ops a batch cannot hold are skipped.
+    private func resolve(_ batch: Batch) -> ([Call], [ConcurrentOp]) {
+        var calls: [Call] = []
+        var ops: [ConcurrentOp] = []
+        func add(_ call: Call, _ cpu: Int, _ mm: Int32?, _ c: ConcurrentOp.Call) {
+            guard ops.count < 64 else { return }
+            calls.append(call)
+            ops.append(ConcurrentOp(cpu: cpu, mm: mm.map { MMID(rawValue: $0) }, c))
+        }
+        for sub in batch.ops {
+            guard let cpu = sub.cpu, cpu >= 0, cpu < cpus else { continue }
+            if case .switchMM(_, nil) = sub {
+                add(.switchMM(cpu: cpu, mm: nil), cpu, nil, .switchMM)
+                continue
+            }
+            guard let slot = sub.slot, let mm = resolve(slot) else { continue }
+            switch sub {
+            case .mmap(_, _, let a, let l, let p, let f):
+                add(.mmap(cpu: cpu, mm: mm, addr: a, length: l, prot: p, flags: f), cpu, mm,
+                    .mmap(addr: a, length: l, prot: Prot(rawValue: p), flags: MapFlags(rawValue: f)))
+            case .munmap(_, _, let a, let l):
+                add(.munmap(cpu: cpu, mm: mm, addr: a, length: l), cpu, mm, .munmap(addr: a, length: l))
+            case .mprotect(_, _, let a, let l, let p):
+                add(.mprotect(cpu: cpu, mm: mm, addr: a, length: l, prot: p), cpu, mm,
+                    .mprotect(addr: a, length: l, prot: Prot(rawValue: p)))
+            case .madvise(_, _, let a, let l, let adv):
+                add(.madvise(cpu: cpu, mm: mm, addr: a, length: l, advice: adv), cpu, mm,
+                    .madvise(addr: a, length: l, advice: Advice(rawValue: adv)))
+            case .fork:
+                add(.fork(cpu: cpu, mm: mm), cpu, mm, .fork)
+            case .switchMM:
+                add(.switchMM(cpu: cpu, mm: mm), cpu, mm, .switchMM)
+            case .load(_, _, let a):
+                add(.load(cpu: cpu, mm: mm, addr: a), cpu, mm, .load(addr: a))
+            case .store(_, _, let a, let v):
+                add(.store(cpu: cpu, mm: mm, addr: a, value: v), cpu, mm, .store(addr: a, value: v))
+            case .touch(_, _, let a, let n, let v):
+                for i in 0 ..< max(0, min(n, 64)) {
+                    let addr = a &+ UInt64(i) &* Machine.pageSize
+                    add(.store(cpu: cpu, mm: mm, addr: addr, value: v &+ UInt64(i)), cpu, mm,
+                        .store(addr: addr, value: v &+ UInt64(i)))
+                }
+            default:
+                continue
+            }
+        }
+        return (calls, ops)
+    }
+
+    /// A batch op's outcome as the sequential calls report it.
+    static func outcome(of call: Call, _ result: ConcurrentOutcome) -> Outcome {
+        switch call {
+        case .load, .store:
+            if let e = result.errno {
+                if e == .EFAULT { return .segv }
+                if e == .ENOMEM { return .oom }
+                return .errno(e.rawValue)
+            }
+            if case .store(_, _, _, let value) = call { return .value(value) }
+            return .value(result.value)
+        default:
+            if let e = result.errno { return .errno(e.rawValue) }
+            switch call {
+            case .mmap: return .address(result.value)
+            case .fork: return .mm(Int32(truncatingIfNeeded: result.value))
+            default: return .ok
+            }
+        }
+    }
+}
+
+extension FuzzCase {
+    /// The case with each batch's schedule replaced by the one it ran
+    /// (`schedules` from ``CaseResult``), so that it replays exactly.
+    public func pinning(_ schedules: [Int: [ScheduleRun]]) -> FuzzCase {
+        var pinned = self
+        for (index, runs) in schedules where index < ops.count {
+            if case .parallel(var batch) = ops[index] {
+                batch.schedule = .replay(runs)
+                pinned.ops[index] = .parallel(batch)
+            }
+        }
+        return pinned
+    }
+}
