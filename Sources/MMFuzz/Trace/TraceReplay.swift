@@ -19,6 +19,9 @@ public struct TraceReplayOptions: Sendable, Hashable {
     public var reproducerLines: Int = 4096
     /// Where reproducers are written; nil writes none.
     public var saveDirectory: String? = "mmfuzz-out"
+    /// Stop after this many events (a prefix of the trace), then finish
+    /// as at its end; nil replays it all.
+    public var maxEvents: Int?
     /// A test-only seam: see ``TraceSeam``.
     public var seam: TraceSeam?
 
@@ -221,6 +224,7 @@ public final class TraceReplayer {
         var failure: TraceFailure?
         var sinceCheckpoint = 0
         while let line = try reader.nextLine() {
+            if let maxEvents = options.maxEvents, replayer.tally.events >= maxEvents { break }
             ring.append(line)
             let number = reader.lineNumber
             if number == 1, line.starts(with: TraceExcerpt.marker.utf8) {
