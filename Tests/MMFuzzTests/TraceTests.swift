@@ -208,6 +208,7 @@ struct TraceReplayTests {
         #expect(r.failure == nil, "\(r.failure?.description ?? "")")
         #expect(r.tally.events == 2000)
         #expect(r.tally.skippedTotal <= 2)
+        #expect(r.tally.replayed + r.tally.skippedTotal == r.tally.events)
         #expect(r.stats.gatherFlushes > 0)
         #expect(r.stats.framesUsedNow == 0)
     }
