@@ -481,14 +481,15 @@ public final class TraceReplayer {
 
     private func syscall(_ enter: TraceEvent, ret: UInt64, exit: TraceEvent) -> TraceFailure? {
         let failed = ret >= UInt64(bitPattern: -4095)
-        let line = exit.line
         if failed, enter.kind.isMemoryCall {
             let errno = -Int64(bitPattern: ret)
             skipBoth("\(Self.syscall(of: enter.kind).rawValue) failed in the trace (errno \(errno))")
             return nil
         }
-        let tid = exit.tid
-        guard tasks[tid] != nil else { return nil }
+        guard tasks[exit.tid] != nil else {
+            skipBoth("task without a live mm")
+            return nil
+        }
         switch enter.kind {
         case .enterMmap(_, let length, let prot, let flags, _):
             var f: MapFlags = [.fixed, .anonymous]
