@@ -585,6 +585,12 @@ public final class TraceReplayer {
         return nil
     }
 
+    /// Drops what is kept about `mm` once it has no users, so that memory
+    /// stays bounded by the tasks alive, whatever the trace's length.
+    private func forgetIfDead(_ mm: Int32) {
+        if slot(mm) == nil { breaks[mm] = nil }
+    }
+
     /// Both halves of a traced call are skipped.
     private func skipBoth(_ reason: String) {
         tally.skip(reason)
@@ -635,6 +641,7 @@ public final class TraceReplayer {
             tally.skip("exec refused by the machine")
             return releaseHeldFaults(e.tid)
         }
+        forgetIfDead(tasks[e.tid]!.mm)
         tasks[e.tid]!.mm = id
         cpuLoaded[cpu] = id
         tally.replayed += 1
@@ -655,6 +662,7 @@ public final class TraceReplayer {
             return nil
         }
         if let f = step(.exit(cpu: cpu, slot: s), line: e.line) { return f }
+        forgetIfDead(t.mm)
         tasks[e.tid] = nil
         cpuTask[cpu] = nil
         tally.replayed += 1
