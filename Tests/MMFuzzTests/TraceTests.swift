@@ -202,6 +202,27 @@ struct TraceReplayTests {
         #expect(r.stats.framesUsedNow == 0)
     }
 
+    @Test("hostile values are refused by the machine or skipped, never a trap")
+    func hostileValues() throws {
+        let text = [
+            Snippet.line("a", 1, "1.0", "syscalls:sys_enter_brk", "brk: 0x0"),
+            Snippet.line("a", 1, "1.1", "syscalls:sys_exit_brk", "0xfffffffffffff000"),
+            Snippet.line("a", 1, "1.2", "syscalls:sys_enter_mmap", "addr: 0x0, len: 0xffffffffffffffff, prot: 0xff, flags: 0xffffffff, fd: 0x0, off: 0x0"),
+            Snippet.line("a", 1, "1.3", "syscalls:sys_exit_mmap", "0xfffffffffffff000"),
+            Snippet.line("a", 1, "1.4", "syscalls:sys_enter_munmap", "addr: 0xffffffffffff0000, len: 0xffffffffffffffff"),
+            Snippet.line("a", 1, "1.5", "syscalls:sys_exit_munmap", "0x0"),
+            Snippet.line("a", 1, "1.6", "exceptions:page_fault_user", "address=0xffffffffffffffff ip=0x0 error_code=0x6"),
+            Snippet.line("a", 1, "1.7", "exceptions:page_fault_user", "address=0x0 ip=0x0 error_code=0x6"),
+            Snippet.line("a", 1, "1.8", "task:task_newtask", "pid=2147483647 comm=a clone_flags=ffffffffffffffff oom_score_adj=0"),
+            Snippet.line("a", 1, "1.9", "sched:sched_process_exit", "comm=a pid=1 prio=120 group_dead=true"),
+        ].joined(separator: "\n") + "\n"
+        let r = try TraceReplayer.replay(.bytes(Array(text.utf8)), variant: .baseline, options: options())
+        #expect(r.failure == nil, "\(r.failure?.description ?? "")")
+        #expect(r.tally.events == 10)
+        #expect(r.tally.skipped["fault address outside user space"] == 2)
+        #expect(r.tally.replayed + r.tally.skippedTotal == 10)
+    }
+
     @Test("the head of the kbuild trace replays cleanly on every variant", arguments: Variant.allCombinations)
     func kbuildHead(variant: Variant) throws {
         let r = try TraceReplayer.replay(.bytes(Snippet.kbuildHead), variant: variant, options: options())

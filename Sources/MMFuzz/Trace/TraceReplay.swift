@@ -559,6 +559,10 @@ public final class TraceReplayer {
 
     private func brk(_ exit: TraceEvent, newBreak: UInt64) -> TraceFailure? {
         let mm = tasks[exit.tid]!.mm
+        guard newBreak < Machine.taskSize else {
+            skipBoth("brk outside user space")
+            return nil
+        }
         guard let old = breaks[mm] else {
             breaks[mm] = newBreak
             tally.replayed += 2
