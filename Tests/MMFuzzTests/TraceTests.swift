@@ -325,3 +325,43 @@ struct TraceReportTests {
         #expect(svg.contains("longest preempt-off stretch"))
     }
 }
+
+@Suite("Trace: mutated input")
+struct TraceMutationTests {
+    /// Bytes of the snippet with a few replaced by digits, letters and
+    /// punctuation the format uses.
+    static func mutate(_ text: [UInt8], seed: UInt64) -> [UInt8] {
+        var rng = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+        func next() -> UInt64 {
+            rng ^= rng << 13
+            rng ^= rng >> 7
+            rng ^= rng << 17
+            return rng
+        }
+        let alphabet = Array("0123456789abcdefx:/=, -\n".utf8)
+        var out = text
+        for _ in 0 ..< 1 + Int(next() % 4) {
+            let i = Int(next() % UInt64(out.count))
+            out[i] = alphabet[Int(next() % UInt64(alphabet.count))]
+        }
+        return out
+    }
+
+    @Test("mutated traces give a TraceError or a clean replay, never a trap or a disagreement")
+    func mutated() throws {
+        let text = Array(Snippet.vforkExecBrk.utf8)
+        var errors = 0, clean = 0
+        for seed in 1 ... 400 as ClosedRange<UInt64> {
+            do {
+                let r = try TraceReplayer.replay(.bytes(Self.mutate(text, seed: seed)), variant: .baseline,
+                                                 options: options())
+                #expect(r.failure == nil, "seed \(seed): \(r.failure?.description ?? "")")
+                clean += 1
+            } catch {
+                #expect(error.line != nil || error.message.contains("truncated"))
+                errors += 1
+            }
+        }
+        #expect(errors > 0 && clean > 0)
+    }
+}

@@ -290,8 +290,9 @@ public final class TraceReplayer {
     func handle(_ e: TraceEvent) throws(TraceError) -> TraceFailure? {
         tally.events += 1
         tick += 1
+        // Every event's task exists from here on (a new mm when first seen).
+        task(e.tid)
         if case .fault(false, _, _) = e.kind {
-            _ = task(e.tid)
             tasks[e.tid]!.heldFaults.append(e)
             return nil
         }
