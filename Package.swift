@@ -47,11 +47,20 @@ let package = Package(
         ),
         // The reference model: pure Swift, knows nothing of the C machine.
         .target(name: "MMModel"),
+        // liblzma from the system (xz-utils; Debian's liblzma-dev), for
+        // reading xz-compressed traces as a stream.
+        .systemLibrary(
+            name: "CLzma",
+            path: "Sources/CLzma",
+            pkgConfig: "liblzma",
+            providers: [.apt(["liblzma-dev"])]
+        ),
         // The fuzzing engine: generates operations, runs them on a Machine
-        // and the model side by side, shrinks failures, writes reproducers.
+        // and the model side by side, shrinks failures, writes reproducers;
+        // and the trace replayer (Trace/).
         .target(
             name: "MMFuzz",
-            dependencies: ["MMSim", "MMModel"]
+            dependencies: ["MMSim", "MMModel", "CLzma"]
         ),
         // The command-line tool.
         .executableTarget(
@@ -90,7 +99,7 @@ let package = Package(
                 "MMFuzz", "MMModel", "MMSim",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
-            resources: [.copy("Regressions")]
+            resources: [.copy("Regressions"), .copy("TraceSnippets")]
         ),
     ],
     swiftLanguageModes: [.v6]

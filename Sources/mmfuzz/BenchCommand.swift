@@ -103,7 +103,8 @@ struct BenchCommand: ParsableCommand {
             proposals: try variants.map { variant in
                 try ProposalBench.measure(machine.config(for: variant), pages: UInt64(pages),
                                           repeats: repeats)
-            })
+            },
+            parallelFaults: try parallelFaultRows(variants))
         if json {
             print(try jsonText(result))
         } else {
@@ -124,6 +125,7 @@ struct BenchCommand: ParsableCommand {
                 print("warning: \(failures) cases failed in a checked run: \(checked.compactMap(\.firstFailure).first!)")
             }
             printProposals(result.proposals)
+            printParallelFaults(result.parallelFaults)
         }
     }
 
@@ -180,4 +182,6 @@ struct BenchJSON: Encodable {
     var failures: Int
     /// What each variant costs on the same fixed workloads.
     var proposals: [ProposalBench.Row]
+    /// Lock contention of threads faulting at once (BenchCommand+ParallelFaults).
+    var parallelFaults: [ParallelFaultsBench.Row]
 }

@@ -16,7 +16,8 @@ struct MMFuzz: ParsableCommand {
             Exit status: 0 when every check passed, 1 when the kernel reported \
             a violation or a result was wrong, 2 for bad command-line input.
             """,
-        subcommands: [RunCommand.self, ReplayCommand.self, BenchCommand.self, ScenarioCommand.self],
+        subcommands: [RunCommand.self, ReplayCommand.self, TraceCommand.self, BenchCommand.self,
+                      ScenarioCommand.self],
         defaultSubcommand: RunCommand.self
     )
 

@@ -1,0 +1,722 @@
+import MMModel
+import MMSim
+
+/// How a trace is replayed.
+public struct TraceReplayOptions: Sendable, Hashable {
+    /// Simulated CPUs; the kbuild trace ran on 2.
+    public var cpus: Int = 2
+    /// Physical frames of each machine.  The kbuild trace peaks at about
+    /// 40,000 user pages (two compilers at once), page tables aside.
+    public var frames: Int = 131_072
+    /// Run the reference model and every check alongside (off only to
+    /// measure the cost of checking).
+    public var checked: Bool = true
+    /// A whole-state checkpoint (the machine's audit, and every live mm's
+    /// mappings, counters and pages against the model) every this many
+    /// events, and one at the end.
+    public var checkpointEvery: Int = 16_384
+    /// Lines of context kept for a reproducer (the longest excerpt tried).
+    public var reproducerLines: Int = 4096
+    /// Where reproducers are written; nil writes none.
+    public var saveDirectory: String? = "mmfuzz-out"
+    /// Stop after this many events (a prefix of the trace), then finish
+    /// as at its end; nil replays it all.
+    public var maxEvents: Int?
+    /// A test-only seam: see ``TraceSeam``.
+    public var seam: TraceSeam?
+
+    public init() {}
+}
+
+/// A deliberate disagreement between machine and model, for the test that
+/// proves the replay's checking stops it: right after replaying the first
+/// user write fault at or after `time` (µs, the trace's own timestamps, so
+/// that an excerpt of the trace hits it too), the replayer stores a value
+/// to the machine behind the model's back.  The next check that reads the
+/// page (a load, or a checkpoint) must report it.
+public struct TraceSeam: Sendable, Hashable {
+    public var time: UInt64
+    public var value: UInt64
+
+    public init(time: UInt64, value: UInt64 = 0xBAD_C0FFEE) {
+        self.time = time
+        self.value = value
+    }
+}
+
+/// Counts of what the replay did with the trace's events.
+public struct TraceTally: Sendable, Hashable, Codable {
+    /// Events read (comment and empty lines excluded).
+    public var events = 0
+    /// Events that drove the machine (or completed a call with their other
+    /// half, or were bookkeeping the machine needs no call for).
+    public var replayed = 0
+    /// Events not replayed, by reason.
+    public var skipped: [String: Int] = [:]
+    /// What the replay had to make up or adapt, by kind: synthetic regions,
+    /// file mappings made anonymous, results that differ from the trace's.
+    public var notes: [String: Int] = [:]
+    /// Calls made to the machine.
+    public var machineCalls = 0
+
+    public var skippedTotal: Int { skipped.values.reduce(0, +) }
+
+    mutating func skip(_ reason: String) {
+        skipped[reason, default: 0] += 1
+    }
+
+    mutating func note(_ what: String, _ n: Int = 1) {
+        notes[what, default: 0] += n
+    }
+}
+
+/// What stopped a replay.
+public struct TraceFailure: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// The engine's failure kind: `violation:<kind>`, `divergence` or
+    /// `state:<aspect>`.
+    public var kind: String
+    public var message: String
+    /// The trace line of the event being replayed, or nil at the end.
+    public var line: Int?
+    /// The reproducer written, if any.
+    public var reproducer: String?
+    /// Whether replaying the reproducer alone fails the same way.
+    public var reproducerReplays: Bool?
+
+    public var isViolation: Bool { kind.hasPrefix("violation") }
+
+    /// The engine's message without its own position ("end of case: ",
+    /// which a checkpoint in the middle of a trace is not).
+    static func trim(_ message: String) -> String {
+        let prefix = "end of case: "
+        return message.hasPrefix(prefix) ? String(message.dropFirst(prefix.count)) : message
+    }
+
+    public var description: String {
+        (line.map { "line \($0): " } ?? "end of trace: ") + "\(kind): \(message)"
+    }
+}
+
+/// One variant's replay of a trace.
+public struct TraceVariantResult: Sendable {
+    public var variant: Variant
+    public var tally: TraceTally
+    /// The machine's counters at the end (after the exits of the tasks
+    /// still alive), or where the replay stopped.
+    public var stats: Stats
+    public var failure: TraceFailure?
+    /// Wall time of this variant's replay, in seconds.
+    public var seconds: Double
+
+    public var completed: Bool { failure == nil }
+}
+
+/// Replays a `perf script` trace of a workload on one machine, with the
+/// reference model checking every call alongside (through the engine's
+/// ``CaseRunner``: each trace event becomes the engine's ``Op``s).
+///
+/// How the trace maps to the machine (see also README "Replaying real
+/// traces"):
+///
+/// - Tasks are TIDs.  A task first seen without a fork gets a new mm.
+///   `task_newtask` with `CLONE_VM` (threads, and vfork's
+///   `CLONE_VM|CLONE_VFORK`) makes the child one more user of the
+///   parent's mm (`mmGet`) until it execs or exits; without `CLONE_VM` it
+///   is a fork (copy-on-write copy) on the parent's CPU.  `sched_process_exec`
+///   is `exec` (a fresh mm), `sched_process_exit` is `exit`.
+/// - Page faults are user loads, or stores when `error_code & 0x2`, of the
+///   8-byte word at the address, on the task's CPU; the value stored is the
+///   line number.  `page_fault_kernel` likewise (the kernel touching user
+///   memory for the task).  Kernel faults just before a task's exec (the
+///   ELF loader, the new stack) belong to the new mm: they are held until
+///   the task's next event and replayed after the exec when that is it.
+/// - mmap, munmap, mprotect and MADV_DONTNEED are made with the traced
+///   arguments; mmap with `MAP_FIXED` at the address the traced call
+///   returned, so the layout is the trace's.  File mappings become
+///   anonymous: `MAP_PRIVATE` ones private, `MAP_SHARED` ones shared
+///   anonymous memory (pages shared with forked children, not copied).
+///   Calls that failed in the trace are skipped.
+/// - brk has no machine call: growing the break maps the new part of the
+///   heap (`MAP_FIXED|MAP_PRIVATE|MAP_ANONYMOUS`, read-write), shrinking it
+///   unmaps the part given back.
+/// - What exec maps in the kernel (program segments, the interpreter, the
+///   stack, the vDSO) is not in the trace.  A fault the machine answers
+///   with SIGSEGV at an address no mapping covers gets a synthetic mapping
+///   of its own page (`MAP_FIXED`, private anonymous, read-write-execute,
+///   so that whatever the real mapping allowed is allowed), and the access
+///   is made again.  Neighbouring synthetic pages merge into one vma.
+/// - Tasks are placed on CPUs as the interleaving implies: a task keeps its
+///   CPU while it runs; a task that is not running takes an idle CPU, or
+///   else the one whose task was active least recently, with a `switchMM`
+///   when that CPU had another mm loaded.
+public final class TraceReplayer {
+    public let variant: Variant
+    public let options: TraceReplayOptions
+    private let runner: CaseRunner
+    public private(set) var tally = TraceTally()
+
+    /// A task (thread) of the traced workload.
+    private struct Task {
+        var mm: Int32
+        var cpu: Int?
+        var pending: Pending?
+        /// Kernel faults held back until the task's next event.
+        var heldFaults: [TraceEvent] = []
+    }
+
+    /// A system call entered and not yet exited.
+    private struct Pending {
+        var call: TraceEvent.Syscall
+        var event: TraceEvent
+    }
+
+    private var tasks: [Int32: Task] = [:]
+    private var cpuTask: [Int32?]
+    private var cpuLastUse: [Int]
+    private var cpuLoaded: [Int32?]
+    /// The program break of each mm, once known.
+    private var breaks: [Int32: UInt64] = [:]
+    private var tick = 0
+    private var lastOutcome: Outcome?
+    private var seamFired = false
+    /// Lenient about syscall halves cut off by the start of an excerpt.
+    private var excerpt = false
+
+    private static let cloneVM: UInt64 = 0x100
+    private static let mapShared: UInt64 = 0x01
+    private static let mapAnonymous: UInt64 = 0x20
+    /// MAP_DENYWRITE, MAP_NORESERVE, MAP_STACK: kept as traced.
+    private static let mapKeptBits: Int32 = 0x800 | 0x4000 | 0x20000
+    private static let page = Machine.pageSize
+
+    public init(variant: Variant, options: TraceReplayOptions) throws(Errno) {
+        self.variant = variant
+        self.options = options
+        let config = CaseConfig(cpus: options.cpus, frames: options.frames)
+        runner = try CaseRunner(config: config, variant: variant, checked: options.checked,
+                                checkpointInterval: Int.max)
+        cpuTask = Array(repeating: nil, count: options.cpus)
+        cpuLastUse = Array(repeating: -1, count: options.cpus)
+        cpuLoaded = Array(repeating: nil, count: options.cpus)
+        runner.trace = { [unowned self] _, _, _, outcome in
+            self.lastOutcome = outcome
+            self.tally.machineCalls += 1
+        }
+    }
+
+    /// The machine, for its counters.
+    public var machine: Machine { runner.machine }
+
+    // MARK: Driving
+
+    /// Replays the trace from `source` to its end (then every task still
+    /// alive exits and the leak audit runs), or to the first failure.
+    ///
+    /// Throws ``TraceError`` for bad input (which no variant can replay);
+    /// a failure of the kernel or a disagreement with the model is the
+    /// result's `failure`, with a reproducer written when
+    /// `options.saveDirectory` is set.
+    public static func replay(_ source: TraceSource, variant: Variant,
+                              options: TraceReplayOptions) throws(TraceError) -> TraceVariantResult {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let replayer: TraceReplayer
+        do {
+            replayer = try TraceReplayer(variant: variant, options: options)
+        } catch {
+            throw TraceError(line: nil, "the simulator refuses \(variant) with \(options.cpus) CPUs and \(options.frames) frames: \(error)")
+        }
+        let reader = try TraceLineReader(source)
+        var ring = LineRing(capacity: max(1, options.reproducerLines))
+        var failure: TraceFailure?
+        var sinceCheckpoint = 0
+        while let line = try reader.nextLine() {
+            if let maxEvents = options.maxEvents, replayer.tally.events >= maxEvents { break }
+            ring.append(line)
+            let number = reader.lineNumber
+            if number == 1, line.starts(with: TraceExcerpt.marker.utf8) {
+                replayer.excerpt = true
+            }
+            guard let event = try TraceParser.parse(line, number: number) else { continue }
+            if let f = try replayer.handle(event) {
+                failure = f
+                break
+            }
+            sinceCheckpoint += 1
+            if options.checked, sinceCheckpoint >= options.checkpointEvery {
+                sinceCheckpoint = 0
+                if let f = replayer.runner.checkpoint() {
+                    failure = TraceFailure(kind: f.kind, message: TraceFailure.trim(f.message), line: number)
+                    break
+                }
+            }
+        }
+        if failure == nil {
+            failure = replayer.finish()
+        }
+        if var f = failure, let dir = options.saveDirectory {
+            let saved = TraceExcerpt.save(ring: ring, failure: f, source: source, variant: variant,
+                                          options: options, directory: dir)
+            f.reproducer = saved.path
+            f.reproducerReplays = saved.replays
+            failure = f
+        }
+        let elapsed = clock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return TraceVariantResult(variant: variant, tally: replayer.tally, stats: replayer.machine.stats,
+                                  failure: failure, seconds: seconds)
+    }
+
+    /// End of the trace: held faults are replayed, calls left open are
+    /// counted, every mm still in use exits, and the leak audit runs.
+    func finish() -> TraceFailure? {
+        for tid in tasks.keys.sorted() {
+            if let f = releaseHeldFaults(tid) { return f }
+            if tasks[tid]?.pending != nil {
+                tally.skip("system call entered but not exited before the end of the trace")
+                tasks[tid]?.pending = nil
+            }
+        }
+        if let f = runner.finish() {
+            return TraceFailure(kind: f.kind, message: f.message, line: nil)
+        }
+        return nil
+    }
+
+    // MARK: Events
+
+    /// Replays one event; a failure of the kernel or of the model check
+    /// stops the replay.
+    func handle(_ e: TraceEvent) throws(TraceError) -> TraceFailure? {
+        tally.events += 1
+        tick += 1
+        // Every event's task exists from here on (a new mm when first seen).
+        task(e.tid)
+        if case .fault(false, _, _) = e.kind {
+            tasks[e.tid]!.heldFaults.append(e)
+            return nil
+        }
+        if case .exec = e.kind {
+            // Held kernel faults are the exec's own: replayed after it.
+        } else if let f = releaseHeldFaults(e.tid) {
+            return f
+        }
+        switch e.kind {
+        case .fault(_, let address, let code):
+            return access(e, tid: e.tid, address: address, write: code & 0x2 != 0)
+        case .enterMmap, .enterMunmap, .enterMprotect, .enterMremap, .enterMadvise, .enterBrk:
+            if task(e.tid).pending != nil {
+                tally.skip("system call entered again before its exit (lost event)")
+            }
+            // Counted with its exit.
+            tasks[e.tid]!.pending = Pending(call: Self.syscall(of: e.kind), event: e)
+            return nil
+        case .exit(let call, let ret):
+            guard let pending = tasks[e.tid]?.pending, pending.call == call else {
+                if excerpt, tasks[e.tid]?.pending == nil {
+                    tally.skip("system call exit whose enter precedes the excerpt")
+                    return nil
+                }
+                let other = tasks[e.tid]?.pending.map {
+                    " (its open call is sys_enter_\($0.call.rawValue) of line \($0.event.line))"
+                } ?? ""
+                throw TraceError(line: e.line, "sys_exit_\(call.rawValue) without its sys_enter_\(call.rawValue) in task \(e.tid)\(other)")
+            }
+            tasks[e.tid]!.pending = nil
+            return syscall(pending.event, ret: ret, exit: e)
+        case .newTask(let child, let flags):
+            return newTask(e, child: child, flags: flags)
+        case .fork(_, let child):
+            if tasks[child] == nil {
+                // No task_newtask seen: an ordinary fork.
+                return newTask(e, child: child, flags: 0)
+            }
+            tally.replayed += 1
+            return nil
+        case .exec:
+            return exec(e)
+        case .processExit:
+            return exit(e)
+        }
+    }
+
+    private static func syscall(of kind: TraceEvent.Kind) -> TraceEvent.Syscall {
+        switch kind {
+        case .enterMmap: .mmap
+        case .enterMunmap: .munmap
+        case .enterMprotect: .mprotect
+        case .enterMremap: .mremap
+        case .enterMadvise: .madvise
+        default: .brk
+        }
+    }
+
+    /// The task `tid`, created with a fresh mm when first seen.
+    @discardableResult
+    private func task(_ tid: Int32) -> Task {
+        if let t = tasks[tid] { return t }
+        tally.note("tasks first seen without a fork (given a new mm)")
+        _ = runner.step(.newMM, index: 0)
+        guard case .mm(let id) = lastOutcome else {
+            // Only a machine out of memory refuses an mm; the model checked it.
+            let t = Task(mm: -1)
+            tasks[tid] = t
+            return t
+        }
+        let t = Task(mm: id)
+        tasks[tid] = t
+        return t
+    }
+
+    /// The engine slot naming mm `id`: its index among the live mms.
+    private func slot(_ id: Int32) -> Int? {
+        let live = runner.live
+        var lo = 0, hi = live.count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if live[mid] < id { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < live.count && live[lo] == id ? lo : nil
+    }
+
+    /// Runs `op` through the engine; a failure is reported at `line`.
+    private func step(_ op: Op, line: Int) -> TraceFailure? {
+        lastOutcome = nil
+        if let f = runner.step(op, index: line) {
+            return TraceFailure(kind: f.kind, message: f.message, line: line)
+        }
+        return nil
+    }
+
+    /// The CPU `tid` runs on now, switching it there if needed.
+    private func place(_ tid: Int32, line: Int) -> (cpu: Int, failure: TraceFailure?) {
+        let t = tasks[tid]!
+        if let c = t.cpu, cpuTask[c] == tid {
+            cpuLastUse[c] = tick
+            return (c, nil)
+        }
+        var best = -1
+        if let c = t.cpu, cpuTask[c] == nil { best = c }
+        if best < 0 { best = cpuTask.firstIndex(where: { $0 == nil }) ?? -1 }
+        if best < 0 {
+            best = 0
+            for c in 1 ..< cpuTask.count where cpuLastUse[c] < cpuLastUse[best] { best = c }
+        }
+        if let other = cpuTask[best] { tasks[other]?.cpu = nil }
+        cpuTask[best] = tid
+        cpuLastUse[best] = tick
+        tasks[tid]!.cpu = best
+        if cpuLoaded[best] != t.mm, let s = slot(t.mm) {
+            tally.note("context switches (switchMM)")
+            if let f = step(.switchMM(cpu: best, slot: s), line: line) { return (best, f) }
+            cpuLoaded[best] = t.mm
+        }
+        return (best, nil)
+    }
+
+    /// Replays the kernel faults held for `tid`, in its current mm.
+    private func releaseHeldFaults(_ tid: Int32) -> TraceFailure? {
+        guard let held = tasks[tid]?.heldFaults, !held.isEmpty else { return nil }
+        tasks[tid]!.heldFaults.removeAll()
+        for e in held {
+            if case .fault(_, let address, let code) = e.kind,
+               let f = access(e, tid: tid, address: address, write: code & 0x2 != 0) {
+                return f
+            }
+        }
+        return nil
+    }
+
+    // MARK: Accesses
+
+    private func access(_ e: TraceEvent, tid: Int32, address: UInt64, write: Bool) -> TraceFailure? {
+        guard address >= Self.page, address < Machine.taskSize else {
+            tally.skip("fault address outside user space")
+            return nil
+        }
+        let (cpu, f0) = place(tid, line: e.line)
+        if let f0 { return f0 }
+        let mm = tasks[tid]!.mm
+        guard let s = slot(mm) else {
+            tally.skip("task without a live mm")
+            return nil
+        }
+        let addr = address & ~7
+        let op: Op = write ? .store(cpu: cpu, slot: s, addr: addr, value: UInt64(e.line))
+            : .load(cpu: cpu, slot: s, addr: addr)
+        if let f = step(op, line: e.line) { return f }
+        if lastOutcome == .segv {
+            // Outside every mapping: a region exec mapped in the kernel.
+            let vmas = (try? machine.vmas(of: MMID(rawValue: mm))) ?? []
+            if vmas.contains(where: { $0.start <= addr && addr < $0.end }) {
+                tally.skip("fault the replayed mapping's protection refuses (SIGSEGV in the replay)")
+                return nil
+            }
+            let base = addr & ~(Self.page - 1)
+            let flags: MapFlags = [.fixed, .private, .anonymous]
+            if let f = step(.mmap(cpu: cpu, slot: s, addr: base, length: Self.page, prot: 7,
+                                  flags: flags.rawValue), line: e.line) {
+                return f
+            }
+            guard lastOutcome == .address(base) else {
+                tally.skip("synthetic mapping refused by the machine (\(lastOutcome.map { "\($0)" } ?? "?"))")
+                return nil
+            }
+            tally.note("synthetic pages mapped for exec's regions (stack, segments, vDSO)")
+            if let f = step(op, line: e.line) { return f }
+            if lastOutcome == .segv {
+                tally.skip("fault refused even after a synthetic mapping")
+                return nil
+            }
+        }
+        tally.replayed += 1
+        if let seam = options.seam, !seamFired, write, e.time >= seam.time {
+            seamFired = true
+            // Behind the model's back: the test-only disagreement.
+            _ = try? machine.store(cpu: cpu, mm: MMID(rawValue: mm), addr: addr, value: seam.value)
+        }
+        return nil
+    }
+
+    // MARK: System calls
+
+    private func syscall(_ enter: TraceEvent, ret: UInt64, exit: TraceEvent) -> TraceFailure? {
+        let failed = ret >= UInt64(bitPattern: -4095)
+        if failed, enter.kind.isMemoryCall {
+            let errno = -Int64(bitPattern: ret)
+            skipBoth("\(Self.syscall(of: enter.kind).rawValue) failed in the trace (errno \(errno))")
+            return nil
+        }
+        guard tasks[exit.tid] != nil else {
+            skipBoth("task without a live mm")
+            return nil
+        }
+        switch enter.kind {
+        case .enterMmap(_, let length, let prot, let flags, _):
+            var f: MapFlags = [.fixed, .anonymous]
+            f.insert(flags & 0x3 == Self.mapShared ? .shared : .private)
+            f.formUnion(MapFlags(rawValue: Int32(truncatingIfNeeded: flags) & Self.mapKeptBits))
+            if flags & Self.mapAnonymous == 0 {
+                tally.note(flags & 0x3 == Self.mapShared ? "MAP_SHARED file mappings made shared anonymous"
+                    : "private file mappings made anonymous")
+            }
+            return call(exit, traced: .address(ret), pairs: 2) { cpu, s in
+                .mmap(cpu: cpu, slot: s, addr: ret, length: length, prot: Int32(truncatingIfNeeded: prot & 7),
+                      flags: f.rawValue)
+            }
+        case .enterMunmap(let addr, let length):
+            return call(exit, traced: .ok, pairs: 2) { cpu, s in
+                .munmap(cpu: cpu, slot: s, addr: addr, length: length)
+            }
+        case .enterMprotect(let addr, let length, let prot):
+            return call(exit, traced: .ok, pairs: 2) { cpu, s in
+                .mprotect(cpu: cpu, slot: s, addr: addr, length: length, prot: Int32(truncatingIfNeeded: prot & 7))
+            }
+        case .enterMadvise(let addr, let length, let advice):
+            guard advice == UInt64(Advice.dontneed.rawValue) else {
+                skipBoth("madvise advice \(advice) has no machine call")
+                return nil
+            }
+            return call(exit, traced: .ok, pairs: 2) { cpu, s in
+                .madvise(cpu: cpu, slot: s, addr: addr, length: length, advice: Advice.dontneed.rawValue)
+            }
+        case .enterMremap:
+            skipBoth("mremap has no machine call")
+            return nil
+        case .enterBrk:
+            return brk(exit, newBreak: ret)
+        default:
+            return nil
+        }
+    }
+
+    /// Makes one call for the task of `exit`, counting both halves of the
+    /// traced call as replayed and noting a result that differs from the
+    /// trace's.
+    private func call(_ exit: TraceEvent, traced: Outcome, pairs: Int,
+                      _ make: (Int, Int) -> Op) -> TraceFailure? {
+        let (cpu, f0) = place(exit.tid, line: exit.line)
+        if let f0 { return f0 }
+        guard let s = slot(tasks[exit.tid]!.mm) else {
+            skipBoth("task without a live mm")
+            return nil
+        }
+        let op = make(cpu, s)
+        if let f = step(op, line: exit.line) { return f }
+        tally.replayed += pairs
+        if let got = lastOutcome, got != traced {
+            // Keyed by the kind of result, not its value, so that the
+            // notes stay few.
+            let what: String
+            switch got {
+            case .errno(let e): what = "errno \(e)"
+            case .address: what = "another address"
+            default: what = "\(got)"
+            }
+            tally.note("\(op.kind.rawValue) results differing from the trace's (\(what) where the trace succeeded)")
+        }
+        return nil
+    }
+
+    private func brk(_ exit: TraceEvent, newBreak: UInt64) -> TraceFailure? {
+        let mm = tasks[exit.tid]!.mm
+        guard newBreak < Machine.taskSize else {
+            skipBoth("brk outside user space")
+            return nil
+        }
+        guard let old = breaks[mm] else {
+            breaks[mm] = newBreak
+            tally.replayed += 2
+            return nil
+        }
+        breaks[mm] = newBreak
+        let from = (old + Self.page - 1) & ~(Self.page - 1)
+        let to = (newBreak + Self.page - 1) & ~(Self.page - 1)
+        if to > from {
+            tally.note("brk growths mapped")
+            let flags: MapFlags = [.fixed, .private, .anonymous]
+            return call(exit, traced: .address(from), pairs: 2) { cpu, s in
+                .mmap(cpu: cpu, slot: s, addr: from, length: to - from, prot: Prot.readWrite.rawValue,
+                      flags: flags.rawValue)
+            }
+        }
+        if to < from {
+            tally.note("brk shrinks unmapped")
+            return call(exit, traced: .ok, pairs: 2) { cpu, s in
+                .munmap(cpu: cpu, slot: s, addr: to, length: from - to)
+            }
+        }
+        tally.replayed += 2
+        return nil
+    }
+
+    /// Drops what is kept about `mm` once it has no users, so that memory
+    /// stays bounded by the tasks alive, whatever the trace's length.
+    private func forgetIfDead(_ mm: Int32) {
+        if slot(mm) == nil { breaks[mm] = nil }
+    }
+
+    /// Both halves of a traced call are skipped.
+    private func skipBoth(_ reason: String) {
+        tally.skip(reason)
+        tally.skip(reason)
+    }
+
+    // MARK: Tasks
+
+    private func newTask(_ e: TraceEvent, child: Int32, flags: UInt64) -> TraceFailure? {
+        let parent = task(e.tid)
+        if tasks[child] != nil {
+            tally.skip("task created twice")
+            return nil
+        }
+        guard let s = slot(parent.mm) else {
+            tally.skip("task without a live mm")
+            return nil
+        }
+        if flags & Self.cloneVM != 0 {
+            if let f = step(.mmGet(slot: s), line: e.line) { return f }
+            tasks[child] = Task(mm: parent.mm)
+            tally.note(flags & 0x4000 != 0 ? "vfork children sharing the parent's mm" : "CLONE_VM tasks sharing an mm")
+        } else {
+            let (cpu, f0) = place(e.tid, line: e.line)
+            if let f0 { return f0 }
+            if let f = step(.fork(cpu: cpu, slot: s), line: e.line) { return f }
+            guard case .mm(let id) = lastOutcome else {
+                tally.skip("fork refused by the machine")
+                return nil
+            }
+            tasks[child] = Task(mm: id)
+            if let b = breaks[parent.mm] { breaks[id] = b }
+        }
+        tally.replayed += 1
+        return nil
+    }
+
+    private func exec(_ e: TraceEvent) -> TraceFailure? {
+        task(e.tid)
+        let (cpu, f0) = place(e.tid, line: e.line)
+        if let f0 { return f0 }
+        guard let s = slot(tasks[e.tid]!.mm) else {
+            tally.skip("task without a live mm")
+            return releaseHeldFaults(e.tid)
+        }
+        if let f = step(.exec(cpu: cpu, slot: s), line: e.line) { return f }
+        guard case .mm(let id) = lastOutcome else {
+            tally.skip("exec refused by the machine")
+            return releaseHeldFaults(e.tid)
+        }
+        forgetIfDead(tasks[e.tid]!.mm)
+        tasks[e.tid]!.mm = id
+        cpuLoaded[cpu] = id
+        tally.replayed += 1
+        return releaseHeldFaults(e.tid)
+    }
+
+    private func exit(_ e: TraceEvent) -> TraceFailure? {
+        task(e.tid)
+        let (cpu, f0) = place(e.tid, line: e.line)
+        if let f0 { return f0 }
+        let t = tasks[e.tid]!
+        if t.pending != nil {
+            tally.skip("system call entered but not exited before its task exited")
+        }
+        guard let s = slot(t.mm) else {
+            tally.skip("task without a live mm")
+            tasks[e.tid] = nil
+            return nil
+        }
+        if let f = step(.exit(cpu: cpu, slot: s), line: e.line) { return f }
+        forgetIfDead(t.mm)
+        tasks[e.tid] = nil
+        cpuTask[cpu] = nil
+        tally.replayed += 1
+        return nil
+    }
+}
+
+extension TraceEvent.Kind {
+    /// A system call enter whose failure means it changed nothing.
+    var isMemoryCall: Bool {
+        switch self {
+        case .enterMmap, .enterMunmap, .enterMprotect, .enterMremap, .enterMadvise: true
+        default: false
+        }
+    }
+}
+
+/// The last lines read, for a reproducer.
+struct LineRing {
+    private var lines: [[UInt8]]
+    private var numbers: [Int]
+    private var next = 0
+    private var count = 0
+    private var total = 0
+
+    init(capacity: Int) {
+        lines = Array(repeating: [], count: capacity)
+        numbers = Array(repeating: 0, count: capacity)
+    }
+
+    mutating func append(_ line: UnsafeBufferPointer<UInt8>) {
+        total += 1
+        lines[next].removeAll(keepingCapacity: true)
+        lines[next].append(contentsOf: line)
+        numbers[next] = total
+        next = (next + 1) % lines.count
+        count = min(count + 1, lines.count)
+    }
+
+    /// The last `n` lines (at most what is kept), oldest first, with their
+    /// line numbers.
+    func last(_ n: Int) -> [(Int, [UInt8])] {
+        let k = min(n, count)
+        var out: [(Int, [UInt8])] = []
+        out.reserveCapacity(k)
+        for i in 0 ..< k {
+            let j = (next - k + i + lines.count) % lines.count
+            out.append((numbers[j], lines[j]))
+        }
+        return out
+    }
+}

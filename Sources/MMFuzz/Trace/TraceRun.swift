@@ -1,0 +1,222 @@
+import MMSim
+
+/// One variant's figures from a trace replay: the metrics of DESIGN.md
+/// section 7, on the same work as every other variant's.
+public struct TraceMetrics: Sendable, Hashable {
+    public var variant: Variant
+    public var completed: Bool
+    /// Kernel violations (the replay stops at the first: 0 or 1).
+    public var violations: Int
+    /// Disagreements with the reference model (0 or 1, likewise).
+    public var disagreements: Int
+    /// Every TLB flush the kernel asked for (`flush_tlb_mm/range/page`).
+    public var flushes: UInt64
+    /// ... of which from an mmu_gather (unmap, exit, MADV_DONTNEED).
+    public var gatherFlushes: UInt64
+    /// Gather flushes forced by a full vector.
+    public var gatherFull: UInt64
+    /// ZAP_BLOCK_SIZE breaks of the gather.
+    public var zapBreaks: UInt64
+    /// Local single-page invalidations (invlpg).
+    public var flushOne: UInt64
+    /// Local full flushes (cr3 reloads).
+    public var flushAll: UInt64
+    public var ipis: UInt64
+    public var ipisLazy: UInt64
+    public var entriesInvalidated: UInt64
+    public var pagesGathered: UInt64
+    public var pagesFreed: UInt64
+    /// Pages freed through the gather per gather flush.
+    public var pagesFreedPerFlush: Double
+    public var missesAfterFlush: UInt64
+    public var maxPreemptOffPtes: UInt64
+    public var gatherPercpuBytes: UInt64
+    public var lockAcquisitions: UInt64
+    public var lockContended: UInt64
+    public var faults: UInt64
+    public var modelledTlbNs: Double
+    public var seconds: Double
+
+    public init(_ r: TraceVariantResult, cost: TLBCostModel) {
+        let s = r.stats
+        variant = r.variant
+        completed = r.completed
+        violations = r.failure?.isViolation == true ? 1 : 0
+        disagreements = r.failure != nil && r.failure?.isViolation == false ? 1 : 0
+        flushes = s.tlbFlushCalls
+        gatherFlushes = s.gatherFlushes
+        gatherFull = s.gatherFull
+        zapBreaks = s.zapBreaks
+        flushOne = s.flushOne
+        flushAll = s.flushAll
+        ipis = s.ipis
+        ipisLazy = s.ipisLazy
+        entriesInvalidated = s.entriesInvalidated
+        pagesGathered = s.pagesGathered
+        pagesFreed = s.pagesFreed
+        pagesFreedPerFlush = s.gatherFlushes > 0 ? Double(s.pagesGathered) / Double(s.gatherFlushes) : 0
+        missesAfterFlush = s.missesAfterFlush
+        maxPreemptOffPtes = s.maxPreemptOffPtes
+        gatherPercpuBytes = s.gatherPercpuBytes
+        lockAcquisitions = s.lockAcquisitions
+        lockContended = s.lockContended
+        faults = s.faults
+        modelledTlbNs = cost.nanoseconds(s)
+        seconds = r.seconds
+    }
+}
+
+/// A trace replayed on several variants, one after the other (one machine
+/// at a time keeps the peak memory that of one machine), each reading the
+/// trace again as a stream.
+public struct TraceRun: Sendable {
+    public var source: TraceSource
+    public var results: [TraceVariantResult]
+    public var cost: TLBCostModel
+
+    public var metrics: [TraceMetrics] { results.map { TraceMetrics($0, cost: cost) } }
+
+    /// Replays `source` on each of `variants`.  `progress` is called after
+    /// each variant.  Throws ``TraceError`` for bad input.
+    public static func run(_ source: TraceSource, variants: [Variant], options: TraceReplayOptions,
+                           cost: TLBCostModel = .standard,
+                           progress: (TraceVariantResult) -> Void = { _ in }) throws(TraceError) -> TraceRun {
+        var results: [TraceVariantResult] = []
+        for v in variants {
+            let r = try TraceReplayer.replay(source, variant: v, options: options)
+            progress(r)
+            results.append(r)
+        }
+        return TraceRun(source: source, results: results, cost: cost)
+    }
+
+    /// The tally of the first variant: the events and what was skipped
+    /// are the same on every variant unless a replay stopped early.
+    public var tally: TraceTally { results.first?.tally ?? TraceTally() }
+
+    /// Did every variant replay to the end with no failure?
+    public var clean: Bool { results.allSatisfy(\.completed) }
+
+    /// The ratio `a / b` of modelled TLB time and of flushes between two
+    /// variants, when both were run.
+    public func ratios(_ a: Variant, over b: Variant) -> (time: Double, flushes: Double, gatherFlushes: Double)? {
+        let m = metrics
+        guard let x = m.first(where: { $0.variant == a }), let y = m.first(where: { $0.variant == b }),
+              y.modelledTlbNs > 0, y.flushes > 0, y.gatherFlushes > 0 else { return nil }
+        return (x.modelledTlbNs / y.modelledTlbNs, Double(x.flushes) / Double(y.flushes),
+                Double(x.gatherFlushes) / Double(y.gatherFlushes))
+    }
+}
+
+// MARK: - JSON
+
+/// A JSON value with its keys in the order written.
+indirect enum JSON {
+    case int(Int)
+    case uint(UInt64)
+    case double(Double)
+    case string(String)
+    case bool(Bool)
+    case null
+    case array([JSON])
+    case object([(String, JSON)])
+
+    var text: String {
+        switch self {
+        case .int(let v): return String(v)
+        case .uint(let v): return String(v)
+        case .double(let v): return v.isFinite ? String((v * 1000).rounded() / 1000) : "null"
+        case .string(let s): return JSON.quote(s)
+        case .bool(let b): return b ? "true" : "false"
+        case .null: return "null"
+        case .array(let a): return "[" + a.map(\.text).joined(separator: ", ") + "]"
+        case .object(let o):
+            return "{" + o.map { JSON.quote($0.0) + ": " + $0.1.text }.joined(separator: ", ") + "}"
+        }
+    }
+
+    static func quote(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 {
+                    let h = String(u.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return out + "\""
+    }
+}
+
+extension TraceRun {
+    /// The whole result as one JSON object:
+    /// `{"events": N, "skipped": N, "variants": [{"variant": SPEC, ...}]}`.
+    public func json() -> String {
+        let t = tally
+        var top: [(String, JSON)] = [
+            ("events", .int(t.events)),
+            ("skipped", .int(t.skippedTotal)),
+            ("replayed", .int(t.replayed)),
+            ("skippedByReason", .object(t.skipped.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
+            ("notes", .object(t.notes.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
+        ]
+        top.append(("costModel", .object([
+            ("invalidatePageNs", .double(cost.invalidatePageNs)),
+            ("fullFlushNs", .double(cost.fullFlushNs)),
+            ("ipiRoundTripNs", .double(cost.ipiRoundTripNs)),
+            ("pageWalkNs", .double(cost.pageWalkNs)),
+        ])))
+        var rows: [JSON] = []
+        for (r, m) in zip(results, metrics) {
+            var o: [(String, JSON)] = [
+                ("variant", .string(m.variant.description)),
+                ("completed", .bool(m.completed)),
+                ("violations", .int(m.violations)),
+                ("disagreements", .int(m.disagreements)),
+                ("flushes", .uint(m.flushes)),
+                ("ipis", .uint(m.ipis)),
+                ("modelledTlbNs", .uint(UInt64(m.modelledTlbNs.rounded()))),
+                ("maxPreemptOffPtes", .uint(m.maxPreemptOffPtes)),
+                ("gatherFlushes", .uint(m.gatherFlushes)),
+                ("gatherFull", .uint(m.gatherFull)),
+                ("zapBreaks", .uint(m.zapBreaks)),
+                ("flushOne", .uint(m.flushOne)),
+                ("flushAll", .uint(m.flushAll)),
+                ("ipisLazy", .uint(m.ipisLazy)),
+                ("entriesInvalidated", .uint(m.entriesInvalidated)),
+                ("pagesGathered", .uint(m.pagesGathered)),
+                ("pagesFreed", .uint(m.pagesFreed)),
+                ("pagesFreedPerFlush", .double(m.pagesFreedPerFlush)),
+                ("missesAfterFlush", .uint(m.missesAfterFlush)),
+                ("gatherPercpuBytes", .uint(m.gatherPercpuBytes)),
+                ("lockAcquisitions", .uint(m.lockAcquisitions)),
+                ("lockContended", .uint(m.lockContended)),
+                ("faults", .uint(m.faults)),
+                ("events", .int(r.tally.events)),
+                ("skipped", .int(r.tally.skippedTotal)),
+                ("machineCalls", .int(r.tally.machineCalls)),
+                ("seconds", .double(m.seconds)),
+            ]
+            if let f = r.failure {
+                o.append(("failure", .object([
+                    ("kind", .string(f.kind)),
+                    ("message", .string(f.message)),
+                    ("line", f.line.map { .int($0) } ?? .null),
+                    ("reproducer", f.reproducer.map { .string($0) } ?? .null),
+                    ("reproducerReplays", f.reproducerReplays.map { .bool($0) } ?? .null),
+                ])))
+            }
+            rows.append(.object(o))
+        }
+        top.append(("variants", .array(rows)))
+        return JSON.object(top).text
+    }
+}

@@ -1,0 +1,158 @@
+import ArgumentParser
+import Foundation
+import MMFuzz
+import MMSim
+
+/// `mmfuzz trace FILE`: replays a real `perf script` trace on every chosen
+/// variant, checked against the model, and reports what each one cost.
+struct TraceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "trace",
+        abstract: "Replay a perf trace of a real workload on every variant, checked, and compare their costs.",
+        discussion: """
+            FILE is `perf script -F comm,pid,tid,time,event,trace` output \
+            (see shared/traces/README.md), plain or xz-compressed (told by \
+            its magic bytes), read as a stream. Processes become mms (fork \
+            copies, CLONE_VM|CLONE_VFORK borrows the parent's mm until exec, \
+            exec replaces, exit tears down), page faults become user loads \
+            or stores on the process's CPU, mmap/munmap/mprotect/madvise \
+            are made with the traced arguments, brk maps or unmaps the heap \
+            range, and what exec maps in the kernel gets synthetic pages \
+            (README: "Replaying real traces"). The reference model checks \
+            every call; the first violation or disagreement stops that \
+            variant's replay and writes a reproducer (an excerpt of the \
+            trace) to --save.
+
+            The variants run one after the other, each reading the trace \
+            again, so that memory stays that of one machine.
+
+            Exit status: 0 when every variant replayed to the end cleanly, \
+            1 when one stopped on a violation or disagreement, 2 for bad \
+            input (bad options, unreadable file, corrupt or truncated \
+            trace, unknown event, malformed field, a system call exit \
+            without its enter), with the line number.
+            """
+    )
+
+    @Argument(help: "The trace (plain text or .xz).")
+    var file: String
+
+    @Option(
+        name: .customLong("variant"),
+        help: ArgumentHelp("A kernel variant, gather=vector|inplace,ptl=mm|split,preempt=on|off, or 'all' (the default). Repeatable.",
+                           valueName: "spec"),
+        transform: VariantSelection.parse)
+    var selections: [VariantSelection] = []
+
+    @Option(help: "Simulated CPUs (1 to \(Machine.maxCPUs)); the kbuild trace ran on 2.")
+    var cpus: Int = 2
+
+    @Option(help: "Physical page frames of each machine.")
+    var frames: Int = TraceReplayOptions().frames
+
+    @Option(help: "A whole-state checkpoint every this many events.")
+    var checkpointEvery: Int = TraceReplayOptions().checkpointEvery
+
+    @Option(help: "Directory for reproducers.")
+    var save: String = "mmfuzz-out"
+
+    @Option(help: "Write report.md and chart.svg to this directory.")
+    var report: String?
+
+    @Flag(help: "Print the result as one JSON object.")
+    var json = false
+
+    /// Replay without the model and checks (to measure their cost).
+    @Flag(help: .hidden)
+    var unchecked = false
+
+    mutating func validate() throws {
+        guard (1...Machine.maxCPUs).contains(cpus) else {
+            throw ValidationError("--cpus must be between 1 and \(Machine.maxCPUs), not \(cpus)")
+        }
+        guard frames >= 16, frames <= 1 << 22 else {
+            throw ValidationError("--frames must be between 16 and \(1 << 22), not \(frames)")
+        }
+        guard checkpointEvery >= 1 else {
+            throw ValidationError("--checkpoint-every must be at least 1, not \(checkpointEvery)")
+        }
+    }
+
+    var variants: [Variant] {
+        let requested = selections.isEmpty ? Variant.allCombinations : selections.flatMap { s in
+            switch s {
+            case .all: Variant.allCombinations
+            case .one(let v): [v]
+            }
+        }
+        var seen: Set<Variant> = []
+        return requested.filter { seen.insert($0).inserted }
+    }
+
+    func run() throws {
+        var options = TraceReplayOptions()
+        options.cpus = cpus
+        options.frames = frames
+        options.checkpointEvery = checkpointEvery
+        options.saveDirectory = save
+        options.checked = !unchecked
+        let run: TraceRun
+        do {
+            run = try TraceRun.run(.file(file), variants: variants, options: options) { r in
+                if !json {
+                    let status = r.failure.map { "STOPPED: \($0)" } ?? "clean"
+                    printError("mmfuzz trace: \(r.variant): \(r.tally.events) events in \(TraceRun.fixedPublic(r.seconds, 2)) s, \(status)")
+                }
+            }
+        } catch {
+            printError("mmfuzz trace: \(file): \(error)")
+            throw ExitCode(2)
+        }
+        if json {
+            print(run.json())
+        } else {
+            printSummary(run)
+        }
+        if let report {
+            do {
+                try FileManager.default.createDirectory(atPath: report, withIntermediateDirectories: true)
+                try run.svgChart().write(toFile: (report as NSString).appendingPathComponent("chart.svg"),
+                                         atomically: true, encoding: .utf8)
+                try run.markdownReport(chartFile: "chart.svg")
+                    .write(toFile: (report as NSString).appendingPathComponent("report.md"),
+                           atomically: true, encoding: .utf8)
+            } catch {
+                printError("mmfuzz trace: cannot write the report to \(report): \(error.localizedDescription)")
+                throw ExitCode(2)
+            }
+            if !json { print("report: \(report)/report.md, \(report)/chart.svg") }
+        }
+        if !run.clean {
+            throw ExitCode.failure
+        }
+    }
+
+    private func printSummary(_ run: TraceRun) {
+        let t = run.tally
+        print("\(file): \(t.events) events, \(t.replayed) replayed, \(t.skippedTotal) skipped, \(t.machineCalls) machine calls (first variant)")
+        for (k, v) in t.skipped.sorted(by: { $0.value > $1.value }) { print("  skipped \(v): \(k)") }
+        for (k, v) in t.notes.sorted(by: { $0.key < $1.key }) { print("  \(v): \(k)") }
+        print("")
+        print(run.markdownTable())
+        for r in run.results {
+            if let f = r.failure {
+                print("\(r.variant): \(f)")
+                if let path = f.reproducer {
+                    print("  reproducer: \(path)" + (f.reproducerReplays == true ? " (fails the same way on its own)" : " (does NOT fail on its own)"))
+                }
+            }
+        }
+        for ptl in PTL.allCases {
+            let a = Variant(gather: .vector, ptl: ptl, preempt: true)
+            let b = Variant(gather: .inplace, ptl: ptl, preempt: true)
+            if let r = run.ratios(a, over: b) {
+                print("\(TraceRun.shortPublic(a)) over \(TraceRun.shortPublic(b)): modelled TLB time \(TraceRun.fixedPublic(r.time, 2))x, flushes \(TraceRun.fixedPublic(r.flushes, 2))x, gather flushes \(TraceRun.fixedPublic(r.gatherFlushes, 2))x")
+            }
+        }
+    }
+}
