@@ -152,7 +152,7 @@ public final class CaseRunner {
             // A checkpoint every `checkpointInterval` ops (a touch is one
             // op however many pages it stores to); one this close to the
             // end is left to the final checkpoint.
-            sinceCheckpoint += 1
+            sinceCheckpoint += op.weight
             if checked, sinceCheckpoint >= checkpointInterval,
                ops.count - index - 1 >= checkpointInterval / 2 {
                 sinceCheckpoint = 0

@@ -10,13 +10,22 @@ public struct HistoryEvent: Hashable, Sendable, CustomStringConvertible {
     /// Where in `start ... end` the machine says the call took effect:
     /// orders are tried in this order first, nothing more.
     public var hint: UInt64
+    /// For an access that took a fault, when the machine says the fault
+    /// ran (it held mmap_sem): a hint for placing the fault on its own.
+    public var faultHint: UInt64?
+    /// When the call was done (released mmap_sem): where the zaps of a
+    /// MADV_DONTNEED are placed first.
+    public var doneHint: UInt64
 
-    public init(call: Call, outcome: Outcome, start: UInt64, end: UInt64, hint: UInt64? = nil) {
+    public init(call: Call, outcome: Outcome, start: UInt64, end: UInt64, hint: UInt64? = nil,
+                faultHint: UInt64? = nil, doneHint: UInt64? = nil) {
         self.call = call
         self.outcome = outcome
         self.start = start
         self.end = end
         self.hint = hint ?? end
+        self.faultHint = faultHint
+        self.doneHint = doneHint ?? end
     }
 
     /// `[12, 40] munmap(...) -> ok`.
@@ -70,15 +79,74 @@ public struct Linearizer {
     ///
     /// `settle` is called when a call leaves the model undecided (an
     /// mprotect stopped by a failed allocation): it adopts what the
-    /// machine did, or throws.
+    /// machine did, or throws.  `present` says whether the machine has a
+    /// page at (mm, address) in the end: zaps of pages it lacks and faults
+    /// of pages it has are tried first (an order of trying, never a
+    /// verdict).
     public func check(_ events: [HistoryEvent], from model: Model, mayFailAllocation: Bool,
                       settle: (inout Model) throws(Divergence) -> Void = { _ throws(Divergence) in },
+                      present: (Int32, UInt64) -> Bool = { _, _ in true },
                       accept: (Model, [Int]) -> Bool) -> Verdict {
         precondition(events.count <= 64, "a batch has at most 64 calls")
+        // Most often the machine's own order explains the batch: one pass,
+        // no copies of the model, before any search.  The faults of
+        // accesses that overlap a mapping change go at their own hints (a
+        // fault that did run is harmless to place: the access itself
+        // would have had its effect).
+        // So do the zaps of pages the machine lacks in the end, when their
+        // madvise was done.
+        let optionals = Self.optionals(events)
+        var steps: [(hint: UInt64, end: UInt64, event: Int, effect: LooseEffect.Effect?)] =
+            events.indices.map { (events[$0].hint, events[$0].end, $0, nil) }
+        for o in optionals {
+            switch o.effect {
+            case .fault:
+                if let h = events[o.owner].faultHint, h < events[o.owner].hint {
+                    steps.append((h, events[o.owner].end, o.owner, o.effect))
+                }
+            case .zap(let mm, let addr):
+                if !present(mm, addr) {
+                    steps.append((events[o.owner].doneHint, events[o.owner].end, o.owner, o.effect))
+                }
+            }
+        }
+        steps.sort { ($0.hint, $0.end, $0.effect == nil ? 1 : 0) < ($1.hint, $1.end, $1.effect == nil ? 1 : 0) }
+        var m = model
+        var fits = true
+        for step in steps {
+            let e = events[step.event]
+            switch step.effect {
+            case .fault(let mm, let addr, let write)?:
+                _ = m.fault(mm: mm, addr: addr, write: write)
+                continue
+            case .zap(let mm, let addr)?:
+                _ = m.zap(mm: mm, addr: addr)
+                continue
+            case nil:
+                break
+            }
+            do {
+                try m.apply(e.call, outcome: e.outcome, mayFailAllocation: mayFailAllocation)
+                if m.undecidedProtection != nil { try settle(&m) }
+            } catch {
+                fits = false
+                break
+            }
+        }
+        let hinted = steps.filter { $0.effect == nil }.map(\.event)
+        if fits, accept(m, hinted) {
+            return .linearizable(m, hinted)
+        }
         return withoutActuallyEscaping(accept) { accept in withoutActuallyEscaping(settle) { settle in
             var search = Search(events: events, mayFail: mayFailAllocation, budget: budget,
                                 settle: settle, accept: accept)
-            if let (m, order) = search.explore(model, placed: 0, faulted: 0, order: []) {
+            search.preferred = optionals.map { o in
+                switch o.effect {
+                case .fault(let mm, let addr, _): present(mm, addr & ~0xfff)
+                case .zap(let mm, let addr): !present(mm, addr)
+                }
+            }
+            if let (m, order) = search.explore(model, placed: 0, order: []) {
                 return .linearizable(m, order)
             }
             if search.applied >= budget {
@@ -90,7 +158,7 @@ public struct Linearizer {
     }
 
     /// An effect that may have happened apart from the call that had it.
-    struct Optional {
+    struct LooseEffect {
         enum Effect {
             case fault(mm: Int32, addr: UInt64, write: Bool)
             case zap(mm: Int32, addr: UInt64)
@@ -103,27 +171,30 @@ public struct Linearizer {
         var beforeOwner: Bool
     }
 
-    /// The optional events of `events`: faults of failed accesses that
-    /// overlap, in the same mm, a call changing mappings; zaps of the pages
+    /// The optional events of `events`: faults of accesses that overlap,
+    /// in the same mm, a call changing mappings; zaps of the pages
     /// such accesses touch inside an overlapping MADV_DONTNEED's range.
-    static func optionals(_ events: [HistoryEvent]) -> [Optional] {
-        var result: [Optional] = []
+    static func optionals(_ events: [HistoryEvent]) -> [LooseEffect] {
+        var result: [LooseEffect] = []
+        var zaps: Set<[UInt64]> = []
         for (i, e) in events.enumerated() {
             guard let (mm, addr, write) = e.call.access else { continue }
             var overlapped = false
             for (k, other) in events.enumerated()
             where other.call.changesMappings(of: mm) && !(other.end < e.start || e.end < other.start) {
                 overlapped = true
+                // One zap per page and madvise, however many accesses.
                 if case .madvise(_, _, let start, let length, _) = other.call,
-                   addr >= start, addr - start < length, result.count < 32 {
-                    result.append(Optional(effect: .zap(mm: mm, addr: addr & ~0xfff), owner: k,
-                                           beforeOwner: false))
+                   addr >= start, addr - start < length,
+                   zaps.insert([UInt64(k), UInt64(UInt32(bitPattern: mm)), addr >> 12]).inserted {
+                    result.append(LooseEffect(effect: .zap(mm: mm, addr: addr & ~0xfff), owner: k,
+                                              beforeOwner: false))
                 }
             }
-            // A fault on its own only matters when the access failed: one
-            // that completed had the fault's effect itself.
-            if overlapped, e.outcome == .segv || e.outcome == .oom, result.count < 32 {
-                result.append(Optional(effect: .fault(mm: mm, addr: addr, write: write), owner: i,
+            // The fault may outlive its mapping: SIGSEGV after it, a page
+            // of a shared object left behind, a page a fork copied.
+            if overlapped {
+                result.append(LooseEffect(effect: .fault(mm: mm, addr: addr, write: write), owner: i,
                                        beforeOwner: true))
             }
         }
@@ -132,7 +203,6 @@ public struct Linearizer {
 
     private struct Key: Hashable {
         var placed: UInt64
-        var faulted: UInt64
         var state: Int
     }
 
@@ -146,10 +216,13 @@ public struct Linearizer {
         var seen: Set<Key> = []
         var deepest: [Int] = []
         var refusal = ""
-        let optionals: [Optional]
+        let optionals: [LooseEffect]
         /// Calls by the machine's hint of when they took effect: tried in
         /// this order first, as the most likely to explain them.
         let byEnd: [Int]
+        /// Optional events that lead towards the machine's final state:
+        /// tried before the calls, the others after.
+        var preferred: [Bool] = []
 
         init(events: [HistoryEvent], mayFail: Bool, budget: Int,
              settle: @escaping (inout Model) throws(Divergence) -> Void,
@@ -165,10 +238,12 @@ public struct Linearizer {
             }
         }
 
-        /// `faulted`: the optional events placed.  `latestStart`: the
+        /// An optional effect may be placed again (a fault retried, a page
+        /// zapped, faulted in and zapped again); each placing changes the
+        /// state, so the memo ends the search.  `latestStart`: the
         /// latest start of a call placed (an optional event of a call that
         /// ended before it can no longer come).
-        mutating func explore(_ model: Model, placed: UInt64, faulted: UInt64,
+        mutating func explore(_ model: Model, placed: UInt64,
                               order: [Int], latestStart: UInt64 = 0) -> (Model, [Int])? {
             if order.count == events.count {
                 if accept(model, order) { return (model, order) }
@@ -179,7 +254,7 @@ public struct Linearizer {
                 // Zaps may still come after the last call.
             }
             guard applied < budget,
-                  seen.insert(Key(placed: placed, faulted: faulted, state: model.canonicalHash)).inserted
+                  seen.insert(Key(placed: placed, state: model.canonicalHash)).inserted
             else {
                 return nil
             }
@@ -188,6 +263,10 @@ public struct Linearizer {
             var firstEnd = UInt64.max
             for i in events.indices where placed & (1 << i) == 0 {
                 firstEnd = min(firstEnd, events[i].end)
+            }
+            if let found = exploreOptionals(model, placed: placed, order: order,
+                                            latestStart: latestStart, firstEnd: firstEnd, preferred: true) {
+                return found
             }
             for i in byEnd where placed & (1 << i) == 0 && events[i].start <= firstEnd {
                 var next = model
@@ -203,15 +282,23 @@ public struct Linearizer {
                     }
                     continue
                 }
-                if let found = explore(next, placed: placed | (1 << i), faulted: faulted,
+                if let found = explore(next, placed: placed | (1 << i),
                                        order: order + [i],
                                        latestStart: max(latestStart, events[i].start)) {
                     return found
                 }
                 if applied >= budget { return nil }
             }
-            // An effect on its own, inside its call's interval.
-            for (j, o) in optionals.enumerated() where faulted & (1 << j) == 0 {
+            return exploreOptionals(model, placed: placed, order: order,
+                                    latestStart: latestStart, firstEnd: firstEnd, preferred: false)
+        }
+
+        /// An effect on its own, inside its call's interval.
+        mutating func exploreOptionals(_ model: Model, placed: UInt64, order: [Int],
+                                       latestStart: UInt64, firstEnd: UInt64,
+                                       preferred: Bool) -> (Model, [Int])? {
+            for (j, o) in optionals.enumerated()
+            where (j < self.preferred.count ? self.preferred[j] : false) == preferred {
                 let owner = events[o.owner]
                 guard owner.start <= firstEnd, latestStart <= owner.end,
                       !o.beforeOwner || placed & (1 << o.owner) == 0 else { continue }
@@ -223,7 +310,7 @@ public struct Linearizer {
                 case .zap(let mm, let addr):
                     guard next.zap(mm: mm, addr: addr) else { continue }
                 }
-                if let found = explore(next, placed: placed, faulted: faulted | (1 << j), order: order,
+                if let found = explore(next, placed: placed, order: order,
                                        latestStart: latestStart) {
                     return found
                 }

@@ -40,6 +40,9 @@ public struct ConcurrentOutcome: Hashable, Sendable {
     /// (its last mmap_sem release, or its completed access): a hint for
     /// checkers looking for an order of the ops, never evidence.
     public var effect: UInt64
+    /// When it first held mmap_sem (its start if it never did): a hint
+    /// too.
+    public var locked: UInt64
 }
 
 /// One run of a recorded schedule: `cpu` was chosen at `steps`
@@ -132,7 +135,8 @@ extension Machine {
         _ = try Errno.check(ret)
         let outcomes = cOps.map { op in
             ConcurrentOutcome(errno: op.ret < 0 ? Errno(rawValue: Int32(-op.ret)) : nil,
-                              value: op.out, start: op.start, end: op.end, effect: op.effect)
+                              value: op.out, start: op.start, end: op.end, effect: op.effect,
+                              locked: op.locked)
         }
         return ConcurrentRun(outcomes: outcomes, schedule: lastSchedule())
     }

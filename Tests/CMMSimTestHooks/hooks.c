@@ -365,3 +365,14 @@ int mmsim_test_miscount(struct mmsim *m, int mm_id, uint64_t addr, int what)
 	sim_leave(saved);
 	return err;
 }
+
+int mmsim_test_hold_mm_lock(struct mmsim *m, int mm_id, int owner)
+{
+	struct sim_context saved = sim_enter((struct sim_machine *)m, 0);
+	struct mm_struct *mm = sim_mm_by_id(mm_id);
+
+	if (mm)
+		mm->page_table_lock.owner = owner;
+	sim_leave(saved);
+	return mm ? 0 : -ESRCH;
+}

@@ -1,3 +1,4 @@
+import CMMSimTestHooks
 import MMSim
 import Testing
 
@@ -84,6 +85,65 @@ import Testing
                                 scheduler: .pct(seed: 1, depth: 0, steps: 10))
         }
         #expect(m.stats.faults == 0)
+        expectClean(m)
+    }
+}
+
+/// The checkers of the concurrent regime fire.
+@Suite struct ConcurrentCheckerTests {
+    @Test func everyCPUWaitingIsADeadlock() throws {
+        let m = try makeMachine(variant: Variant(gather: .vector, ptl: .mm, preempt: true))
+        let mm = try m.newMM()
+        let base = try mapAnon(m, mm: mm, pages: 4)
+        // CPU 3 "holds" the mm's lock and runs nothing: faults on 0 and 1
+        // wait for it for ever.
+        #expect(m.withCMachine { mmsim_test_hold_mm_lock($0, mm.rawValue, 3) } == 0)
+        let ops = [ConcurrentOp(cpu: 0, mm: mm, .store(addr: base, value: 1)),
+                   ConcurrentOp(cpu: 1, mm: mm, .store(addr: base + page, value: 2))]
+        #expect(throws: Errno.EDEADLK) {
+            try m.runConcurrent(ops, scheduler: .random(seed: 1, switchPermille: 500))
+        }
+        #expect(m.violations.contains { $0.kind == .locking && $0.message.contains("deadlock") })
+        // The machine says so again rather than running on.
+        #expect(throws: Errno.EDEADLK) {
+            try m.runConcurrent(ops, scheduler: .random(seed: 1, switchPermille: 500))
+        }
+    }
+
+    @Test func aStaleEntryLeftInACallsRangeIsIncoherentAtItsRelease() throws {
+        let m = try makeMachine(variant: Variant(gather: .inplace, ptl: .split, preempt: true))
+        let mm = try m.newMM()
+        let base = try mapAnon(m, mm: mm, pages: 2)
+        for cpu in 0 ..< 2 { try put(m, cpu: cpu, mm: mm, base, 7) }
+        // A broken unmap leaves CPU 1's entry for the page behind.
+        #expect(m.withCMachine { mmsim_test_unmap_no_remote_flush($0, 0, mm.rawValue, base) } == 0)
+        m.clearViolations()
+        // MADV_DONTNEED of the range finds nothing to zap: it must still
+        // not return while CPU 1 can use the page.
+        let ops = [ConcurrentOp(cpu: 0, mm: mm, .madvise(addr: base, length: page, advice: .dontneed)),
+                   ConcurrentOp(cpu: 2, mm: mm, .load(addr: base + page))]
+        _ = try m.runConcurrent(ops, scheduler: .random(seed: 5, switchPermille: 300))
+        let found = m.violations.filter { $0.kind == .incoherent }
+        #expect(found.contains { $0.function == "mmsim_madvise" && $0.cpu == 1 }, "\(m.violations)")
+    }
+
+    @Test func entriesFilledWhileACallRunsAreNotItsBusiness() throws {
+        // The same batch on a sound machine: CPUs fault pages in while
+        // others zap them; nothing is reported.
+        let m = try makeMachine(variant: Variant(gather: .inplace, ptl: .split, preempt: true))
+        let mm = try m.newMM()
+        let base = try mapAnon(m, mm: mm, pages: 8)
+        var ops: [ConcurrentOp] = []
+        for cpu in 0 ..< 3 {
+            for p in 0 ..< UInt64(8) {
+                ops.append(ConcurrentOp(cpu: cpu, mm: mm, .store(addr: base + p * page, value: p)))
+            }
+        }
+        ops.append(ConcurrentOp(cpu: 3, mm: mm, .madvise(addr: base, length: 8 * page, advice: .dontneed)))
+        ops.append(ConcurrentOp(cpu: 3, mm: mm, .madvise(addr: base, length: 8 * page, advice: .dontneed)))
+        for seed: UInt64 in 0 ..< 20 {
+            _ = try m.runConcurrent(ops, scheduler: .pct(seed: seed, depth: 3, steps: 300))
+        }
         expectClean(m)
     }
 }

@@ -145,6 +145,7 @@ struct mmsim_op {
 					 * the last mmap_sem release of a call,
 					 * the completed access of a load or
 					 * store */
+	uint64_t locked;		/* ... at which it first held mmap_sem */
 };
 
 enum mmsim_sched_policy {

@@ -52,6 +52,8 @@ void down_read(struct rw_semaphore *sem)
 				   sem->writer);
 	}
 	sem->readers |= 1U << cpu;
+	if (!per_cpu(op_locked, cpu))
+		per_cpu(op_locked, cpu) = sim_clock();
 }
 
 void up_read(struct rw_semaphore *sem)
@@ -63,6 +65,7 @@ void up_read(struct rw_semaphore *sem)
 			   "%s of a semaphore not held for reading", __func__);
 		return;
 	}
+	sim_mmap_sem_release(sem);
 	sem->readers &= ~(1U << cpu);
 	lockdep_release(sem, sem->class);
 	per_cpu(op_effect, cpu) = sim_clock();
@@ -86,6 +89,8 @@ void down_write_nested(struct rw_semaphore *sem, int subclass)
 				   sem->writer, sem->readers);
 	}
 	sem->writer = cpu;
+	if (!per_cpu(op_locked, cpu))
+		per_cpu(op_locked, cpu) = sim_clock();
 }
 
 void up_write(struct rw_semaphore *sem)
@@ -98,6 +103,7 @@ void up_write(struct rw_semaphore *sem)
 			   sem->writer);
 		return;
 	}
+	sim_mmap_sem_release(sem);
 	sem->writer = -1;
 	lockdep_release(sem, sem->class);
 	per_cpu(op_effect, cpu) = sim_clock();

@@ -98,4 +98,11 @@ int mmsim_test_mmap_sem_under_ptl(struct mmsim *m, int mm, uint64_t addr);
 /* cond_resched() with mm->page_table_lock held. */
 int mmsim_test_resched_holding_lock(struct mmsim *m, int mm);
 
+/*
+ * Marks @mm's page_table_lock as held by CPU @owner (a CPU that will never
+ * release it), or free again with -1: in a concurrent batch, every CPU
+ * that needs the lock then waits for ever, which is a deadlock.
+ */
+int mmsim_test_hold_mm_lock(struct mmsim *m, int mm, int owner);
+
 #endif /* MMSIM_TEST_H */

@@ -420,9 +420,11 @@ static void cpu_main(void *arg)
 			break;
 		op->start = s->clock;
 		per_cpu(op_effect, cpu) = 0;
+		per_cpu(op_locked, cpu) = 0;
 		op->ret = run_op((struct mmsim *)s->machine, op);
 		op->end = s->clock;
 		op->effect = per_cpu(op_effect, cpu) ?: op->end;
+		op->locked = per_cpu(op_locked, cpu) ?: op->start;
 	}
 	s->fiber[cpu].done = true;
 	s->clock++;

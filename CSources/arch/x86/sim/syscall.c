@@ -48,15 +48,52 @@ static int sys_enter(struct mmsim *m, int cpu, int mm_id, bool allow_none,
 }
 
 /*
- * Leave the kernel.  @check_mm, if not NULL, is an mm whose mappings the
- * call may have reduced in [@start, @start + @len): coherence at return
- * is checked for it, for the whole mm in the sequential regime, for the
- * range and what was cached before the call in the concurrent one (see
- * sim_mmu_check_coherent()).
+ * Coherence at return in the concurrent regime: armed at entry for the
+ * range the call may reduce, and checked when the call releases mmap_sem,
+ * after its flushes and before another call can change the page tables
+ * (checked later, it would blame this call for what one under way on
+ * another CPU has not flushed yet).  Only what was cached before the
+ * call began is checked (see sim_mmu_check_coherent()).
  */
-static long sys_exit_range(struct sim_call *call, struct mm_struct *check_mm,
-			   unsigned long start, unsigned long len,
-			   const char *func, long ret)
+static void arm_check(struct sim_call *call, struct mm_struct *mm,
+		      unsigned long start, unsigned long len, const char *func,
+		      bool cow_only)
+{
+	int cpu = smp_processor_id();
+
+	if (!sim_concurrent() || start >= TASK_SIZE)
+		return;
+	per_cpu(release_check, cpu).mm = mm;
+	per_cpu(release_check, cpu).start = start;
+	per_cpu(release_check, cpu).end = start + min(len, TASK_SIZE - start);
+	per_cpu(release_check, cpu).since = call->since;
+	per_cpu(release_check, cpu).func = func;
+	per_cpu(release_check, cpu).cow_only = cow_only;
+}
+
+/* Called by up_read() and up_write() with the semaphore still held */
+void sim_mmap_sem_release(struct rw_semaphore *sem)
+{
+	int cpu = smp_processor_id();
+	struct mm_struct *mm = per_cpu(release_check, cpu).mm;
+
+	if (!mm || &mm->mmap_sem != sem ||
+	    (per_cpu(release_check, cpu).cow_only && !per_cpu(did_cow, cpu)))
+		return;
+	sim_mmu_check_coherent(mm, per_cpu(release_check, cpu).start,
+			       per_cpu(release_check, cpu).end,
+			       per_cpu(release_check, cpu).since,
+			       per_cpu(release_check, cpu).func);
+}
+
+/*
+ * Leave the kernel.  @check_mm, if not NULL, is an mm whose mappings the
+ * call may have reduced: coherence at return is checked for the whole of
+ * it in the sequential regime (the concurrent one checked at the release
+ * of mmap_sem, see arm_check()).
+ */
+static long sys_exit(struct sim_call *call, struct mm_struct *check_mm,
+		     const char *func, long ret)
 {
 	int cpu = smp_processor_id();
 
@@ -68,20 +105,11 @@ static long sys_exit_range(struct sim_call *call, struct mm_struct *check_mm,
 		per_cpu(preempt_count, cpu) = 0;
 		per_cpu(locks_held, cpu) = 0;
 	}
+	per_cpu(release_check, cpu).mm = NULL;
 	if (check_mm && !sim_concurrent())
 		sim_mmu_check_coherent(check_mm, 0, TASK_SIZE, U64_MAX, func);
-	else if (check_mm && start < TASK_SIZE)
-		sim_mmu_check_coherent(check_mm, start,
-				       start + min(len, TASK_SIZE - start),
-				       call->since, func);
 	sim_leave(call->saved);
 	return ret;
-}
-
-static long sys_exit(struct sim_call *call, struct mm_struct *check_mm,
-		     const char *func, long ret)
-{
-	return sys_exit_range(call, check_mm, 0, TASK_SIZE, func, ret);
 }
 
 int mmsim_mm_new(struct mmsim *m, int *mm_out)
@@ -116,6 +144,7 @@ int mmsim_fork(struct mmsim *m, int cpu, int mm_id, int *child_out)
 	err = sys_enter(m, cpu, mm_id, false, &call);
 	if (err)
 		return err;
+	arm_check(&call, call.mm, 0, TASK_SIZE, __func__, false);
 	child = dup_mm(call.mm);
 	if (child)
 		*child_out = child->id;
@@ -163,14 +192,15 @@ int mmsim_mmap(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
 	err = sys_enter(m, cpu, mm_id, false, &call);
 	if (err)
 		return err;
+	if (flags & MAP_FIXED)
+		arm_check(&call, call.mm, addr, len, __func__, false);
 	down_write(&call.mm->mmap_sem);
 	ret = do_mmap_pgoff(call.mm, addr, len, (unsigned int)prot,
 			    (unsigned int)flags);
 	up_write(&call.mm->mmap_sem);
 	if (ret >= 0)
 		*addr_out = ret;
-	return sys_exit_range(&call, call.mm, ret >= 0 ? ret : addr, len,
-			      __func__, ret < 0 ? ret : 0);
+	return sys_exit(&call, call.mm, __func__, ret < 0 ? ret : 0);
 }
 
 int mmsim_munmap(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
@@ -182,10 +212,11 @@ int mmsim_munmap(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
 	err = sys_enter(m, cpu, mm_id, false, &call);
 	if (err)
 		return err;
+	arm_check(&call, call.mm, addr, len, __func__, false);
 	down_write(&call.mm->mmap_sem);
 	err = do_munmap(call.mm, addr, len);
 	up_write(&call.mm->mmap_sem);
-	return sys_exit_range(&call, call.mm, addr, len, __func__, err);
+	return sys_exit(&call, call.mm, __func__, err);
 }
 
 int mmsim_mprotect(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
@@ -197,8 +228,9 @@ int mmsim_mprotect(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
 	err = sys_enter(m, cpu, mm_id, false, &call);
 	if (err)
 		return err;
+	arm_check(&call, call.mm, addr, len, __func__, false);
 	err = sys_mprotect(call.mm, addr, len, (unsigned int)prot);
-	return sys_exit_range(&call, call.mm, addr, len, __func__, err);
+	return sys_exit(&call, call.mm, __func__, err);
 }
 
 int mmsim_madvise(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
@@ -210,8 +242,9 @@ int mmsim_madvise(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
 	err = sys_enter(m, cpu, mm_id, false, &call);
 	if (err)
 		return err;
+	arm_check(&call, call.mm, addr, len, __func__, false);
 	err = sys_madvise(call.mm, addr, len, advice);
-	return sys_exit_range(&call, call.mm, addr, len, __func__, err);
+	return sys_exit(&call, call.mm, __func__, err);
 }
 
 int mmsim_switch_mm(struct mmsim *m, int cpu, int mm_id)
@@ -239,14 +272,13 @@ static int user_access(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
 	err = sys_enter(m, cpu, mm_id, false, &call);
 	if (err)
 		return err;
+	arm_check(&call, call.mm, addr & PAGE_MASK, PAGE_SIZE,
+		  write ? "mmsim_store" : "mmsim_load", true);
 	faults = sim_stat(faults);
 	err = sim_user_access(addr, write, val);
 	/* a fault may have replaced a mapping (copy-on-write) */
-	if (sim_concurrent() ? !per_cpu(did_cow, cpu) :
-			       sim_stat(faults) == faults)
-		call.mm = NULL;
-	return sys_exit_range(&call, call.mm, addr & PAGE_MASK, PAGE_SIZE,
-			      write ? "mmsim_store" : "mmsim_load", err);
+	return sys_exit(&call, sim_stat(faults) != faults ? call.mm : NULL,
+			write ? "mmsim_store" : "mmsim_load", err);
 }
 
 int mmsim_load(struct mmsim *m, int cpu, int mm_id, uint64_t addr,

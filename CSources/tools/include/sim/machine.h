@@ -43,6 +43,14 @@ struct sim_percpu {
 	bool in_walk;			/* the hardware walker is mid-walk */
 	bool did_cow;			/* a fault of this call replaced a pte */
 	u64 op_effect;			/* see struct mmsim_op */
+	u64 op_locked;
+	struct {			/* see sim_mmap_sem_release() */
+		struct mm_struct *mm;
+		unsigned long start, end;
+		u64 since;
+		const char *func;
+		bool cow_only;
+	} release_check;
 };
 
 #define SIM_MAX_VIOLATIONS	64
@@ -104,6 +112,8 @@ bool should_fail_alloc(void);
 void sim_interleave(void);
 void sim_spin_until(bool (*cond)(const void *arg), const void *arg);
 bool sim_concurrent(void);
+struct rw_semaphore;
+void sim_mmap_sem_release(struct rw_semaphore *sem);
 u64 sim_clock(void);
 void sim_smp_free(struct sim_machine *m);
 
