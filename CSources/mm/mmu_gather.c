@@ -23,6 +23,7 @@ void tlb_gather_mmu(struct mmu_gather *tlb, struct mm_struct *mm,
 {
 	tlb->mm = mm;
 	inc_tlb_flush_pending(mm);
+	__get_cpu_var(did_gather) = true;
 	tlb->fullmm = full_mm_flush;
 	tlb->need_flush = 0;
 	tlb->inplace = sim->config.gather == MMSIM_GATHER_INPLACE;

@@ -18,6 +18,10 @@ public struct Batch: Hashable, Sendable {
         self.schedule = schedule
     }
 
+    /// Calls a batch makes at most (a touch makes one per page); the rest
+    /// are skipped.
+    public static let maxCalls = 32
+
     /// Kinds a batch may hold.
     public static let kinds: Set<OpKind> = [
         .mmap, .munmap, .mprotect, .madvise, .fork, .switchMM, .load, .store, .touch,

@@ -133,7 +133,7 @@ extension CaseRunner {
         var calls: [Call] = []
         var ops: [ConcurrentOp] = []
         func add(_ call: Call, _ cpu: Int, _ mm: Int32?, _ c: ConcurrentOp.Call) {
-            guard ops.count < 64 else { return }
+            guard ops.count < Batch.maxCalls else { return }
             calls.append(call)
             ops.append(ConcurrentOp(cpu: cpu, mm: mm.map { MMID(rawValue: $0) }, c))
         }

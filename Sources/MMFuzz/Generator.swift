@@ -546,7 +546,9 @@ public struct CaseGenerator {
             for i in 0 ..< n {
                 cpus.swapAt(i, rng.int(i ..< cpus.count))
             }
-            let perCPU = rng.int(1 ... 5)
+            // Small batches: races need few ops, and the linearizability
+            // check searches orders of all of them.
+            let perCPU = rng.int(1 ... 4)
             let total = CaseGenerator.batchWeights.reduce(UInt64(0)) { $0 + UInt64($1.1) }
             var ops: [Op] = []
             for c in cpus[0 ..< n] {
@@ -557,7 +559,7 @@ public struct CaseGenerator {
                     var sub = make(kind)
                     if rng.chance(3, in: 4) { sub = sub.with(slot: process) }
                     if case .touch(let tc, let s, let a, let pages, let v) = sub {
-                        sub = .touch(cpu: tc, slot: s, addr: a, pages: min(pages, 8), value: v)
+                        sub = .touch(cpu: tc, slot: s, addr: a, pages: min(pages, 4), value: v)
                     }
                     if badRate > 0, rng.below(1000) < badRate, sub.kind != .touch {
                         sub = corrupt(sub)

@@ -39,18 +39,20 @@ public struct HistoryEvent: Hashable, Sendable, CustomStringConvertible {
 /// predicts every outcome?  A user access that overlaps a call removing or
 /// write-protecting its mapping may so be placed on either side of it.
 ///
-/// Two effects are not atomic with the call that has them, and are
-/// optional events of their own:
-/// - an access that overlaps a call changing its mapping may have taken a
-///   fault whose effect outlived the access (``Model/fault(mm:addr:write:)``:
-///   the page faulted in, then the access lost the race and got SIGSEGV):
-///   placed anywhere in the access's interval before the access;
-/// - MADV_DONTNEED zaps page by page beside faults
-///   (``Model/zap(mm:addr:)``): a page that an overlapping access touches
-///   is zapped again anywhere in the madvise's interval.
+/// Two effects are not atomic with the call that has them, and are placed
+/// as events of their own:
+/// - a fault of an access that overlaps a call changing its mapping
+///   (``Model/fault(mm:addr:write:)``): it may outlive the access (the
+///   page faulted in, then the access lost the race and got SIGSEGV; a
+///   page of a shared object left behind; a page a fork copied).  It is
+///   optional, may recur (retries), and comes before its access;
+/// - MADV_DONTNEED's zap of each page that an overlapping access touches
+///   (``Model/zap(mm:addr:)``): the call holds mmap_sem only for reading,
+///   and zaps page by page while faults run.  Such a page is spared by the
+///   call itself and zapped exactly once, anywhere in the call's interval.
 ///
 /// The model is a value: each branch of the search applies a call to its
-/// own copy, and a (set of calls placed, model state) pair already
+/// own copy, and a (calls placed, zaps placed, model state) triple already
 /// explored is not explored again; states are compared by
 /// ``Model/canonicalHash``, so the same calls placed in another order
 /// meet again.
@@ -80,73 +82,68 @@ public struct Linearizer {
     /// `settle` is called when a call leaves the model undecided (an
     /// mprotect stopped by a failed allocation): it adopts what the
     /// machine did, or throws.  `present` says whether the machine has a
-    /// page at (mm, address) in the end: zaps of pages it lacks and faults
-    /// of pages it has are tried first (an order of trying, never a
-    /// verdict).
+    /// page at (mm, address) in the end: it orders what is tried first,
+    /// never decides.
     public func check(_ events: [HistoryEvent], from model: Model, mayFailAllocation: Bool,
                       settle: (inout Model) throws(Divergence) -> Void = { _ throws(Divergence) in },
                       present: (Int32, UInt64) -> Bool = { _, _ in true },
                       accept: (Model, [Int]) -> Bool) -> Verdict {
         precondition(events.count <= 64, "a batch has at most 64 calls")
+        let loose = Loose(events)
         // Most often the machine's own order explains the batch: one pass,
-        // no copies of the model, before any search.  The faults of
-        // accesses that overlap a mapping change go at their own hints (a
-        // fault that did run is harmless to place: the access itself
-        // would have had its effect).
-        // So do the zaps of pages the machine lacks in the end, when their
-        // madvise was done.
-        let optionals = Self.optionals(events)
-        var steps: [(hint: UInt64, end: UInt64, event: Int, effect: LooseEffect.Effect?)] =
-            events.indices.map { (events[$0].hint, events[$0].end, $0, nil) }
-        for o in optionals {
-            switch o.effect {
-            case .fault:
-                if let h = events[o.owner].faultHint, h < events[o.owner].hint {
-                    steps.append((h, events[o.owner].end, o.owner, o.effect))
-                }
-            case .zap(let mm, let addr):
-                if !present(mm, addr) {
-                    steps.append((events[o.owner].doneHint, events[o.owner].end, o.owner, o.effect))
+        // no copies of the model, before any search.  A fault goes when it
+        // held mmap_sem; a zap goes when its madvise began or when it was
+        // done: first as the machine's final state suggests, then with
+        // each zap, and each pair of zaps, the other way.
+        let early = loose.zaps.map { present($0.mm, $0.addr) }
+        func pass(_ early: [Bool]) -> (Model, [Int])? {
+            var steps: [(hint: UInt64, end: UInt64, event: Int, effect: LooseEffect?)] =
+                events.indices.map { (events[$0].hint, events[$0].end, $0, nil) }
+            for f in loose.faults {
+                if let h = events[f.owner].faultHint, h < events[f.owner].hint {
+                    steps.append((h, events[f.owner].end, f.owner, f))
                 }
             }
-        }
-        steps.sort { ($0.hint, $0.end, $0.effect == nil ? 1 : 0) < ($1.hint, $1.end, $1.effect == nil ? 1 : 0) }
-        var m = model
-        var fits = true
-        for step in steps {
-            let e = events[step.event]
-            switch step.effect {
-            case .fault(let mm, let addr, let write)?:
-                _ = m.fault(mm: mm, addr: addr, write: write)
-                continue
-            case .zap(let mm, let addr)?:
-                _ = m.zap(mm: mm, addr: addr)
-                continue
-            case nil:
-                break
+            for (j, z) in loose.zaps.enumerated() {
+                let owner = events[z.owner]
+                steps.append((early[j] ? owner.hint : owner.doneHint, owner.end, z.owner, z))
             }
-            do {
-                try m.apply(e.call, outcome: e.outcome, mayFailAllocation: mayFailAllocation)
-                if m.undecidedProtection != nil { try settle(&m) }
-            } catch {
-                fits = false
-                break
+            steps.sort {
+                ($0.hint, $0.end, $0.effect == nil ? 1 : 0) < ($1.hint, $1.end, $1.effect == nil ? 1 : 0)
             }
+            var m = model
+            for step in steps {
+                if let effect = step.effect {
+                    effect.apply(to: &m)
+                    continue
+                }
+                do {
+                    try loose.apply(step.event, to: &m, mayFail: mayFailAllocation, settle: settle)
+                } catch {
+                    return nil
+                }
+            }
+            let order = steps.filter { $0.effect == nil }.map(\.event)
+            return accept(m, order) ? (m, order) : nil
         }
-        let hinted = steps.filter { $0.effect == nil }.map(\.event)
-        if fits, accept(m, hinted) {
-            return .linearizable(m, hinted)
+        if let (m, order) = pass(early) {
+            return .linearizable(m, order)
+        }
+        let flips = loose.zaps.count <= 16 ? loose.zaps.indices.map { [$0] }
+            + loose.zaps.indices.flatMap { a in (a + 1 ..< loose.zaps.count).map { [a, $0] } } : []
+        for flip in flips {
+            var e = early
+            for j in flip { e[j].toggle() }
+            if let (m, order) = pass(e) {
+                return .linearizable(m, order)
+            }
         }
         return withoutActuallyEscaping(accept) { accept in withoutActuallyEscaping(settle) { settle in
-            var search = Search(events: events, mayFail: mayFailAllocation, budget: budget,
+            var search = Search(events: events, loose: loose, mayFail: mayFailAllocation, budget: budget,
                                 settle: settle, accept: accept)
-            search.preferred = optionals.map { o in
-                switch o.effect {
-                case .fault(let mm, let addr, _): present(mm, addr & ~0xfff)
-                case .zap(let mm, let addr): !present(mm, addr)
-                }
-            }
-            if let (m, order) = search.explore(model, placed: 0, order: []) {
+            search.earlyZaps = loose.zaps.map { present($0.mm, $0.addr) }
+            search.earlyFaults = loose.faults.map { present($0.mm, $0.addr & ~0xfff) }
+            if let (m, order) = search.explore(model, placed: 0, zapped: 0, order: []) {
                 return .linearizable(m, order)
             }
             if search.applied >= budget {
@@ -157,57 +154,85 @@ public struct Linearizer {
         } }
     }
 
-    /// An effect that may have happened apart from the call that had it.
+    /// An effect placed apart from the call that had it.
     struct LooseEffect {
-        enum Effect {
-            case fault(mm: Int32, addr: UInt64, write: Bool)
-            case zap(mm: Int32, addr: UInt64)
+        enum Kind {
+            case fault(write: Bool)
+            case zap
         }
-        var effect: Effect
-        /// The call it belongs to, and whose interval it falls in.
+        var kind: Kind
+        var mm: Int32
+        var addr: UInt64
+        /// The call it belongs to, in whose interval it falls.
         var owner: Int
-        /// Whether it must come before its owner (a fault, before its
-        /// access) or may come on either side (a zap, within the madvise).
-        var beforeOwner: Bool
+
+        /// Applies the effect; false when it changed nothing.
+        @discardableResult
+        func apply(to model: inout Model) -> Bool {
+            switch kind {
+            case .fault(let write): model.fault(mm: mm, addr: addr, write: write)
+            case .zap: model.zap(mm: mm, addr: addr)
+            }
+        }
     }
 
-    /// The optional events of `events`: faults of accesses that overlap,
-    /// in the same mm, a call changing mappings; zaps of the pages
-    /// such accesses touch inside an overlapping MADV_DONTNEED's range.
-    static func optionals(_ events: [HistoryEvent]) -> [LooseEffect] {
-        var result: [LooseEffect] = []
-        var zaps: Set<[UInt64]> = []
-        for (i, e) in events.enumerated() {
-            guard let (mm, addr, write) = e.call.access else { continue }
-            var overlapped = false
-            for (k, other) in events.enumerated()
-            where other.call.changesMappings(of: mm) && !(other.end < e.start || e.end < other.start) {
-                overlapped = true
-                // One zap per page and madvise, however many accesses.
-                if case .madvise(_, _, let start, let length, _) = other.call,
-                   addr >= start, addr - start < length,
-                   zaps.insert([UInt64(k), UInt64(UInt32(bitPattern: mm)), addr >> 12]).inserted {
-                    result.append(LooseEffect(effect: .zap(mm: mm, addr: addr & ~0xfff), owner: k,
-                                              beforeOwner: false))
+    /// The loose effects of a batch, and how its madvises spare the pages
+    /// zapped on their own.
+    struct Loose {
+        let events: [HistoryEvent]
+        /// Faults of accesses that overlap, in the same mm, a call changing
+        /// mappings.
+        var faults: [LooseEffect] = []
+        /// Zaps of the pages such accesses touch in an overlapping
+        /// MADV_DONTNEED's range, one per page and madvise (at most 64).
+        var zaps: [LooseEffect] = []
+        /// Page numbers each madvise leaves to its zaps, by event.
+        var sparing: [Int: Set<UInt64>] = [:]
+
+        init(_ events: [HistoryEvent]) {
+            self.events = events
+            for (i, e) in events.enumerated() {
+                guard let (mm, addr, write) = e.call.access else { continue }
+                var overlapped = false
+                for (k, other) in events.enumerated()
+                where other.call.changesMappings(of: mm) && !(other.end < e.start || e.end < other.start) {
+                    overlapped = true
+                    // Only a MADV_DONTNEED that ran: valid, and done or
+                    // stopped by a hole (it zaps the mapped parts).
+                    guard case .madvise(_, _, let start, let length, 4) = other.call,
+                          other.outcome == .ok || other.outcome == .errno(12),
+                          addr >= start, addr - start < length, zaps.count < 64,
+                          sparing[k, default: []].insert(addr >> 12).inserted else { continue }
+                    zaps.append(LooseEffect(kind: .zap, mm: mm, addr: addr & ~0xfff, owner: k))
+                }
+                if overlapped {
+                    faults.append(LooseEffect(kind: .fault(write: write), mm: mm, addr: addr, owner: i))
                 }
             }
-            // The fault may outlive its mapping: SIGSEGV after it, a page
-            // of a shared object left behind, a page a fork copied.
-            if overlapped {
-                result.append(LooseEffect(effect: .fault(mm: mm, addr: addr, write: write), owner: i,
-                                       beforeOwner: true))
-            }
         }
-        return result
+
+        /// Applies event `i` (a madvise sparing its zapped pages).
+        func apply(_ i: Int, to model: inout Model, mayFail: Bool,
+                   settle: (inout Model) throws(Divergence) -> Void) throws(Divergence) {
+            if let spared = sparing[i] {
+                try model.applyDontneed(events[i].call, outcome: events[i].outcome,
+                                        mayFailAllocation: mayFail, sparing: spared)
+            } else {
+                try model.apply(events[i].call, outcome: events[i].outcome, mayFailAllocation: mayFail)
+            }
+            if model.undecidedProtection != nil { try settle(&model) }
+        }
     }
 
     private struct Key: Hashable {
         var placed: UInt64
+        var zapped: UInt64
         var state: Int
     }
 
     private struct Search {
         let events: [HistoryEvent]
+        let loose: Loose
         let mayFail: Bool
         let budget: Int
         let settle: (inout Model) throws(Divergence) -> Void
@@ -216,45 +241,44 @@ public struct Linearizer {
         var seen: Set<Key> = []
         var deepest: [Int] = []
         var refusal = ""
-        let optionals: [LooseEffect]
         /// Calls by the machine's hint of when they took effect: tried in
         /// this order first, as the most likely to explain them.
-        let byEnd: [Int]
-        /// Optional events that lead towards the machine's final state:
-        /// tried before the calls, the others after.
-        var preferred: [Bool] = []
+        let byHint: [Int]
+        /// Zaps of pages the machine kept, and faults of pages it has:
+        /// tried before the calls (the others after).
+        var earlyZaps: [Bool] = []
+        var earlyFaults: [Bool] = []
+        let allZapped: UInt64
 
-        init(events: [HistoryEvent], mayFail: Bool, budget: Int,
+        init(events: [HistoryEvent], loose: Loose, mayFail: Bool, budget: Int,
              settle: @escaping (inout Model) throws(Divergence) -> Void,
              accept: @escaping (Model, [Int]) -> Bool) {
             self.events = events
+            self.loose = loose
             self.mayFail = mayFail
             self.budget = budget
             self.settle = settle
             self.accept = accept
-            optionals = Linearizer.optionals(events)
-            byEnd = events.indices.sorted {
+            byHint = events.indices.sorted {
                 (events[$0].hint, events[$0].end) < (events[$1].hint, events[$1].end)
             }
+            allZapped = loose.zaps.count == 64 ? ~0 : (1 << UInt64(loose.zaps.count)) - 1
         }
 
-        /// An optional effect may be placed again (a fault retried, a page
-        /// zapped, faulted in and zapped again); each placing changes the
-        /// state, so the memo ends the search.  `latestStart`: the
-        /// latest start of a call placed (an optional event of a call that
-        /// ended before it can no longer come).
-        mutating func explore(_ model: Model, placed: UInt64,
+        /// `latestStart`: the latest start of a call placed (an effect of
+        /// a call that ended before it can no longer come).
+        mutating func explore(_ model: Model, placed: UInt64, zapped: UInt64,
                               order: [Int], latestStart: UInt64 = 0) -> (Model, [Int])? {
-            if order.count == events.count {
+            if order.count == events.count && zapped == allZapped {
                 if accept(model, order) { return (model, order) }
                 if deepest.count <= order.count {
                     deepest = order
                     refusal = "every call placed, but the state differs from the machine's"
                 }
-                // Zaps may still come after the last call.
+                // Faults may still come after the last call.
             }
             guard applied < budget,
-                  seen.insert(Key(placed: placed, state: model.canonicalHash)).inserted
+                  seen.insert(Key(placed: placed, zapped: zapped, state: model.canonicalHash)).inserted
             else {
                 return nil
             }
@@ -264,17 +288,16 @@ public struct Linearizer {
             for i in events.indices where placed & (1 << i) == 0 {
                 firstEnd = min(firstEnd, events[i].end)
             }
-            if let found = exploreOptionals(model, placed: placed, order: order,
-                                            latestStart: latestStart, firstEnd: firstEnd, preferred: true) {
+            let window = (firstEnd: firstEnd, latestStart: latestStart)
+            if let found = exploreEffects(model, placed: placed, zapped: zapped, order: order,
+                                          window: window, early: true) {
                 return found
             }
-            for i in byEnd where placed & (1 << i) == 0 && events[i].start <= firstEnd {
+            for i in byHint where placed & (1 << i) == 0 && events[i].start <= firstEnd {
                 var next = model
                 applied += 1
                 do {
-                    try next.apply(events[i].call, outcome: events[i].outcome,
-                                   mayFailAllocation: mayFail)
-                    if next.undecidedProtection != nil { try settle(&next) }
+                    try loose.apply(i, to: &next, mayFail: mayFail, settle: settle)
                 } catch {
                     if deepest.count <= order.count {
                         deepest = order + [i]
@@ -282,36 +305,42 @@ public struct Linearizer {
                     }
                     continue
                 }
-                if let found = explore(next, placed: placed | (1 << i),
+                if let found = explore(next, placed: placed | (1 << i), zapped: zapped,
                                        order: order + [i],
                                        latestStart: max(latestStart, events[i].start)) {
                     return found
                 }
                 if applied >= budget { return nil }
             }
-            return exploreOptionals(model, placed: placed, order: order,
-                                    latestStart: latestStart, firstEnd: firstEnd, preferred: false)
+            return exploreEffects(model, placed: placed, zapped: zapped, order: order,
+                                  window: window, early: false)
         }
 
-        /// An effect on its own, inside its call's interval.
-        mutating func exploreOptionals(_ model: Model, placed: UInt64, order: [Int],
-                                       latestStart: UInt64, firstEnd: UInt64,
-                                       preferred: Bool) -> (Model, [Int])? {
-            for (j, o) in optionals.enumerated()
-            where (j < self.preferred.count ? self.preferred[j] : false) == preferred {
-                let owner = events[o.owner]
-                guard owner.start <= firstEnd, latestStart <= owner.end,
-                      !o.beforeOwner || placed & (1 << o.owner) == 0 else { continue }
+        /// Loose effects that may come next, inside their call's interval.
+        mutating func exploreEffects(_ model: Model, placed: UInt64, zapped: UInt64, order: [Int],
+                                     window: (firstEnd: UInt64, latestStart: UInt64),
+                                     early: Bool) -> (Model, [Int])? {
+            func fits(_ e: LooseEffect) -> Bool {
+                events[e.owner].start <= window.firstEnd && window.latestStart <= events[e.owner].end
+            }
+            for (j, z) in loose.zaps.enumerated()
+            where zapped & (1 << j) == 0 && earlyZaps[j] == early && fits(z) {
                 var next = model
                 applied += 1
-                switch o.effect {
-                case .fault(let mm, let addr, let write):
-                    guard next.fault(mm: mm, addr: addr, write: write) else { continue }
-                case .zap(let mm, let addr):
-                    guard next.zap(mm: mm, addr: addr) else { continue }
+                z.apply(to: &next)
+                if let found = explore(next, placed: placed, zapped: zapped | (1 << j), order: order,
+                                       latestStart: window.latestStart) {
+                    return found
                 }
-                if let found = explore(next, placed: placed, order: order,
-                                       latestStart: latestStart) {
+                if applied >= budget { return nil }
+            }
+            for (j, f) in loose.faults.enumerated()
+            where earlyFaults[j] == early && placed & (1 << f.owner) == 0 && fits(f) {
+                var next = model
+                applied += 1
+                guard f.apply(to: &next) else { continue }
+                if let found = explore(next, placed: placed, zapped: zapped, order: order,
+                                       latestStart: window.latestStart) {
                     return found
                 }
                 if applied >= budget { return nil }

@@ -211,6 +211,20 @@ extension Model {
         return true
     }
 
+    /// MADV_DONTNEED (`call`), except for the pages numbered in
+    /// `sparing` (`addr >> 12`): those are zapped each on its own with
+    /// ``zap(mm:addr:)``, at the moment in the call's run that explains
+    /// the accesses that raced with it.
+    public mutating func applyDontneed(_ call: Call, outcome: Outcome, mayFailAllocation: Bool,
+                                       sparing: Set<UInt64>) throws(Divergence) {
+        guard case .madvise(let cpu, let mm, let addr, let length, let advice) = call else {
+            return try apply(call, outcome: outcome, mayFailAllocation: mayFailAllocation)
+        }
+        undecided = nil
+        try madvise(call, cpu: cpu, mm: mm, addr: addr, length: length, advice: advice,
+                    outcome: outcome, mayFail: mayFailAllocation, sparing: sparing)
+    }
+
     /// MADV_DONTNEED's zap of the one page at `addr`, on its own.  The
     /// call holds mmap_sem only for reading: faults run beside it, so one
     /// page may be faulted in after the zap passed it and survive, and
@@ -384,7 +398,8 @@ extension Model {
     }
 
     mutating func madvise(_ call: Call, cpu: Int, mm: Int32, addr: UInt64, length: UInt64,
-                          advice: Int32, outcome: Outcome, mayFail: Bool) throws(Divergence) {
+                          advice: Int32, outcome: Outcome, mayFail: Bool,
+                          sparing: Set<UInt64> = []) throws(Divergence) {
         if let e = taskError(cpu: cpu, mm: mm) { return try expect(call, .errno(e), outcome) }
         if addr & Geometry.pageMask != 0 { return try expect(call, .errno(E.EINVAL), outcome) }
         if advice != Bits.madvDontneed { return try expect(call, .errno(E.EINVAL), outcome) }
@@ -401,7 +416,13 @@ extension Model {
         // MADV_DONTNEED allocates nothing that could stop it half-way: a
         // failure for lack of memory is taken to have dropped the pages.
         var changed = spaces.removeValue(forKey: mm)!
-        dropPages(&changed, addr, end)
+        if sparing.isEmpty {
+            dropPages(&changed, addr, end)
+        } else {
+            for page in changed.presentPages(addr, end) where !sparing.contains(page) {
+                release(changed.pages.removeValue(forKey: page)!)
+            }
+        }
         spaces[mm] = changed
     }
 }

@@ -70,7 +70,14 @@ struct BenchCommand: ParsableCommand {
         let variants = machine.fuzzVariants
         let list = Bench.cases(seed: seed, count: cases, variants: variants,
                                generator: GeneratorSettings(cpus: machine.cpus, frames: machine.framesOrDefault,
-                                                           minOps: minOps, maxOps: maxOps))
+                                                           minOps: minOps, maxOps: maxOps,
+                                                           concurrency: .off))
+        // The concurrent regime: cases that are mostly batches run on
+        // several CPUs at once, checked for linearizability.
+        let concurrentList = Bench.cases(
+            seed: seed, count: cases, variants: variants,
+            generator: GeneratorSettings(cpus: machine.cpus, frames: machine.framesOrDefault,
+                                         minOps: minOps, maxOps: maxOps, concurrency: .only))
         #if DEBUG
         if !json {
             printError("mmfuzz bench: this is a debug build; build with -c release for real figures")
@@ -81,15 +88,18 @@ struct BenchCommand: ParsableCommand {
         _ = Bench.pass(Array(list.prefix(100)), checked: false)
         var checked: [Bench.Pass] = []
         var raw: [Bench.Pass] = []
+        var concurrent: [Bench.Pass] = []
         for _ in 0 ..< runs {
             if only != "raw" { checked.append(Bench.pass(list, checked: true)) }
             if only != "checked" { raw.append(Bench.pass(list, checked: false)) }
+            if only == nil { concurrent.append(Bench.pass(concurrentList, checked: true)) }
         }
+        let concurrentRate = median(concurrent.map(\.opsPerSecond))
         let checkedRate = median(checked.map(\.opsPerSecond))
         let rawRate = median(raw.map(\.opsPerSecond))
         let checkedCPURate = median(checked.map(\.opsPerCPUSecond))
         let rawCPURate = median(raw.map(\.opsPerCPUSecond))
-        let failures = checked.map(\.failures).max() ?? 0
+        let failures = (checked + concurrent).map(\.failures).max() ?? 0
         let result = BenchJSON(
             seed: seed, cases: cases, runs: runs, variants: variants.map(\.description),
             ops: checked.first?.ops ?? 0, rawOps: raw.first?.ops ?? 0,
@@ -99,6 +109,9 @@ struct BenchCommand: ParsableCommand {
             checkedRuns: checked.map { $0.opsPerSecond.rounded() },
             rawRuns: raw.map { $0.opsPerSecond.rounded() },
             checkedOpsPerCPUSecond: checkedCPURate.rounded(), rawOpsPerCPUSecond: rawCPURate.rounded(),
+            concurrentOpsPerSecond: concurrentRate.rounded(),
+            concurrentRuns: concurrent.map { $0.opsPerSecond.rounded() },
+            concurrentOverSequential: checkedRate > 0 ? (concurrentRate / checkedRate * 1000).rounded() / 1000 : 0,
             failures: failures,
             proposals: try variants.map { variant in
                 try ProposalBench.measure(machine.config(for: variant), pages: UInt64(pages),
@@ -112,7 +125,7 @@ struct BenchCommand: ParsableCommand {
             print()
             print(pad("", 24) + pad("ops/s (median)", 16, left: false) + pad("ops/CPU-s", 14, left: false)
                 + "   runs (ops/s)")
-            print(pad("checked", 24) + pad(String(format: "%.0f", checkedRate), 16, left: false)
+            print(pad("checked, sequential", 24) + pad(String(format: "%.0f", checkedRate), 16, left: false)
                 + pad(String(format: "%.0f", checkedCPURate), 14, left: false)
                 + "   " + checked.map { compact($0.opsPerSecond) }.joined(separator: " "))
             print(pad("raw machine", 24) + pad(String(format: "%.0f", rawRate), 16, left: false)
@@ -120,6 +133,13 @@ struct BenchCommand: ParsableCommand {
                 + "   " + raw.map { compact($0.opsPerSecond) }.joined(separator: " "))
             print(pad("checked / raw", 24) + pad(String(format: "%.3f", result.ratio), 16, left: false)
                 + String(format: "   (checking costs %.2fx)", result.slowdown))
+            if !concurrent.isEmpty {
+                print(pad("checked, concurrent", 24) + pad(String(format: "%.0f", concurrentRate), 16, left: false)
+                    + pad("", 14) + "   " + concurrent.map { compact($0.opsPerSecond) }.joined(separator: " "))
+                print(pad("concurrent / sequential", 24)
+                    + pad(String(format: "%.3f", result.concurrentOverSequential), 16, left: false)
+                    + "   (batches on several CPUs, checked for linearizability)")
+            }
             print(pad("operations per run", 24) + pad("\(result.ops)", 16, left: false))
             if failures > 0 {
                 print("warning: \(failures) cases failed in a checked run: \(checked.compactMap(\.firstFailure).first!)")
@@ -179,6 +199,11 @@ struct BenchJSON: Encodable {
     /// even while other processes share the machine.
     var checkedOpsPerCPUSecond: Double
     var rawOpsPerCPUSecond: Double
+    /// Checked cases of the concurrent regime (mostly batches).
+    var concurrentOpsPerSecond: Double
+    var concurrentRuns: [Double]
+    /// Concurrent checked / sequential checked, medians of one run.
+    var concurrentOverSequential: Double
     var failures: Int
     /// What each variant costs on the same fixed workloads.
     var proposals: [ProposalBench.Row]

@@ -36,6 +36,7 @@ static int sys_enter(struct mmsim *m, int cpu, int mm_id, bool allow_none,
 	call->mm = NULL;
 	call->since = sim_clock();
 	per_cpu(did_cow, cpu) = false;
+	per_cpu(did_gather, cpu) = false;
 	if (mm_id == MMSIM_NO_MM && allow_none)
 		return 0;
 	call->mm = sim_mm_by_id(mm_id);
@@ -54,10 +55,16 @@ static int sys_enter(struct mmsim *m, int cpu, int mm_id, bool allow_none,
  * (checked later, it would blame this call for what one under way on
  * another CPU has not flushed yet).  Only what was cached before the
  * call began is checked (see sim_mmu_check_coherent()).
+ *
+ * A call that holds mmap_sem only for reading owes nothing when it did
+ * nothing: @done, if not NULL, says whether it did (a fault replaced a
+ * pte, a MADV_DONTNEED ran its gather).  Another MADV_DONTNEED may be
+ * clearing ptes in the range meanwhile; one that ran its gather flushed
+ * after them (tlb_flush_if_nested()).
  */
 static void arm_check(struct sim_call *call, struct mm_struct *mm,
 		      unsigned long start, unsigned long len, const char *func,
-		      bool cow_only)
+		      bool *done)
 {
 	int cpu = smp_processor_id();
 
@@ -68,7 +75,7 @@ static void arm_check(struct sim_call *call, struct mm_struct *mm,
 	per_cpu(release_check, cpu).end = start + min(len, TASK_SIZE - start);
 	per_cpu(release_check, cpu).since = call->since;
 	per_cpu(release_check, cpu).func = func;
-	per_cpu(release_check, cpu).cow_only = cow_only;
+	per_cpu(release_check, cpu).only_if = done;
 }
 
 /* Called by up_read() and up_write() with the semaphore still held */
@@ -77,8 +84,9 @@ void sim_mmap_sem_release(struct rw_semaphore *sem)
 	int cpu = smp_processor_id();
 	struct mm_struct *mm = per_cpu(release_check, cpu).mm;
 
-	if (!mm || &mm->mmap_sem != sem ||
-	    (per_cpu(release_check, cpu).cow_only && !per_cpu(did_cow, cpu)))
+	bool *done = per_cpu(release_check, cpu).only_if;
+
+	if (!mm || &mm->mmap_sem != sem || (done && !*done))
 		return;
 	sim_mmu_check_coherent(mm, per_cpu(release_check, cpu).start,
 			       per_cpu(release_check, cpu).end,
@@ -144,7 +152,7 @@ int mmsim_fork(struct mmsim *m, int cpu, int mm_id, int *child_out)
 	err = sys_enter(m, cpu, mm_id, false, &call);
 	if (err)
 		return err;
-	arm_check(&call, call.mm, 0, TASK_SIZE, __func__, false);
+	arm_check(&call, call.mm, 0, TASK_SIZE, __func__, NULL);
 	child = dup_mm(call.mm);
 	if (child)
 		*child_out = child->id;
@@ -193,7 +201,7 @@ int mmsim_mmap(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
 	if (err)
 		return err;
 	if (flags & MAP_FIXED)
-		arm_check(&call, call.mm, addr, len, __func__, false);
+		arm_check(&call, call.mm, addr, len, __func__, NULL);
 	down_write(&call.mm->mmap_sem);
 	ret = do_mmap_pgoff(call.mm, addr, len, (unsigned int)prot,
 			    (unsigned int)flags);
@@ -212,7 +220,7 @@ int mmsim_munmap(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
 	err = sys_enter(m, cpu, mm_id, false, &call);
 	if (err)
 		return err;
-	arm_check(&call, call.mm, addr, len, __func__, false);
+	arm_check(&call, call.mm, addr, len, __func__, NULL);
 	down_write(&call.mm->mmap_sem);
 	err = do_munmap(call.mm, addr, len);
 	up_write(&call.mm->mmap_sem);
@@ -228,7 +236,7 @@ int mmsim_mprotect(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
 	err = sys_enter(m, cpu, mm_id, false, &call);
 	if (err)
 		return err;
-	arm_check(&call, call.mm, addr, len, __func__, false);
+	arm_check(&call, call.mm, addr, len, __func__, NULL);
 	err = sys_mprotect(call.mm, addr, len, (unsigned int)prot);
 	return sys_exit(&call, call.mm, __func__, err);
 }
@@ -242,7 +250,8 @@ int mmsim_madvise(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
 	err = sys_enter(m, cpu, mm_id, false, &call);
 	if (err)
 		return err;
-	arm_check(&call, call.mm, addr, len, __func__, false);
+	arm_check(&call, call.mm, addr, len, __func__,
+		  &per_cpu(did_gather, cpu));
 	err = sys_madvise(call.mm, addr, len, advice);
 	return sys_exit(&call, call.mm, __func__, err);
 }
@@ -273,7 +282,7 @@ static int user_access(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
 	if (err)
 		return err;
 	arm_check(&call, call.mm, addr & PAGE_MASK, PAGE_SIZE,
-		  write ? "mmsim_store" : "mmsim_load", true);
+		  write ? "mmsim_store" : "mmsim_load", &per_cpu(did_cow, cpu));
 	faults = sim_stat(faults);
 	err = sim_user_access(addr, write, val);
 	/* a fault may have replaced a mapping (copy-on-write) */

@@ -42,6 +42,7 @@ struct sim_percpu {
 	/* the concurrent regime (arch/x86/sim/smp.c) */
 	bool in_walk;			/* the hardware walker is mid-walk */
 	bool did_cow;			/* a fault of this call replaced a pte */
+	bool did_gather;		/* this call ran an mmu_gather */
 	u64 op_effect;			/* see struct mmsim_op */
 	u64 op_locked;
 	struct {			/* see sim_mmap_sem_release() */
@@ -49,7 +50,7 @@ struct sim_percpu {
 		unsigned long start, end;
 		u64 since;
 		const char *func;
-		bool cow_only;
+		bool *only_if;	/* check only if this is true */
 	} release_check;
 };
 
