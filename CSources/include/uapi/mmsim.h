@@ -141,11 +141,13 @@ struct mmsim_op {
 	uint64_t out;
 	uint64_t start;			/* scheduling step of the invocation */
 	uint64_t end;			/* ... and of the response */
-	uint64_t effect;		/* ... at which it took effect, a hint:
-					 * the last mmap_sem release of a call,
-					 * the completed access of a load or
-					 * store */
-	uint64_t locked;		/* ... at which it first held mmap_sem */
+	/*
+	 * Hints for checkers: the step at which the op took effect (a
+	 * call's last mmap_sem release, a load's or store's completed
+	 * access), and the step at which it first held mmap_sem.
+	 */
+	uint64_t effect;
+	uint64_t locked;
 };
 
 enum mmsim_sched_policy {

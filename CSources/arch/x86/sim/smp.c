@@ -22,6 +22,7 @@
  */
 #include <stdlib.h>
 #include <linux/mm.h>
+#include <asm/sim_switch.h>
 
 #ifndef __x86_64__
 #error "the simulated CPUs switch stacks the x86-64 way"
@@ -44,59 +45,47 @@
 #endif
 
 #ifdef SIM_ASAN
-void __sanitizer_start_switch_fiber(void **fake_stack_save,
-				    const void *bottom, size_t size);
-void __sanitizer_finish_switch_fiber(void *fake_stack_save,
-				     const void **bottom_old,
-				     size_t *size_old);
+#include <sanitizer/common_interface_defs.h>
 #endif
 #ifdef SIM_TSAN
-void *__tsan_get_current_fiber(void);
-void *__tsan_create_fiber(unsigned int flags);
-void __tsan_destroy_fiber(void *fiber);
-void __tsan_switch_to_fiber(void *fiber, unsigned int flags);
+#include <sanitizer/tsan_interface.h>
 #endif
 
 #define SIM_STACK_SIZE	(256 * 1024)
 #define PCT_MAX_DEPTH	8
 #define HOST		(-1)
 
-/*
- * sim_switch_stack - save the callee-saved registers on this stack, store
- * its pointer in *@save_sp and resume the context saved at @next_sp.
- * sim_cpu_start is where a fresh stack begins: it calls %r13(%r12).
- */
-void sim_switch_stack(void **save_sp, void *next_sp);
-void sim_cpu_start(void);
-
-asm(".pushsection .text\n"
-    ".globl sim_switch_stack\n"
-    ".type sim_switch_stack, @function\n"
-    "sim_switch_stack:\n"
-    "	pushq %rbp\n"
-    "	pushq %rbx\n"
-    "	pushq %r12\n"
-    "	pushq %r13\n"
-    "	pushq %r14\n"
-    "	pushq %r15\n"
-    "	movq %rsp, (%rdi)\n"
-    "	movq %rsi, %rsp\n"
-    "	popq %r15\n"
-    "	popq %r14\n"
-    "	popq %r13\n"
-    "	popq %r12\n"
-    "	popq %rbx\n"
-    "	popq %rbp\n"
-    "	ret\n"
-    ".size sim_switch_stack, .-sim_switch_stack\n"
-    ".globl sim_cpu_start\n"
-    ".type sim_cpu_start, @function\n"
-    "sim_cpu_start:\n"
-    "	movq %r12, %rdi\n"
-    "	callq *%r13\n"
-    "	ud2\n"
-    ".size sim_cpu_start, .-sim_cpu_start\n"
-    ".popsection\n");
+/* See <asm/sim_switch.h> */
+asm(
+	".pushsection .text\n"
+	".globl sim_switch_stack\n"
+	".type sim_switch_stack, @function\n"
+	"sim_switch_stack:\n"
+	"	pushq %rbp\n"
+	"	pushq %rbx\n"
+	"	pushq %r12\n"
+	"	pushq %r13\n"
+	"	pushq %r14\n"
+	"	pushq %r15\n"
+	"	movq %rsp, (%rdi)\n"
+	"	movq %rsi, %rsp\n"
+	"	popq %r15\n"
+	"	popq %r14\n"
+	"	popq %r13\n"
+	"	popq %r12\n"
+	"	popq %rbx\n"
+	"	popq %rbp\n"
+	"	ret\n"
+	".size sim_switch_stack, .-sim_switch_stack\n"
+	".globl sim_cpu_start\n"
+	".type sim_cpu_start, @function\n"
+	"sim_cpu_start:\n"
+	"	movq %r12, %rdi\n"
+	"	callq *%r13\n"
+	"	ud2\n"
+	".size sim_cpu_start, .-sim_cpu_start\n"
+	".popsection\n"
+);
 
 struct sim_fiber {
 	void *sp;
