@@ -91,9 +91,10 @@ public final class CaseRunner {
     private var pfnOfKey: [UInt64: UInt64] = [:]
     private let nrFrames: Int
 
-    // Stored properties are private and exposed through computed ones, so
-    // that whole-module optimization sees every access and drops the
-    // dynamic exclusivity checks (3% of a checked run otherwise).
+    // Stored properties are internal (Engine+Batch.swift shares them) and
+    // exposed through computed ones, so that whole-module optimization
+    // sees every access and drops the dynamic exclusivity checks (3% of a
+    // checked run otherwise).
     public var opsRun: Int { _opsRun }
     var _opsRun = 0
     /// Called with every call made and its outcome (op index, or nil for

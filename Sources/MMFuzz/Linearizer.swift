@@ -94,7 +94,8 @@ public struct Linearizer {
         // no copies of the model, before any search.  A fault goes when it
         // held mmap_sem; a zap goes when its madvise began or when it was
         // done: first as the machine's final state suggests, then with
-        // each zap, and each pair of zaps, the other way.
+        // the others the other way: every combination, fewest first, up to
+        // 10 zaps; each zap and each pair beyond.
         let early = loose.zaps.map { present($0.mm, $0.addr) }
         func pass(_ early: [Bool]) -> (Model, [Int])? {
             var steps: [(hint: UInt64, end: UInt64, event: Int, effect: LooseEffect?)] =
@@ -129,8 +130,14 @@ public struct Linearizer {
         if let (m, order) = pass(early) {
             return .linearizable(m, order)
         }
-        let flips = loose.zaps.count <= 16 ? loose.zaps.indices.map { [$0] }
-            + loose.zaps.indices.flatMap { a in (a + 1 ..< loose.zaps.count).map { [a, $0] } } : []
+        let n = loose.zaps.count
+        var flips: [[Int]]
+        if n <= 10 {
+            flips = (1 ..< (1 << n)).map { mask in (0 ..< n).filter { mask & (1 << $0) != 0 } }
+            flips.sort { $0.count < $1.count }
+        } else {
+            flips = (0 ..< n).map { [$0] } + (0 ..< n).flatMap { a in (a + 1 ..< n).map { [a, $0] } }
+        }
         for flip in flips {
             var e = early
             for j in flip { e[j].toggle() }
