@@ -51,6 +51,10 @@ public struct HistoryEvent: Hashable, Sendable, CustomStringConvertible {
 ///   and zaps page by page while faults run.  Such a page is spared by the
 ///   call itself and zapped exactly once, anywhere in the call's interval.
 ///
+/// And a store that completed while a call freed its page (munmap,
+/// MADV_DONTNEED, an mmap over it) may be lost: it went through a TLB
+/// entry the call had not flushed yet, into the page on its way out.
+///
 /// The model is a value: each branch of the search applies a call to its
 /// own copy, and a (calls placed, zaps placed, model state) triple already
 /// explored is not explored again; states are compared by
@@ -97,7 +101,7 @@ public struct Linearizer {
         // the others the other way: every combination, fewest first, up to
         // 10 zaps; each zap and each pair beyond.
         let early = loose.zaps.map { present($0.mm, $0.addr) }
-        func pass(_ early: [Bool]) -> (Model, [Int])? {
+        func pass(_ early: [Bool], lost: Set<Int> = []) -> (Model, [Int])? {
             var steps: [(hint: UInt64, end: UInt64, event: Int, effect: LooseEffect?)] =
                 events.indices.map { (events[$0].hint, events[$0].end, $0, nil) }
             for f in loose.faults {
@@ -118,6 +122,7 @@ public struct Linearizer {
                     effect.apply(to: &m)
                     continue
                 }
+                if lost.contains(step.event) { continue }
                 do {
                     try loose.apply(step.event, to: &m, mayFail: mayFailAllocation, settle: settle)
                 } catch {
@@ -130,7 +135,8 @@ public struct Linearizer {
         if let (m, order) = pass(early) {
             return .linearizable(m, order)
         }
-        let n = loose.zaps.count
+        // Choices: each zap the other way, each losable store lost.
+        let n = loose.zaps.count + loose.losable.count
         var flips: [[Int]]
         if n <= 10 {
             flips = (1 ..< (1 << n)).map { mask in (0 ..< n).filter { mask & (1 << $0) != 0 } }
@@ -140,8 +146,11 @@ public struct Linearizer {
         }
         for flip in flips {
             var e = early
-            for j in flip { e[j].toggle() }
-            if let (m, order) = pass(e) {
+            var lost: Set<Int> = []
+            for j in flip {
+                if j < e.count { e[j].toggle() } else { lost.insert(loose.losable[j - e.count]) }
+            }
+            if let (m, order) = pass(e, lost: lost) {
                 return .linearizable(m, order)
             }
         }
@@ -195,6 +204,10 @@ public struct Linearizer {
         var zaps: [LooseEffect] = []
         /// Page numbers each madvise leaves to its zaps, by event.
         var sparing: [Int: Set<UInt64>] = [:]
+        /// Stores that completed while a call took their page away: one
+        /// may have gone through a TLB entry not flushed yet, into the
+        /// page on its way out, and be lost.
+        var losable: [Int] = []
 
         init(_ events: [HistoryEvent]) {
             self.events = events
@@ -214,6 +227,11 @@ public struct Linearizer {
                 }
                 if overlapped {
                     faults.append(LooseEffect(kind: .fault(write: write), mm: mm, addr: addr, owner: i))
+                }
+                if write, case .value = e.outcome, events.contains(where: { other in
+                    other.call.removes(mm: mm, addr: addr) && !(other.end < e.start || e.end < other.start)
+                }) {
+                    losable.append(i)
                 }
             }
         }
@@ -319,6 +337,16 @@ public struct Linearizer {
                 }
                 if applied >= budget { return nil }
             }
+            // A store lost into a page on its way out: placed, no effect.
+            for i in loose.losable where placed & (1 << i) == 0 && events[i].start <= firstEnd {
+                applied += 1
+                if let found = explore(model, placed: placed | (1 << i), zapped: zapped,
+                                       order: order + [i],
+                                       latestStart: max(latestStart, events[i].start)) {
+                    return found
+                }
+                if applied >= budget { return nil }
+            }
             return exploreEffects(model, placed: placed, zapped: zapped, order: order,
                                   window: window, early: false)
         }
@@ -364,6 +392,18 @@ extension Call {
         case .load(_, let mm, let addr): (mm, addr, false)
         case .store(_, let mm, let addr, _): (mm, addr, true)
         default: nil
+        }
+    }
+
+    /// Whether the call may free the page at `addr` of `mm` (munmap,
+    /// MADV_DONTNEED, an mmap over it); mprotect keeps the page.
+    func removes(mm: Int32, addr: UInt64) -> Bool {
+        switch self {
+        case .munmap(_, mm, let start, let length), .madvise(_, mm, let start, let length, _),
+             .mmap(_, mm, let start, let length, _, _):
+            addr >= start && addr - start < length
+        default:
+            false
         }
     }
 

@@ -115,6 +115,31 @@ import Testing
         #expect(Self.linearizable(verdict))
     }
 
+    @Test func aStoreIntoAPageOnItsWayOutMayBeLost() throws {
+        // The page holds 9.  MADV_DONTNEED clears its pte; CPU 1 faults in
+        // a fresh page and stores 1; CPU 0, still holding the old entry,
+        // stores 2 into the old page, which the flush then frees.  CPU 0's
+        // store returned after CPU 1's, yet the page ends with 1.
+        var m = try Self.model()
+        try m.apply(.store(cpu: 0, mm: 0, addr: Self.base, value: 9), outcome: .value(9), mayFailAllocation: false)
+        let events = [
+            HistoryEvent(call: .madvise(cpu: 2, mm: 0, addr: Self.base, length: Self.page, advice: 4),
+                         outcome: .ok, start: 1, end: 30),
+            HistoryEvent(call: .store(cpu: 1, mm: 0, addr: Self.base, value: 1), outcome: .value(1), start: 3, end: 5),
+            HistoryEvent(call: .store(cpu: 0, mm: 0, addr: Self.base, value: 2), outcome: .value(2), start: 10, end: 12),
+        ]
+        let verdict = Linearizer().check(events, from: m, mayFailAllocation: false) { m, _ in
+            m.state(of: 0)?.pages[Self.base]?.word0 == 1
+        }
+        #expect(Self.linearizable(verdict))
+        // Without a call freeing the page there is nothing to lose it to.
+        let plain = Array(events.dropFirst())
+        let none = Linearizer().check(plain, from: m, mayFailAllocation: false) { m, _ in
+            m.state(of: 0)?.pages[Self.base]?.word0 == 1
+        }
+        #expect(!Self.linearizable(none))
+    }
+
     @Test func aSearchThatRunsOutOfBudgetSaysSo() throws {
         // Eight overlapping stores and a final state no order reaches.
         var events: [HistoryEvent] = []
