@@ -76,11 +76,22 @@ extension CaseRunner {
             }
             try model.adoptProtection(mm: undecided.mm, mappings: self.normalize(vmas))
         }
+        // Whether the machine kept a page at the address, in the mm or in
+        // a child a fork of the batch made (a later munmap may have
+        // emptied the parent): a guess to order the search by.
         var pages: [PageKey: Bool] = [:]
+        var children: [Int32: [Int32]] = [:]
+        for e in events {
+            if case .fork(_, let parent) = e.call, case .mm(let child) = e.outcome {
+                children[parent, default: []].append(child)
+            }
+        }
         let present = { (mm: Int32, addr: UInt64) -> Bool in
             let key = PageKey(mm: mm, page: addr >> 12)
             if let known = pages[key] { return known }
-            let has = ((try? self.machine.lookup(mm: MMID(rawValue: mm), addr: addr & ~0xfff)) ?? nil) != nil
+            let has = ([mm] + children[mm, default: []]).contains { id in
+                ((try? self.machine.lookup(mm: MMID(rawValue: id), addr: addr & ~0xfff)) ?? nil) != nil
+            }
             pages[key] = has
             return has
         }

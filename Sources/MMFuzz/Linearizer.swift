@@ -99,7 +99,7 @@ public struct Linearizer {
         // held mmap_sem; a zap goes when its madvise began or when it was
         // done: first as the machine's final state suggests, then with
         // the others the other way: every combination, fewest first, up to
-        // 10 zaps; each zap and each pair beyond.
+        // 12 choices; each one and each pair beyond.
         let early = loose.zaps.map { present($0.mm, $0.addr) }
         func pass(_ early: [Bool], lost: Set<Int> = []) -> (Model, [Int])? {
             var steps: [(hint: UInt64, end: UInt64, event: Int, effect: LooseEffect?)] =
@@ -138,7 +138,7 @@ public struct Linearizer {
         // Choices: each zap the other way, each losable store lost.
         let n = loose.zaps.count + loose.losable.count
         var flips: [[Int]]
-        if n <= 10 {
+        if n <= 12 {
             flips = (1 ..< (1 << n)).map { mask in (0 ..< n).filter { mask & (1 << $0) != 0 } }
             flips.sort { $0.count < $1.count }
         } else {
