@@ -36,6 +36,9 @@ typedef int64_t s64;
 #define READ_ONCE(x)		__atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define WRITE_ONCE(x, val)	__atomic_store_n(&(x), (val), __ATOMIC_RELAXED)
 
+/* A full barrier: a store before it is visible before a load after it */
+#define smp_mb()		__atomic_thread_fence(__ATOMIC_SEQ_CST)
+
 #define U64_MAX		((u64)~0ULL)
 
 #define ARRAY_SIZE(arr)	(sizeof(arr) / sizeof((arr)[0]))
