@@ -114,14 +114,16 @@ static inline int pte_same(pte_t a, pte_t b)
 }
 
 /* upper levels */
-static inline int pmd_none(pmd_t pmd)	{ return !pmd_val(pmd); }
-static inline int pud_none(pud_t pud)	{ return !pud_val(pud); }
-static inline int pgd_none(pgd_t pgd)	{ return !pgd_val(pgd); }
-
-static inline int pmd_present(pmd_t pmd)
-{
-	return !!(pmd_val(pmd) & _PAGE_PRESENT);
-}
+/*
+ * An upper-level entry is tested before its lock is taken (the populate
+ * fast paths, a zap beside a fault that populates): read it once, as an
+ * atomic, so that host threads may do so while another writes it.  The
+ * argument is the entry itself, *pmdp, as in 2.6.16.
+ */
+#define pmd_none(entry)		(!READ_ONCE((entry).pmd))
+#define pud_none(entry)		(!READ_ONCE((entry).pud))
+#define pgd_none(entry)		(!READ_ONCE((entry).pgd))
+#define pmd_present(entry)	(!!(READ_ONCE((entry).pmd) & _PAGE_PRESENT))
 
 static inline unsigned long pmd_pfn(pmd_t pmd)
 {
@@ -147,17 +149,20 @@ static inline pgd_t *pgd_offset(struct mm_struct *mm, unsigned long addr)
 
 static inline pud_t *pud_offset(pgd_t *pgd, unsigned long addr)
 {
-	return (pud_t *)__va(pgd_val(*pgd) & PTE_PFN_MASK) + pud_index(addr);
+	return (pud_t *)__va(READ_ONCE(pgd->pgd) & PTE_PFN_MASK) +
+	       pud_index(addr);
 }
 
 static inline pmd_t *pmd_offset(pud_t *pud, unsigned long addr)
 {
-	return (pmd_t *)__va(pud_val(*pud) & PTE_PFN_MASK) + pmd_index(addr);
+	return (pmd_t *)__va(READ_ONCE(pud->pud) & PTE_PFN_MASK) +
+	       pmd_index(addr);
 }
 
 static inline pte_t *pte_offset_map(pmd_t *pmd, unsigned long addr)
 {
-	return (pte_t *)__va(pmd_val(*pmd) & PTE_PFN_MASK) + pte_index(addr);
+	return (pte_t *)__va(READ_ONCE(pmd->pmd) & PTE_PFN_MASK) +
+	       pte_index(addr);
 }
 
 #define pte_unmap(pte)	((void)(pte))
