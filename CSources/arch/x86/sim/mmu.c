@@ -273,8 +273,9 @@ static int __hw_walk(struct sim_mmu *mmu, unsigned long addr, bool write)
 		sim_interleave();
 		if (PageBuddy(pfn_to_page(table)))
 			check_frame_live(table, ~0U, addr, "page walk");
-		entry = READ_ONCE(((u64 *)__va(table << PAGE_SHIFT))
-				  [table_index(level, addr)]);
+		/* acquire: pairs with the release of *_populate() */
+		entry = smp_load_acquire(&((u64 *)__va(table << PAGE_SHIFT))
+					 [table_index(level, addr)]);
 		if (!(entry & _PAGE_PRESENT))
 			return code;
 		table = (entry & PTE_PFN_MASK) >> PAGE_SHIFT;

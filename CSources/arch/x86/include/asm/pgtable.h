@@ -117,13 +117,19 @@ static inline int pte_same(pte_t a, pte_t b)
 /*
  * An upper-level entry is tested before its lock is taken (the populate
  * fast paths, a zap beside a fault that populates): read it once, as an
- * atomic, so that host threads may do so while another writes it.  The
- * argument is the entry itself, *pmdp, as in 2.6.16.
+ * atomic with acquire, so that host threads may do so while another
+ * populates it, and then see the table it links (and its lock) set up.
+ * The argument is the entry itself, *pmdp, as in 2.6.16.
  */
-#define pmd_none(entry)		(!READ_ONCE((entry).pmd))
-#define pud_none(entry)		(!READ_ONCE((entry).pud))
-#define pgd_none(entry)		(!READ_ONCE((entry).pgd))
-#define pmd_present(entry)	(!!(READ_ONCE((entry).pmd) & _PAGE_PRESENT))
+/* acquire: pairs with the release of *_populate() */
+#define pmd_none(entry)		(!smp_load_acquire(&(entry).pmd))
+/* acquire: pairs with the release of *_populate() */
+#define pud_none(entry)		(!smp_load_acquire(&(entry).pud))
+/* acquire: pairs with the release of *_populate() */
+#define pgd_none(entry)		(!smp_load_acquire(&(entry).pgd))
+/* acquire: pairs with the release of *_populate() */
+#define pmd_present(entry)	\
+	(!!(smp_load_acquire(&(entry).pmd) & _PAGE_PRESENT))
 
 static inline unsigned long pmd_pfn(pmd_t pmd)
 {
@@ -149,19 +155,22 @@ static inline pgd_t *pgd_offset(struct mm_struct *mm, unsigned long addr)
 
 static inline pud_t *pud_offset(pgd_t *pgd, unsigned long addr)
 {
-	return (pud_t *)__va(READ_ONCE(pgd->pgd) & PTE_PFN_MASK) +
+	/* acquire: pairs with the release of *_populate() */
+	return (pud_t *)__va(smp_load_acquire(&pgd->pgd) & PTE_PFN_MASK) +
 	       pud_index(addr);
 }
 
 static inline pmd_t *pmd_offset(pud_t *pud, unsigned long addr)
 {
-	return (pmd_t *)__va(READ_ONCE(pud->pud) & PTE_PFN_MASK) +
+	/* acquire: pairs with the release of *_populate() */
+	return (pmd_t *)__va(smp_load_acquire(&pud->pud) & PTE_PFN_MASK) +
 	       pmd_index(addr);
 }
 
 static inline pte_t *pte_offset_map(pmd_t *pmd, unsigned long addr)
 {
-	return (pte_t *)__va(READ_ONCE(pmd->pmd) & PTE_PFN_MASK) +
+	/* acquire: pairs with the release of *_populate() */
+	return (pte_t *)__va(smp_load_acquire(&pmd->pmd) & PTE_PFN_MASK) +
 	       pte_index(addr);
 }
 
@@ -209,22 +218,25 @@ static inline void pmd_populate(struct mm_struct *mm, pmd_t *pmd,
 				struct page *pte)
 {
 	check_upper_lock(mm, __func__);
-	WRITE_ONCE(pmd->pmd, ((u64)page_to_pfn(pte) << PAGE_SHIFT) |
-		   _PAGE_TABLE);
+	/* the table, zeroed and its lock set up, before it is linked */
+	smp_store_release(&pmd->pmd, ((u64)page_to_pfn(pte) << PAGE_SHIFT) |
+			  _PAGE_TABLE);
 }
 
 static inline void pud_populate(struct mm_struct *mm, pud_t *pud,
 				pmd_t *pmd)
 {
 	check_upper_lock(mm, __func__);
-	WRITE_ONCE(pud->pud, __pa(pmd) | _PAGE_TABLE);
+	/* release: the table below is set up before it is linked */
+	smp_store_release(&pud->pud, __pa(pmd) | _PAGE_TABLE);
 }
 
 static inline void pgd_populate(struct mm_struct *mm, pgd_t *pgd,
 				pud_t *pud)
 {
 	check_upper_lock(mm, __func__);
-	WRITE_ONCE(pgd->pgd, __pa(pud) | _PAGE_TABLE);
+	/* release: the table below is set up before it is linked */
+	smp_store_release(&pgd->pgd, __pa(pud) | _PAGE_TABLE);
 }
 
 /*
