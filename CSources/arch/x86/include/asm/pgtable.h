@@ -128,8 +128,7 @@ static inline int pte_same(pte_t a, pte_t b)
 /* acquire: pairs with the release of *_populate() */
 #define pgd_none(entry)		(!smp_load_acquire(&(entry).pgd))
 /* acquire: pairs with the release of *_populate() */
-#define pmd_present(entry)	\
-	(!!(smp_load_acquire(&(entry).pmd) & _PAGE_PRESENT))
+#define pmd_present(e)	(!!(smp_load_acquire(&(e).pmd) & _PAGE_PRESENT))
 
 static inline unsigned long pmd_pfn(pmd_t pmd)
 {
