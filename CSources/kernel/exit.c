@@ -14,6 +14,10 @@ void mm_release_cpus(struct mm_struct *mm)
 {
 	int cpu, self = smp_processor_id();
 
+	/* host threads only run the mms they hold: no other CPU runs @mm */
+	if (sim_threaded())
+		return;
+
 	for (cpu = 0; cpu < num_online_cpus(); cpu++) {
 		if (cpu == self || per_cpu(task, cpu).mm != mm)
 			continue;

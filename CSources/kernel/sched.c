@@ -15,9 +15,12 @@ static long pgd_pfn_of(struct mm_struct *mm)
 
 void enter_lazy_tlb(struct mm_struct *mm)
 {
-	if (per_cpu(cpu_tlbstate, smp_processor_id()).state == TLBSTATE_OK)
-		per_cpu(cpu_tlbstate, smp_processor_id()).state =
-			TLBSTATE_LAZY;
+	int cpu = smp_processor_id();
+
+	sim_mmu_lock(cpu);
+	if (per_cpu(cpu_tlbstate, cpu).state == TLBSTATE_OK)
+		per_cpu(cpu_tlbstate, cpu).state = TLBSTATE_LAZY;
+	sim_mmu_unlock(cpu);
 }
 
 /**
@@ -66,7 +69,10 @@ void context_switch_to(struct mm_struct *mm)
 	if (tsk->mm == mm)
 		return;
 	mm->mm_count++;
+	/* an IPI handler on another host thread reads cpu_tlbstate */
+	sim_mmu_lock(smp_processor_id());
 	switch_mm(prev, mm);
+	sim_mmu_unlock(smp_processor_id());
 	tsk->mm = mm;
 	tsk->active_mm = mm;
 	if (prev)
@@ -88,9 +94,11 @@ void sim_cpu_idle(void)
 	tsk->active_mm = NULL;
 	if (!prev)
 		return;
+	sim_mmu_lock(cpu);
 	cpu_clear(cpu, prev->cpu_vm_mask);
 	per_cpu(cpu_tlbstate, cpu).state = TLBSTATE_LAZY;
 	per_cpu(cpu_tlbstate, cpu).active_mm = NULL;
 	native_write_cr3(-1);
+	sim_mmu_unlock(cpu);
 	mmdrop(prev);
 }

@@ -23,11 +23,14 @@ struct page *alloc_page(unsigned int gfp)
 
 	if (should_fail_alloc())
 		return NULL;
+	sim_lock_threaded(&sim->alloc_lock);
 	if (!sim->nr_free) {
+		sim_unlock_threaded(&sim->alloc_lock);
 		sim_stat_inc(alloc_failures);
 		return NULL;
 	}
 	pfn = sim->free_list[--sim->nr_free];
+	sim_unlock_threaded(&sim->alloc_lock);
 	page = pfn_to_page(pfn);
 	BUG_ON(!PageBuddy(page));
 	page->flags = 0;
@@ -54,7 +57,9 @@ static void free_hot_cold_page(struct page *page, const char *func)
 	page->_mapcount = -1;
 	page->mapping = NULL;
 	page->sim_gen++;
+	sim_lock_threaded(&sim->alloc_lock);
 	sim->free_list[sim->nr_free++] = pfn;
+	sim_unlock_threaded(&sim->alloc_lock);
 }
 
 /* Drop a reference; the last one frees the frame. */

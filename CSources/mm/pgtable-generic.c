@@ -26,9 +26,13 @@ static bool split_ptlocks(void)
 
 spinlock_t *pte_lockptr(struct mm_struct *mm, pmd_t *pmd)
 {
-	if (split_ptlocks())
-		return &pmd_page(*pmd)->ptl;
-	return &mm->page_table_lock;
+	u64 entry;
+
+	if (!split_ptlocks())
+		return &mm->page_table_lock;
+	/* pairs with pmd_populate(): the table's lock is set up */
+	entry = smp_load_acquire(&pmd->pmd);
+	return &pfn_to_page((entry & PTE_PFN_MASK) >> PAGE_SHIFT)->ptl;
 }
 
 void check_pte_lock(struct mm_struct *mm, pte_t *ptep, const char *func)

@@ -16,9 +16,16 @@ struct address_space *shmem_setup(unsigned long nr_pages)
 	return mapping;
 }
 
+/*
+ * The objects are shared by the mms that fork made: when the CPUs are host
+ * threads, their references and page arrays are under sim->shmem_lock (the
+ * mapping's tree_lock, in Linux).
+ */
 void shmem_get(struct address_space *mapping)
 {
+	sim_lock_threaded(&sim->shmem_lock);
 	mapping->refcount++;
+	sim_unlock_threaded(&sim->shmem_lock);
 }
 
 /* The last vma is gone: drop the object's reference on every page */
@@ -26,8 +33,12 @@ void shmem_put(struct address_space *mapping)
 {
 	unsigned long i;
 
-	if (--mapping->refcount)
+	sim_lock_threaded(&sim->shmem_lock);
+	if (--mapping->refcount) {
+		sim_unlock_threaded(&sim->shmem_lock);
 		return;
+	}
+	sim_unlock_threaded(&sim->shmem_lock);
 	for (i = 0; i < mapping->nr_pages; i++) {
 		mapping->pages[i]->mapping = NULL;
 		put_page(mapping->pages[i]);
@@ -78,7 +89,8 @@ static int shmem_insert(struct address_space *mapping, unsigned long slot,
  * Return: the page with a reference for the caller, or NULL when out of
  * memory.
  */
-struct page *shmem_getpage(struct address_space *mapping, unsigned long idx)
+static struct page *__shmem_getpage(struct address_space *mapping,
+				    unsigned long idx)
 {
 	unsigned long slot = shmem_slot(mapping, idx);
 	struct page *page;
@@ -99,5 +111,15 @@ struct page *shmem_getpage(struct address_space *mapping, unsigned long idx)
 		return NULL;
 	}
 	get_page(page);
+	return page;
+}
+
+struct page *shmem_getpage(struct address_space *mapping, unsigned long idx)
+{
+	struct page *page;
+
+	sim_lock_threaded(&sim->shmem_lock);
+	page = __shmem_getpage(mapping, idx);
+	sim_unlock_threaded(&sim->shmem_lock);
 	return page;
 }

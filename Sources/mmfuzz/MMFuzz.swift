@@ -17,7 +17,7 @@ struct MMFuzz: ParsableCommand {
             a violation or a result was wrong, 2 for bad command-line input.
             """,
         subcommands: [RunCommand.self, ReplayCommand.self, TraceCommand.self, BenchCommand.self,
-                      ScenarioCommand.self],
+                      ScenarioCommand.self, StressCommand.self],
         defaultSubcommand: RunCommand.self
     )
 

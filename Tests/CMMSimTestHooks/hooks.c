@@ -376,3 +376,25 @@ int mmsim_test_hold_mm_lock(struct mmsim *m, int mm_id, int owner)
 	sim_leave(saved);
 	return mm ? 0 : -ESRCH;
 }
+
+/*
+ * At the end of every in-place gather's phase 1 (ptes cleared, nothing
+ * flushed yet), take every other CPU out of the mm's cpu_vm_mask: the
+ * flush then stays local, and the frames phase 3 frees may still be
+ * cached elsewhere.  An IPI mask computed wrong, for any regime.
+ */
+static void drop_remote_cpus(struct mm_struct *mm, int phase)
+{
+	int cpu;
+
+	if (phase != 1)
+		return;
+	for (cpu = 0; cpu < num_online_cpus(); cpu++)
+		if (cpu != smp_processor_id())
+			cpu_clear(cpu, mm->cpu_vm_mask);
+}
+
+void mmsim_test_break_shootdown(struct mmsim *m)
+{
+	((struct sim_machine *)m)->gather_phase_probe = drop_remote_cpus;
+}

@@ -20,15 +20,15 @@ struct address_space;
  * paging-structure cache entries of any CPU refer to it.
  */
 struct page {
-	unsigned long flags;
-	int _count;
-	int _mapcount;
+	_Atomic unsigned long flags;
+	_Atomic int _count;
+	_Atomic int _mapcount;
 	struct address_space *mapping;	/* shmem object, if a shared page */
 	unsigned long index;		/* offset in @mapping, in pages */
 	spinlock_t ptl;
 	struct list_head lru;
-	u32 sim_gen;
-	u32 sim_hwrefs;
+	_Atomic u32 sim_gen;
+	_Atomic u32 sim_hwrefs;
 };
 
 enum pageflags {
@@ -88,8 +88,8 @@ struct vm_area_struct {
 struct mm_struct {
 	struct vm_area_struct *mmap;
 	pgd_t *pgd;
-	int mm_users;
-	int mm_count;
+	_Atomic int mm_users;
+	_Atomic int mm_count;
 	int map_count;
 	int id;
 	struct rw_semaphore mmap_sem;
@@ -98,9 +98,9 @@ struct mm_struct {
 	int tlb_flush_pending;
 	unsigned long free_area_cache;
 	unsigned long total_vm;
-	unsigned long anon_rss;
-	unsigned long file_rss;
-	unsigned long nr_ptes;
+	_Atomic unsigned long anon_rss;	/* atomic: split ptlocks */
+	_Atomic unsigned long file_rss;
+	_Atomic unsigned long nr_ptes;
 };
 
 #endif /* _LINUX_MM_TYPES_H */

@@ -320,4 +320,49 @@ int mmsim_check(struct mmsim *m);
  */
 int mmsim_check_leaks(struct mmsim *m);
 
+/*
+ * The threaded regime (stress mode).  mmsim_run_threads() runs the first
+ * @nr_threads simulated CPUs as host threads on real cores, with no
+ * scheduler: real spinlocks, a real reader-writer mmap_sem, atomic
+ * counters.  Each thread runs a seeded random stream of calls for its CPU
+ * on @nr_mms shared address spaces (mmap, munmap, mprotect and
+ * MADV_DONTNEED of ranges around a page-table boundary; loads, stores and
+ * runs of stores; fork of a child that stores, loads and exits; switches
+ * to another mm or to a kernel thread), until @duration_ms has passed or
+ * @ops_per_thread ops are done, or a violation is recorded.  The kernel's
+ * checkers run as in the other regimes (frame safety at use and at free,
+ * lockdep, ptl rules, preempt balance; coherence at each return at a
+ * quiescent point of the mm, see arch/x86/sim/syscall.c); each thread also
+ * checks a region of its own in every shared mm, which it alone stores
+ * to, by value, in the parent and in a forked child.  Then, back on one
+ * thread, the machine is audited (mmsim_check), every mm exits, and the
+ * leak audit runs (mmsim_check_leaks).  The machine is left with no mm.
+ *
+ * Return: 0 (the findings are in @out and in the violation log), -EINVAL
+ * for bad parameters or a machine that already has mms, -ENOMEM, or the
+ * error of a failed thread creation.
+ */
+struct mmsim_stress_params {
+	uint32_t nr_threads;		/* 1 .. the machine's CPUs */
+	uint32_t nr_mms;		/* shared mms, 1 .. 4 */
+	uint64_t seed;
+	uint64_t duration_ms;		/* 0: no time limit */
+	uint64_t ops_per_thread;	/* 0: no op limit */
+};
+
+struct mmsim_stress_result {
+	uint64_t ops;			/* calls and accesses, all threads */
+	uint64_t ops_by_thread[MMSIM_MAX_CPUS];
+	uint64_t forks;			/* children forked and exited */
+	uint64_t failed_calls;		/* calls that returned an error */
+	uint64_t bad_values;		/* own-region loads that read wrong */
+	uint64_t bad_errors;		/* own-region accesses that failed */
+	uint64_t elapsed_ns;		/* wall time of the threads */
+	int32_t audit;			/* mmsim_check() at the end */
+	int32_t leaks;			/* mmsim_check_leaks(), or -EBUSY */
+};
+
+int mmsim_run_threads(struct mmsim *m, const struct mmsim_stress_params *p,
+		      struct mmsim_stress_result *out);
+
 #endif /* MMSIM_UAPI_H */

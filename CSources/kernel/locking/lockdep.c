@@ -8,7 +8,9 @@
  * new one; taking two keys in the order opposite to one seen before is
  * reported at once, whether or not the CPUs ever deadlocked on it.  Taking
  * a second lock of a key already held without a nesting annotation is
- * reported as possible recursive locking, as lockdep does.
+ * reported as possible recursive locking, as lockdep does.  The order
+ * matrix is shared by every CPU: its cells are read and set with single
+ * atomic accesses, so that host threads may update it at once.
  */
 #include <linux/mm.h>
 #include "lockdep.h"
@@ -51,12 +53,13 @@ void lockdep_acquire(const void *lock, u32 class, int subclass)
 				   key_name(key), key & 1);
 			continue;
 		}
-		if (sim->lock_order[key][held])
+		if (READ_ONCE(sim->lock_order[key][held]))
 			sim_report(MMSIM_V_LOCKING, cpu, 0, -1, __func__,
 				   "lock inversion: %s/%u taken under %s/%u, the reverse of an order seen before",
 				   key_name(key), key & 1, key_name(held),
 				   held & 1);
-		sim->lock_order[held][key] = 1;
+		if (!READ_ONCE(sim->lock_order[held][key]))
+			WRITE_ONCE(sim->lock_order[held][key], 1);
 	}
 	if (depth == MAX_LOCK_DEPTH) {
 		sim_report(MMSIM_V_LOCKING, cpu, 0, -1, __func__,

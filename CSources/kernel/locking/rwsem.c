@@ -2,7 +2,7 @@
 /*
  * Reader-writer semaphores of the simulated CPUs (see <linux/rwsem.h>).
  * Contention is a bug in the sequential regime and a wait in the
- * concurrent one.
+ * concurrent one, a spin on the state word in the threaded one.
  */
 #include <linux/mm.h>
 #include "lockdep.h"
@@ -35,6 +35,61 @@ static bool unheld(const void *arg)
 	return sem->writer < 0 && !sem->readers;
 }
 
+/* The state word: the writer in the low half, the readers' mask above */
+#define SEM_WORD(writer, readers) \
+	((u64)(u32)(writer) | (u64)(readers) << 32)
+#define SEM_UNHELD		SEM_WORD(-1, 0)
+#define SEM_READER(cpu)		(1ULL << (32 + (cpu)))
+
+static bool sem_word_has_writer(u64 word)
+{
+	return (s32)(u32)word >= 0;
+}
+
+/* The threaded regime: add this CPU to the readers once no one writes */
+static void down_read_threaded(struct rw_semaphore *sem, int cpu)
+{
+	u64 old = __atomic_load_n(&sem->word, __ATOMIC_RELAXED);
+	unsigned int spins = 0;
+	bool counted = false;
+
+	for (;;) {
+		if (!sem_word_has_writer(old)) {
+			if (__atomic_compare_exchange_n(&sem->word, &old,
+							old | SEM_READER(cpu),
+							false,
+							__ATOMIC_ACQUIRE,
+							__ATOMIC_RELAXED))
+				return;
+			continue;
+		}
+		if (!counted)
+			sim_stat_inc(sem_contended);
+		counted = true;
+		sim_spin_pause(&spins);
+		old = __atomic_load_n(&sem->word, __ATOMIC_RELAXED);
+	}
+}
+
+/* The threaded regime: take the word from unheld to this CPU writing */
+static void down_write_threaded(struct rw_semaphore *sem, int cpu)
+{
+	unsigned int spins = 0;
+	bool counted = false;
+	u64 old = SEM_UNHELD;
+
+	while (!__atomic_compare_exchange_n(&sem->word, &old,
+					    SEM_WORD(cpu, 0), false,
+					    __ATOMIC_ACQUIRE,
+					    __ATOMIC_RELAXED)) {
+		if (!counted)
+			sim_stat_inc(sem_contended);
+		counted = true;
+		sim_spin_pause(&spins);
+		old = SEM_UNHELD;
+	}
+}
+
 void down_read(struct rw_semaphore *sem)
 {
 	int cpu = smp_processor_id();
@@ -42,6 +97,10 @@ void down_read(struct rw_semaphore *sem)
 	might_sleep(__func__);
 	sim_interleave();
 	lockdep_acquire(sem, sem->class, 0);
+	if (unlikely(sim_threaded())) {
+		down_read_threaded(sem, cpu);
+		return;
+	}
 	if (sem->writer >= 0) {
 		sim_stat_inc(sem_contended);
 		if (sim_concurrent())
@@ -59,14 +118,19 @@ void down_read(struct rw_semaphore *sem)
 void up_read(struct rw_semaphore *sem)
 {
 	int cpu = smp_processor_id();
+	u64 word = __atomic_load_n(&sem->word, __ATOMIC_RELAXED);
 
-	if (!(sem->readers & (1U << cpu))) {
+	if (!(word & SEM_READER(cpu))) {
 		sim_report(MMSIM_V_LOCKING, cpu, 0, -1, __func__,
 			   "%s of a semaphore not held for reading", __func__);
 		return;
 	}
 	sim_mmap_sem_release(sem);
-	sem->readers &= ~(1U << cpu);
+	if (unlikely(sim_threaded()))
+		__atomic_fetch_and(&sem->word, ~SEM_READER(cpu),
+				   __ATOMIC_RELEASE);
+	else
+		sem->readers &= ~(1U << cpu);
 	lockdep_release(sem, sem->class);
 	per_cpu(op_effect, cpu) = sim_clock();
 	sim_interleave();
@@ -79,6 +143,10 @@ void down_write_nested(struct rw_semaphore *sem, int subclass)
 	might_sleep(__func__);
 	sim_interleave();
 	lockdep_acquire(sem, sem->class, subclass);
+	if (unlikely(sim_threaded())) {
+		down_write_threaded(sem, cpu);
+		return;
+	}
 	if (sem->writer >= 0 || sem->readers) {
 		sim_stat_inc(sem_contended);
 		if (sim_concurrent())
@@ -96,15 +164,18 @@ void down_write_nested(struct rw_semaphore *sem, int subclass)
 void up_write(struct rw_semaphore *sem)
 {
 	int cpu = smp_processor_id();
+	s32 writer = (s32)(u32)__atomic_load_n(&sem->word, __ATOMIC_RELAXED);
 
-	if (sem->writer != cpu) {
+	if (writer != cpu) {
 		sim_report(MMSIM_V_LOCKING, cpu, 0, -1, __func__,
-			   "%s of a semaphore held by %d", __func__,
-			   sem->writer);
+			   "%s of a semaphore held by %d", __func__, writer);
 		return;
 	}
 	sim_mmap_sem_release(sem);
-	sem->writer = -1;
+	if (unlikely(sim_threaded()))
+		__atomic_store_n(&sem->word, SEM_UNHELD, __ATOMIC_RELEASE);
+	else
+		sem->writer = -1;
 	lockdep_release(sem, sem->class);
 	per_cpu(op_effect, cpu) = sim_clock();
 	sim_interleave();

@@ -5,8 +5,10 @@
  * In the sequential regime a lock is never contended: finding it held by
  * another CPU, or by this one, is a locking violation (a deadlock on real
  * hardware).  In the concurrent regime a CPU that finds a lock held waits
- * for it, letting the others run.  Taking a lock disables preemption, as
- * on SMP kernels.
+ * for it, letting the others run.  In the threaded regime, where the
+ * CPUs are host threads, a lock is a real spinlock: its owner word is
+ * taken by compare-and-swap, and a waiter spins on it.  Taking a lock
+ * disables preemption, as on SMP kernels.
  */
 #include <linux/mm.h>
 #include "lockdep.h"
@@ -20,7 +22,9 @@ static void end_preempt_off_stretch(void)
 {
 	unsigned long work = __get_cpu_var(preempt_off_work);
 
-	if (work > sim_stat(max_preempt_off_ptes))
+	if (unlikely(sim_threaded()))
+		sim_stat_max(&sim_stat(max_preempt_off_ptes), work);
+	else if (work > sim_stat(max_preempt_off_ptes))
 		sim_stat(max_preempt_off_ptes) = work;
 	__get_cpu_var(preempt_off_work) = 0;
 }
@@ -70,42 +74,72 @@ void cond_resched(void)
 
 static bool spin_unowned(const void *lock)
 {
-	return ((const spinlock_t *)lock)->owner == SPIN_LOCK_UNOWNED;
+	return READ_ONCE(((const spinlock_t *)lock)->owner) ==
+	       SPIN_LOCK_UNOWNED;
+}
+
+static bool spin_trylock_owner(spinlock_t *lock, int cpu)
+{
+	s32 unowned = SPIN_LOCK_UNOWNED;
+
+	return __atomic_compare_exchange_n(&lock->owner, &unowned, cpu, false,
+					   __ATOMIC_ACQUIRE,
+					   __ATOMIC_RELAXED);
+}
+
+/* The threaded regime: spin on the owner word until it is ours */
+static void spin_lock_threaded(spinlock_t *lock, int cpu)
+{
+	unsigned int spins = 0;
+
+	if (spin_trylock_owner(lock, cpu))
+		return;
+	sim_stat_inc(lock_contended);
+	do {
+		sim_spin_pause(&spins);
+	} while (!spin_unowned(lock) || !spin_trylock_owner(lock, cpu));
 }
 
 void spin_lock_nested(spinlock_t *lock, int subclass)
 {
 	int cpu = smp_processor_id();
+	s32 owner;
 
 	preempt_disable();
 	sim_interleave();
 	sim_stat_inc(lock_acquisitions);
 	lockdep_acquire(lock, lock->class, subclass);
-	if (lock->owner == cpu)
+	owner = READ_ONCE(lock->owner);
+	if (owner == cpu)
 		return;		/* reported by lockdep; do not self-deadlock */
-	if (lock->owner != SPIN_LOCK_UNOWNED) {
+	if (unlikely(sim_threaded())) {
+		spin_lock_threaded(lock, cpu);
+		return;
+	}
+	if (owner != SPIN_LOCK_UNOWNED) {
 		sim_stat_inc(lock_contended);
 		if (sim_concurrent())
 			sim_spin_until(spin_unowned, lock);
 		else
 			sim_report(MMSIM_V_LOCKING, cpu, 0, -1, __func__,
 				   "lock of class %u held by cpu %d",
-				   lock->class, lock->owner);
+				   lock->class, owner);
 	}
-	lock->owner = cpu;
+	WRITE_ONCE(lock->owner, cpu);
 }
 
 void spin_unlock(spinlock_t *lock)
 {
 	int cpu = smp_processor_id();
+	s32 owner = READ_ONCE(lock->owner);
 
-	if (lock->owner != cpu) {
+	if (owner != cpu) {
 		sim_report(MMSIM_V_LOCKING, cpu, 0, -1, __func__,
 			   "unlock of class %u owned by %d", lock->class,
-			   lock->owner);
+			   owner);
 		return;
 	}
-	lock->owner = SPIN_LOCK_UNOWNED;
+	__atomic_store_n(&lock->owner, SPIN_LOCK_UNOWNED, __ATOMIC_RELEASE);
 	lockdep_release(lock, lock->class);
 	preempt_enable();
 	sim_interleave();
@@ -113,5 +147,5 @@ void spin_unlock(spinlock_t *lock)
 
 bool spin_is_locked_by_me(const spinlock_t *lock)
 {
-	return lock->owner == smp_processor_id();
+	return READ_ONCE(lock->owner) == smp_processor_id();
 }

@@ -14,7 +14,7 @@ void *kmalloc(size_t size, unsigned int gfp)
 		return NULL;
 	obj = malloc(size);
 	if (obj)
-		sim->stats.slab_objects_now++;
+		sim_stat_inc(slab_objects_now);
 	return obj;
 }
 
@@ -31,6 +31,6 @@ void kfree(const void *obj)
 {
 	if (!obj)
 		return;
-	sim->stats.slab_objects_now--;
+	sim_stat_add(slab_objects_now, -1);
 	free((void *)obj);
 }

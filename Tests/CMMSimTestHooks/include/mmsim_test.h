@@ -105,4 +105,11 @@ int mmsim_test_resched_holding_lock(struct mmsim *m, int mm);
  */
 int mmsim_test_hold_mm_lock(struct mmsim *m, int mm, int owner);
 
+/*
+ * From now on, every in-place gather drops the other CPUs from the mm's
+ * cpu_vm_mask before it flushes (its flush stays local); undone by
+ * mmsim_test_untrace().
+ */
+void mmsim_test_break_shootdown(struct mmsim *m);
+
 #endif /* MMSIM_TEST_H */

@@ -50,16 +50,20 @@ bad_area:
  */
 int sim_user_access(unsigned long address, bool write, u64 *val)
 {
-	int tries, code, err, max_tries = sim_concurrent() ? 64 : 4;
+	int tries, code, err, max_tries = 4;
 	u32 pfn;
 
 	if (address >= TASK_SIZE)
 		return -EFAULT;
+	if (sim_concurrent() || sim_threaded())
+		max_tries = 64;
 	sim_mmu_check_no_stale(__func__);
 	for (tries = 0; tries < max_tries; tries++) {
 		u64 *word;
 
 		sim_interleave();
+		/* no IPI between the translation and the access */
+		sim_mmu_lock(smp_processor_id());
 		code = sim_mmu_translate(address, write, &pfn);
 		if (!code) {
 			word = __va(((u64)pfn << PAGE_SHIFT) |
@@ -68,9 +72,11 @@ int sim_user_access(unsigned long address, bool write, u64 *val)
 				WRITE_ONCE(*word, *val);
 			else
 				*val = READ_ONCE(*word);
+			sim_mmu_unlock(smp_processor_id());
 			__get_cpu_var(op_effect) = sim_clock();
 			return 0;
 		}
+		sim_mmu_unlock(smp_processor_id());
 		err = do_page_fault(address, code);
 		if (err)
 			return err;

@@ -44,7 +44,7 @@ pgd_t *pgd_alloc(struct mm_struct *mm)
 void pte_free(struct page *pte)
 {
 	/* a split lock must not be freed held */
-	WARN_ON(pte->ptl.owner != SPIN_LOCK_UNOWNED);
+	WARN_ON(READ_ONCE(pte->ptl.owner) != SPIN_LOCK_UNOWNED);
 	__free_page(pte);
 }
 

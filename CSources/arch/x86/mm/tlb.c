@@ -55,11 +55,13 @@ void flush_tlb_others(cpumask_t cpumask, struct mm_struct *mm,
 		sim_interleave();
 		sim_spin_until(cpu_between_instructions, (void *)(long)cpu);
 		sim_stat_inc(ipis);
+		sim_mmu_lock(cpu);
 		if (per_cpu(cpu_tlbstate, cpu).state == TLBSTATE_LAZY)
 			sim_stat_inc(ipis_lazy);
 		sim_cpu = cpu;
 		smp_invalidate_interrupt(mm, va);
 		sim_cpu = self;
+		sim_mmu_unlock(cpu);
 	}
 }
 
@@ -82,7 +84,8 @@ static void flush_tlb_mm_va(struct mm_struct *mm, unsigned long va)
 
 	sim_stat_inc(tlb_flush_calls);
 	preempt_disable();
-	cpu_mask = mm->cpu_vm_mask;
+	smp_mb();	/* the ptes cleared before the mask is read */
+	cpu_mask = cpumask_read(mm->cpu_vm_mask);
 	cpu_clear(smp_processor_id(), cpu_mask);
 	flush_local(mm, va);
 	if (!cpus_empty(cpu_mask))

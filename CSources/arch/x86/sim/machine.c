@@ -48,12 +48,16 @@ void sim_report(int kind, int cpu, u64 addr, long pfn, const char *func,
 {
 	struct mmsim_violation *v;
 	va_list args;
+	u32 nr;
 
-	if (sim->nr_violations >= SIM_MAX_VIOLATIONS) {
-		sim->nr_violations++;
+	sim_lock_threaded(&sim->report_lock);
+	nr = sim->nr_violations;
+	__atomic_store_n(&sim->nr_violations, nr + 1, __ATOMIC_RELAXED);
+	if (nr >= SIM_MAX_VIOLATIONS) {
+		sim_unlock_threaded(&sim->report_lock);
 		return;
 	}
-	v = &sim->violations[sim->nr_violations++];
+	v = &sim->violations[nr];
 	memset(v, 0, sizeof(*v));
 	v->kind = kind;
 	v->cpu = cpu;
@@ -63,6 +67,7 @@ void sim_report(int kind, int cpu, u64 addr, long pfn, const char *func,
 	va_start(args, fmt);
 	vsnprintf(v->message, sizeof(v->message), fmt, args);
 	va_end(args);
+	sim_unlock_threaded(&sim->report_lock);
 }
 
 /**
@@ -88,11 +93,12 @@ bool should_fail_alloc(void)
  */
 struct mm_struct *sim_mm_by_id(int id)
 {
-	struct mm_struct *mm;
+	struct mm_struct *mm = NULL;
 
-	if (id < 0 || id >= sim->nr_mm_ids)
-		return NULL;
-	mm = sim->mms[id];
+	sim_lock_threaded(&sim->mms_lock);
+	if (id >= 0 && id < sim->nr_mm_ids)
+		mm = sim->mms[id];
+	sim_unlock_threaded(&sim->mms_lock);
 	if (!mm || mm->mm_users <= 0)
 		return NULL;
 	return mm;
@@ -102,24 +108,31 @@ struct mm_struct *sim_mm_by_id(int id)
 int sim_mm_register(struct mm_struct *mm)
 {
 	struct mm_struct **mms;
-	int cap;
+	int cap, err = 0;
 
+	sim_lock_threaded(&sim->mms_lock);
 	if (sim->nr_mm_ids == sim->mm_ids_cap) {
 		cap = sim->mm_ids_cap ? 2 * sim->mm_ids_cap : 16;
 		mms = realloc(sim->mms, cap * sizeof(*mms));
-		if (!mms)
-			return -ENOMEM;
+		if (!mms) {
+			err = -ENOMEM;
+			goto out;
+		}
 		sim->mms = mms;
 		sim->mm_ids_cap = cap;
 	}
 	mm->id = sim->nr_mm_ids++;
 	sim->mms[mm->id] = mm;
-	return 0;
+out:
+	sim_unlock_threaded(&sim->mms_lock);
+	return err;
 }
 
 void sim_mm_unregister(struct mm_struct *mm)
 {
+	sim_lock_threaded(&sim->mms_lock);
 	sim->mms[mm->id] = NULL;
+	sim_unlock_threaded(&sim->mms_lock);
 }
 
 void mmsim_default_config(struct mmsim_config *cfg)

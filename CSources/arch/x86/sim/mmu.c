@@ -9,6 +9,12 @@
  * on translating until it is invalidated or evicted.  Every entry remembers
  * the generation of the frame it refers to, so that using an entry whose
  * frame was freed since is caught at the moment of use.
+ *
+ * When the CPUs are host threads, each MMU has a host lock (see
+ * sim_mmu_lock()): its owner holds it across a whole translation, fill
+ * and the access that follows, and an IPI handler or a checker running
+ * on another thread takes it too.  So an IPI waits for a walk to end, as
+ * it waits for the instruction to retire on real hardware.
  */
 #include <stdlib.h>
 #include <linux/mm.h>
@@ -94,10 +100,12 @@ void __flush_tlb(void)
 	struct sim_mmu *mmu = this_mmu();
 	unsigned int i;
 
+	sim_mmu_lock(smp_processor_id());
 	sim_stat_inc(flush_all);
 	for (i = 0; i < mmu->tlb_sets * TLB_WAYS; i++)
 		tlb_drop(mmu, &mmu->tlb[i], true);
 	psc_flush_all(mmu);
+	sim_mmu_unlock(smp_processor_id());
 }
 
 /*
@@ -111,20 +119,24 @@ void __flush_tlb_one(unsigned long addr)
 	struct tlb_entry *set;
 	unsigned int way;
 
+	sim_mmu_lock(smp_processor_id());
 	sim_stat_inc(flush_one);
 	set = &mmu->tlb[(vpn % mmu->tlb_sets) * TLB_WAYS];
 	for (way = 0; way < TLB_WAYS; way++)
 		if (set[way].valid && set[way].vpn == vpn)
 			tlb_drop(mmu, &set[way], true);
 	psc_flush_all(mmu);
+	sim_mmu_unlock(smp_processor_id());
 }
 
 void native_write_cr3(long pgd_pfn)
 {
 	struct sim_mmu *mmu = this_mmu();
 
+	sim_mmu_lock(smp_processor_id());
 	mmu->cr3 = pgd_pfn;
 	__flush_tlb();
+	sim_mmu_unlock(smp_processor_id());
 }
 
 static struct tlb_entry *tlb_lookup(struct sim_mmu *mmu, u64 vpn)
@@ -261,8 +273,9 @@ static int __hw_walk(struct sim_mmu *mmu, unsigned long addr, bool write)
 		sim_interleave();
 		if (PageBuddy(pfn_to_page(table)))
 			check_frame_live(table, ~0U, addr, "page walk");
-		entry = ((u64 *)__va(table << PAGE_SHIFT))[table_index(level,
-								      addr)];
+		/* acquire: pairs with the release of *_populate() */
+		entry = smp_load_acquire(&((u64 *)__va(table << PAGE_SHIFT))
+					 [table_index(level, addr)]);
 		if (!(entry & _PAGE_PRESENT))
 			return code;
 		table = (entry & PTE_PFN_MASK) >> PAGE_SHIFT;
@@ -274,18 +287,24 @@ static int __hw_walk(struct sim_mmu *mmu, unsigned long addr, bool write)
 	if (PageBuddy(pfn_to_page(table)))
 		check_frame_live(table, ~0U, addr, "page walk");
 	ptes = __va(table << PAGE_SHIFT);
-	entry = ptes[pte_index(addr)];
+	entry = READ_ONCE(ptes[pte_index(addr)]);
 	if (!(entry & _PAGE_PRESENT) || !(entry & _PAGE_USER))
 		return code;
 	if (write && !(entry & _PAGE_RW))
 		return code | PF_PROT;
 	if (!pfn_valid((entry & PTE_PFN_MASK) >> PAGE_SHIFT))
 		return code | PF_PROT;
-	/* the locked update of the accessed and dirty bits */
+	/*
+	 * The locked update of the accessed and dirty bits.  Not when the
+	 * CPUs are host threads: the 2.6.16 kernel reads ptes under their
+	 * lock with plain loads (Linux only made them ptep_get() in 6.5),
+	 * which a write from outside the lock makes a data race in C.
+	 */
 	entry |= _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0);
-	__atomic_fetch_or(&ptes[pte_index(addr)],
-			  _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0),
-			  __ATOMIC_RELAXED);
+	if (!sim_threaded())
+		__atomic_fetch_or(&ptes[pte_index(addr)],
+				  _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0),
+				  __ATOMIC_RELAXED);
 	tlb_fill(mmu, addr >> PAGE_SHIFT, entry);
 	return 0;
 }
@@ -294,13 +313,16 @@ static int hw_walk(struct sim_mmu *mmu, unsigned long addr, bool write)
 {
 	int code;
 
+	/* host threads: the MMU lock keeps IPIs out instead */
+	if (sim_threaded())
+		return __hw_walk(mmu, addr, write);
 	__get_cpu_var(in_walk) = true;
 	code = __hw_walk(mmu, addr, write);
 	__get_cpu_var(in_walk) = false;
 	return code;
 }
 
-int sim_mmu_translate(unsigned long addr, bool write, u32 *pfn)
+static int __sim_mmu_translate(unsigned long addr, bool write, u32 *pfn)
 {
 	struct sim_mmu *mmu = this_mmu();
 	u64 vpn = addr >> PAGE_SHIFT;
@@ -340,6 +362,60 @@ int sim_mmu_translate(unsigned long addr, bool write, u32 *pfn)
 	return 0;
 }
 
+int sim_mmu_translate(unsigned long addr, bool write, u32 *pfn)
+{
+	int code;
+
+	sim_mmu_lock(smp_processor_id());
+	code = __sim_mmu_translate(addr, write, pfn);
+	sim_mmu_unlock(smp_processor_id());
+	return code;
+}
+
+/* Frame safety at free time, on @cpu's MMU */
+static void frame_freed_on(struct page *page, u32 pfn, unsigned int cpu,
+		   int me, const char *func)
+{
+	struct sim_mmu *mmu = &per_cpu(mmu, cpu);
+	unsigned int i;
+
+	for (i = 0; i < mmu->tlb_sets * TLB_WAYS; i++) {
+		struct tlb_entry *e = &mmu->tlb[i];
+
+		if (!e->valid || e->pfn != pfn ||
+		    e->gen != page->sim_gen || e->stale)
+			continue;
+		if (cpu == me) {
+			e->stale = 1;
+			mmu->nr_stale++;
+			continue;
+		}
+		sim_report(MMSIM_V_FREE_WHILE_CACHED, cpu,
+			   e->vpn << PAGE_SHIFT, pfn, func,
+			   "frame %u freed while cpu %u%s maps %#llx to it",
+			   pfn, cpu,
+			   per_cpu(task, cpu).mm ? "" : " (lazy)",
+			   (unsigned long long)e->vpn << PAGE_SHIFT);
+	}
+	for (i = 0; i < mmu->psc_size; i++) {
+		struct psc_entry *e = &mmu->psc[i];
+
+		if (!e->valid || e->pfn != pfn ||
+		    e->gen != page->sim_gen || e->stale)
+			continue;
+		if (cpu == me) {
+			e->stale = 1;
+			mmu->nr_stale++;
+			continue;
+		}
+		sim_report(MMSIM_V_FREE_WHILE_CACHED, cpu,
+			   e->tag << level_shift[e->level], pfn, func,
+			   "page table %u freed while cpu %u%s caches a walk through it",
+			   pfn, cpu,
+			   per_cpu(task, cpu).mm ? "" : " (lazy)");
+	}
+}
+
 /**
  * sim_mmu_frame_freed - frame safety at free time
  * @pfn: the frame going back to the allocator
@@ -354,65 +430,38 @@ void sim_mmu_frame_freed(u32 pfn, const char *func)
 {
 	struct page *page = pfn_to_page(pfn);
 	int me = smp_processor_id();
-	unsigned int cpu, i;
+	unsigned int cpu;
 
-	for (cpu = 0; cpu < sim->config.nr_cpus; cpu++)
+	for (cpu = 0; cpu < sim->config.nr_cpus; cpu++) {
+		sim_mmu_lock(cpu);
 		if (per_cpu(mmu, cpu).cr3 == pfn)
 			sim_report(MMSIM_V_FREE_WHILE_CACHED, cpu, 0, pfn, func,
 				   "pgd %u freed while loaded in cpu %u's cr3",
 				   pfn, cpu);
+		sim_mmu_unlock(cpu);
+	}
 	if (!page->sim_hwrefs)
 		return;
 	for (cpu = 0; cpu < sim->config.nr_cpus; cpu++) {
-		struct sim_mmu *mmu = &per_cpu(mmu, cpu);
-
-		for (i = 0; i < mmu->tlb_sets * TLB_WAYS; i++) {
-			struct tlb_entry *e = &mmu->tlb[i];
-
-			if (!e->valid || e->pfn != pfn ||
-			    e->gen != page->sim_gen || e->stale)
-				continue;
-			if (cpu == me) {
-				e->stale = 1;
-				mmu->nr_stale++;
-				continue;
-			}
-			sim_report(MMSIM_V_FREE_WHILE_CACHED, cpu,
-				   e->vpn << PAGE_SHIFT, pfn, func,
-				   "frame %u freed while cpu %u%s maps %#llx to it",
-				   pfn, cpu,
-				   per_cpu(task, cpu).mm ? "" : " (lazy)",
-				   (unsigned long long)e->vpn << PAGE_SHIFT);
-		}
-		for (i = 0; i < mmu->psc_size; i++) {
-			struct psc_entry *e = &mmu->psc[i];
-
-			if (!e->valid || e->pfn != pfn ||
-			    e->gen != page->sim_gen || e->stale)
-				continue;
-			if (cpu == me) {
-				e->stale = 1;
-				mmu->nr_stale++;
-				continue;
-			}
-			sim_report(MMSIM_V_FREE_WHILE_CACHED, cpu,
-				   e->tag << level_shift[e->level], pfn, func,
-				   "page table %u freed while cpu %u%s caches a walk through it",
-				   pfn, cpu,
-				   per_cpu(task, cpu).mm ? "" : " (lazy)");
-		}
+		sim_mmu_lock(cpu);
+		frame_freed_on(page, pfn, cpu, me, func);
+		sim_mmu_unlock(cpu);
 	}
 }
 
 void sim_mmu_check_no_stale(const char *func)
 {
 	struct sim_mmu *mmu = this_mmu();
+	int nr_stale;
 
-	if (mmu->nr_stale)
+	sim_mmu_lock(smp_processor_id());
+	nr_stale = mmu->nr_stale;
+	sim_mmu_unlock(smp_processor_id());
+	if (nr_stale)
 		sim_report(MMSIM_V_UNFLUSHED_RETURN, smp_processor_id(), 0, -1,
 			   func,
 			   "cpu %d goes on with %d entries to freed frames unflushed",
-			   smp_processor_id(), mmu->nr_stale);
+			   smp_processor_id(), nr_stale);
 }
 
 /* Read @mm's tables as the walker would, without touching any bit. */
@@ -422,13 +471,63 @@ static u64 soft_walk(long cr3, unsigned long addr, int to_level)
 	int level;
 
 	for (level = PSC_PML4E; level <= to_level; level++) {
-		entry = ((u64 *)__va(table << PAGE_SHIFT))[table_index(level,
-								      addr)];
+		entry = READ_ONCE(((u64 *)__va(table << PAGE_SHIFT))
+				  [table_index(level, addr)]);
 		if (!(entry & _PAGE_PRESENT))
 			return 0;
 		table = (entry & PTE_PFN_MASK) >> PAGE_SHIFT;
 	}
 	return entry;
+}
+
+/* Coherence at return, on @cpu's MMU */
+static int check_coherent_on(unsigned int cpu, long cr3, unsigned long start,
+			     unsigned long end, u64 since, const char *func)
+{
+	struct sim_mmu *mmu = &per_cpu(mmu, cpu);
+	unsigned int i;
+	int found = 0;
+
+	if (mmu->cr3 != cr3)
+		return 0;
+	for (i = 0; i < mmu->tlb_sets * TLB_WAYS; i++) {
+		struct tlb_entry *e = &mmu->tlb[i];
+		unsigned long addr = e->vpn << PAGE_SHIFT;
+		u64 pte;
+
+		if (!e->valid || e->filled >= since || addr < start ||
+		    addr >= end)
+			continue;
+		pte = soft_walk(cr3, addr, PSC_LEVELS);
+		if ((pte & _PAGE_PRESENT) &&
+		    pte_pfn(__pte(pte)) == e->pfn &&
+		    (!e->writable || (pte & _PAGE_RW)))
+			continue;
+		found++;
+		sim_report(MMSIM_V_INCOHERENT, cpu, addr, e->pfn, func,
+			   "cpu %u maps %#lx to frame %u%s; ptes say %#llx",
+			   cpu, addr, e->pfn, e->writable ? " rw" : "",
+			   (unsigned long long)pte);
+	}
+	for (i = 0; i < mmu->psc_size; i++) {
+		struct psc_entry *e = &mmu->psc[i];
+		unsigned long addr = e->tag << level_shift[e->level];
+		u64 entry;
+
+		if (!e->valid || e->filled >= since ||
+		    addr + (1UL << level_shift[e->level]) <= start ||
+		    addr >= end)
+			continue;
+		entry = soft_walk(cr3, addr, e->level);
+		if ((entry & _PAGE_PRESENT) &&
+		    ((entry & PTE_PFN_MASK) >> PAGE_SHIFT) == e->pfn)
+			continue;
+		found++;
+		sim_report(MMSIM_V_INCOHERENT, cpu, addr, e->pfn, func,
+			   "cpu %u caches a walk of %#lx through table %u, no longer linked",
+			   cpu, addr, e->pfn);
+	}
+	return found;
 }
 
 /**
@@ -452,51 +551,13 @@ int sim_mmu_check_coherent(struct mm_struct *mm, unsigned long start,
 			   unsigned long end, u64 since, const char *func)
 {
 	long cr3 = page_to_pfn(virt_to_page(mm->pgd));
-	unsigned int cpu, i;
+	unsigned int cpu;
 	int found = 0;
 
 	for (cpu = 0; cpu < sim->config.nr_cpus; cpu++) {
-		struct sim_mmu *mmu = &per_cpu(mmu, cpu);
-
-		if (mmu->cr3 != cr3)
-			continue;
-		for (i = 0; i < mmu->tlb_sets * TLB_WAYS; i++) {
-			struct tlb_entry *e = &mmu->tlb[i];
-			unsigned long addr = e->vpn << PAGE_SHIFT;
-			u64 pte;
-
-			if (!e->valid || e->filled >= since || addr < start ||
-			    addr >= end)
-				continue;
-			pte = soft_walk(cr3, addr, PSC_LEVELS);
-			if ((pte & _PAGE_PRESENT) &&
-			    pte_pfn(__pte(pte)) == e->pfn &&
-			    (!e->writable || (pte & _PAGE_RW)))
-				continue;
-			found++;
-			sim_report(MMSIM_V_INCOHERENT, cpu, addr, e->pfn, func,
-				   "cpu %u maps %#lx to frame %u%s; ptes say %#llx",
-				   cpu, addr, e->pfn, e->writable ? " rw" : "",
-				   (unsigned long long)pte);
-		}
-		for (i = 0; i < mmu->psc_size; i++) {
-			struct psc_entry *e = &mmu->psc[i];
-			unsigned long addr = e->tag << level_shift[e->level];
-			u64 entry;
-
-			if (!e->valid || e->filled >= since ||
-			    addr + (1UL << level_shift[e->level]) <= start ||
-			    addr >= end)
-				continue;
-			entry = soft_walk(cr3, addr, e->level);
-			if ((entry & _PAGE_PRESENT) &&
-			    ((entry & PTE_PFN_MASK) >> PAGE_SHIFT) == e->pfn)
-				continue;
-			found++;
-			sim_report(MMSIM_V_INCOHERENT, cpu, addr, e->pfn, func,
-				   "cpu %u caches a walk of %#lx through table %u, no longer linked",
-				   cpu, addr, e->pfn);
-		}
+		sim_mmu_lock(cpu);
+		found += check_coherent_on(cpu, cr3, start, end, since, func);
+		sim_mmu_unlock(cpu);
 	}
 	return found;
 }

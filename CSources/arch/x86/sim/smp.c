@@ -327,12 +327,20 @@ void sim_interleave(void)
  * sim_spin_until - wait, letting the other CPUs run, until @cond(@arg)
  *
  * The caller checks @cond first in the sequential regime, where no other
- * CPU could ever make it true.
+ * CPU could ever make it true.  When the CPUs are host threads, spins.
  */
 void sim_spin_until(bool (*cond)(const void *arg), const void *arg)
 {
 	struct sim_smp *s = sim ? sim->smp : NULL;
 	struct sim_fiber *f;
+
+	if (sim && sim_threaded()) {
+		unsigned int spins = 0;
+
+		while (!cond(arg))
+			sim_spin_pause(&spins);
+		return;
+	}
 
 	if (!s || sim_cpu != s->running)
 		return;

@@ -99,6 +99,15 @@ void sim_mmap_sem_release(struct rw_semaphore *sem)
  * call may have reduced: coherence at return is checked for the whole of
  * it in the sequential regime (the concurrent one checked at the release
  * of mmap_sem, see arm_check()).
+ *
+ * When the CPUs are host threads there is no scheduler to stop the world
+ * at the return: another call of the same mm may be between clearing a
+ * pte and flushing it, and its window is no bug.  What is sound is a
+ * quiescent point of the mm: with its mmap_sem held for writing no call
+ * that changes its ptes is under way (faults and MADV_DONTNEED read it,
+ * every other call writes it), so every call that reduced a mapping has
+ * flushed, and every TLB must grant no more than the ptes.  So the check
+ * takes the semaphore for writing and checks the whole mm.
  */
 static long sys_exit(struct sim_call *call, struct mm_struct *check_mm,
 		     const char *func, long ret)
@@ -114,8 +123,13 @@ static long sys_exit(struct sim_call *call, struct mm_struct *check_mm,
 		per_cpu(locks_held, cpu) = 0;
 	}
 	per_cpu(release_check, cpu).mm = NULL;
-	if (check_mm && !sim_concurrent())
+	if (check_mm && sim_threaded()) {
+		down_write(&check_mm->mmap_sem);
 		sim_mmu_check_coherent(check_mm, 0, TASK_SIZE, U64_MAX, func);
+		up_write(&check_mm->mmap_sem);
+	} else if (check_mm && !sim_concurrent()) {
+		sim_mmu_check_coherent(check_mm, 0, TASK_SIZE, U64_MAX, func);
+	}
 	sim_leave(call->saved);
 	return ret;
 }
@@ -274,6 +288,7 @@ static int user_access(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
 {
 	struct sim_call call;
 	u64 faults;
+	bool cow;
 	int err;
 
 	if (addr & 7)
@@ -283,10 +298,17 @@ static int user_access(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
 		return err;
 	arm_check(&call, call.mm, addr & PAGE_MASK, PAGE_SIZE,
 		  write ? "mmsim_store" : "mmsim_load", &per_cpu(did_cow, cpu));
-	faults = sim_stat(faults);
+	faults = sim_threaded() ? 0 : sim_stat(faults);
 	err = sim_user_access(addr, write, val);
-	/* a fault may have replaced a mapping (copy-on-write) */
-	return sys_exit(&call, sim_stat(faults) != faults ? call.mm : NULL,
+	/*
+	 * A fault may have replaced a mapping (copy-on-write); host threads
+	 * count faults together, so there this CPU's own flag tells.
+	 */
+	if (sim_threaded())
+		cow = per_cpu(did_cow, cpu);
+	else
+		cow = sim_stat(faults) != faults;
+	return sys_exit(&call, cow ? call.mm : NULL,
 			write ? "mmsim_store" : "mmsim_load", err);
 }
 

@@ -36,6 +36,17 @@ typedef int64_t s64;
 #define READ_ONCE(x)		__atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define WRITE_ONCE(x, val)	__atomic_store_n(&(x), (val), __ATOMIC_RELAXED)
 
+/*
+ * Publication: a table is filled before the entry that links it is stored
+ * with release; a reader that loads the entry with acquire sees it filled.
+ */
+#define smp_store_release(p, val) __atomic_store_n((p), (val), __ATOMIC_RELEASE)
+/* acquire: pairs with smp_store_release() */
+#define smp_load_acquire(p)	__atomic_load_n((p), __ATOMIC_ACQUIRE)
+
+/* A full barrier: a store before it is visible before a load after it */
+#define smp_mb()		__atomic_thread_fence(__ATOMIC_SEQ_CST)
+
 #define U64_MAX		((u64)~0ULL)
 
 #define ARRAY_SIZE(arr)	(sizeof(arr) / sizeof((arr)[0]))

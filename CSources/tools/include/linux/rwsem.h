@@ -9,8 +9,13 @@
 #define _TOOLS_LINUX_RWSEM_H
 
 struct rw_semaphore {
-	s32 writer;		/* CPU holding it for writing, or -1 */
-	u32 readers;		/* CPUs holding it for reading, a mask */
+	union {
+		struct {
+			s32 writer;	/* CPU holding it for writing, or -1 */
+			u32 readers;	/* CPUs holding it for reading */
+		};
+		u64 word;	/* both at once, for the threaded regime */
+	};
 	u32 class;
 };
 

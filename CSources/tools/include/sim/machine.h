@@ -20,6 +20,23 @@ struct sim_smp;
 
 #define MAX_LOCK_DEPTH		8
 
+/*
+ * struct sim_lock - a host spinlock for the simulator's own shared state
+ * (the TLBs of a CPU, the frame allocator, the violation log, the mm
+ * registry), taken only while the CPUs run as host threads
+ * (mmsim_run_threads()); recursive for the thread that holds it.
+ */
+struct sim_lock {
+	u32 locked;
+	u32 depth;
+	const void *owner;
+};
+
+void sim_lock(struct sim_lock *lock);
+void sim_unlock(struct sim_lock *lock);
+/* A spinning host thread's pause; yields the core after a while */
+void sim_spin_pause(unsigned int *spins);
+
 enum tlbstate {
 	TLBSTATE_OK = 1,
 	TLBSTATE_LAZY = 2,
@@ -34,6 +51,7 @@ struct sim_percpu {
 		struct mm_struct *active_mm;
 		int state;
 	} cpu_tlbstate;
+	struct sim_lock mmu_lock;	/* threaded: mmu and cpu_tlbstate */
 	int preempt_count;
 	int locks_held;
 	const void *held_locks[MAX_LOCK_DEPTH];
@@ -67,6 +85,12 @@ struct sim_machine {
 	int nr_mm_ids;
 	int mm_ids_cap;
 	u64 fail_nth;			/* 0: no injected failure armed */
+	/* the threaded regime, while mmsim_run_threads() runs */
+	bool threaded;
+	struct sim_lock alloc_lock;	/* free_list, nr_free */
+	struct sim_lock report_lock;	/* violations */
+	struct sim_lock mms_lock;	/* the mm registry */
+	struct sim_lock shmem_lock;	/* shmem objects */
 	/* lockdep: lock_order[a][b] set once key b was taken holding key a */
 	u8 lock_order[LOCK_KEYS][LOCK_KEYS];
 	struct mmsim_stats stats;
@@ -87,7 +111,58 @@ struct sim_machine {
 #define __get_cpu_var(var)	per_cpu(var, smp_processor_id())
 
 #define sim_stat(name)		(sim->stats.name)
-#define sim_stat_inc(name)	(sim->stats.name++)
+#define sim_stat_inc(name)	sim_stat_add(name, 1)
+#define sim_stat_add(name, n) do {					\
+	if (unlikely(sim->threaded))					\
+		__atomic_fetch_add(&sim->stats.name, (n),		\
+				   __ATOMIC_RELAXED);			\
+	else								\
+		sim->stats.name += (n);					\
+} while (0)
+
+/* Raise a maximum counter to @val */
+static inline void sim_stat_max(u64 *stat, u64 val)
+{
+	u64 old = __atomic_load_n(stat, __ATOMIC_RELAXED);
+
+	while (val > old &&
+	       !__atomic_compare_exchange_n(stat, &old, val, false,
+					    __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED))
+		;
+}
+
+/* The simulated CPUs run as host threads: no scheduler, real locks */
+static inline bool sim_threaded(void)
+{
+	return sim->threaded;
+}
+
+/* Take @lock when the CPUs are host threads; otherwise nothing to do */
+static inline void sim_lock_threaded(struct sim_lock *lock)
+{
+	if (unlikely(sim->threaded))
+		sim_lock(lock);
+}
+
+static inline void sim_unlock_threaded(struct sim_lock *lock)
+{
+	if (unlikely(sim->threaded))
+		sim_unlock(lock);
+}
+
+/* Lock @cpu's MMU against the other host threads (threaded regime only) */
+static inline void sim_mmu_lock(int cpu)
+{
+	if (unlikely(sim->threaded))
+		sim_lock(&sim->percpu[cpu].mmu_lock);
+}
+
+static inline void sim_mmu_unlock(int cpu)
+{
+	if (unlikely(sim->threaded))
+		sim_unlock(&sim->percpu[cpu].mmu_lock);
+}
 
 /* Enter the simulated kernel on @cpu of @m; returns the previous context */
 struct sim_context {

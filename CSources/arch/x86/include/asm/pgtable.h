@@ -114,14 +114,21 @@ static inline int pte_same(pte_t a, pte_t b)
 }
 
 /* upper levels */
-static inline int pmd_none(pmd_t pmd)	{ return !pmd_val(pmd); }
-static inline int pud_none(pud_t pud)	{ return !pud_val(pud); }
-static inline int pgd_none(pgd_t pgd)	{ return !pgd_val(pgd); }
-
-static inline int pmd_present(pmd_t pmd)
-{
-	return !!(pmd_val(pmd) & _PAGE_PRESENT);
-}
+/*
+ * An upper-level entry is tested before its lock is taken (the populate
+ * fast paths, a zap beside a fault that populates): read it once, as an
+ * atomic with acquire, so that host threads may do so while another
+ * populates it, and then see the table it links (and its lock) set up.
+ * The argument is the entry itself, *pmdp, as in 2.6.16.
+ */
+/* acquire: pairs with the release of *_populate() */
+#define pmd_none(entry)		(!smp_load_acquire(&(entry).pmd))
+/* acquire: pairs with the release of *_populate() */
+#define pud_none(entry)		(!smp_load_acquire(&(entry).pud))
+/* acquire: pairs with the release of *_populate() */
+#define pgd_none(entry)		(!smp_load_acquire(&(entry).pgd))
+/* acquire: pairs with the release of *_populate() */
+#define pmd_present(e)	(!!(smp_load_acquire(&(e).pmd) & _PAGE_PRESENT))
 
 static inline unsigned long pmd_pfn(pmd_t pmd)
 {
@@ -147,17 +154,23 @@ static inline pgd_t *pgd_offset(struct mm_struct *mm, unsigned long addr)
 
 static inline pud_t *pud_offset(pgd_t *pgd, unsigned long addr)
 {
-	return (pud_t *)__va(pgd_val(*pgd) & PTE_PFN_MASK) + pud_index(addr);
+	/* acquire: pairs with the release of *_populate() */
+	return (pud_t *)__va(smp_load_acquire(&pgd->pgd) & PTE_PFN_MASK) +
+	       pud_index(addr);
 }
 
 static inline pmd_t *pmd_offset(pud_t *pud, unsigned long addr)
 {
-	return (pmd_t *)__va(pud_val(*pud) & PTE_PFN_MASK) + pmd_index(addr);
+	/* acquire: pairs with the release of *_populate() */
+	return (pmd_t *)__va(smp_load_acquire(&pud->pud) & PTE_PFN_MASK) +
+	       pmd_index(addr);
 }
 
 static inline pte_t *pte_offset_map(pmd_t *pmd, unsigned long addr)
 {
-	return (pte_t *)__va(pmd_val(*pmd) & PTE_PFN_MASK) + pte_index(addr);
+	/* acquire: pairs with the release of *_populate() */
+	return (pte_t *)__va(smp_load_acquire(&pmd->pmd) & PTE_PFN_MASK) +
+	       pte_index(addr);
 }
 
 #define pte_unmap(pte)	((void)(pte))
@@ -204,22 +217,25 @@ static inline void pmd_populate(struct mm_struct *mm, pmd_t *pmd,
 				struct page *pte)
 {
 	check_upper_lock(mm, __func__);
-	WRITE_ONCE(pmd->pmd, ((u64)page_to_pfn(pte) << PAGE_SHIFT) |
-		   _PAGE_TABLE);
+	/* the table, zeroed and its lock set up, before it is linked */
+	smp_store_release(&pmd->pmd, ((u64)page_to_pfn(pte) << PAGE_SHIFT) |
+			  _PAGE_TABLE);
 }
 
 static inline void pud_populate(struct mm_struct *mm, pud_t *pud,
 				pmd_t *pmd)
 {
 	check_upper_lock(mm, __func__);
-	WRITE_ONCE(pud->pud, __pa(pmd) | _PAGE_TABLE);
+	/* release: the table below is set up before it is linked */
+	smp_store_release(&pud->pud, __pa(pmd) | _PAGE_TABLE);
 }
 
 static inline void pgd_populate(struct mm_struct *mm, pgd_t *pgd,
 				pud_t *pud)
 {
 	check_upper_lock(mm, __func__);
-	WRITE_ONCE(pgd->pgd, __pa(pud) | _PAGE_TABLE);
+	/* release: the table below is set up before it is linked */
+	smp_store_release(&pgd->pgd, __pa(pud) | _PAGE_TABLE);
 }
 
 /*
