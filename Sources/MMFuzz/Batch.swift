@@ -26,13 +26,6 @@ public struct Batch: Hashable, Sendable {
     public static let kinds: Set<OpKind> = [
         .mmap, .munmap, .mprotect, .madvise, .fork, .switchMM, .load, .store, .touch,
     ]
-
-    /// Scheduling decisions at which a CPU other than the one running
-    /// was chosen, in a replayed schedule: what shrinking reduces.
-    public var preemptions: Int {
-        guard case .replay(let runs) = schedule else { return 0 }
-        return max(0, runs.count - 1)
-    }
 }
 
 extension Scheduler {

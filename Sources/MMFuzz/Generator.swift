@@ -80,6 +80,8 @@ public struct CaseGenerator {
         (.mmap, 3), (.munmap, 3), (.mprotect, 3), (.madvise, 5), (.fork, 1),
         (.switchMM, 1), (.load, 8), (.store, 8), (.touch, 3),
     ]
+    static let batchWeightValues = batchWeights.map(\.1)
+    static let batchWeightTotal = batchWeightValues.reduce(UInt64(0)) { $0 + UInt64($1) }
 
     /// Kinds swarm testing never turns off (without mmap nothing happens).
     static let alwaysOn: Set<OpKind> = [.mmap]
@@ -549,12 +551,12 @@ public struct CaseGenerator {
             // Small batches: races need few ops, and the linearizability
             // check searches orders of all of them.
             let perCPU = rng.int(1 ... 4)
-            let total = CaseGenerator.batchWeights.reduce(UInt64(0)) { $0 + UInt64($1.1) }
             var ops: [Op] = []
             for c in cpus[0 ..< n] {
                 for _ in 0 ..< rng.int(1 ... perCPU) {
                     let kind = CaseGenerator.batchWeights[
-                        rng.weighted(CaseGenerator.batchWeights.map(\.1), total: total)].0
+                        rng.weighted(CaseGenerator.batchWeightValues,
+                                     total: CaseGenerator.batchWeightTotal)].0
                     current = -1
                     var sub = make(kind)
                     if rng.chance(3, in: 4) { sub = sub.with(slot: process) }

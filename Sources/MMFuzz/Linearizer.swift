@@ -101,14 +101,15 @@ public struct Linearizer {
         // the others the other way: every combination, fewest first, up to
         // 12 choices; each one and each pair beyond.
         let early = loose.zaps.map { present($0.mm, $0.addr) }
-        func pass(_ early: [Bool], lost: Set<Int> = []) -> (Model, [Int])? {
-            var steps: [(hint: UInt64, end: UInt64, event: Int, effect: LooseEffect?)] =
-                events.indices.map { (events[$0].hint, events[$0].end, $0, nil) }
-            for f in loose.faults {
-                if let h = events[f.owner].faultHint, h < events[f.owner].hint {
-                    steps.append((h, events[f.owner].end, f.owner, f))
-                }
+        var callsAndFaults: [(hint: UInt64, end: UInt64, event: Int, effect: LooseEffect?)] =
+            events.indices.map { (events[$0].hint, events[$0].end, $0, nil) }
+        for f in loose.faults {
+            if let h = events[f.owner].faultHint, h < events[f.owner].hint {
+                callsAndFaults.append((h, events[f.owner].end, f.owner, f))
             }
+        }
+        func pass(_ early: [Bool], lost: Set<Int> = []) -> (Model, [Int])? {
+            var steps = callsAndFaults
             for (j, z) in loose.zaps.enumerated() {
                 let owner = events[z.owner]
                 steps.append((early[j] ? owner.hint : owner.doneHint, owner.end, z.owner, z))

@@ -126,33 +126,13 @@ indirect enum JSON {
         case .int(let v): return String(v)
         case .uint(let v): return String(v)
         case .double(let v): return v.isFinite ? String((v * 1000).rounded() / 1000) : "null"
-        case .string(let s): return JSON.quote(s)
+        case .string(let s): return jsonString(s)
         case .bool(let b): return b ? "true" : "false"
         case .null: return "null"
         case .array(let a): return "[" + a.map(\.text).joined(separator: ", ") + "]"
         case .object(let o):
-            return "{" + o.map { JSON.quote($0.0) + ": " + $0.1.text }.joined(separator: ", ") + "}"
+            return "{" + o.map { jsonString($0.0) + ": " + $0.1.text }.joined(separator: ", ") + "}"
         }
-    }
-
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let h = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
     }
 }
 

@@ -83,7 +83,6 @@ void sim_mmap_sem_release(struct rw_semaphore *sem)
 {
 	int cpu = smp_processor_id();
 	struct mm_struct *mm = per_cpu(release_check, cpu).mm;
-
 	bool *done = per_cpu(release_check, cpu).only_if;
 
 	if (!mm || &mm->mmap_sem != sem || (done && !*done))
