@@ -72,10 +72,34 @@ public enum Scheduler: Hashable, Sendable {
     case replay([ScheduleRun])
 }
 
-/// A batch's outcomes, one per op, and the schedule it ran.
+/// One pte a batch changed, when, and by which CPU: where a checker may
+/// place an effect of a call that is not atomic (one page of a
+/// MADV_DONTNEED's zap, a fault's new pte).
+public struct PteEvent: Hashable, Sendable {
+    public enum Change: Hashable, Sendable {
+        /// A present pte made not present.
+        case cleared
+        /// A not-present pte made present.
+        case installed
+        /// Present to present, to another frame.
+        case changed
+    }
+
+    public var change: Change
+    public var cpu: Int
+    public var mm: MMID
+    /// The page's address.
+    public var addr: UInt64
+    /// The scheduling step, as in ``ConcurrentOutcome``.
+    public var step: UInt64
+}
+
+/// A batch's outcomes, one per op, the schedule it ran and the pte
+/// changes it made, in order.
 public struct ConcurrentRun: Sendable {
     public var outcomes: [ConcurrentOutcome]
     public var schedule: [ScheduleRun]
+    public var pteEvents: [PteEvent]
 }
 
 extension Machine {
@@ -138,7 +162,27 @@ extension Machine {
                               value: op.out, start: op.start, end: op.end, effect: op.effect,
                               locked: op.locked)
         }
-        return ConcurrentRun(outcomes: outcomes, schedule: lastSchedule())
+        return ConcurrentRun(outcomes: outcomes, schedule: lastSchedule(), pteEvents: lastPteEvents())
+    }
+
+    private func lastPteEvents() -> [PteEvent] {
+        withCMachine { m in
+            let count = Int(mmsim_last_pte_events(m, nil, 0))
+            let events = [mmsim_pte_event](unsafeUninitializedCapacity: count) { buf, n in
+                n = Int(mmsim_last_pte_events(m, buf.baseAddress, UInt32(count)))
+            }
+            return events.compactMap { e in
+                let change: PteEvent.Change
+                switch e.what {
+                case UInt32(MMSIM_PTE_CLEARED.rawValue): change = .cleared
+                case UInt32(MMSIM_PTE_INSTALLED.rawValue): change = .installed
+                case UInt32(MMSIM_PTE_CHANGED.rawValue): change = .changed
+                default: return nil
+                }
+                return PteEvent(change: change, cpu: Int(e.cpu), mm: MMID(rawValue: e.mm),
+                                addr: e.addr, step: e.step)
+            }
+        }
     }
 
     private func lastSchedule() -> [ScheduleRun] {

@@ -398,3 +398,38 @@ void mmsim_test_break_shootdown(struct mmsim *m)
 {
 	((struct sim_machine *)m)->gather_phase_probe = drop_remote_cpus;
 }
+
+int mmsim_test_wrprotect_no_flush(struct mmsim *m, int mm_id, uint64_t addr)
+{
+	struct sim_context saved;
+	struct mm_struct *mm;
+	pmd_t *pmd;
+	pte_t *pte = hook_enter(m, 0, mm_id, addr, &saved, &mm, &pmd);
+	int err = -ENOENT;
+
+	if (pte && pte_present(*pte)) {
+		__atomic_fetch_and(&pte->pte, ~_PAGE_RW, __ATOMIC_RELAXED);
+		err = 0;
+	}
+	sim_leave(saved);
+	return err;
+}
+
+uint64_t mmsim_test_clock(struct mmsim *m)
+{
+	return ((struct sim_machine *)m)->clock;
+}
+
+int mmsim_test_release_check(struct mmsim *m, int cpu, int mm_id,
+			     uint64_t addr, uint64_t len, uint64_t since)
+{
+	struct sim_context saved = sim_enter((struct sim_machine *)m, cpu);
+	struct mm_struct *mm = sim_mm_by_id(mm_id);
+	int found = -ESRCH;
+
+	if (mm)
+		found = sim_mmu_check_coherent(mm, addr, addr + len, since,
+					       "mmsim_test_release_check");
+	sim_leave(saved);
+	return found;
+}

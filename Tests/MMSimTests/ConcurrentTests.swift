@@ -127,6 +127,49 @@ import Testing
         #expect(found.contains { $0.function == "mmsim_madvise" && $0.cpu == 1 }, "\(m.violations)")
     }
 
+    @Test func anEntryFilledDuringTheCallIsJudgedToo() throws {
+        // A call that reduced a translation after its own flush (an
+        // mprotect that flushed first, then rewrote the ptes): CPU 1
+        // filled a writable entry after the call began, the pte is now
+        // read-only and nothing flushes it.  The fill time excuses
+        // nothing; only another CPU's call still owing the flush would.
+        let m = try makeMachine()
+        let mm = try m.newMM()
+        let base = try mapAnon(m, mm: mm, pages: 2)
+        try put(m, cpu: 0, mm: mm, base, 1)
+        let since = m.withCMachine { mmsim_test_clock($0) }
+        try put(m, cpu: 1, mm: mm, base, 2)
+        #expect(m.withCMachine { mmsim_test_wrprotect_no_flush($0, mm.rawValue, base) } == 0)
+        m.clearViolations()
+        let found = m.withCMachine { mmsim_test_release_check($0, 0, mm.rawValue, base, 2 * page, since) }
+        // CPU 0's entry, filled before, and CPU 1's, filled during.
+        #expect(found == 2)
+        #expect(m.violations.contains { $0.kind == .incoherent && $0.cpu == 1 && $0.message.contains("rw") },
+                "\(m.violations)")
+    }
+
+    @Test func fillTimesCompareAcrossBatches() throws {
+        // CPU 1 fills its entry late in one batch; a broken unmap leaves
+        // it behind; a MADV_DONTNEED early in the next batch must see it
+        // (with a clock that restarted at every batch, the entry looked
+        // filled during the call, and was excused).
+        let m = try makeMachine()
+        let mm = try m.newMM()
+        let base = try mapAnon(m, mm: mm, pages: 2)
+        try put(m, cpu: 0, mm: mm, base, 7)
+        var first: [ConcurrentOp] = (0 ..< 12).map { i in
+            ConcurrentOp(cpu: 2, mm: mm, .store(addr: base + page, value: UInt64(i)))
+        }
+        first.append(ConcurrentOp(cpu: 1, mm: mm, .load(addr: base)))
+        _ = try m.runConcurrent(first, scheduler: .replay([ScheduleRun(cpu: 2, steps: 200)]))
+        #expect(m.withCMachine { mmsim_test_unmap_no_remote_flush($0, 0, mm.rawValue, base) } == 0)
+        m.clearViolations()
+        let second = [ConcurrentOp(cpu: 0, mm: mm, .madvise(addr: base, length: page, advice: .dontneed))]
+        _ = try m.runConcurrent(second, scheduler: .random(seed: 1, switchPermille: 0))
+        #expect(m.violations.contains { $0.kind == .incoherent && $0.function == "mmsim_madvise" && $0.cpu == 1 },
+                "\(m.violations)")
+    }
+
     @Test func entriesFilledWhileACallRunsAreNotItsBusiness() throws {
         // The same batch on a sound machine: CPUs fault pages in while
         // others zap them; nothing is reported.

@@ -191,6 +191,33 @@ uint32_t mmsim_last_schedule(struct mmsim *m, struct mmsim_sched_run *runs,
 			     uint32_t cap);
 
 /*
+ * The pte changes of the last concurrent run, in the order they were
+ * made: for checkers that must place an effect of a call (one page of a
+ * MADV_DONTNEED's zap, a fault's new pte) at the moment it happened.
+ */
+enum mmsim_pte_change {		/* "maps": present or PROT_NONE */
+	MMSIM_PTE_CLEARED = 1,		/* a pte that mapped a page no longer does */
+	MMSIM_PTE_INSTALLED,		/* a pte that mapped none now maps one */
+	MMSIM_PTE_CHANGED,		/* mapped to mapped, another frame */
+};
+
+struct mmsim_pte_event {
+	uint32_t what;			/* enum mmsim_pte_change */
+	int32_t cpu;
+	int32_t mm;
+	uint32_t pad;
+	uint64_t addr;			/* page address */
+	uint64_t step;			/* scheduling step, as in mmsim_op */
+};
+
+/*
+ * Copies up to @cap events into @events and returns how many there are
+ * (at most 65536 are kept).
+ */
+uint32_t mmsim_last_pte_events(struct mmsim *m, struct mmsim_pte_event *events,
+			       uint32_t cap);
+
+/*
  * Fail the @nth frame or kernel-object allocation from now on (1 is the
  * next one); 0 disarms.  The failure fires once.
  */

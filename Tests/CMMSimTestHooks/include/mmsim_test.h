@@ -112,4 +112,18 @@ int mmsim_test_hold_mm_lock(struct mmsim *m, int mm, int owner);
  */
 void mmsim_test_break_shootdown(struct mmsim *m);
 
+/* Take the write bit out of the pte of @addr, with no lock and no flush. */
+int mmsim_test_wrprotect_no_flush(struct mmsim *m, int mm, uint64_t addr);
+
+/* The machine's clock (scheduling points and entries so far). */
+uint64_t mmsim_test_clock(struct mmsim *m);
+
+/*
+ * The coherence check a call that began at step @since makes when it
+ * releases mmap_sem, for [@addr, @addr + @len) of @mm, run on @cpu.
+ * Returns the number of violations it recorded (or -ESRCH).
+ */
+int mmsim_test_release_check(struct mmsim *m, int cpu, int mm,
+			     uint64_t addr, uint64_t len, uint64_t since);
+
 #endif /* MMSIM_TEST_H */

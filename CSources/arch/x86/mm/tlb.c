@@ -90,6 +90,7 @@ static void flush_tlb_mm_va(struct mm_struct *mm, unsigned long va)
 	flush_local(mm, va);
 	if (!cpus_empty(cpu_mask))
 		flush_tlb_others(cpu_mask, mm, va);
+	sim_tlb_flushed(mm, va);
 	preempt_enable();
 }
 

@@ -481,8 +481,9 @@ static u64 soft_walk(long cr3, unsigned long addr, int to_level)
 }
 
 /* Coherence at return, on @cpu's MMU */
-static int check_coherent_on(unsigned int cpu, long cr3, unsigned long start,
-			     unsigned long end, u64 since, const char *func)
+static int check_coherent_on(unsigned int cpu, struct mm_struct *mm,
+			     long cr3, unsigned long start, unsigned long end,
+			     u64 since, const char *func)
 {
 	struct sim_mmu *mmu = &per_cpu(mmu, cpu);
 	unsigned int i;
@@ -495,18 +496,20 @@ static int check_coherent_on(unsigned int cpu, long cr3, unsigned long start,
 		unsigned long addr = e->vpn << PAGE_SHIFT;
 		u64 pte;
 
-		if (!e->valid || e->filled >= since || addr < start ||
-		    addr >= end)
+		if (!e->valid || addr < start || addr >= end)
 			continue;
 		pte = soft_walk(cr3, addr, PSC_LEVELS);
 		if ((pte & _PAGE_PRESENT) &&
 		    pte_pfn(__pte(pte)) == e->pfn &&
 		    (!e->writable || (pte & _PAGE_RW)))
 			continue;
+		if (sim_flush_owed_elsewhere(mm, addr, since))
+			continue;
 		found++;
 		sim_report(MMSIM_V_INCOHERENT, cpu, addr, e->pfn, func,
-			   "cpu %u maps %#lx to frame %u%s; ptes say %#llx",
+			   "cpu %u maps %#lx to frame %u%s (filled at %llu); ptes say %#llx",
 			   cpu, addr, e->pfn, e->writable ? " rw" : "",
+			   (unsigned long long)e->filled,
 			   (unsigned long long)pte);
 	}
 	for (i = 0; i < mmu->psc_size; i++) {
@@ -514,7 +517,7 @@ static int check_coherent_on(unsigned int cpu, long cr3, unsigned long start,
 		unsigned long addr = e->tag << level_shift[e->level];
 		u64 entry;
 
-		if (!e->valid || e->filled >= since ||
+		if (!e->valid ||
 		    addr + (1UL << level_shift[e->level]) <= start ||
 		    addr >= end)
 			continue;
@@ -539,11 +542,12 @@ static int check_coherent_on(unsigned int cpu, long cr3, unsigned long start,
  * @func: the call that returns
  *
  * Every CPU that may run @mm's user code (it has @mm's pgd loaded, lazily
- * or not) must not hold a TLB entry for the range, filled before @since,
- * that maps more, or more writably, than the page tables do now, nor such
- * a cached walk through a table that is no longer where it was.  Entries
- * filled while the call ran came from ptes other calls under way may
- * still be removing: theirs to flush before they return.
+ * or not) must not hold a TLB entry for the range that maps more, or more
+ * writably, than the page tables do now, nor a cached walk through a
+ * table that is no longer where it was, whenever it was filled.  The one
+ * excuse: a call under way on another CPU took that translation away at
+ * or after @since and has not flushed yet (sim_flush_owed_elsewhere());
+ * it must before it returns.
  *
  * Return: the number of violations found.
  */
@@ -556,7 +560,8 @@ int sim_mmu_check_coherent(struct mm_struct *mm, unsigned long start,
 
 	for (cpu = 0; cpu < sim->config.nr_cpus; cpu++) {
 		sim_mmu_lock(cpu);
-		found += check_coherent_on(cpu, cr3, start, end, since, func);
+		found += check_coherent_on(cpu, mm, cr3, start, end, since,
+					   func);
 		sim_mmu_unlock(cpu);
 	}
 	return found;

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <linux/mm.h>
 #include <asm/sim_switch.h>
+#include <asm/tlbflush.h>
 
 #ifndef __x86_64__
 #error "the simulated CPUs switch stacks the x86-64 way"
@@ -107,7 +108,8 @@ struct sim_smp {
 	struct sim_fiber fiber[MMSIM_MAX_CPUS];
 	void *host_sp;
 	int running;
-	u64 clock;
+	u64 clock;			/* points of this batch */
+	u64 base;			/* the machine's clock at its start */
 	u64 rng;
 	u64 change_at[PCT_MAX_DEPTH];
 	u32 replay_run;			/* REPLAY: the run being followed */
@@ -139,7 +141,7 @@ bool sim_concurrent(void)
 
 u64 sim_clock(void)
 {
-	return sim && sim->smp ? sim->smp->clock : 0;
+	return sim ? sim->clock : 0;
 }
 
 static bool runnable(struct sim_smp *s, int cpu)
@@ -297,6 +299,7 @@ static void schedule(struct sim_smp *s)
 	int next;
 
 	s->clock++;
+	s->machine->clock++;
 	next = pick_next(s);
 	if (next == HOST) {
 		s->deadlock = true;
@@ -420,11 +423,14 @@ static void cpu_main(void *arg)
 		per_cpu(op_locked, cpu) = 0;
 		op->ret = run_op((struct mmsim *)s->machine, op);
 		op->end = s->clock;
-		op->effect = per_cpu(op_effect, cpu) ?: op->end;
-		op->locked = per_cpu(op_locked, cpu) ?: op->start;
+		op->effect = per_cpu(op_effect, cpu) ?
+			     per_cpu(op_effect, cpu) - s->base : op->end;
+		op->locked = per_cpu(op_locked, cpu) ?
+			     per_cpu(op_locked, cpu) - s->base : op->start;
 	}
 	s->fiber[cpu].done = true;
 	s->clock++;
+	s->machine->clock++;
 	switch_to(s, s->deadlock ? HOST : pick_next(s), true);
 	BUG_ON(1);	/* a finished CPU is never resumed */
 }
@@ -450,6 +456,7 @@ void sim_smp_free(struct sim_machine *m)
 	for (cpu = 0; cpu < MMSIM_MAX_CPUS; cpu++)
 		host_unmap(m->cpu_stacks[cpu], SIM_STACK_SIZE);
 	free(m->schedule);
+	free(m->pte_log);
 }
 
 /* A fresh context on @cpu's stack that will run cpu_main(@s) */
@@ -550,6 +557,8 @@ int mmsim_run_concurrent(struct mmsim *m, struct mmsim_op *ops,
 			prepare_cpu(&s, cpu);
 	}
 	machine->nr_schedule = 0;
+	machine->nr_pte_log = 0;
+	s.base = machine->clock;
 	saved = sim_enter(machine, 0);
 	machine->smp = &s;
 	first = pick_next(&s);
@@ -576,6 +585,155 @@ int mmsim_run_concurrent(struct mmsim *m, struct mmsim_op *ops,
 		return -EDEADLK;
 	}
 	return s.record_failed ? -ENOMEM : 0;
+}
+
+#define PTE_LOG_MAX	65536
+
+static void log_pte_change(struct sim_smp *s, struct mm_struct *mm,
+			   unsigned long addr, u32 what)
+{
+	struct sim_machine *m = s->machine;
+	struct mmsim_pte_event *e;
+
+	if (m->nr_pte_log == m->pte_log_cap) {
+		u32 cap = m->pte_log_cap ? 2 * m->pte_log_cap : 256;
+
+		if (cap > PTE_LOG_MAX)
+			return;
+		e = realloc(m->pte_log, cap * sizeof(*e));
+		if (!e)
+			return;
+		m->pte_log = e;
+		m->pte_log_cap = cap;
+	}
+	e = &m->pte_log[m->nr_pte_log++];
+	e->what = what;
+	e->cpu = smp_processor_id();
+	e->mm = mm->id;
+	e->pad = 0;
+	e->addr = addr & PAGE_MASK;
+	e->step = s->clock;
+}
+
+/* The running CPU took a translation away: it owes a flush for it */
+static void owe_flush(struct mm_struct *mm, unsigned long addr)
+{
+	struct sim_owed *owed = &__get_cpu_var(owed);
+
+	if (owed->mm != mm) {
+		owed->mm = mm;
+		owed->nr = 0;
+		owed->all = false;
+	}
+	if (owed->all)
+		return;
+	if (owed->nr == SIM_OWED_MAX) {
+		owed->all = true;
+		owed->all_since = owed->pte[0].step;
+		return;
+	}
+	owed->pte[owed->nr].vpn = addr >> PAGE_SHIFT;
+	owed->pte[owed->nr++].step = sim->clock;
+}
+
+/**
+ * sim_pte_changed - a pte of @mm at @addr went from @old to @new
+ *
+ * Called by the pte setters.  In the concurrent regime, logs the change
+ * for mmsim_last_pte_events() and, when a translation that a TLB may hold
+ * went away or lost rights, records that the running CPU owes a flush
+ * for it (see sim_flush_owed_elsewhere()).
+ */
+void sim_pte_changed(struct mm_struct *mm, unsigned long addr, u64 old,
+		     u64 new)
+{
+	struct sim_smp *s = sim->smp;
+	/* maps a page (a PROT_NONE pte does, with no translation) */
+	bool was = pte_present(__pte(old)), is = pte_present(__pte(new));
+	bool pfn_changed = (old & PTE_PFN_MASK) != (new & PTE_PFN_MASK);
+
+	if (!s || old == new)
+		return;
+	if (was && !is)
+		log_pte_change(s, mm, addr, MMSIM_PTE_CLEARED);
+	else if (!was && is)
+		log_pte_change(s, mm, addr, MMSIM_PTE_INSTALLED);
+	else if (was && pfn_changed)
+		log_pte_change(s, mm, addr, MMSIM_PTE_CHANGED);
+	/* what a TLB may hold: a translation gone, moved or made read-only */
+	if ((old & _PAGE_PRESENT) &&
+	    (!(new & _PAGE_PRESENT) || pfn_changed ||
+	     ((old & _PAGE_RW) && !(new & _PAGE_RW))))
+		owe_flush(mm, addr);
+}
+
+/* The running CPU's flush of @va (or FLUSH_ALL) in @mm has completed */
+void sim_tlb_flushed(struct mm_struct *mm, unsigned long va)
+{
+	struct sim_owed *owed;
+	unsigned long vpn = va >> PAGE_SHIFT;
+	u32 i;
+
+	if (!sim->smp)
+		return;
+	owed = &__get_cpu_var(owed);
+	if (owed->mm != mm)
+		return;
+	if (va == FLUSH_ALL) {
+		owed->mm = NULL;
+		return;
+	}
+	for (i = 0; i < owed->nr; ) {
+		if (owed->pte[i].vpn == vpn)
+			owed->pte[i] = owed->pte[--owed->nr];
+		else
+			i++;
+	}
+}
+
+/**
+ * sim_flush_owed_elsewhere - does a call under way on another CPU owe a
+ *	flush for @addr in @mm, for a change it made at or after @since?
+ *
+ * The coherence check at the release of mmap_sem excuses such an entry:
+ * the call that took the translation away flushes it before it returns.
+ * A change made before @since does not excuse the returning call: it
+ * began after the pte was cleared, so it must see to the flush itself
+ * (two MADV_DONTNEEDs of one range, Linux's mm_tlb_flush_nested()).
+ */
+bool sim_flush_owed_elsewhere(struct mm_struct *mm, unsigned long addr,
+			      u64 since)
+{
+	unsigned long vpn = addr >> PAGE_SHIFT;
+	int cpu, self = smp_processor_id();
+	u32 i;
+
+	if (!sim->smp)
+		return false;
+	for (cpu = 0; cpu < (int)sim->config.nr_cpus; cpu++) {
+		const struct sim_owed *owed = &per_cpu(owed, cpu);
+
+		if (cpu == self || owed->mm != mm)
+			continue;
+		if (owed->all && owed->all_since >= since)
+			return true;
+		for (i = 0; i < owed->nr; i++)
+			if (owed->pte[i].vpn == vpn &&
+			    owed->pte[i].step >= since)
+				return true;
+	}
+	return false;
+}
+
+uint32_t mmsim_last_pte_events(struct mmsim *m, struct mmsim_pte_event *events,
+			       uint32_t cap)
+{
+	struct sim_machine *machine = (struct sim_machine *)m;
+
+	if (events && cap)
+		memcpy(events, machine->pte_log,
+		       min(cap, machine->nr_pte_log) * sizeof(*events));
+	return machine->nr_pte_log;
 }
 
 uint32_t mmsim_last_schedule(struct mmsim *m, struct mmsim_sched_run *runs,

@@ -34,7 +34,11 @@ static int sys_enter(struct mmsim *m, int cpu, int mm_id, bool allow_none,
 		return -EINVAL;
 	call->saved = sim_enter(machine, cpu);
 	call->mm = NULL;
-	call->since = sim_clock();
+	/* a batch's scheduler ticks the clock; between batches, each entry */
+	if (!sim_concurrent())
+		machine->clock++;
+	call->since = machine->clock;
+	per_cpu(owed, cpu).mm = NULL;
 	per_cpu(did_cow, cpu) = false;
 	per_cpu(did_gather, cpu) = false;
 	if (mm_id == MMSIM_NO_MM && allow_none)
@@ -53,8 +57,10 @@ static int sys_enter(struct mmsim *m, int cpu, int mm_id, bool allow_none,
  * range the call may reduce, and checked when the call releases mmap_sem,
  * after its flushes and before another call can change the page tables
  * (checked later, it would blame this call for what one under way on
- * another CPU has not flushed yet).  Only what was cached before the
- * call began is checked (see sim_mmu_check_coherent()).
+ * another CPU has not flushed yet).  Every entry the range still has is
+ * judged, whenever it was filled, except one that a call under way on
+ * another CPU took away after this one began and still owes a flush for
+ * (see sim_mmu_check_coherent()).
  *
  * A call that holds mmap_sem only for reading owes nothing when it did
  * nothing: @done, if not NULL, says whether it did (a fault replaced a
@@ -122,6 +128,7 @@ static long sys_exit(struct sim_call *call, struct mm_struct *check_mm,
 		per_cpu(locks_held, cpu) = 0;
 	}
 	per_cpu(release_check, cpu).mm = NULL;
+	per_cpu(owed, cpu).mm = NULL;
 	if (check_mm && sim_threaded()) {
 		down_write(&check_mm->mmap_sem);
 		sim_mmu_check_coherent(check_mm, 0, TASK_SIZE, U64_MAX, func);

@@ -42,6 +42,25 @@ enum tlbstate {
 	TLBSTATE_LAZY = 2,
 };
 
+#define SIM_OWED_MAX		256
+
+/*
+ * What the call running on a CPU owes the TLBs: the ptes of @mm it has
+ * taken a translation from (cleared, repointed or write-protected) and not
+ * yet flushed, each with the step of the change.  Past SIM_OWED_MAX
+ * entries it owes the whole mm from @all_since on.
+ */
+struct sim_owed {
+	struct mm_struct *mm;
+	u32 nr;
+	bool all;
+	u64 all_since;
+	struct {
+		unsigned long vpn;
+		u64 step;
+	} pte[SIM_OWED_MAX];
+};
+
 /* DEFINE_PER_CPU data of the simulated kernel, one instance per CPU */
 struct sim_percpu {
 	struct task_struct task;	/* what this CPU runs now */
@@ -70,6 +89,7 @@ struct sim_percpu {
 		const char *func;
 		bool *only_if;	/* check only if this is true */
 	} release_check;
+	struct sim_owed owed;		/* see sim_pte_changed() */
 };
 
 #define SIM_MAX_VIOLATIONS	64
@@ -97,7 +117,16 @@ struct sim_machine {
 	/* the concurrent regime, while mmsim_run_concurrent() runs */
 	struct sim_smp *smp;
 	void *cpu_stacks[MMSIM_MAX_CPUS];
-	struct mmsim_sched_run *schedule;	/* of the last concurrent run */
+	/*
+	 * The machine's clock: one tick per scheduling point and per entry
+	 * from the driver, never reset, so that what it stamps (TLB fills,
+	 * pte changes, call entries) compares across batches.
+	 */
+	u64 clock;
+	struct mmsim_pte_event *pte_log;	/* of the last concurrent run */
+	u32 nr_pte_log;
+	u32 pte_log_cap;
+	struct mmsim_sched_run *schedule;	/* ... and its schedule */
 	u32 nr_schedule;
 	u32 schedule_cap;
 	bool broken;			/* a deadlock left CPUs mid-call */
@@ -191,6 +220,9 @@ bool sim_concurrent(void);
 struct rw_semaphore;
 void sim_mmap_sem_release(struct rw_semaphore *sem);
 u64 sim_clock(void);
+void sim_tlb_flushed(struct mm_struct *mm, unsigned long va);
+bool sim_flush_owed_elsewhere(struct mm_struct *mm, unsigned long addr,
+			      u64 since);
 void sim_smp_free(struct sim_machine *m);
 
 struct mm_struct *sim_mm_by_id(int id);

@@ -188,29 +188,46 @@ static inline struct page *table_page(const void *ptr)
 spinlock_t *pte_lockptr(struct mm_struct *mm, pmd_t *pmd);
 void check_pte_lock(struct mm_struct *mm, pte_t *ptep, const char *func);
 void check_upper_lock(struct mm_struct *mm, const char *func);
+/* What the simulated machine learns of every pte write (sim/smp.c) */
+void sim_pte_changed(struct mm_struct *mm, unsigned long addr, u64 old,
+		     u64 new);
 
+/* The setters exchange: the walker may be setting accessed or dirty */
 static inline void set_pte_at(struct mm_struct *mm, unsigned long addr,
 			      pte_t *ptep, pte_t pte)
 {
+	u64 old;
+
 	check_pte_lock(mm, ptep, __func__);
-	WRITE_ONCE(ptep->pte, pte_val(pte));
+	old = __atomic_exchange_n(&ptep->pte, pte_val(pte), __ATOMIC_RELAXED);
+	sim_pte_changed(mm, addr, old, pte_val(pte));
 }
 
 static inline pte_t ptep_get_and_clear(struct mm_struct *mm,
 				       unsigned long addr, pte_t *ptep)
 {
+	u64 old;
+
 	check_pte_lock(mm, ptep, __func__);
-	/* one exchange: the walker may be setting accessed or dirty */
-	return __pte(__atomic_exchange_n(&ptep->pte, 0, __ATOMIC_RELAXED));
+	old = __atomic_exchange_n(&ptep->pte, 0, __ATOMIC_RELAXED);
+	sim_pte_changed(mm, addr, old, 0);
+	return __pte(old);
 }
 
 #define pte_clear(mm, addr, ptep) ((void)ptep_get_and_clear(mm, addr, ptep))
 
+struct vm_area_struct;
+pte_t ptep_clear_flush(struct vm_area_struct *vma, unsigned long address,
+		       pte_t *ptep);
+
 static inline void ptep_set_wrprotect(struct mm_struct *mm,
 				      unsigned long addr, pte_t *ptep)
 {
+	u64 old;
+
 	check_pte_lock(mm, ptep, __func__);
-	__atomic_fetch_and(&ptep->pte, ~_PAGE_RW, __ATOMIC_RELAXED);
+	old = __atomic_fetch_and(&ptep->pte, ~_PAGE_RW, __ATOMIC_RELAXED);
+	sim_pte_changed(mm, addr, old, old & ~_PAGE_RW);
 }
 
 static inline void pmd_populate(struct mm_struct *mm, pmd_t *pmd,
