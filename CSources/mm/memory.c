@@ -220,9 +220,9 @@ static int do_shared_fault(struct mm_struct *mm, struct vm_area_struct *vma,
  * do_wp_page - a write to a present, write-protected pte, with @ptl held.
  *
  * An anonymous page mapped once is reused in place.  Otherwise the page is
- * copied; the old mapping is replaced and flushed from every CPU before
- * the old page may go (ptep_establish), since other CPUs may still read
- * it through their TLBs.
+ * copied: the old pte is cleared and flushed from every CPU, then the copy
+ * is installed, and only then does the old page's mapcount drop, since
+ * other CPUs may still read it through their TLBs until the flush.
  */
 static int do_wp_page(struct mm_struct *mm, struct vm_area_struct *vma,
 		      unsigned long address, pte_t *page_table, pmd_t *pmd,
@@ -254,14 +254,26 @@ static int do_wp_page(struct mm_struct *mm, struct vm_area_struct *vma,
 
 	page_table = pte_offset_map_lock(mm, pmd, address, &ptl);
 	if (likely(pte_same(*page_table, orig_pte))) {
-		page_remove_rmap(old_page);
 		entry = mk_pte(new_page, vma->vm_page_prot);
 		entry = maybe_mkwrite(pte_mkdirty(entry), vma);
-		/* ptep_establish(): the new pte, then the shootdown */
+		/*
+		 * Clear and flush the old pte before the new one goes in:
+		 * 2.6.16's ptep_establish() set the new pte, then flushed,
+		 * and in between one CPU could write the copy while another
+		 * still read the old page through its TLB.
+		 */
+		ptep_clear_flush(vma, address, page_table);
 		set_pte_at(mm, address, page_table, entry);
-		flush_tlb_page(vma, address);
 		__get_cpu_var(did_cow) = true;
 		page_add_new_anon_rmap(new_page);
+		/*
+		 * Only now may the old page's mapcount drop: until the flush
+		 * a CPU of this mm may still read it through its TLB, and
+		 * the last other mapper, seeing a count of one, would reuse
+		 * it in place and write it.  2.6.16 dropped it first; Linux
+		 * fixed both in "mm: fix race in COW logic" (2008).
+		 */
+		page_remove_rmap(old_page);
 		sim_stat_inc(cow_copies);
 		new_page = old_page;	/* drop the mapping's reference */
 	}
@@ -555,7 +567,7 @@ static unsigned long zap_pte_range(struct mmu_gather *tlb,
 			mm->anon_rss--;
 		else
 			mm->file_rss--;
-		page_remove_rmap(page);
+		/* the mapcount drops when the gather frees it, after the flush */
 		if (tlb->inplace)
 			tlb_gather_pte(tlb, addr, pte, page);
 		else

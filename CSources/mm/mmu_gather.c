@@ -41,15 +41,29 @@ void tlb_gather_mmu(struct mmu_gather *tlb, struct mm_struct *mm,
 	tlb->batch->nr = num_online_cpus() > 1 ? 0U : ~0U;
 }
 
+/*
+ * A page the zap unmapped: its mapcount drops only now, after the flush.
+ * Dropped at the zap, as 2.6.16 did, another mm still mapping the page
+ * would find itself its last mapper and reuse it in place on a write
+ * fault, while a CPU of this mm still reads it through a TLB entry the
+ * gather has not flushed yet (the delayed rmap removal of Linux 6.2's
+ * "mm: delay page_remove_rmap() until after the TLB has been flushed").
+ */
+static void tlb_release_page(struct page *page)
+{
+	if (!PagePgtable(page)) {
+		page_remove_rmap(page);
+		sim_stat_inc(pages_gathered);
+	}
+	put_page(page);
+}
+
 static void free_pages_and_swap_cache(struct page **pages, unsigned int nr)
 {
 	unsigned int i;
 
-	for (i = 0; i < nr; i++) {
-		if (!PagePgtable(pages[i]))
-			sim_stat_inc(pages_gathered);
-		put_page(pages[i]);
-	}
+	for (i = 0; i < nr; i++)
+		tlb_release_page(pages[i]);
 }
 
 /* gather=vector: flush, then free what the vector holds */
@@ -120,6 +134,8 @@ void tlb_remove_page(struct mmu_gather *tlb, struct page *page)
 	tlb->need_flush = 1;
 	if (tlb_fast_mode(tlb)) {
 		sim_stat_inc(gather_fast_frees);
+		if (!PagePgtable(page))
+			page_remove_rmap(page);
 		put_page(page);
 		return;
 	}
@@ -180,8 +196,7 @@ void tlb_gather_pte(struct mmu_gather *tlb, unsigned long addr, pte_t *ptep,
 
 static void free_gathered_page(pte_t pte)
 {
-	put_page(pte_page(pte));
-	sim_stat_inc(pages_gathered);
+	tlb_release_page(pte_page(pte));
 }
 
 static void free_gathered_ptes(struct mmu_gather *tlb, pmd_t *pmd,

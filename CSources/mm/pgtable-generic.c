@@ -18,6 +18,7 @@
  * every write is also a point where another CPU may run.
  */
 #include <linux/mm.h>
+#include <asm/tlbflush.h>
 
 static bool split_ptlocks(void)
 {
@@ -58,4 +59,19 @@ void check_upper_lock(struct mm_struct *mm, const char *func)
 		return;
 	sim_report(MMSIM_V_LOCKING, smp_processor_id(), 0, -1, func,
 		   "upper-level population without mm->page_table_lock");
+}
+
+/**
+ * ptep_clear_flush - clear a pte and flush it from every CPU's TLB
+ *
+ * Return: the pte as it was.  No CPU can translate through it once this
+ * returns, so a new pte stored next is the only translation of @address.
+ */
+pte_t ptep_clear_flush(struct vm_area_struct *vma, unsigned long address,
+		       pte_t *ptep)
+{
+	pte_t pte = ptep_get_and_clear(vma->vm_mm, address, ptep);
+
+	flush_tlb_page(vma, address);
+	return pte;
 }
