@@ -56,12 +56,33 @@ extension CaseRunner {
         allocFailures = failures
         // The machine's own audit runs at the checkpoints, as for
         // sequential ops; a batch counts its ops towards them.
-        return linearize(events, mayFail: mayFail, op: op, index: index)
+        return linearize(events, steps: Self.effectSteps(run, ops: ops), mayFail: mayFail, op: op,
+                         index: index)
+    }
+
+    /// Where each op's CPU changed ptes while the op ran.
+    static func effectSteps(_ run: ConcurrentRun, ops: [ConcurrentOp]) -> EffectSteps {
+        var steps = EffectSteps()
+        guard !run.pteEvents.isEmpty else { return steps }
+        var byCPU: [Int: [Int]] = [:]
+        for (i, op) in ops.enumerated() { byCPU[op.cpu, default: []].append(i) }
+        for e in run.pteEvents {
+            guard let i = byCPU[e.cpu]?.first(where: {
+                run.outcomes[$0].start <= e.step && e.step <= run.outcomes[$0].end
+            }) else { continue }
+            let key = EffectSteps.Key(event: i, mm: e.mm.rawValue, page: e.addr)
+            switch e.change {
+            case .cleared: steps.cleared[key] = e.step
+            case .installed, .changed: steps.installed[key, default: []].append(e.step)
+            }
+        }
+        return steps
     }
 
     /// Finds an order of `events` the model explains and that leaves the
     /// machine's state; adopts it.
-    private func linearize(_ events: [HistoryEvent], mayFail: Bool, op: Op, index: Int) -> Failure? {
+    private func linearize(_ events: [HistoryEvent], steps: EffectSteps, mayFail: Bool, op: Op,
+                           index: Int) -> Failure? {
         let before = (_model, _live, users)
         var lastState: Failure?
         // An mprotect stopped by a failed allocation takes what the machine
@@ -96,7 +117,7 @@ extension CaseRunner {
             return has
         }
         let verdict = Linearizer().check(events, from: _model, mayFailAllocation: mayFail,
-                                         settle: settle, present: present) { model, order in
+                                         settle: settle, present: present, steps: steps) { model, order in
             (_model, _live, users) = (model, before.1, before.2)
             for i in order {
                 track(events[i].call, events[i].outcome)

@@ -32,6 +32,32 @@ public struct HistoryEvent: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "[\(start), \(end)] \(call) -> \(outcome)" }
 }
 
+/// Where the machine says loose effects happened: the step at which a
+/// call's CPU cleared a pte (one page of a MADV_DONTNEED's zap), or made
+/// one present (a fault), keyed by the call's index in the history, the
+/// mm and the page's address.  Hints, like ``HistoryEvent/hint``: they
+/// order the first pass, never decide.
+public struct EffectSteps: Sendable {
+    public struct Key: Hashable, Sendable {
+        public var event: Int
+        public var mm: Int32
+        public var page: UInt64
+
+        public init(event: Int, mm: Int32, page: UInt64) {
+            self.event = event
+            self.mm = mm
+            self.page = page & ~0xfff
+        }
+    }
+
+    public var cleared: [Key: UInt64] = [:]
+    /// Every time, in order: a fault may be retried and take effect
+    /// again (a fork write-protected the page in between).
+    public var installed: [Key: [UInt64]] = [:]
+
+    public init() {}
+}
+
 /// The linearizability check of a concurrent batch (Wing and Gong's
 /// search, with the memoization of Lowe's): is there an order of the
 /// calls that respects real time (a call that returned before another
@@ -52,8 +78,16 @@ public struct HistoryEvent: Hashable, Sendable, CustomStringConvertible {
 ///   call itself and zapped exactly once, anywhere in the call's interval.
 ///
 /// And a store that completed while a call freed its page (munmap,
-/// MADV_DONTNEED, an mmap over it) may be lost: it went through a TLB
-/// entry the call had not flushed yet, into the page on its way out.
+/// MADV_DONTNEED, an mmap over it) may be a stray: it went through a TLB
+/// entry the call had not flushed yet, into the page on its way out (lost
+/// for private memory, kept by the object for shared memory).
+/// Likewise a load overlapping such a call may read the page on its way
+/// out (a *stale read*): it returns what the page held when the call
+/// took it away, even after another access faulted a new page in there.
+/// Linux allows both: a translation a call removes lives on in other
+/// CPUs' TLBs until the call's flush, which comes before it returns.
+/// Such a load is placed with no effect once the search has passed the
+/// moment its page went with the value it read.
 ///
 /// The model is a value: each branch of the search applies a call to its
 /// own copy, and a (calls placed, zaps placed, model state) triple already
@@ -91,53 +125,62 @@ public struct Linearizer {
     public func check(_ events: [HistoryEvent], from model: Model, mayFailAllocation: Bool,
                       settle: (inout Model) throws(Divergence) -> Void = { _ throws(Divergence) in },
                       present: (Int32, UInt64) -> Bool = { _, _ in true },
+                      steps machineSteps: EffectSteps = EffectSteps(),
                       accept: (Model, [Int]) -> Bool) -> Verdict {
         precondition(events.count <= 64, "a batch has at most 64 calls")
         let loose = Loose(events)
         // Most often the machine's own order explains the batch: one pass,
-        // no copies of the model, before any search.  A fault goes when it
-        // held mmap_sem; a zap goes when its madvise began or when it was
-        // done: first as the machine's final state suggests, then with
-        // the others the other way: every combination, fewest first, up to
-        // 12 choices; each one and each pair beyond.
-        let early = loose.zaps.map { present($0.mm, $0.addr) }
+        // no copies of the model, before any search.  Each loose effect
+        // goes where the machine made it: a zap when its CPU cleared the
+        // pte (one the machine never cleared did nothing: it is left
+        // out), a fault each time its CPU made the pte present (else when
+        // it held mmap_sem).  Then the same with losable stores lost: every
+        // combination, fewest first, up to 12 of them; each one and each
+        // pair beyond.
         var callsAndFaults: [(hint: UInt64, end: UInt64, event: Int, effect: LooseEffect?)] =
             events.indices.map { (events[$0].hint, events[$0].end, $0, nil) }
         for f in loose.faults {
-            if let h = events[f.owner].faultHint, h < events[f.owner].hint {
-                callsAndFaults.append((h, events[f.owner].end, f.owner, f))
+            let key = EffectSteps.Key(event: f.owner, mm: f.mm, page: f.addr)
+            for t in machineSteps.installed[key] ?? events[f.owner].faultHint.map({ [$0] }) ?? []
+            where t < events[f.owner].hint {
+                callsAndFaults.append((t, events[f.owner].end, f.owner, f))
             }
         }
-        func pass(_ early: [Bool], lost: Set<Int> = []) -> (Model, [Int])? {
-            var steps = callsAndFaults
-            for (j, z) in loose.zaps.enumerated() {
-                let owner = events[z.owner]
-                steps.append((early[j] ? owner.hint : owner.doneHint, owner.end, z.owner, z))
+        for z in loose.zaps {
+            if let t = machineSteps.cleared[EffectSteps.Key(event: z.owner, mm: z.mm, page: z.addr)] {
+                callsAndFaults.append((t, events[z.owner].end, z.owner, z))
             }
-            steps.sort {
-                ($0.hint, $0.end, $0.effect == nil ? 1 : 0) < ($1.hint, $1.end, $1.effect == nil ? 1 : 0)
-            }
+        }
+        callsAndFaults.sort {
+            ($0.hint, $0.end, $0.effect == nil ? 1 : 0) < ($1.hint, $1.end, $1.effect == nil ? 1 : 0)
+        }
+        func pass(lost: Set<Int> = []) -> (Model, [Int])? {
             var m = model
-            for step in steps {
+            var witnessed: UInt64 = 0
+            for step in callsAndFaults {
+                let before = loose.removesReadPages(step.effect, step.event) ? m : nil
                 if let effect = step.effect {
                     effect.apply(to: &m)
-                    continue
+                } else if lost.contains(step.event) {
+                    loose.stray(step.event, in: &m)
+                } else {
+                    do {
+                        try loose.apply(step.event, to: &m, mayFail: mayFailAllocation, settle: settle)
+                    } catch {
+                        guard witnessed & (1 << step.event) != 0 else { return nil }
+                    }
                 }
-                if lost.contains(step.event) { continue }
-                do {
-                    try loose.apply(step.event, to: &m, mayFail: mayFailAllocation, settle: settle)
-                } catch {
-                    return nil
+                if let before {
+                    witnessed |= loose.witness(step.effect, step.event, before: before, after: m)
                 }
             }
-            let order = steps.filter { $0.effect == nil }.map(\.event)
+            let order = callsAndFaults.filter { $0.effect == nil }.map(\.event)
             return accept(m, order) ? (m, order) : nil
         }
-        if let (m, order) = pass(early) {
+        if let (m, order) = pass() {
             return .linearizable(m, order)
         }
-        // Choices: each zap the other way, each losable store lost.
-        let n = loose.zaps.count + loose.losable.count
+        let n = loose.losable.count
         var flips: [[Int]]
         if n <= 12 {
             flips = (1 ..< (1 << n)).map { mask in (0 ..< n).filter { mask & (1 << $0) != 0 } }
@@ -146,12 +189,7 @@ public struct Linearizer {
             flips = (0 ..< n).map { [$0] } + (0 ..< n).flatMap { a in (a + 1 ..< n).map { [a, $0] } }
         }
         for flip in flips {
-            var e = early
-            var lost: Set<Int> = []
-            for j in flip {
-                if j < e.count { e[j].toggle() } else { lost.insert(loose.losable[j - e.count]) }
-            }
-            if let (m, order) = pass(e, lost: lost) {
+            if let (m, order) = pass(lost: Set(flip.map { loose.losable[$0] })) {
                 return .linearizable(m, order)
             }
         }
@@ -160,7 +198,7 @@ public struct Linearizer {
                                 settle: settle, accept: accept)
             search.earlyZaps = loose.zaps.map { present($0.mm, $0.addr) }
             search.earlyFaults = loose.faults.map { present($0.mm, $0.addr & ~0xfff) }
-            if let (m, order) = search.explore(model, placed: 0, zapped: 0, order: []) {
+            if let (m, order) = search.explore(model, placed: 0, zapped: 0, witnessed: 0, order: []) {
                 return .linearizable(m, order)
             }
             if search.applied >= budget {
@@ -209,6 +247,16 @@ public struct Linearizer {
         /// may have gone through a TLB entry not flushed yet, into the
         /// page on its way out, and be lost.
         var losable: [Int] = []
+        /// Loads that returned a value while a call took their page away
+        /// (the call, by event): one may have read the page on its way
+        /// out.
+        var stale: [(load: Int, remover: Int)] = []
+        /// The loads of `stale`, each once.
+        var staleLoads: [Int] = []
+        /// For a stale-read candidate, values that stores may have left in
+        /// the page on its way out (stores to its word that may be
+        /// strays, begun before the load ended).
+        var strayValues: [Int: Set<UInt64>] = [:]
 
         init(_ events: [HistoryEvent]) {
             self.events = events
@@ -234,7 +282,59 @@ public struct Linearizer {
                 }) {
                     losable.append(i)
                 }
+                if !write, case .value = e.outcome {
+                    for (k, other) in events.enumerated()
+                    where other.call.removes(mm: mm, addr: addr) && !(other.end < e.start || e.end < other.start) {
+                        stale.append((i, k))
+                    }
+                    if stale.last?.load == i { staleLoads.append(i) }
+                }
             }
+            for i in staleLoads {
+                let (mm, addr, _) = events[i].call.access!
+                for j in losable {
+                    if case .store(_, mm, addr, let value) = events[j].call, events[j].start <= events[i].end {
+                        strayValues[i, default: []].insert(value)
+                    }
+                }
+            }
+        }
+
+        /// Store `i` as a stray store (see ``Model/strayStore(mm:addr:value:)``).
+        func stray(_ i: Int, in model: inout Model) {
+            if case .store(_, let mm, let addr, let value) = events[i].call {
+                model.strayStore(mm: mm, addr: addr, value: value)
+            }
+        }
+
+        /// Whether applying `effect` (or, when nil, event `event`) may
+        /// take away a page a stale-read candidate read.
+        func removesReadPages(_ effect: LooseEffect?, _ event: Int) -> Bool {
+            guard !stale.isEmpty else { return false }
+            if let effect {
+                guard case .zap = effect.kind else { return false }
+                return stale.contains { $0.remover == effect.owner && events[$0.load].call.access?.mm == effect.mm
+                    && events[$0.load].call.access!.addr & ~0xfff == effect.addr }
+            }
+            return stale.contains { $0.remover == event }
+        }
+
+        /// The stale-read candidates (bits by event) that applying
+        /// `effect` (or event `event`), from `before` to `after`, lets
+        /// read what they returned: their page went, holding their value.
+        func witness(_ effect: LooseEffect?, _ event: Int, before: Model, after: Model) -> UInt64 {
+            var bits: UInt64 = 0
+            let remover = effect?.owner ?? event
+            for (load, k) in stale where k == remover {
+                guard let (mm, addr, _) = events[load].call.access,
+                      case .value(let v) = events[load].outcome,
+                      effect.map({ $0.mm == mm && $0.addr == addr & ~0xfff }) ?? true,
+                      let old = before.presentWord(mm: mm, addr: addr),
+                      old.value == v || strayValues[load]?.contains(v) == true,
+                      after.presentWord(mm: mm, addr: addr)?.frame != old.frame else { continue }
+                bits |= 1 << UInt64(load)
+            }
+            return bits
         }
 
         /// Applies event `i` (a madvise sparing its zapped pages).
@@ -253,6 +353,7 @@ public struct Linearizer {
     private struct Key: Hashable {
         var placed: UInt64
         var zapped: UInt64
+        var witnessed: UInt64
         var state: Int
     }
 
@@ -293,7 +394,7 @@ public struct Linearizer {
 
         /// `latestStart`: the latest start of a call placed (an effect of
         /// a call that ended before it can no longer come).
-        mutating func explore(_ model: Model, placed: UInt64, zapped: UInt64,
+        mutating func explore(_ model: Model, placed: UInt64, zapped: UInt64, witnessed: UInt64,
                               order: [Int], latestStart: UInt64 = 0) -> (Model, [Int])? {
             if order.count == events.count && zapped == allZapped {
                 if accept(model, order) { return (model, order) }
@@ -304,7 +405,8 @@ public struct Linearizer {
                 // Faults may still come after the last call.
             }
             guard applied < budget,
-                  seen.insert(Key(placed: placed, zapped: zapped, state: model.canonicalHash)).inserted
+                  seen.insert(Key(placed: placed, zapped: zapped, witnessed: witnessed,
+                                  state: model.canonicalHash)).inserted
             else {
                 return nil
             }
@@ -315,8 +417,8 @@ public struct Linearizer {
                 firstEnd = min(firstEnd, events[i].end)
             }
             let window = (firstEnd: firstEnd, latestStart: latestStart)
-            if let found = exploreEffects(model, placed: placed, zapped: zapped, order: order,
-                                          window: window, early: true) {
+            if let found = exploreEffects(model, placed: placed, zapped: zapped, witnessed: witnessed,
+                                          order: order, window: window, early: true) {
                 return found
             }
             for i in byHint where placed & (1 << i) == 0 && events[i].start <= firstEnd {
@@ -331,30 +433,38 @@ public struct Linearizer {
                     }
                     continue
                 }
+                let seen = loose.removesReadPages(nil, i)
+                    ? loose.witness(nil, i, before: model, after: next) : 0
                 if let found = explore(next, placed: placed | (1 << i), zapped: zapped,
-                                       order: order + [i],
+                                       witnessed: witnessed | seen, order: order + [i],
                                        latestStart: max(latestStart, events[i].start)) {
                     return found
                 }
                 if applied >= budget { return nil }
             }
-            // A store lost into a page on its way out: placed, no effect.
-            for i in loose.losable where placed & (1 << i) == 0 && events[i].start <= firstEnd {
+            // A store into a page on its way out (lost, unless the page
+            // is a shared object's), a load that read one (its page went
+            // with its value): placed, with no effect on the page tables.
+            for i in loose.losable + loose.staleLoads
+            where placed & (1 << i) == 0 && events[i].start <= firstEnd
+                && (events[i].call.access!.write || witnessed & (1 << i) != 0) {
                 applied += 1
-                if let found = explore(model, placed: placed | (1 << i), zapped: zapped,
+                var next = model
+                loose.stray(i, in: &next)
+                if let found = explore(next, placed: placed | (1 << i), zapped: zapped, witnessed: witnessed,
                                        order: order + [i],
                                        latestStart: max(latestStart, events[i].start)) {
                     return found
                 }
                 if applied >= budget { return nil }
             }
-            return exploreEffects(model, placed: placed, zapped: zapped, order: order,
+            return exploreEffects(model, placed: placed, zapped: zapped, witnessed: witnessed, order: order,
                                   window: window, early: false)
         }
 
         /// Loose effects that may come next, inside their call's interval.
-        mutating func exploreEffects(_ model: Model, placed: UInt64, zapped: UInt64, order: [Int],
-                                     window: (firstEnd: UInt64, latestStart: UInt64),
+        mutating func exploreEffects(_ model: Model, placed: UInt64, zapped: UInt64, witnessed: UInt64,
+                                     order: [Int], window: (firstEnd: UInt64, latestStart: UInt64),
                                      early: Bool) -> (Model, [Int])? {
             func fits(_ e: LooseEffect) -> Bool {
                 events[e.owner].start <= window.firstEnd && window.latestStart <= events[e.owner].end
@@ -364,7 +474,10 @@ public struct Linearizer {
                 var next = model
                 applied += 1
                 z.apply(to: &next)
-                if let found = explore(next, placed: placed, zapped: zapped | (1 << j), order: order,
+                let seen = loose.removesReadPages(z, z.owner)
+                    ? loose.witness(z, z.owner, before: model, after: next) : 0
+                if let found = explore(next, placed: placed, zapped: zapped | (1 << j),
+                                       witnessed: witnessed | seen, order: order,
                                        latestStart: window.latestStart) {
                     return found
                 }
@@ -375,8 +488,8 @@ public struct Linearizer {
                 var next = model
                 applied += 1
                 guard f.apply(to: &next) else { continue }
-                if let found = explore(next, placed: placed, zapped: zapped, order: order,
-                                       latestStart: window.latestStart) {
+                if let found = explore(next, placed: placed, zapped: zapped, witnessed: witnessed,
+                                       order: order, latestStart: window.latestStart) {
                     return found
                 }
                 if applied >= budget { return nil }

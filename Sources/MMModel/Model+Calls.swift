@@ -240,6 +240,27 @@ extension Model {
         return true
     }
 
+    /// A store that went through a TLB entry a call had not flushed yet,
+    /// after that call took the page's pte away: it reached the frame the
+    /// entry named, not the page tables.  A private frame is on its way
+    /// out, so the store is lost; a shared object's page stays with the
+    /// object, so the store lands there (without making a pte present).
+    public mutating func strayStore(mm: Int32, addr: UInt64, value: UInt64) {
+        guard addr & 7 == 0, case .mapped(let segment, _) = probe(mm, addr), segment.isShared,
+              let key = objects[segment.object]!.pages[segment.objectPage(addr >> Geometry.pageShift)]
+        else { return }
+        frames[key]!.words[UInt16((addr & Geometry.pageMask) >> 3)] = value
+    }
+
+    /// The frame `mm` has present at `addr` and the 64-bit word there,
+    /// or nil when no page is present (what a TLB entry for the page
+    /// reads until it is flushed).
+    public func presentWord(mm: Int32, addr: UInt64) -> (frame: FrameKey, value: UInt64)? {
+        guard let key = spaces[mm]?.pages[addr >> Geometry.pageShift] else { return nil }
+        let word = UInt16((addr & Geometry.pageMask) >> 3)
+        return (FrameKey(raw: key), frames[key]!.words[word] ?? 0)
+    }
+
     enum Probe {
         case noMM
         case unmapped

@@ -140,6 +140,45 @@ import Testing
         #expect(!Self.linearizable(none))
     }
 
+    /// ../shared/findings/dontneed-over-hole-linearizability.json, by
+    /// hand: the page at `base` holds 1; a MADV_DONTNEED of it runs from
+    /// 1 to 30; a store into the page (8 to 20) faults a new page in
+    /// after the zap; a load on a third CPU (27 to 28), after the store
+    /// returned, still reads 1 through its TLB entry for the old page,
+    /// which the zap has not flushed yet.
+    static func staleRead(load value: UInt64, zapEnds end: UInt64) -> [HistoryEvent] {
+        [
+            HistoryEvent(call: .madvise(cpu: 1, mm: 0, addr: base, length: 2 * page, advice: 4),
+                         outcome: .ok, start: 1, end: end),
+            HistoryEvent(call: .store(cpu: 0, mm: 0, addr: base + 0xaa0, value: 1), outcome: .value(1),
+                         start: 8, end: 20),
+            HistoryEvent(call: .load(cpu: 2, mm: 0, addr: base), outcome: .value(value), start: 27, end: 28),
+        ]
+    }
+
+    static func checkStaleRead(_ events: [HistoryEvent]) throws -> Linearizer.Verdict {
+        var m = try model()
+        try m.apply(.store(cpu: 2, mm: 0, addr: base, value: 1), outcome: .value(1), mayFailAllocation: false)
+        // The machine ends with the new page: word 0 is 0, 0xaa0 holds 1.
+        return Linearizer().check(events, from: m, mayFailAllocation: false) { m, _ in
+            m.state(of: 0)?.pages[Self.base]?.word0 == 0
+        }
+    }
+
+    @Test func aLoadMayReadThePageAZapTookAwayUntilTheZapReturns() throws {
+        #expect(Self.linearizable(try Self.checkStaleRead(Self.staleRead(load: 1, zapEnds: 30))))
+    }
+
+    @Test func aStaleReadNeedsTheValueTheOldPageHeld() throws {
+        #expect(!Self.linearizable(try Self.checkStaleRead(Self.staleRead(load: 9, zapEnds: 30))))
+    }
+
+    @Test func aStaleReadAfterTheZapReturnedIsRefused() throws {
+        // The MADV_DONTNEED flushed before it returned at 26: the load
+        // began after, so no TLB could still hold the old page.
+        #expect(!Self.linearizable(try Self.checkStaleRead(Self.staleRead(load: 1, zapEnds: 26))))
+    }
+
     @Test func aSearchThatRunsOutOfBudgetSaysSo() throws {
         // Eight overlapping stores and a final state no order reaches.
         var events: [HistoryEvent] = []
