@@ -39,6 +39,8 @@ public struct CaseResult: Sendable {
     public var outcomes: OutcomeTally
     /// The schedule each batch ran, by op index.
     public var schedules: [Int: [ScheduleRun]] = [:]
+    /// Batches run (each under one schedule).
+    public var batches: Int { schedules.count }
 }
 
 /// Runs the ops of one case on a fresh machine and, when checking, on the

@@ -130,6 +130,8 @@ public struct SessionProgress: Sendable {
 /// The result of a session.
 public struct SessionSummary: Sendable {
     public var seed: UInt64
+    /// Cases generated (a race case counts once, however many schedules
+    /// it was tried under).
     public var cases: Int
     public var ops: Int
     public var seconds: Double
@@ -137,6 +139,12 @@ public struct SessionSummary: Sendable {
     public var casesPerVariant: [Int]
     public var events: EventTotals
     public var failures: [FoundFailure]
+    /// Distinct batches generated (a race case's is one, however many
+    /// schedules it was tried under), and batch runs: schedules tried.
+    public var batches = 0
+    public var schedules = 0
+    /// Race cases generated (``RaceGenerator``).
+    public var raceCases = 0
 
     public var opsPerSecond: Double { seconds > 0 ? Double(ops) / seconds : 0 }
 }
@@ -148,7 +156,21 @@ public func caseSeed(session seed: UInt64, index: Int) -> UInt64 {
 
 /// A fuzzing session: generates cases round-robin over the variants,
 /// runs each checked, and stops at the first failure, which it shrinks.
+///
+/// Unless the regime is sequential, every ``racePeriod``-th case is a race
+/// case (``RaceGenerator``), run ``RaceGenerator/tries`` times, each time
+/// under another schedule of its batch; race cases take their own turns
+/// over the variants.
 public struct FuzzSession {
+    /// One case in this many is a race case, by regime.
+    static func racePeriod(_ c: GeneratorSettings.Concurrency) -> Int? {
+        switch c {
+        case .off: nil
+        case .mixed: 3
+        case .only: 2
+        }
+    }
+
     public var settings: SessionSettings
 
     public init(settings: SessionSettings) {
@@ -173,19 +195,52 @@ public struct FuzzSession {
         }
         guard !settings.variants.isEmpty else { return summary }
 
+        let races = RaceGenerator(settings: settings.generator)
+        let period = Self.racePeriod(settings.generator.concurrency)
+        var plain = 0
         while true {
             if case .cases(let n) = settings.limit, index >= n { break }
             if case .seconds(let s) = settings.limit, index > 0, elapsed() >= s { break }
 
-            let v = index % settings.variants.count
+            let seed = caseSeed(session: settings.seed, index: index)
+            let race = period.map { index % $0 == $0 - 1 } ?? false
+            let turn = race ? summary.raceCases : plain
+            let v = turn % settings.variants.count
             let variant = settings.variants[v]
-            let fuzzCase = generator.generate(seed: caseSeed(session: settings.seed, index: index),
-                                              variant: variant)
-            let result = CaseRunner.run(fuzzCase)
-            summary.cases += 1
-            summary.casesPerVariant[v] += 1
-            summary.ops += result.ops
-            summary.events.add(result.stats, result.outcomes)
+            var fuzzCase: FuzzCase
+            var result: CaseResult
+            if race {
+                summary.raceCases += 1
+                summary.batches += 1
+                summary.cases += 1
+                summary.casesPerVariant[v] += 1
+                fuzzCase = races.generate(seed: seed, variant: variant)
+                result = CaseRunner.run(fuzzCase)
+                var steps = 40
+                for t in 0 ..< RaceGenerator.tries {
+                    if t > 0 {
+                        fuzzCase = fuzzCase.withLastBatch(
+                            schedule: RaceGenerator.schedule(seed, try: t, steps: steps))
+                        result = CaseRunner.run(fuzzCase)
+                    }
+                    steps = result.schedules.values.first.map { $0.reduce(0) { $0 + $1.steps } } ?? steps
+                    summary.ops += result.ops
+                    summary.schedules += result.batches
+                    summary.events.add(result.stats, result.outcomes)
+                    if result.failure != nil { break }
+                    if case .seconds(let s) = settings.limit, elapsed() >= s { break }
+                }
+            } else {
+                plain += 1
+                fuzzCase = generator.generate(seed: seed, variant: variant)
+                result = CaseRunner.run(fuzzCase)
+                summary.cases += 1
+                summary.casesPerVariant[v] += 1
+                summary.ops += result.ops
+                summary.batches += result.batches
+                summary.schedules += result.batches
+                summary.events.add(result.stats, result.outcomes)
+            }
 
             if let failure = result.failure {
                 let found = elapsed()

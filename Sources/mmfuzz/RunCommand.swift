@@ -202,6 +202,9 @@ struct RunCommand: ParsableCommand {
             ("operations", "\(s.ops)"),
             ("seconds", String(format: "%.2f", s.seconds)),
             ("operations per second", String(format: "%.0f", s.opsPerSecond)),
+            ("batches", "\(s.batches)"),
+            ("schedules tried", "\(s.schedules)"),
+            ("race cases", "\(s.raceCases)"),
             ("violations / failures", "\(s.failures.count)"),
         ]
         for (k, v) in rows {
@@ -241,6 +244,9 @@ struct RunSummaryJSON: Encodable {
     var ops: Int
     var seconds: Double
     var opsPerSecond: Double
+    var batches: Int
+    var schedules: Int
+    var raceCases: Int
     var failures: [FailureReport]
     var variants: [String]
     var casesPerVariant: [String: Int]
@@ -252,6 +258,9 @@ struct RunSummaryJSON: Encodable {
         ops = s.ops
         seconds = (s.seconds * 1000).rounded() / 1000
         opsPerSecond = s.opsPerSecond.rounded()
+        batches = s.batches
+        schedules = s.schedules
+        raceCases = s.raceCases
         self.failures = failures
         variants = s.variants.map(\.description)
         var perVariant: [String: Int] = [:]

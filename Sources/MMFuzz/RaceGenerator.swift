@@ -1,0 +1,152 @@
+import MMSim
+
+/// Race cases: a short set-up and one batch built around a conflict, run
+/// under many schedules (``FuzzSession`` tries each one ``tries`` times).
+///
+/// Races need several CPUs on the same state at once: one page, one pte
+/// table, one range.  A batch of random ops rarely has that, and a race
+/// with a narrow window needs many interleavings of the same batch.  So
+/// the set-up maps a few pages around a page-table boundary, fills them,
+/// often forks (copy-on-write pages shared by parent and child), and
+/// loads the target page on some CPUs (their TLBs then hold it, as a
+/// thread that used the page a moment ago would); the batch gives two to
+/// four CPUs each one or two ops aimed at that page or a range holding
+/// it: stores and loads of parent or child, MADV_DONTNEED, munmap,
+/// mprotect, an mmap over it, fork, touches, switches.  Every pattern the
+/// races of Linux's history need comes out of that menu: two writers to a
+/// copy-on-write page with a reader, a store against a zap, two zaps of
+/// one range with a fault, a fault against munmap or mprotect.
+public struct RaceGenerator {
+    /// Schedules tried per race case.
+    public static let tries = 24
+
+    public var settings: GeneratorSettings
+
+    public init(settings: GeneratorSettings) {
+        self.settings = settings
+    }
+
+    /// The race case for `seed` on `variant` (its batch under a first
+    /// schedule; see ``schedule(_:try:steps:)`` for the others).
+    public func generate(seed: UInt64, variant: Variant) -> FuzzCase {
+        var rng = Xoshiro256(seed: seed)
+        let cpus = max(1, settings.cpus)
+        let config = CaseConfig(cpus: cpus, frames: max(settings.frames, 512))
+        let page = Machine.pageSize
+        // A few pages across a page-table boundary, or inside one table.
+        let boundary: UInt64 = rng.chance(1, in: 2) ? 1 << 21 : 1 << 30
+        let k = 1 + rng.below((Machine.taskSize / boundary) - 2)
+        let pages = UInt64(rng.int(1 ... 6))
+        let start = k * boundary - page * rng.below(pages)
+        let length = pages * page
+        let target = start + page * rng.below(pages)
+        let shared = rng.chance(1, in: 5)
+        let flags = (shared ? MapFlags.shared : MapFlags.private).rawValue
+            | MapFlags.anonymous.rawValue | MapFlags.fixed.rawValue
+        var counter: UInt64 = rng.next() & ~0xffff
+        func value() -> UInt64 {
+            counter &+= 1
+            return counter
+        }
+        func cpu() -> Int { rng.int(0 ..< cpus) }
+
+        var ops: [Op] = [
+            .newMM,
+            .mmap(cpu: cpu(), slot: 0, addr: start, length: length, prot: 3, flags: flags),
+            .touch(cpu: cpu(), slot: 0, addr: start, pages: Int(pages), value: value()),
+        ]
+        let forked = rng.chance(3, in: 5)
+        if forked {
+            ops.append(.fork(cpu: cpu(), slot: 0))
+            if rng.chance(1, in: 4) {
+                // The child has copied some pages already.
+                ops.append(.store(cpu: cpu(), slot: 1, addr: start + page * rng.below(pages), value: value()))
+            }
+        }
+        let mms = forked ? 2 : 1
+        // Warm TLBs: these CPUs last ran a thread that used the page.
+        var order = Array(0 ..< cpus)
+        for i in order.indices.reversed() { order.swapAt(i, rng.int(0 ... i)) }
+        let n = cpus > 1 ? rng.int(2 ... min(4, cpus)) : 1
+        let inBatch = Array(order[0 ..< n])
+        for c in inBatch where rng.chance(2, in: 3) {
+            ops.append(.load(cpu: c, slot: rng.int(0 ..< mms), addr: target))
+        }
+
+        // The batch: each CPU one or two ops on the target.
+        func range() -> (UInt64, UInt64) {
+            switch rng.below(4) {
+            case 0: return (start, length)                       // the mapping
+            case 1: return (target, page)                        // the page
+            case 2:                                              // from a hole
+                let before = page * UInt64(rng.int(1 ... 4))
+                return (start - before, length + before)
+            default:                                             // part of it
+                let lo = start + page * rng.below((target - start) / page + 1)
+                let hi = target + page * (1 + rng.below((start + length - target) / page))
+                return (lo, hi - lo)
+            }
+        }
+        var batch: [Op] = []
+        for c in inBatch {
+            for _ in 0 ..< (rng.chance(1, in: 3) ? 2 : 1) {
+                let slot = rng.chance(3, in: 4) ? 0 : rng.int(0 ..< mms)
+                let addr = rng.chance(4, in: 5) ? target : start + page * rng.below(pages)
+                let op: Op
+                switch rng.below(34) {
+                case 0 ..< 9:
+                    op = .store(cpu: c, slot: slot, addr: addr, value: value())
+                case 9 ..< 16:
+                    op = .load(cpu: c, slot: slot, addr: addr)
+                case 16 ..< 22:
+                    let (a, l) = range()
+                    op = .madvise(cpu: c, slot: slot, addr: a, length: l, advice: Advice.dontneed.rawValue)
+                case 22 ..< 25:
+                    let (a, l) = range()
+                    op = .munmap(cpu: c, slot: slot, addr: a, length: l)
+                case 25 ..< 28:
+                    let (a, l) = range()
+                    op = .mprotect(cpu: c, slot: slot, addr: a, length: l, prot: rng.element([0, 1, 1, 3]))
+                case 28 ..< 30:
+                    op = .fork(cpu: c, slot: slot)
+                case 30:
+                    let (a, l) = range()
+                    op = .mmap(cpu: c, slot: slot, addr: a, length: l, prot: 3, flags: flags)
+                case 31 ..< 33:
+                    op = .touch(cpu: c, slot: slot, addr: start, pages: Int(min(pages, 4)), value: value())
+                default:
+                    op = .switchMM(cpu: c, slot: rng.chance(1, in: 2) ? nil : rng.int(0 ..< mms))
+                }
+                batch.append(op)
+            }
+        }
+        ops.append(.parallel(Batch(ops: batch, schedule: Self.schedule(seed, try: 0, steps: 40 * batch.count))))
+        return FuzzCase(config: config, variant: variant, seed: seed, ops: ops)
+    }
+
+    /// The schedule of try `t` of the race case generated from `seed`,
+    /// for a batch of about `steps` scheduling points: a spread of random
+    /// schedules, from rare switches (a CPU runs far into its op before
+    /// another runs: narrow windows in the middle of a call) to a switch
+    /// at every point, and PCT of depth 2 to 4 over the batch's real
+    /// length.
+    public static func schedule(_ seed: UInt64, try t: Int, steps: Int) -> Scheduler {
+        var rng = Xoshiro256(seed: seed ^ SplitMix64.mix(UInt64(t) &+ 0x7ace))
+        if t % 2 == 0 {
+            return .random(seed: rng.next(), switchPermille: rng.element([10, 30, 100, 300, 700, 1000]))
+        }
+        return .pct(seed: rng.next(), depth: rng.int(2 ... 4), steps: max(1, steps))
+    }
+}
+
+extension FuzzCase {
+    /// The case with its last batch run under `schedule`.
+    func withLastBatch(schedule: Scheduler) -> FuzzCase {
+        var c = self
+        if let i = c.ops.lastIndex(where: { $0.kind == .parallel }), case .parallel(var b) = c.ops[i] {
+            b.schedule = schedule
+            c.ops[i] = .parallel(b)
+        }
+        return c
+    }
+}
