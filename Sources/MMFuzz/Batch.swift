@@ -34,6 +34,8 @@ extension Scheduler {
     public var summary: String {
         switch self {
         case .random(let seed, let permille): "random(seed \(hex(seed)), \(permille)‰)"
+        case .window(let seed, let permille, let window):
+            "window(seed \(hex(seed)), \(permille)‰, in a window \(window)‰)"
         case .pct(let seed, let depth, let steps): "pct(seed \(hex(seed)), depth \(depth), \(steps) steps)"
         case .replay(let runs): "replay(\(runs.count) runs)"
         }
@@ -44,6 +46,8 @@ extension Scheduler {
         switch self {
         case .random(let seed, let permille):
             return "{\"policy\": \"random\", \"seed\": \(jsonString(hex(seed))), \"switchPermille\": \(permille)}"
+        case .window(let seed, let permille, let window):
+            return "{\"policy\": \"window\", \"seed\": \(jsonString(hex(seed))), \"switchPermille\": \(permille), \"windowPermille\": \(window)}"
         case .pct(let seed, let depth, let steps):
             return "{\"policy\": \"pct\", \"seed\": \(jsonString(hex(seed))), \"depth\": \(depth), \"steps\": \(steps)}"
         case .replay(let runs):
@@ -55,8 +59,9 @@ extension Scheduler {
 
 /// The JSON of a ``Scheduler``: `{"policy": "replay", "runs": [[cpu,
 /// steps], ...]}`, `{"policy": "random", "seed": "0x..",
-/// "switchPermille": N}` or `{"policy": "pct", "seed": "0x..", "depth": D,
-/// "steps": K}`.
+/// "switchPermille": N}`, `{"policy": "window", "seed": "0x..",
+/// "switchPermille": N, "windowPermille": W}` or `{"policy": "pct",
+/// "seed": "0x..", "depth": D, "steps": K}`.
 struct CodedScheduler: Codable {
     var scheduler: Scheduler
 
@@ -65,7 +70,7 @@ struct CodedScheduler: Codable {
     }
 
     private enum Key: String, CodingKey {
-        case policy, seed, switchPermille, depth, steps, runs
+        case policy, seed, switchPermille, windowPermille, depth, steps, runs
     }
 
     init(from decoder: any Decoder) throws {
@@ -90,6 +95,9 @@ struct CodedScheduler: Codable {
         switch policy {
         case "random":
             scheduler = .random(seed: try seed(), switchPermille: try count(.switchPermille, 0 ... 1000))
+        case "window":
+            scheduler = .window(seed: try seed(), switchPermille: try count(.switchPermille, 0 ... 1000),
+                                windowPermille: try count(.windowPermille, 0 ... 1000))
         case "pct":
             scheduler = .pct(seed: try seed(), depth: try count(.depth, 1 ... 8),
                              steps: try count(.steps, 1 ... Int(UInt32.max)))
@@ -118,6 +126,11 @@ struct CodedScheduler: Codable {
             try c.encode("random", forKey: .policy)
             try c.encode(hex(seed), forKey: .seed)
             try c.encode(permille, forKey: .switchPermille)
+        case .window(let seed, let permille, let window):
+            try c.encode("window", forKey: .policy)
+            try c.encode(hex(seed), forKey: .seed)
+            try c.encode(permille, forKey: .switchPermille)
+            try c.encode(window, forKey: .windowPermille)
         case .pct(let seed, let depth, let steps):
             try c.encode("pct", forKey: .policy)
             try c.encode(hex(seed), forKey: .seed)

@@ -540,7 +540,7 @@ public struct CaseGenerator {
         }
 
         /// A batch: some CPUs, each with a few ops, most on one mm (threads
-        /// of one process), under a random or PCT schedule.
+        /// of one process), under a random, window or PCT schedule.
         mutating func makeBatch() -> Op {
             let process = slot()
             var cpus = Array(0 ..< config.cpus)
@@ -570,9 +570,16 @@ public struct CaseGenerator {
                     ops.append(sub.with(cpu: c))
                 }
             }
-            let schedule: Scheduler = rng.chance(1, in: 2)
-                ? .random(seed: rng.next(), switchPermille: rng.element([20, 100, 300, 700, 1000]))
-                : .pct(seed: rng.next(), depth: rng.int(1 ... 4), steps: 40 * ops.count)
+            let schedule: Scheduler
+            switch rng.below(3) {
+            case 0:
+                schedule = .random(seed: rng.next(), switchPermille: rng.element([20, 100, 300, 700, 1000]))
+            case 1:
+                schedule = .window(seed: rng.next(), switchPermille: rng.element([0, 2, 10]),
+                                   windowPermille: rng.element([1000, 1000, 700]))
+            default:
+                schedule = .pct(seed: rng.next(), depth: rng.int(1 ... 4), steps: 40 * ops.count)
+            }
             return .parallel(Batch(ops: ops, schedule: schedule))
         }
 

@@ -90,7 +90,7 @@ public struct RaceGenerator {
         var batch: [Op] = []
         for c in inBatch {
             for _ in 0 ..< (rng.chance(1, in: 3) ? 2 : 1) {
-                let slot = rng.chance(3, in: 4) ? 0 : rng.int(0 ..< mms)
+                let slot = rng.int(0 ..< mms)
                 let addr = rng.chance(4, in: 5) ? target : start + page * rng.below(pages)
                 let op: Op
                 switch rng.below(34) {
@@ -125,17 +125,24 @@ public struct RaceGenerator {
     }
 
     /// The schedule of try `t` of the race case generated from `seed`,
-    /// for a batch of about `steps` scheduling points: a spread of random
-    /// schedules, from rare switches (a CPU runs far into its op before
-    /// another runs: narrow windows in the middle of a call) to a switch
-    /// at every point, and PCT of depth 2 to 4 over the batch's real
-    /// length.
+    /// for a batch of about `steps` scheduling points, in turn: random,
+    /// from rare switches (a CPU runs far into its op before another
+    /// runs: narrow windows in the middle of a call) to a switch at every
+    /// point; window, strict priorities whose change points are where a
+    /// CPU enters a TLB shootdown's window (it changed a pte and has not
+    /// flushed it), letting every other CPU run as far as it can into it;
+    /// and PCT of depth 2 to 4 over the batch's real length.
     public static func schedule(_ seed: UInt64, try t: Int, steps: Int) -> Scheduler {
         var rng = Xoshiro256(seed: seed ^ SplitMix64.mix(UInt64(t) &+ 0x7ace))
-        if t % 2 == 0 {
+        switch t % 3 {
+        case 0:
             return .random(seed: rng.next(), switchPermille: rng.element([10, 30, 100, 300, 700, 1000]))
+        case 1:
+            return .window(seed: rng.next(), switchPermille: rng.element([0, 0, 2, 10]),
+                           windowPermille: rng.element([1000, 1000, 700]))
+        default:
+            return .pct(seed: rng.next(), depth: rng.int(2 ... 4), steps: max(1, steps))
         }
-        return .pct(seed: rng.next(), depth: rng.int(2 ... 4), steps: max(1, steps))
     }
 }
 

@@ -67,6 +67,13 @@ public enum Scheduler: Hashable, Sendable {
     /// demoted.  Finds a bug of depth `depth` with probability at least
     /// 1/(cpus * steps^(depth-1)).
     case pct(seed: UInt64, depth: Int, steps: Int)
+    /// Strict CPU priorities, shuffled by `seed`, as PCT; but the change
+    /// points are where the running CPU enters the window of a TLB
+    /// shootdown (it changed a pte and has not flushed it yet, where this
+    /// kernel's races live): there it drops below every other CPU with
+    /// odds `windowPermille`/1000, so that each of them runs as far as it
+    /// can before the flush; elsewhere with odds `switchPermille`/1000.
+    case window(seed: UInt64, switchPermille: Int, windowPermille: Int)
     /// Follow a recorded schedule; past its end, or where it no longer
     /// fits, the running CPU goes on (else the lowest runnable one).
     case replay([ScheduleRun])
@@ -129,6 +136,12 @@ extension Machine {
             sched.policy = UInt32(MMSIM_SCHED_RANDOM.rawValue)
             sched.seed = seed
             sched.switch_permille = UInt32(permille)
+        case .window(let seed, let permille, let window):
+            guard (0...1000).contains(permille), (0...1000).contains(window) else { throw .EINVAL }
+            sched.policy = UInt32(MMSIM_SCHED_WINDOW.rawValue)
+            sched.seed = seed
+            sched.switch_permille = UInt32(permille)
+            sched.window_permille = UInt32(window)
         case .pct(let seed, let depth, let steps):
             guard let d = UInt32(exactly: depth), let k = UInt32(exactly: steps) else {
                 throw .EINVAL

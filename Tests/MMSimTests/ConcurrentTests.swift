@@ -46,7 +46,8 @@ import Testing
     }
 
     @Test(arguments: [Scheduler.random(seed: 3, switchPermille: 500),
-                      .pct(seed: 3, depth: 3, steps: 400)])
+                      .pct(seed: 3, depth: 3, steps: 400),
+                      .window(seed: 3, switchPermille: 5, windowPermille: 1000)])
     func sameSeedSameRunAndReplayRepeatsIt(scheduler: Scheduler) throws {
         func once(_ scheduler: Scheduler) throws -> (ConcurrentRun, Stats) {
             let m = try makeMachine(variant: Variant(gather: .inplace, ptl: .split, preempt: true))
@@ -67,6 +68,34 @@ import Testing
         #expect(c.outcomes == a.outcomes)
         #expect(c.schedule == a.schedule)
         #expect(statsC.counters.map(\.value) == statsA.counters.map(\.value))
+    }
+
+    @Test func windowDemotesACPUWhereItEntersAShootdownWindow() throws {
+        // With switch odds 0, the only change points of `window` are
+        // shootdown windows: a munmap on CPU 0 that ran first is set
+        // aside once it has cleared its pte, CPU 1 runs, then CPU 0
+        // finishes.
+        var sawWindow = false
+        for seed: UInt64 in 0 ..< 16 {
+            let m = try makeMachine()
+            let mm = try m.newMM()
+            let base = try mapAnon(m, mm: mm, pages: 2)
+            try put(m, cpu: 0, mm: mm, base, 1)
+            try put(m, cpu: 1, mm: mm, base + page, 2)
+            let ops = [ConcurrentOp(cpu: 0, mm: mm, .munmap(addr: base, length: page)),
+                       ConcurrentOp(cpu: 1, mm: mm, .store(addr: base + page, value: 3))]
+            let run = try m.runConcurrent(ops, scheduler: .window(seed: seed, switchPermille: 0,
+                                                                  windowPermille: 1000))
+            let cpus = run.schedule.map(\.cpu)
+            if cpus.first == 0 {
+                #expect(cpus == [0, 1, 0], "seed \(seed): \(run.schedule)")
+                sawWindow = true
+            } else {
+                #expect(cpus == [1, 0], "seed \(seed): \(run.schedule)")
+            }
+            expectClean(m)
+        }
+        #expect(sawWindow)
     }
 
     @Test func badBatchesAreRefusedBeforeAnythingRuns() throws {

@@ -154,6 +154,13 @@ enum mmsim_sched_policy {
 	MMSIM_SCHED_RANDOM = 0,		/* switch at a point with some odds */
 	MMSIM_SCHED_PCT,		/* probabilistic concurrency testing */
 	MMSIM_SCHED_REPLAY,		/* follow a recorded schedule */
+	/*
+	 * Strict CPU priorities (shuffled by @seed); the running CPU drops
+	 * below every other where it enters the window of a TLB shootdown
+	 * (it took a translation away and has not flushed it yet), with
+	 * the odds @window_permille, and elsewhere with @switch_permille
+	 */
+	MMSIM_SCHED_WINDOW,
 };
 
 /* @steps scheduling points in a row at which @cpu was chosen */
@@ -167,7 +174,9 @@ struct mmsim_sched {
 	uint32_t switch_permille;	/* RANDOM: odds of a switch at a point */
 	uint32_t pct_depth;		/* PCT: bug depth, >= 1 */
 	uint32_t pct_steps;		/* PCT: expected number of points */
-	uint64_t seed;			/* RANDOM and PCT */
+	uint32_t window_permille;	/* WINDOW */
+	uint32_t pad;
+	uint64_t seed;			/* RANDOM, PCT and WINDOW */
 	const struct mmsim_sched_run *replay;	/* REPLAY */
 	uint32_t nr_replay;
 };

@@ -14,7 +14,10 @@
  * waits for holds; when no CPU can run, the batch has deadlocked.
  *
  * Schedulers: RANDOM switches to a random CPU at a point with the given
- * odds; PCT (Burckhardt et al., ASPLOS 2010) runs the runnable CPU of
+ * odds; WINDOW runs CPUs by priority and drops a CPU below the others
+ * where it enters the window of a TLB shootdown (it changed a pte and has
+ * not flushed yet: where the races of this kernel live);
+ * PCT (Burckhardt et al., ASPLOS 2010) runs the runnable CPU of
  * highest priority and demotes the running one at @pct_depth - 1 random
  * points, which finds any bug of that depth with a known probability;
  * REPLAY follows a recorded schedule.  Every run records the CPU chosen at
@@ -94,7 +97,8 @@ struct sim_fiber {
 	bool done;
 	bool (*wait_cond)(const void *arg);
 	const void *wait_arg;
-	u32 prio;			/* PCT */
+	u32 prio;			/* PCT, WINDOW */
+	bool in_window;			/* WINDOW: demoted for this one */
 #ifdef SIM_TSAN
 	void *tsan;
 #endif
@@ -112,6 +116,7 @@ struct sim_smp {
 	u64 base;			/* the machine's clock at its start */
 	u64 rng;
 	u64 change_at[PCT_MAX_DEPTH];
+	u32 lowest;			/* WINDOW: the last priority given */
 	u32 replay_run;			/* REPLAY: the run being followed */
 	u32 replay_used;		/* ... and the steps taken from it */
 	bool deadlock;
@@ -180,19 +185,62 @@ static int pick_random(struct sim_smp *s)
 	return cand[smp_random(s) % n];
 }
 
-static int pick_pct(struct sim_smp *s)
+static int highest_runnable(struct sim_smp *s)
 {
 	int cpu, best = HOST;
-	u32 i;
 
-	for (i = 0; i + 1 < s->sched.pct_depth; i++)
-		if (s->change_at[i] == s->clock && s->running != HOST)
-			s->fiber[s->running].prio = i;
 	for (cpu = 0; cpu < MMSIM_MAX_CPUS; cpu++)
 		if (runnable(s, cpu) &&
 		    (best == HOST || s->fiber[cpu].prio > s->fiber[best].prio))
 			best = cpu;
 	return best;
+}
+
+/* The running CPU has taken translations away and not flushed them yet */
+static bool in_shootdown_window(int cpu)
+{
+	const struct sim_owed *owed = &per_cpu(owed, cpu);
+
+	return owed->mm && (owed->nr || owed->all);
+}
+
+/*
+ * WINDOW: strict priorities, as PCT, but the change points are where
+ * a CPU enters the window of a TLB shootdown: when the running CPU has
+ * changed a pte and not flushed it yet, it drops below every other CPU
+ * (with odds @window_permille, once per window), so that each of the
+ * others runs as far as it can before the flush: into the page the pte
+ * named, the pte itself, the mapcount of the page.  Elsewhere it drops
+ * with odds @switch_permille.
+ */
+static int pick_window(struct sim_smp *s)
+{
+	int self = s->running;
+
+	if (self != HOST && s->fiber[self].present && !s->fiber[self].done) {
+		struct sim_fiber *f = &s->fiber[self];
+		u32 odds = s->sched.switch_permille;
+
+		if (!in_shootdown_window(self)) {
+			f->in_window = false;
+		} else if (!f->in_window) {
+			f->in_window = true;
+			odds = s->sched.window_permille;
+		}
+		if (smp_random(s) % 1000 < odds)
+			f->prio = --s->lowest;
+	}
+	return highest_runnable(s);
+}
+
+static int pick_pct(struct sim_smp *s)
+{
+	u32 i;
+
+	for (i = 0; i + 1 < s->sched.pct_depth; i++)
+		if (s->change_at[i] == s->clock && s->running != HOST)
+			s->fiber[s->running].prio = i;
+	return highest_runnable(s);
 }
 
 /* Follow the recorded runs; where they no longer fit, keep going */
@@ -249,6 +297,9 @@ static int pick_next(struct sim_smp *s)
 		break;
 	case MMSIM_SCHED_REPLAY:
 		next = pick_replay(s);
+		break;
+	case MMSIM_SCHED_WINDOW:
+		next = pick_window(s);
 		break;
 	default:
 		next = pick_random(s);
@@ -487,8 +538,8 @@ static int check_batch(struct sim_machine *m, const struct mmsim_op *ops,
 
 	if (m->broken)
 		return -EDEADLK;
-	if (sched->policy > MMSIM_SCHED_REPLAY ||
-	    sched->switch_permille > 1000 ||
+	if (sched->policy > MMSIM_SCHED_WINDOW ||
+	    sched->switch_permille > 1000 || sched->window_permille > 1000 ||
 	    (sched->policy == MMSIM_SCHED_PCT &&
 	     (sched->pct_depth < 1 || sched->pct_depth > PCT_MAX_DEPTH)) ||
 	    (sched->nr_replay && !sched->replay))
@@ -508,8 +559,11 @@ static void init_policy(struct sim_smp *s)
 	int cpu, n = 0, order[MMSIM_MAX_CPUS];
 	u32 i;
 
+	u32 base;
+
 	s->rng = s->sched.seed;
-	if (s->sched.policy != MMSIM_SCHED_PCT)
+	if (s->sched.policy != MMSIM_SCHED_PCT &&
+	    s->sched.policy != MMSIM_SCHED_WINDOW)
 		return;
 	/* distinct priorities above the change points', shuffled */
 	for (cpu = 0; cpu < MMSIM_MAX_CPUS; cpu++)
@@ -520,8 +574,13 @@ static void init_policy(struct sim_smp *s)
 		order[i] = order[j];
 		order[j] = tmp;
 	}
+	base = s->sched.policy == MMSIM_SCHED_PCT ? s->sched.pct_depth :
+						    1U << 20;
+	s->lowest = base;
 	for (i = 0; i < (u32)n; i++)
-		s->fiber[order[i]].prio = s->sched.pct_depth + i;
+		s->fiber[order[i]].prio = base + i;
+	if (s->sched.policy != MMSIM_SCHED_PCT)
+		return;
 	for (i = 0; i + 1 < s->sched.pct_depth; i++)
 		s->change_at[i] = 1 + smp_random(s) %
 				      max(s->sched.pct_steps, 1U);
