@@ -38,8 +38,7 @@ extension CaseRunner {
             // An access that took mmap_sem faulted.
             let faulted = result.locked != result.start
             events.append(HistoryEvent(call: call, outcome: outcome, start: result.start, end: result.end,
-                                       hint: hint, faultHint: faulted ? result.locked : nil,
-                                       doneHint: result.effect))
+                                       hint: hint, faultHint: faulted ? result.locked : nil))
         }
         guard checked else {
             for event in events.sorted(by: { $0.start < $1.start }) {

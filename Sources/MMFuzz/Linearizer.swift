@@ -13,19 +13,15 @@ public struct HistoryEvent: Hashable, Sendable, CustomStringConvertible {
     /// For an access that took a fault, when the machine says the fault
     /// ran (it held mmap_sem): a hint for placing the fault on its own.
     public var faultHint: UInt64?
-    /// When the call was done (released mmap_sem): where the zaps of a
-    /// MADV_DONTNEED are placed first.
-    public var doneHint: UInt64
 
     public init(call: Call, outcome: Outcome, start: UInt64, end: UInt64, hint: UInt64? = nil,
-                faultHint: UInt64? = nil, doneHint: UInt64? = nil) {
+                faultHint: UInt64? = nil) {
         self.call = call
         self.outcome = outcome
         self.start = start
         self.end = end
         self.hint = hint ?? end
         self.faultHint = faultHint
-        self.doneHint = doneHint ?? end
     }
 
     /// `[12, 40] munmap(...) -> ok`.
