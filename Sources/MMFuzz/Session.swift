@@ -162,6 +162,9 @@ public func caseSeed(session seed: UInt64, index: Int) -> UInt64 {
 /// under another schedule of its batch; race cases take their own turns
 /// over the variants.
 public struct FuzzSession {
+    /// Mixed into the session's seed for the race cases' seeds.
+    static let raceStream: UInt64 = 0x7ace_ca5e_5eed_0001
+
     /// One case in this many is a race case, by regime.
     static func racePeriod(_ c: GeneratorSettings.Concurrency) -> Int? {
         switch c {
@@ -202,9 +205,12 @@ public struct FuzzSession {
             if case .cases(let n) = settings.limit, index >= n { break }
             if case .seconds(let s) = settings.limit, index > 0, elapsed() >= s { break }
 
-            let seed = caseSeed(session: settings.seed, index: index)
             let race = period.map { index % $0 == $0 - 1 } ?? false
             let turn = race ? summary.raceCases : plain
+            // Race cases draw from a stream of their own: the plain cases
+            // are those of a session without race cases, in order.
+            let seed = race ? caseSeed(session: settings.seed ^ Self.raceStream, index: turn)
+                            : caseSeed(session: settings.seed, index: turn)
             let v = turn % settings.variants.count
             let variant = settings.variants[v]
             var fuzzCase: FuzzCase

@@ -34,8 +34,11 @@ static int sys_enter(struct mmsim *m, int cpu, int mm_id, bool allow_none,
 		return -EINVAL;
 	call->saved = sim_enter(machine, cpu);
 	call->mm = NULL;
-	/* a batch's scheduler ticks the clock; between batches, each entry */
-	if (!sim_concurrent())
+	/*
+	 * A batch's scheduler ticks the clock; between batches, each entry
+	 * does.  Host threads (mmsim_run_threads()) leave it alone.
+	 */
+	if (!sim_concurrent() && !sim_threaded())
 		machine->clock++;
 	call->since = machine->clock;
 	per_cpu(owed, cpu).mm = NULL;
