@@ -61,7 +61,7 @@ extension CaseRunner {
 
     /// Where each op's CPU changed ptes while the op ran.
     static func effectSteps(_ run: ConcurrentRun, ops: [ConcurrentOp]) -> EffectSteps {
-        var steps = EffectSteps()
+        var steps = EffectSteps(complete: run.pteEventsComplete)
         guard !run.pteEvents.isEmpty else { return steps }
         var byCPU: [Int: [Int]] = [:]
         for (i, op) in ops.enumerated() { byCPU[op.cpu, default: []].append(i) }

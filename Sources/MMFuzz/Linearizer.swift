@@ -50,8 +50,15 @@ public struct EffectSteps: Sendable {
     /// Every time, in order: a fault may be retried and take effect
     /// again (a fork write-protected the page in between).
     public var installed: [Key: [UInt64]] = [:]
+    /// Whether these are all the batch's pte changes: then a fault with
+    /// none installed nothing (it waited, then lost its mapping), and is
+    /// left out of the first pass like a zap that cleared nothing;
+    /// otherwise it goes when it held mmap_sem.
+    public var complete: Bool
 
-    public init() {}
+    public init(complete: Bool = false) {
+        self.complete = complete
+    }
 }
 
 /// The linearizability check of a concurrent batch (Wing and Gong's
@@ -129,16 +136,17 @@ public struct Linearizer {
         // no copies of the model, before any search.  Each loose effect
         // goes where the machine made it: a zap when its CPU cleared the
         // pte (one the machine never cleared did nothing: it is left
-        // out), a fault each time its CPU made the pte present (else when
-        // it held mmap_sem).  Then the same with losable stores lost: every
+        // out), a fault each time its CPU made the pte present (likewise
+        // left out when it made none; without the machine's log, when it
+        // held mmap_sem).  Then the same with losable stores lost: every
         // combination, fewest first, up to 12 of them; each one and each
         // pair beyond.
         var callsAndFaults: [(hint: UInt64, end: UInt64, event: Int, effect: LooseEffect?)] =
             events.indices.map { (events[$0].hint, events[$0].end, $0, nil) }
         for f in loose.faults {
             let key = EffectSteps.Key(event: f.owner, mm: f.mm, page: f.addr)
-            for t in machineSteps.installed[key] ?? events[f.owner].faultHint.map({ [$0] }) ?? []
-            where t < events[f.owner].hint {
+            let fallback = machineSteps.complete ? [] : events[f.owner].faultHint.map { [$0] } ?? []
+            for t in machineSteps.installed[key] ?? fallback where t < events[f.owner].hint {
                 callsAndFaults.append((t, events[f.owner].end, f.owner, f))
             }
         }

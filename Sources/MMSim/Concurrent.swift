@@ -107,6 +107,10 @@ public struct ConcurrentRun: Sendable {
     public var outcomes: [ConcurrentOutcome]
     public var schedule: [ScheduleRun]
     public var pteEvents: [PteEvent]
+
+    /// Whether `pteEvents` holds every pte change of the batch (the
+    /// machine keeps a bounded number).
+    public var pteEventsComplete: Bool { pteEvents.count < Int(MMSIM_PTE_EVENTS_MAX) }
 }
 
 extension Machine {

@@ -219,10 +219,9 @@ struct mmsim_pte_event {
 	uint64_t step;			/* scheduling step, as in mmsim_op */
 };
 
-/*
- * Copies up to @cap events into @events and returns how many there are
- * (at most 65536 are kept).
- */
+#define MMSIM_PTE_EVENTS_MAX	65536	/* kept per run; later ones are not */
+
+/* Copies up to @cap events into @events and returns how many there are. */
 uint32_t mmsim_last_pte_events(struct mmsim *m, struct mmsim_pte_event *events,
 			       uint32_t cap);
 

@@ -646,8 +646,6 @@ int mmsim_run_concurrent(struct mmsim *m, struct mmsim_op *ops,
 	return s.record_failed ? -ENOMEM : 0;
 }
 
-#define PTE_LOG_MAX	65536
-
 static void log_pte_change(struct sim_smp *s, struct mm_struct *mm,
 			   unsigned long addr, u32 what)
 {
@@ -657,7 +655,7 @@ static void log_pte_change(struct sim_smp *s, struct mm_struct *mm,
 	if (m->nr_pte_log == m->pte_log_cap) {
 		u32 cap = m->pte_log_cap ? 2 * m->pte_log_cap : 256;
 
-		if (cap > PTE_LOG_MAX)
+		if (cap > MMSIM_PTE_EVENTS_MAX)
 			return;
 		e = realloc(m->pte_log, cap * sizeof(*e));
 		if (!e)
