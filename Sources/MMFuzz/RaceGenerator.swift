@@ -18,7 +18,12 @@ import MMSim
 /// one range with a fault, a fault against munmap or mprotect.
 public struct RaceGenerator {
     /// Schedules tried per race case.
-    public static let tries = 24
+    public static let tries = 12
+
+    /// Frames of a race case's machine: a few pages, their copies and
+    /// tables need no more, and a small machine is quick to set up (each
+    /// try has a fresh one).
+    static let frames = 256
 
     public var settings: GeneratorSettings
 
@@ -31,7 +36,7 @@ public struct RaceGenerator {
     public func generate(seed: UInt64, variant: Variant) -> FuzzCase {
         var rng = Xoshiro256(seed: seed)
         let cpus = max(1, settings.cpus)
-        let config = CaseConfig(cpus: cpus, frames: max(settings.frames, 512))
+        let config = CaseConfig(cpus: cpus, frames: Self.frames)
         let page = Machine.pageSize
         // A few pages across a page-table boundary, or inside one table.
         let boundary: UInt64 = rng.chance(1, in: 2) ? 1 << 21 : 1 << 30
