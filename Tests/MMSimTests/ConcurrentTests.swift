@@ -70,6 +70,28 @@ import Testing
         #expect(statsC.counters.map(\.value) == statsA.counters.map(\.value))
     }
 
+    @Test func theRunLogsEachPteChangeWithItsCPUAndStep() throws {
+        // A store faults its page in while a MADV_DONTNEED on another CPU
+        // zaps another page: each change is logged once, by the CPU that
+        // made it, inside its op's interval.
+        let m = try makeMachine()
+        let mm = try m.newMM()
+        let base = try mapAnon(m, mm: mm, pages: 2)
+        try put(m, cpu: 0, mm: mm, base, 1)
+        let ops = [ConcurrentOp(cpu: 1, mm: mm, .madvise(addr: base, length: page, advice: .dontneed)),
+                   ConcurrentOp(cpu: 2, mm: mm, .store(addr: base + page, value: 2))]
+        let run = try m.runConcurrent(ops, scheduler: .random(seed: 4, switchPermille: 500))
+        #expect(run.pteEventsComplete)
+        let cleared = run.pteEvents.filter { $0.change == .cleared }
+        let installed = run.pteEvents.filter { $0.change == .installed }
+        #expect(cleared.count == 1 && installed.count == 1, "\(run.pteEvents)")
+        for (e, (cpu, addr, i)) in zip(cleared + installed, [(1, base, 0), (2, base + page, 1)]) {
+            #expect(e.cpu == cpu && e.addr == addr && e.mm == mm)
+            #expect(run.outcomes[i].start <= e.step && e.step <= run.outcomes[i].end)
+        }
+        expectClean(m)
+    }
+
     @Test func windowDemotesACPUWhereItEntersAShootdownWindow() throws {
         // With switch odds 0, the only change points of `window` are
         // shootdown windows: a munmap on CPU 0 that ran first is set
