@@ -216,40 +216,35 @@ public struct FuzzSession {
                             : caseSeed(session: settings.seed, index: turn)
             let v = turn % settings.variants.count
             let variant = settings.variants[v]
-            var fuzzCase: FuzzCase
-            var result: CaseResult
+            var fuzzCase = race ? races.generate(seed: seed, variant: variant)
+                                : generator.generate(seed: seed, variant: variant)
+            summary.cases += 1
+            summary.casesPerVariant[v] += 1
             if race {
                 summary.raceCases += 1
                 summary.batches += 1
-                summary.cases += 1
-                summary.casesPerVariant[v] += 1
-                fuzzCase = races.generate(seed: seed, variant: variant)
-                result = CaseRunner.run(fuzzCase)
-                var steps = 40
-                for t in 0 ..< RaceGenerator.tries {
-                    if t > 0 {
-                        fuzzCase = fuzzCase.withLastBatch(
-                            schedule: RaceGenerator.schedule(seed, try: t, steps: steps))
-                        result = CaseRunner.run(fuzzCase)
-                    }
-                    steps = result.schedules.values.first.map { $0.reduce(0) { $0 + $1.steps } } ?? steps
-                    summary.ops += result.ops
-                    summary.schedules += result.batches
-                    summary.events.add(result.stats, result.outcomes)
-                    if result.failure != nil { break }
-                    if case .seconds(let s) = settings.limit, elapsed() >= s { break }
-                }
             } else {
                 plain += 1
-                fuzzCase = generator.generate(seed: seed, variant: variant)
-                result = CaseRunner.run(fuzzCase)
-                summary.cases += 1
-                summary.casesPerVariant[v] += 1
-                summary.ops += result.ops
-                summary.batches += result.batches
-                summary.schedules += result.batches
-                summary.events.add(result.stats, result.outcomes)
             }
+            // A plain case runs once; a race case under one schedule after
+            // another, until one fails or the time is up.
+            var result: CaseResult
+            var tries = 0
+            var steps = 40
+            repeat {
+                if tries > 0 {
+                    fuzzCase = fuzzCase.withLastBatch(
+                        schedule: RaceGenerator.schedule(seed, try: tries, steps: steps))
+                }
+                result = CaseRunner.run(fuzzCase)
+                tries += 1
+                steps = result.schedules.values.first.map { $0.reduce(0) { $0 + $1.steps } } ?? steps
+                if !race { summary.batches += result.batches }
+                summary.schedules += result.batches
+                summary.ops += result.ops
+                summary.events.add(result.stats, result.outcomes)
+                if case .seconds(let s) = settings.limit, elapsed() >= s { break }
+            } while race && tries < RaceGenerator.tries && result.failure == nil
 
             if let failure = result.failure {
                 let found = elapsed()

@@ -782,15 +782,21 @@ bool sim_flush_owed_elsewhere(struct mm_struct *mm, unsigned long addr,
 	return false;
 }
 
+/* Copy up to @cap of a run's @nr records of @size bytes out; return @nr */
+static u32 copy_out(void *dst, const void *src, u32 nr, u32 cap, size_t size)
+{
+	if (dst && cap)
+		memcpy(dst, src, min(cap, nr) * size);
+	return nr;
+}
+
 uint32_t mmsim_last_pte_events(struct mmsim *m, struct mmsim_pte_event *events,
 			       uint32_t cap)
 {
 	struct sim_machine *machine = (struct sim_machine *)m;
 
-	if (events && cap)
-		memcpy(events, machine->pte_log,
-		       min(cap, machine->nr_pte_log) * sizeof(*events));
-	return machine->nr_pte_log;
+	return copy_out(events, machine->pte_log, machine->nr_pte_log, cap,
+			sizeof(*events));
 }
 
 uint32_t mmsim_last_schedule(struct mmsim *m, struct mmsim_sched_run *runs,
@@ -798,8 +804,6 @@ uint32_t mmsim_last_schedule(struct mmsim *m, struct mmsim_sched_run *runs,
 {
 	struct sim_machine *machine = (struct sim_machine *)m;
 
-	if (runs && cap)
-		memcpy(runs, machine->schedule,
-		       min(cap, machine->nr_schedule) * sizeof(*runs));
-	return machine->nr_schedule;
+	return copy_out(runs, machine->schedule, machine->nr_schedule, cap,
+			sizeof(*runs));
 }
