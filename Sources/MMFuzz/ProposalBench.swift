@@ -1,7 +1,7 @@
 import MMSim
 
 /// What each variant of the kernel costs on the same work: the figures the
-/// two proposals are judged by (DESIGN.md section 7), measured on fixed
+/// two proposals are judged by (docs/DESIGN.md section 7), measured on fixed
 /// workloads of the raw machine, every variant side by side.
 public enum ProposalBench {
     /// One variant's figures.

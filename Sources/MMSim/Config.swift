@@ -47,7 +47,7 @@ public enum PTL: String, Sendable, Hashable, Codable, CaseIterable {
     }
 }
 
-/// The kernel variant a machine runs: the three boot options of DESIGN.md
+/// The kernel variant a machine runs: the three boot options of docs/DESIGN.md
 /// section 4.
 ///
 /// Its textual form is the `--variant` spec, `gather=vector,ptl=mm,preempt=on`:

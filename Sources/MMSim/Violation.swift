@@ -1,6 +1,6 @@
 import CMMSim
 
-/// A kernel bug found by the C side's run-time checkers (DESIGN.md
+/// A kernel bug found by the C side's run-time checkers (docs/DESIGN.md
 /// section 5), recorded instead of aborting.
 public struct Violation: Hashable, Sendable, Codable, CustomStringConvertible {
     /// Which rule was broken (`enum mmsim_violation_kind`).

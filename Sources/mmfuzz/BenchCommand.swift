@@ -19,7 +19,7 @@ struct BenchCommand: ParsableCommand {
 
             Then the proposals: on every variant, the same fixed workloads \
             (munmap, exit and MADV_DONTNEED of --pages pages touched from \
-            every CPU, --repeats times) and the figures of DESIGN.md section \
+            every CPU, --repeats times) and the figures of docs/DESIGN.md section \
             7: gather flushes per call, IPIs, entries invalidated, pages \
             freed per flush, the longest preemption-disabled stretch and \
             the per-CPU gather memory.

@@ -13,7 +13,7 @@ public struct TLBCostModel: Sendable, Hashable, Codable {
     /// `tlb_single_page_flush_ceiling` ("Each single flush is about 100 ns,
     /// so this caps the maximum overhead at _about_ 3,000 ns", Dave Hansen,
     /// 2014, with the measurements in `Documentation/x86/tlb.rst`), and
-    /// DESIGN.md section 7 ("a single-page invalidation is around 100 ns").
+    /// docs/DESIGN.md section 7 ("a single-page invalidation is around 100 ns").
     public var invalidatePageNs: Double = 100
 
     /// One local full flush (a cr3 reload, `flush_all`), its own cost
@@ -25,7 +25,7 @@ public struct TLBCostModel: Sendable, Hashable, Codable {
     public var fullFlushNs: Double = 200
 
     /// One flush IPI, the round trip to the other CPU and back as the
-    /// initiator waits for it (`ipis`): 3,000 ns.  DESIGN.md section 7: "an
+    /// initiator waits for it (`ipis`): 3,000 ns.  docs/DESIGN.md section 7: "an
     /// IPI round trip a few microseconds"; Amit, "Optimizing the TLB
     /// Shootdown Algorithm with Page Access Tracking" (USENIX ATC 2017) and
     /// Kumar et al., "LATR: Lazy Translation Coherence" (ASPLOS 2018)

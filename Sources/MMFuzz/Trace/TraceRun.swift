@@ -1,6 +1,6 @@
 import MMSim
 
-/// One variant's figures from a trace replay: the metrics of DESIGN.md
+/// One variant's figures from a trace replay: the metrics of docs/DESIGN.md
 /// section 7, on the same work as every other variant's.
 public struct TraceMetrics: Sendable, Hashable {
     public var variant: Variant
