@@ -3,7 +3,7 @@ import Foundation
 import MMSim
 
 /// `mmfuzz stress`: the simulated CPUs as host threads on real cores, for
-/// ThreadSanitizer and AddressSanitizer (see the README's "Stress mode").
+/// ThreadSanitizer and AddressSanitizer (see docs/DESIGN.md section 8).
 struct StressCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stress",

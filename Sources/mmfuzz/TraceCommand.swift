@@ -18,7 +18,7 @@ struct TraceCommand: ParsableCommand {
             or stores on the process's CPU, mmap/munmap/mprotect/madvise \
             are made with the traced arguments, brk maps or unmaps the heap \
             range, and what exec maps in the kernel gets synthetic pages \
-            (README: "Replaying real traces"). The reference model checks \
+            (docs/DESIGN.md, section 9). The reference model checks \
             every call; the first violation or disagreement stops that \
             variant's replay and writes a reproducer (an excerpt of the \
             trace) to --save.

@@ -115,8 +115,8 @@ public struct TraceVariantResult: Sendable {
 /// reference model checking every call alongside (through the engine's
 /// ``CaseRunner``: each trace event becomes the engine's ``Op``s).
 ///
-/// How the trace maps to the machine (see also README "Replaying real
-/// traces"):
+/// How the trace maps to the machine (see also docs/DESIGN.md section
+/// 9):
 ///
 /// - Tasks are TIDs.  A task first seen without a fork gets a new mm.
 ///   `task_newtask` with `CLONE_VM` (threads, and vfork's

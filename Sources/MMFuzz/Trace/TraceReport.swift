@@ -35,7 +35,7 @@ extension TraceRun {
         return s
     }
 
-    /// The Markdown table (one row per variant), as in the README.
+    /// The Markdown table (one row per variant), as in docs/RESULTS.md.
     public func markdownTable() -> String {
         var out = "| variant | flushes | of which gather | zap breaks | IPIs | invlpg | full flushes | entries invalidated | pages freed per gather flush | misses after flush | modelled TLB time (ms) | longest preempt-off (ptes) | per-CPU gather bytes | lock acquisitions | contended | result |\n"
         out += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
