@@ -41,6 +41,6 @@ void exit_mm(void)
 	enter_lazy_tlb(mm);
 	if (mm->mm_users == 1)
 		mm_release_cpus(mm);
-	sim_stat_inc(exits);
+	count_vm_event(exits);
 	mmput(mm);
 }

@@ -4,6 +4,9 @@
  * counters against what the page tables say) and leaks (what is still
  * allocated once every mm is gone).  They read kernel state only, and run
  * at quiescent points, between calls.
+ *
+ * And the run-time check of the concurrent regime made at the release of
+ * mmap_sem: coherence at return of the call that releases it.
  */
 #include <stdlib.h>
 #include <linux/mm.h>
@@ -253,6 +256,7 @@ int mmsim_check_leaks(struct mmsim *m)
 	u32 before = sim->nr_violations, pfn;
 	unsigned int cpu;
 	int id, ret;
+	u64 objects;
 
 	for (id = 0; id < sim->nr_mm_ids; id++) {
 		if (sim->mms[id] && sim->mms[id]->mm_users > 0) {
@@ -274,11 +278,36 @@ int mmsim_check_leaks(struct mmsim *m)
 			   "%s frame %u still allocated after every mm exited",
 			   PagePgtable(page) ? "page-table" : "user", pfn);
 	}
-	if (sim->stats.slab_objects_now)
+	objects = global_vm_event(slab_objects_now);
+	if (objects)
 		sim_report(MMSIM_V_LEAK, -1, 0, -1, __func__,
 			   "%llu kernel objects still allocated",
-			   (unsigned long long)sim->stats.slab_objects_now);
+			   (unsigned long long)objects);
 	ret = sim->nr_violations - before;
 	sim_leave(saved);
 	return ret;
+}
+
+/**
+ * debug_check_mmap_sem_release - coherence at the release of mmap_sem
+ * @sem: the semaphore up_read() or up_write() is about to release
+ *
+ * Called with @sem still held.  When @sem is the mmap_sem of the mm the
+ * call running on this CPU armed a check for at its entry (the concurrent
+ * regime, see arm_check() in arch/x86/sim/syscall.c), checks that no CPU
+ * holds a translation of the armed range the ptes no longer grant: after
+ * the call's flushes, before another call can change the page tables.
+ */
+void debug_check_mmap_sem_release(struct rw_semaphore *sem)
+{
+	int cpu = smp_processor_id();
+	struct mm_struct *mm = per_cpu(release_check, cpu).mm;
+	bool *done = per_cpu(release_check, cpu).only_if;
+
+	if (!mm || &mm->mmap_sem != sem || (done && !*done))
+		return;
+	sim_mmu_check_coherent(mm, per_cpu(release_check, cpu).start,
+			       per_cpu(release_check, cpu).end,
+			       per_cpu(release_check, cpu).since,
+			       per_cpu(release_check, cpu).func);
 }
