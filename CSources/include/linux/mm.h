@@ -116,7 +116,9 @@ long sys_mprotect(struct mm_struct *mm, unsigned long start, size_t len,
 long sys_madvise(struct mm_struct *mm, unsigned long start, size_t len,
 		 int behavior);
 
-/* run-time checks (mm/debug_vm.c) */
+/* audits and run-time checks (mm/debug_vm.c) */
+int audit_vm(void);
+int audit_vm_leaks(void);
 struct rw_semaphore;
 void debug_check_mmap_sem_release(struct rw_semaphore *sem);
 

@@ -139,6 +139,25 @@ struct sim_machine {
 #define per_cpu(var, cpu)	(sim->percpu[cpu].var)
 #define __get_cpu_var(var)	per_cpu(var, smp_processor_id())
 
+/* Frames of the machine's memory: pfns run from 0 to max_pfn - 1 */
+#define max_pfn			((unsigned long)sim->config.nr_frames)
+
+/* The live mm of the lowest id from *@id on, and *@id past it; or NULL */
+static inline struct mm_struct *sim_next_mm(int *id)
+{
+	while (*id < sim->nr_mm_ids) {
+		struct mm_struct *mm = sim->mms[(*id)++];
+
+		if (mm)
+			return mm;
+	}
+	return NULL;
+}
+
+/* Every live mm of the machine, by id (@id an int cursor) */
+#define for_each_mm(mm, id)						\
+	for ((id) = 0; ((mm) = sim_next_mm(&(id))) != NULL; )
+
 /*
  * The machine's counters, by name (the list is in uapi/mmsim.h).  The
  * kernel counts through <linux/vmstat.h>.
