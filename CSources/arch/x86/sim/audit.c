@@ -43,7 +43,7 @@ int mmsim_check_leaks(struct mmsim *m)
 	}
 	for (cpu = 0; cpu < sim->config.nr_cpus; cpu++) {
 		sim_cpu = cpu;
-		sim_cpu_idle();
+		idle_task_exit();
 	}
 	sim_cpu = 0;
 	audit_vm_leaks();
