@@ -3,6 +3,12 @@
 #include <linux/mm.h>
 #include <asm/mmu_context.h>
 
+/* This CPU runs its idle thread, borrowing the mm in lazy TLB mode */
+static void switch_to_idle(void *unused)
+{
+	context_switch_to(NULL);
+}
+
 /**
  * mm_release_cpus - @mm's last task is leaving it
  *
@@ -21,9 +27,7 @@ void mm_release_cpus(struct mm_struct *mm)
 	for (cpu = 0; cpu < num_online_cpus(); cpu++) {
 		if (cpu == self || per_cpu(task, cpu).mm != mm)
 			continue;
-		sim_cpu = cpu;
-		context_switch_to(NULL);
-		sim_cpu = self;
+		smp_call_function_single(cpu, switch_to_idle, NULL, 1);
 	}
 }
 
@@ -41,6 +45,6 @@ void exit_mm(void)
 	enter_lazy_tlb(mm);
 	if (mm->mm_users == 1)
 		mm_release_cpus(mm);
-	sim_stat_inc(exits);
+	count_vm_event(exits);
 	mmput(mm);
 }

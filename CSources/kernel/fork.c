@@ -116,6 +116,6 @@ struct mm_struct *dup_mm(struct mm_struct *oldmm)
 		mmput(mm);
 		return NULL;
 	}
-	sim_stat_inc(forks);
+	count_vm_event(forks);
 	return mm;
 }

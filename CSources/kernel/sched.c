@@ -81,9 +81,10 @@ void context_switch_to(struct mm_struct *mm)
 
 /*
  * The CPU goes idle on init_mm: it gives up whatever mm it borrows, as a
- * CPU does when it finally switches to a task without one.
+ * CPU does when it finally switches to a task without one (and as Linux's
+ * idle task does before its CPU goes offline).
  */
-void sim_cpu_idle(void)
+void idle_task_exit(void)
 {
 	struct task_struct *tsk = current;
 	struct mm_struct *prev = tsk->active_mm;

@@ -4,6 +4,9 @@
  * counters against what the page tables say) and leaks (what is still
  * allocated once every mm is gone).  They read kernel state only, and run
  * at quiescent points, between calls.
+ *
+ * And the run-time check of the concurrent regime made at the release of
+ * mmap_sem: coherence at return of the call that releases it.
  */
 #include <stdlib.h>
 #include <linux/mm.h>
@@ -172,10 +175,18 @@ static void audit_shmem(struct audit *a, struct address_space *mapping,
 		a->refs[page_to_pfn(mapping->pages[i])]++;
 }
 
-static int audit_machine(void)
+/**
+ * audit_vm - accounting and coherence of the whole machine
+ *
+ * Refcounts, mapcounts and page-table flags of every frame against what
+ * the page tables of every mm (and the shmem objects) say, and every
+ * CPU's TLB against every mm's ptes.  Return: the number of findings.
+ */
+int audit_vm(void)
 {
-	u32 nr = sim->config.nr_frames, pfn;
+	unsigned long nr = max_pfn, pfn;
 	struct address_space **seen = NULL;
+	struct mm_struct *mm;
 	size_t nr_seen = 0;
 	struct audit a = { 0 };
 	int id;
@@ -186,12 +197,9 @@ static int audit_machine(void)
 	if (!a.maps || !a.refs || !a.table)
 		goto out;
 
-	for (id = 0; id < sim->nr_mm_ids; id++) {
-		struct mm_struct *mm = sim->mms[id];
+	for_each_mm(mm, id) {
 		struct vm_area_struct *vma;
 
-		if (!mm)
-			continue;
 		audit_mm(&a, mm);
 		for (vma = mm->mmap; vma; vma = vma->vm_next)
 			if (vma->vm_file)
@@ -236,49 +244,58 @@ out:
 	return a.found;
 }
 
-int mmsim_check(struct mmsim *m)
+/**
+ * audit_vm_leaks - what is left once every mm is gone
+ *
+ * Every CPU must have let go of the mms it borrowed: only the free frames
+ * and no kernel object may remain.  Return: the number of leaks found.
+ */
+int audit_vm_leaks(void)
 {
-	struct sim_context saved = sim_enter((struct sim_machine *)m, 0);
-	u32 before = sim->nr_violations;
+	unsigned long pfn;
+	int found = 0;
+	u64 objects;
 
-	audit_machine();
-	before = sim->nr_violations - before;
-	sim_leave(saved);
-	return before;
-}
-
-int mmsim_check_leaks(struct mmsim *m)
-{
-	struct sim_context saved = sim_enter((struct sim_machine *)m, 0);
-	u32 before = sim->nr_violations, pfn;
-	unsigned int cpu;
-	int id, ret;
-
-	for (id = 0; id < sim->nr_mm_ids; id++) {
-		if (sim->mms[id] && sim->mms[id]->mm_users > 0) {
-			sim_leave(saved);
-			return -EBUSY;
-		}
-	}
-	for (cpu = 0; cpu < sim->config.nr_cpus; cpu++) {
-		sim_cpu = cpu;
-		sim_cpu_idle();
-	}
-	sim_cpu = 0;
-	for (pfn = 0; pfn < sim->config.nr_frames; pfn++) {
+	for (pfn = 0; pfn < max_pfn; pfn++) {
 		struct page *page = pfn_to_page(pfn);
 
 		if (PageBuddy(page))
 			continue;
-		sim_report(MMSIM_V_LEAK, -1, 0, pfn, __func__,
-			   "%s frame %u still allocated after every mm exited",
+		sim_report(MMSIM_V_LEAK, -1, 0, pfn, "mmsim_check_leaks",
+			   "%s frame %lu still allocated after every mm exited",
 			   PagePgtable(page) ? "page-table" : "user", pfn);
+		found++;
 	}
-	if (sim->stats.slab_objects_now)
-		sim_report(MMSIM_V_LEAK, -1, 0, -1, __func__,
+	objects = global_vm_event(slab_objects_now);
+	if (objects) {
+		sim_report(MMSIM_V_LEAK, -1, 0, -1, "mmsim_check_leaks",
 			   "%llu kernel objects still allocated",
-			   (unsigned long long)sim->stats.slab_objects_now);
-	ret = sim->nr_violations - before;
-	sim_leave(saved);
-	return ret;
+			   (unsigned long long)objects);
+		found++;
+	}
+	return found;
+}
+
+/**
+ * debug_check_mmap_sem_release - coherence at the release of mmap_sem
+ * @sem: the semaphore up_read() or up_write() is about to release
+ *
+ * Called with @sem still held.  When @sem is the mmap_sem of the mm the
+ * call running on this CPU armed a check for at its entry (the concurrent
+ * regime, see arm_check() in arch/x86/sim/syscall.c), checks that no CPU
+ * holds a translation of the armed range the ptes no longer grant: after
+ * the call's flushes, before another call can change the page tables.
+ */
+void debug_check_mmap_sem_release(struct rw_semaphore *sem)
+{
+	int cpu = smp_processor_id();
+	struct mm_struct *mm = per_cpu(release_check, cpu).mm;
+	bool *done = per_cpu(release_check, cpu).only_if;
+
+	if (!mm || &mm->mmap_sem != sem || (done && !*done))
+		return;
+	sim_mmu_check_coherent(mm, per_cpu(release_check, cpu).start,
+			       per_cpu(release_check, cpu).end,
+			       per_cpu(release_check, cpu).since,
+			       per_cpu(release_check, cpu).func);
 }

@@ -239,7 +239,7 @@ static int do_wp_page(struct mm_struct *mm, struct vm_area_struct *vma,
 		entry = maybe_mkwrite(pte_mkdirty(pte_mkyoung(orig_pte)), vma);
 		set_pte_at(mm, address, page_table, entry);
 		flush_tlb_page(vma, address);
-		sim_stat_inc(cow_reuses);
+		count_vm_event(cow_reuses);
 		goto unlock;
 	}
 
@@ -274,7 +274,7 @@ static int do_wp_page(struct mm_struct *mm, struct vm_area_struct *vma,
 		 * fixed both in "mm: fix race in COW logic" (2008).
 		 */
 		page_remove_rmap(old_page);
-		sim_stat_inc(cow_copies);
+		count_vm_event(cow_copies);
 		new_page = old_page;	/* drop the mapping's reference */
 	}
 	put_page(new_page);
@@ -358,7 +358,7 @@ int handle_mm_fault(struct mm_struct *mm, struct vm_area_struct *vma,
 	pmd_t *pmd;
 	pte_t *pte;
 
-	sim_stat_inc(faults);
+	count_vm_event(faults);
 	pgd = pgd_offset(mm, address);
 	pud = pud_alloc(mm, pgd, address);
 	if (!pud)
@@ -515,7 +515,7 @@ int copy_page_range(struct mm_struct *dst_mm, struct mm_struct *src_mm,
  */
 static long zap_block_size(void)
 {
-	return (sim->config.preempt ? 8 : 1024) * PAGE_SIZE;
+	return (preempt_model_full() ? 8 : 1024) * PAGE_SIZE;
 }
 
 static unsigned long zap_pte_range(struct mmu_gather *tlb,
@@ -524,7 +524,7 @@ static unsigned long zap_pte_range(struct mmu_gather *tlb,
 				   long *zap_work)
 {
 	struct mm_struct *mm = tlb->mm;
-	bool resched = tlb->inplace && sim->config.preempt;
+	bool resched = tlb->inplace && preempt_model_full();
 	unsigned int since_resched = 0;
 	spinlock_t *ptl;
 	pte_t *pte;
@@ -680,7 +680,7 @@ unsigned long unmap_vmas(struct mmu_gather *tlb,
 				break;
 			}
 			tlb_finish_mmu(tlb, tlb_start, start);
-			sim_stat_inc(zap_breaks);
+			count_vm_event(zap_breaks);
 			cond_resched();
 			tlb_gather_mmu(tlb, vma->vm_mm, fullmm);
 			tlb_start_valid = false;

@@ -14,7 +14,7 @@
  */
 static void tlb_flush(struct mmu_gather *tlb)
 {
-	sim_stat_inc(gather_flushes);
+	count_vm_tlb_event(gather_flushes);
 	flush_tlb_mm(tlb->mm);
 }
 
@@ -26,7 +26,7 @@ void tlb_gather_mmu(struct mmu_gather *tlb, struct mm_struct *mm,
 	__get_cpu_var(did_gather) = true;
 	tlb->fullmm = full_mm_flush;
 	tlb->need_flush = 0;
-	tlb->inplace = sim->config.gather == MMSIM_GATHER_INPLACE;
+	tlb->inplace = gather_inplace();
 	if (tlb->inplace) {
 		tlb->batch = NULL;
 		tlb->start = -1UL;
@@ -53,7 +53,7 @@ static void tlb_release_page(struct page *page)
 {
 	if (!PagePgtable(page)) {
 		page_remove_rmap(page);
-		sim_stat_inc(pages_gathered);
+		count_vm_tlb_event(pages_gathered);
 	}
 	put_page(page);
 }
@@ -133,7 +133,7 @@ void tlb_remove_page(struct mmu_gather *tlb, struct page *page)
 
 	tlb->need_flush = 1;
 	if (tlb_fast_mode(tlb)) {
-		sim_stat_inc(gather_fast_frees);
+		count_vm_tlb_event(gather_fast_frees);
 		if (!PagePgtable(page))
 			page_remove_rmap(page);
 		put_page(page);
@@ -141,7 +141,7 @@ void tlb_remove_page(struct mmu_gather *tlb, struct page *page)
 	}
 	batch->pages[batch->nr++] = page;
 	if (batch->nr >= FREE_PTE_NR) {
-		sim_stat_inc(gather_full);
+		count_vm_tlb_event(gather_full);
 		tlb_flush_mmu(tlb);
 	}
 }
@@ -217,7 +217,7 @@ static void free_gathered_ptes(struct mmu_gather *tlb, pmd_t *pmd,
 			pte_clear(mm, addr, pte);
 			free_gathered_page(ptent);
 		}
-		if (sim->config.preempt &&
+		if (preempt_model_full() &&
 		    ++since_resched == INPLACE_RESCHED_PTES) {
 			since_resched = 0;
 			spin_unlock(ptl);

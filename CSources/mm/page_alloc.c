@@ -26,7 +26,7 @@ struct page *alloc_page(unsigned int gfp)
 	sim_lock_threaded(&sim->alloc_lock);
 	if (!sim->nr_free) {
 		sim_unlock_threaded(&sim->alloc_lock);
-		sim_stat_inc(alloc_failures);
+		count_vm_event(alloc_failures);
 		return NULL;
 	}
 	pfn = sim->free_list[--sim->nr_free];
@@ -76,9 +76,9 @@ void put_page(struct page *page)
 	if (--page->_count)
 		return;
 	if (PagePgtable(page))
-		sim_stat_inc(ptables_freed);
+		count_vm_event(ptables_freed);
 	else
-		sim_stat_inc(pages_freed);
+		count_vm_event(pages_freed);
 	free_hot_cold_page(page, __func__);
 }
 
@@ -94,6 +94,6 @@ void __free_page(struct page *page)
 		return;
 	}
 	page->_count = 0;
-	sim_stat_inc(ptables_freed);
+	count_vm_event(ptables_freed);
 	free_hot_cold_page(page, __func__);
 }

@@ -20,11 +20,6 @@
 #include <linux/mm.h>
 #include <asm/tlbflush.h>
 
-static bool split_ptlocks(void)
-{
-	return sim->config.ptl == MMSIM_PTL_SPLIT;
-}
-
 spinlock_t *pte_lockptr(struct mm_struct *mm, pmd_t *pmd)
 {
 	u64 entry;

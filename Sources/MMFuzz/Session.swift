@@ -9,62 +9,19 @@ public struct EventTotals: Hashable, Sendable {
     public init() {}
 
     public mutating func add(_ s: Stats, _ o: OutcomeTally) {
-        stats.ptablesAlloced += s.ptablesAlloced
-        stats.ptablesFreed += s.ptablesFreed
-        stats.gatherFull += s.gatherFull
-        stats.zapBreaks += s.zapBreaks
-        stats.gatherFlushes += s.gatherFlushes
-        stats.pagesGathered += s.pagesGathered
-        stats.gatherFastFrees += s.gatherFastFrees
-        stats.ipis += s.ipis
-        stats.ipisLazy += s.ipisLazy
-        stats.flushOne += s.flushOne
-        stats.flushAll += s.flushAll
-        stats.tlbFlushCalls += s.tlbFlushCalls
-        stats.tlbEvictions += s.tlbEvictions
-        stats.pscHits += s.pscHits
-        stats.missesAfterFlush += s.missesAfterFlush
-        stats.faults += s.faults
-        stats.cowCopies += s.cowCopies
-        stats.cowReuses += s.cowReuses
-        stats.pagesFreed += s.pagesFreed
-        stats.forks += s.forks
-        stats.exits += s.exits
-        stats.allocFailures += s.allocFailures
-        stats.preemptPoints += s.preemptPoints
-        stats.maxPreemptOffPtes = max(stats.maxPreemptOffPtes, s.maxPreemptOffPtes)
-        stats.lockContended += s.lockContended
+        stats.accumulate(s)
         outcomes.add(o)
     }
 
-    /// (JSON key, label, count), in the order the summary prints them.
+    /// (JSON key, label, count), in the order the summary prints them:
+    /// every event and peak counter of the C list (a gauge, read after
+    /// every mm exited, says nothing), then the call results.
     public var rows: [(key: String, label: String, count: UInt64)] {
         let s = stats, o = outcomes
-        return [
-            ("ptablesAlloced", "page tables allocated", s.ptablesAlloced),
-            ("ptablesFreed", "page tables freed", s.ptablesFreed),
-            ("gatherFull", "vector batch full (gather_full)", s.gatherFull),
-            ("zapBreaks", "gather breaks, ZAP_BLOCK_SIZE (zap_breaks)", s.zapBreaks),
-            ("gatherFlushes", "gather flushes", s.gatherFlushes),
-            ("pagesGathered", "pages freed through a gather", s.pagesGathered),
-            ("gatherFastFrees", "fast-mode frees (one CPU)", s.gatherFastFrees),
-            ("ipis", "flush IPIs", s.ipis),
-            ("ipisLazy", "flush IPIs to lazy CPUs", s.ipisLazy),
-            ("flushOne", "single-page invalidations", s.flushOne),
-            ("flushAll", "whole-TLB flushes", s.flushAll),
-            ("tlbFlushCalls", "flush_tlb_* calls", s.tlbFlushCalls),
-            ("tlbEvictions", "TLB evictions", s.tlbEvictions),
-            ("pscHits", "paging-structure cache hits", s.pscHits),
-            ("missesAfterFlush", "TLB misses after a flush", s.missesAfterFlush),
-            ("faults", "page faults", s.faults),
-            ("cowCopies", "COW copies", s.cowCopies),
-            ("cowReuses", "COW reuses", s.cowReuses),
-            ("pagesFreed", "pages freed", s.pagesFreed),
-            ("forks", "forks", s.forks),
-            ("exits", "exits", s.exits),
-            ("allocFailures", "allocation failures", s.allocFailures),
-            ("preemptPoints", "preemption points", s.preemptPoints),
-            ("maxPreemptOffPtes", "longest preempt-off stretch (ptes, max)", s.maxPreemptOffPtes),
+        let counters = Stats.all.filter { $0.kind != .gauge }.map { c in
+            (key: c.name, label: c.kind == .peak ? c.description + " (max)" : c.description, count: s[c])
+        }
+        return counters + [
             ("segv", "results: SIGSEGV", o.segv),
             ("oom", "results: OOM in a fault", o.oom),
             ("enomem", "results: ENOMEM", o.enomem),

@@ -180,9 +180,7 @@ public final class Machine {
 
     /// The machine's counters now.
     public var stats: Stats {
-        var s = mmsim_stats()
-        mmsim_get_stats(machine, &s)
-        return Stats(s)
+        Stats(machine: machine)
     }
 
     // MARK: Checking

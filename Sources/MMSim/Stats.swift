@@ -1,150 +1,169 @@
 import CMMSim
 
-/// The machine's counters (`struct mmsim_stats`).  All are monotonic
-/// except the `...Now` gauges.
-public struct Stats: Hashable, Sendable, Codable {
-    // MARK: Hardware
+/// The machine's counters.  The list of them is C's (`MMSIM_COUNTERS()` in
+/// `mmsim.h`): names, kinds and descriptions are read from it at run time,
+/// so a counter added there appears here, in the JSON and in every table
+/// with no Swift change.
+///
+/// Read a counter by its C name (`stats["ipis_lazy"]`) or, in Swift
+/// spelling, as a member (`stats.ipisLazy`).  A name the C list does not
+/// have stops the program with its name, never reads as 0.
+@dynamicMemberLookup
+public struct Stats: Hashable, Sendable {
+    /// What a counter is, from `struct mmsim_counter_info`.
+    public struct Counter: Hashable, Sendable {
+        /// How a counter moves.
+        public enum Kind: Hashable, Sendable {
+            /// Counts up from 0 (summed over runs).
+            case event
+            /// The highest value seen (the maximum over runs).
+            case peak
+            /// An amount held now.
+            case gauge
+        }
 
-    public var tlbHits: UInt64 = 0
-    public var tlbMisses: UInt64 = 0
-    public var tlbEvictions: UInt64 = 0
-    public var walks: UInt64 = 0
-    public var pscHits: UInt64 = 0
-    /// Walks that raised a page fault.
-    public var hwFaults: UInt64 = 0
-    /// Local single-page invalidations.
-    public var flushOne: UInt64 = 0
-    /// Local whole-TLB flushes (cr3 loads).
-    public var flushAll: UInt64 = 0
-    /// Flush IPIs sent.
-    public var ipis: UInt64 = 0
-    /// Flush IPIs sent to CPUs in lazy TLB mode.
-    public var ipisLazy: UInt64 = 0
-    /// TLB + PSC entries dropped.
-    public var entriesInvalidated: UInt64 = 0
-    /// TLB misses on flushed entries.
-    public var missesAfterFlush: UInt64 = 0
-
-    // MARK: Kernel
-
-    /// `flush_tlb_{mm,range,page}` calls.
-    public var tlbFlushCalls: UInt64 = 0
-    /// `tlb_flush()` calls from an mmu_gather.
-    public var gatherFlushes: UInt64 = 0
-    /// Flushes forced by a full vector.
-    public var gatherFull: UInt64 = 0
-    /// Pages freed in UP fast mode.
-    public var gatherFastFrees: UInt64 = 0
-    /// ZAP_BLOCK_SIZE gather breaks.
-    public var zapBreaks: UInt64 = 0
-    /// Pages freed through a gather.
-    public var pagesGathered: UInt64 = 0
-    public var faults: UInt64 = 0
-    public var cowCopies: UInt64 = 0
-    public var cowReuses: UInt64 = 0
-    public var pagesFreed: UInt64 = 0
-    public var ptablesAlloced: UInt64 = 0
-    public var ptablesFreed: UInt64 = 0
-    public var forks: UInt64 = 0
-    public var exits: UInt64 = 0
-    /// Allocation failures, injected or out of frames.
-    public var allocFailures: UInt64 = 0
-    /// `cond_resched()` preemption points taken.
-    public var preemptPoints: UInt64 = 0
-    /// Longest stretch with preemption off, in ptes processed.
-    public var maxPreemptOffPtes: UInt64 = 0
-    /// Per-CPU gather memory held.
-    public var gatherPercpuBytes: UInt64 = 0
-    public var lockAcquisitions: UInt64 = 0
-    public var lockContended: UInt64 = 0
-    public var semContended: UInt64 = 0
-
-    // MARK: Gauges
-
-    /// Frames allocated now, page tables included.
-    public var framesUsedNow: UInt64 = 0
-    /// Kernel objects (mm_struct, vma, ...) allocated now.
-    public var slabObjectsNow: UInt64 = 0
-
-    public init() {}
-
-    init(_ s: mmsim_stats) {
-        tlbHits = s.tlb_hits
-        tlbMisses = s.tlb_misses
-        tlbEvictions = s.tlb_evictions
-        walks = s.walks
-        pscHits = s.psc_hits
-        hwFaults = s.hw_faults
-        flushOne = s.flush_one
-        flushAll = s.flush_all
-        ipis = s.ipis
-        ipisLazy = s.ipis_lazy
-        entriesInvalidated = s.entries_invalidated
-        missesAfterFlush = s.misses_after_flush
-        tlbFlushCalls = s.tlb_flush_calls
-        gatherFlushes = s.gather_flushes
-        gatherFull = s.gather_full
-        gatherFastFrees = s.gather_fast_frees
-        zapBreaks = s.zap_breaks
-        pagesGathered = s.pages_gathered
-        faults = s.faults
-        cowCopies = s.cow_copies
-        cowReuses = s.cow_reuses
-        pagesFreed = s.pages_freed
-        ptablesAlloced = s.ptables_alloced
-        ptablesFreed = s.ptables_freed
-        forks = s.forks
-        exits = s.exits
-        allocFailures = s.alloc_failures
-        preemptPoints = s.preempt_points
-        maxPreemptOffPtes = s.max_preempt_off_ptes
-        gatherPercpuBytes = s.gather_percpu_bytes
-        lockAcquisitions = s.lock_acquisitions
-        lockContended = s.lock_contended
-        semContended = s.sem_contended
-        framesUsedNow = s.frames_used_now
-        slabObjectsNow = s.slab_objects_now
+        /// Index in the C list (`MMSIM_CTR_<name>`).
+        public let index: Int
+        /// The C name, e.g. `ipis_lazy`; also the JSON key.
+        public let name: String
+        /// The Swift member name, e.g. `ipisLazy`.
+        public let memberName: String
+        public let kind: Kind
+        /// One line, for tables.
+        public let description: String
     }
 
-    /// Every counter under its C name, in the header's order: for tables
-    /// and for comparing runs field by field.
+    /// Every counter, in the C list's order.
+    public static let all: [Counter] = {
+        (0..<Int(MMSIM_NR_COUNTERS)).map { i in
+            var info = mmsim_counter_info()
+            let rc = mmsim_counter_info(UInt32(i), &info)
+            precondition(rc == 0, "mmsim_counter_info(\(i)) failed: \(rc)")
+            let name = String(cString: info.name)
+            let kind: Counter.Kind
+            switch info.kind {
+            case UInt32(MMSIM_COUNTER_EVENT.rawValue): kind = .event
+            case UInt32(MMSIM_COUNTER_PEAK.rawValue): kind = .peak
+            case UInt32(MMSIM_COUNTER_GAUGE.rawValue): kind = .gauge
+            default: preconditionFailure("counter \(name): unknown kind \(info.kind)")
+            }
+            return Counter(index: i, name: name, memberName: Self.memberName(name), kind: kind,
+                           description: String(cString: info.description))
+        }
+    }()
+
+    /// Index by C name and by Swift member name.
+    private static let indexByName: [String: Int] = {
+        var d: [String: Int] = [:]
+        for c in all {
+            d[c.name] = c.index
+            d[c.memberName] = c.index
+        }
+        return d
+    }()
+
+    /// `ipis_lazy` -> `ipisLazy`.
+    static func memberName(_ cName: String) -> String {
+        let parts = cName.split(separator: "_")
+        guard let first = parts.first else { return cName }
+        return String(first) + parts.dropFirst().map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
+    }
+
+    /// The counter named `name` (C or Swift spelling), or nil.
+    public static func counter(named name: String) -> Counter? {
+        indexByName[name].map { all[$0] }
+    }
+
+    /// The values, by index in ``all``.
+    public private(set) var values: [UInt64]
+
+    /// Every counter 0.
+    public init() {
+        values = Array(repeating: 0, count: Self.all.count)
+    }
+
+    init(machine: OpaquePointer) {
+        var v = [UInt64](repeating: 0, count: Self.all.count)
+        let n = v.withUnsafeMutableBufferPointer {
+            mmsim_get_counters(machine, $0.baseAddress, UInt32($0.count))
+        }
+        precondition(Int(n) == v.count, "mmsim_get_counters returned \(n), expected \(v.count)")
+        values = v
+    }
+
+    private static func index(_ name: String) -> Int {
+        guard let i = indexByName[name] else {
+            preconditionFailure("Stats: no counter named \"\(name)\" in MMSIM_COUNTERS()")
+        }
+        return i
+    }
+
+    /// A counter by C name (`"ipis_lazy"`) or Swift name (`"ipisLazy"`).
+    public subscript(name: String) -> UInt64 {
+        get { values[Self.index(name)] }
+        set { values[Self.index(name)] = newValue }
+    }
+
+    public subscript(counter: Counter) -> UInt64 {
+        get { values[counter.index] }
+        set { values[counter.index] = newValue }
+    }
+
+    /// `stats.ipisLazy`: the counter `ipis_lazy`.
+    public subscript(dynamicMember name: String) -> UInt64 {
+        get { self[name] }
+        set { self[name] = newValue }
+    }
+
+    /// Every counter under its C name, in the list's order.
     public var counters: [(name: String, value: UInt64)] {
-        [
-            ("tlb_hits", tlbHits),
-            ("tlb_misses", tlbMisses),
-            ("tlb_evictions", tlbEvictions),
-            ("walks", walks),
-            ("psc_hits", pscHits),
-            ("hw_faults", hwFaults),
-            ("flush_one", flushOne),
-            ("flush_all", flushAll),
-            ("ipis", ipis),
-            ("ipis_lazy", ipisLazy),
-            ("entries_invalidated", entriesInvalidated),
-            ("misses_after_flush", missesAfterFlush),
-            ("tlb_flush_calls", tlbFlushCalls),
-            ("gather_flushes", gatherFlushes),
-            ("gather_full", gatherFull),
-            ("gather_fast_frees", gatherFastFrees),
-            ("zap_breaks", zapBreaks),
-            ("pages_gathered", pagesGathered),
-            ("faults", faults),
-            ("cow_copies", cowCopies),
-            ("cow_reuses", cowReuses),
-            ("pages_freed", pagesFreed),
-            ("ptables_alloced", ptablesAlloced),
-            ("ptables_freed", ptablesFreed),
-            ("forks", forks),
-            ("exits", exits),
-            ("alloc_failures", allocFailures),
-            ("preempt_points", preemptPoints),
-            ("max_preempt_off_ptes", maxPreemptOffPtes),
-            ("gather_percpu_bytes", gatherPercpuBytes),
-            ("lock_acquisitions", lockAcquisitions),
-            ("lock_contended", lockContended),
-            ("sem_contended", semContended),
-            ("frames_used_now", framesUsedNow),
-            ("slab_objects_now", slabObjectsNow),
-        ]
+        Self.all.map { ($0.name, values[$0.index]) }
+    }
+
+    /// Folds `other` (another run's final counters) into these: events
+    /// add, peaks and gauges keep the larger.
+    public mutating func accumulate(_ other: Stats) {
+        for c in Self.all {
+            switch c.kind {
+            case .event: values[c.index] &+= other.values[c.index]
+            case .peak, .gauge: values[c.index] = max(values[c.index], other.values[c.index])
+            }
+        }
+    }
+}
+
+extension Stats: Codable {
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    /// Typed errors of decoding: a key that names no counter.
+    public struct UnknownCounter: Error, CustomStringConvertible {
+        public let name: String
+        public var description: String { "no counter named \"\(name)\"" }
+    }
+
+    /// `{"tlb_hits": N, ...}`, every counter under its C name.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        for counter in Self.all {
+            try c.encode(values[counter.index], forKey: Key(stringValue: counter.name))
+        }
+    }
+
+    /// Reads what ``encode(to:)`` wrote.  A counter missing reads as 0 (a
+    /// file from before it was added); a key naming no counter is an error.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        self.init()
+        for key in c.allKeys {
+            guard let counter = Self.counter(named: key.stringValue), counter.name == key.stringValue else {
+                throw UnknownCounter(name: key.stringValue)
+            }
+            values[counter.index] = try c.decode(UInt64.self, forKey: key)
+        }
     }
 }

@@ -6,6 +6,7 @@
 #include <linux/mman.h>
 #include <linux/preempt.h>
 #include <linux/sched.h>
+#include <linux/vmstat.h>
 #include <asm/pgtable.h>
 
 #define VM_READ		0x00000001UL
@@ -114,5 +115,11 @@ long sys_mprotect(struct mm_struct *mm, unsigned long start, size_t len,
 		  unsigned long prot);
 long sys_madvise(struct mm_struct *mm, unsigned long start, size_t len,
 		 int behavior);
+
+/* audits and run-time checks (mm/debug_vm.c) */
+int audit_vm(void);
+int audit_vm_leaks(void);
+struct rw_semaphore;
+void debug_check_mmap_sem_release(struct rw_semaphore *sem);
 
 #endif /* _LINUX_MM_H */

@@ -26,7 +26,7 @@ void mm_release_cpus(struct mm_struct *mm);
 
 /* Schedule the task of @mm (NULL: a kernel thread) on this CPU. */
 void context_switch_to(struct mm_struct *mm);
-void sim_cpu_idle(void);
+void idle_task_exit(void);
 int sim_user_access(unsigned long address, bool write, u64 *val);
 
 #endif /* _LINUX_SCHED_H */

@@ -268,49 +268,88 @@ struct mmsim_mm_info {
 
 int mmsim_mm_info(struct mmsim *m, int mm, struct mmsim_mm_info *out);
 
-/* Counters; all monotonic except the *_now gauges. */
-struct mmsim_stats {
-	/* hardware */
-	uint64_t tlb_hits;
-	uint64_t tlb_misses;
-	uint64_t tlb_evictions;
-	uint64_t walks;
-	uint64_t psc_hits;
-	uint64_t hw_faults;		/* walks that raised a page fault */
-	uint64_t flush_one;		/* local single-page invalidations */
-	uint64_t flush_all;		/* local whole-TLB flushes (cr3 loads) */
-	uint64_t ipis;			/* flush IPIs sent */
-	uint64_t ipis_lazy;		/* ... to CPUs in lazy TLB mode */
-	uint64_t entries_invalidated;	/* TLB + PSC entries dropped */
-	uint64_t misses_after_flush;	/* TLB misses on flushed entries */
-	/* kernel */
-	uint64_t tlb_flush_calls;	/* flush_tlb_{mm,range,page} calls */
-	uint64_t gather_flushes;	/* tlb_flush() from an mmu_gather */
-	uint64_t gather_full;		/* flushes forced by a full vector */
-	uint64_t gather_fast_frees;	/* pages freed in UP fast mode */
-	uint64_t zap_breaks;		/* ZAP_BLOCK_SIZE gather breaks */
-	uint64_t pages_gathered;	/* pages freed through a gather */
-	uint64_t faults;
-	uint64_t cow_copies;
-	uint64_t cow_reuses;
-	uint64_t pages_freed;
-	uint64_t ptables_alloced;
-	uint64_t ptables_freed;
-	uint64_t forks;
-	uint64_t exits;
-	uint64_t alloc_failures;	/* injected or out of frames */
-	uint64_t preempt_points;	/* cond_resched() taken */
-	uint64_t max_preempt_off_ptes;	/* longest stretch, ptes processed */
-	uint64_t gather_percpu_bytes;	/* per-CPU gather memory held */
-	uint64_t lock_acquisitions;
-	uint64_t lock_contended;		/* spinlocks found held */
-	uint64_t sem_contended;		/* mmap_sem found held */
-	/* gauges */
-	uint64_t frames_used_now;
-	uint64_t slab_objects_now;
+/*
+ * Counters.  MMSIM_COUNTERS() is the one list of them, in the order the
+ * driver shows them: each entry's name, kind and one-line description.
+ * The counters' indices (MMSIM_CTR_<name>), the kernel's array of them,
+ * mmsim_counter_info() and every table and JSON object of the driver are
+ * made from it.  Adding a counter is one line here and its increment
+ * site in the kernel (count_vm_event(), <linux/vmstat.h>).
+ *
+ * An EVENT counts up from 0; a PEAK is the highest value seen; a GAUGE is
+ * the amount held now.
+ */
+enum mmsim_counter_kind {
+	MMSIM_COUNTER_EVENT = 0,
+	MMSIM_COUNTER_PEAK,
+	MMSIM_COUNTER_GAUGE,
 };
 
-void mmsim_get_stats(struct mmsim *m, struct mmsim_stats *out);
+/* Expands to a brace-enclosed list of C(name, kind, description) */
+#define MMSIM_COUNTERS(C) {						\
+	/* hardware */							\
+	C(tlb_hits, EVENT, "TLB hits")					\
+	C(tlb_misses, EVENT, "TLB misses")				\
+	C(tlb_evictions, EVENT, "TLB evictions")			\
+	C(walks, EVENT, "page walks by the hardware walker")		\
+	C(psc_hits, EVENT, "paging-structure cache hits")		\
+	C(hw_faults, EVENT, "walks that raised a page fault")		\
+	C(flush_one, EVENT, "local single-page invalidations")		\
+	C(flush_all, EVENT, "local whole-TLB flushes (cr3 loads)")	\
+	C(ipis, EVENT, "flush IPIs sent")				\
+	C(ipis_lazy, EVENT, "flush IPIs to CPUs in lazy TLB mode")	\
+	C(entries_invalidated, EVENT, "TLB and PSC entries dropped")	\
+	C(misses_after_flush, EVENT, "TLB misses on flushed entries")	\
+	/* kernel */							\
+	C(tlb_flush_calls, EVENT, "flush_tlb_{mm,range,page} calls")	\
+	C(gather_flushes, EVENT, "tlb_flush() calls of an mmu_gather")	\
+	C(gather_full, EVENT, "gather flushes forced by a full vector")	\
+	C(gather_fast_frees, EVENT, "pages freed in UP fast mode")	\
+	C(zap_breaks, EVENT, "ZAP_BLOCK_SIZE gather breaks")		\
+	C(pages_gathered, EVENT, "pages freed through a gather")	\
+	C(faults, EVENT, "page faults")					\
+	C(cow_copies, EVENT, "COW copies")				\
+	C(cow_reuses, EVENT, "COW reuses")				\
+	C(pages_freed, EVENT, "pages freed")				\
+	C(ptables_alloced, EVENT, "page tables allocated")		\
+	C(ptables_freed, EVENT, "page tables freed")			\
+	C(forks, EVENT, "forks")					\
+	C(exits, EVENT, "exits")					\
+	C(alloc_failures, EVENT, "allocations failed (injected or OOM)")	\
+	C(preempt_points, EVENT, "preemption points taken")		\
+	C(max_preempt_off_ptes, PEAK, "longest preempt-off stretch, ptes") \
+	C(gather_percpu_bytes, GAUGE, "per-CPU gather memory, bytes")	\
+	C(lock_acquisitions, EVENT, "spinlock acquisitions")		\
+	C(lock_contended, EVENT, "spinlocks found held")		\
+	C(sem_contended, EVENT, "mmap_sem found held")			\
+	C(frames_used_now, GAUGE, "frames allocated, page tables too")	\
+	C(slab_objects_now, GAUGE, "kernel objects (mm, vma) allocated") \
+}
+
+#define MMSIM_COUNTER_INDEX(name, kind, desc)	MMSIM_CTR_##name,
+#define MMSIM_COUNTER_ONE(name, kind, desc)	1,
+
+/* MMSIM_CTR_<name>: a counter's index in the list */
+enum MMSIM_COUNTERS(MMSIM_COUNTER_INDEX);
+
+enum {
+	MMSIM_NR_COUNTERS = sizeof((char [])MMSIM_COUNTERS(MMSIM_COUNTER_ONE))
+};
+
+struct mmsim_counter_info {
+	const char *name;		/* as in the list */
+	const char *description;	/* one line, for tables */
+	uint32_t kind;			/* enum mmsim_counter_kind */
+};
+
+/* What counter @index is; -EINVAL from MMSIM_NR_COUNTERS on */
+int mmsim_counter_info(uint32_t index, struct mmsim_counter_info *out);
+
+/*
+ * The counters now, by index: copies up to @cap values into @values and
+ * returns MMSIM_NR_COUNTERS.
+ */
+uint32_t mmsim_get_counters(struct mmsim *m, uint64_t *values, uint32_t cap);
 
 enum mmsim_violation_kind {
 	MMSIM_V_USE_AFTER_FREE = 1,	/* TLB/PSC used a freed frame */

@@ -64,7 +64,7 @@ static void down_read_threaded(struct rw_semaphore *sem, int cpu)
 			continue;
 		}
 		if (!counted)
-			sim_stat_inc(sem_contended);
+			count_vm_event(sem_contended);
 		counted = true;
 		sim_spin_pause(&spins);
 		old = __atomic_load_n(&sem->word, __ATOMIC_RELAXED);
@@ -83,7 +83,7 @@ static void down_write_threaded(struct rw_semaphore *sem, int cpu)
 					    __ATOMIC_ACQUIRE,
 					    __ATOMIC_RELAXED)) {
 		if (!counted)
-			sim_stat_inc(sem_contended);
+			count_vm_event(sem_contended);
 		counted = true;
 		sim_spin_pause(&spins);
 		old = SEM_UNHELD;
@@ -102,7 +102,7 @@ void down_read(struct rw_semaphore *sem)
 		return;
 	}
 	if (sem->writer >= 0) {
-		sim_stat_inc(sem_contended);
+		count_vm_event(sem_contended);
 		if (sim_concurrent())
 			sim_spin_until(no_writer, sem);
 		else
@@ -125,7 +125,7 @@ void up_read(struct rw_semaphore *sem)
 			   "%s of a semaphore not held for reading", __func__);
 		return;
 	}
-	sim_mmap_sem_release(sem);
+	debug_check_mmap_sem_release(sem);
 	if (unlikely(sim_threaded()))
 		__atomic_fetch_and(&sem->word, ~SEM_READER(cpu),
 				   __ATOMIC_RELEASE);
@@ -148,7 +148,7 @@ void down_write_nested(struct rw_semaphore *sem, int subclass)
 		return;
 	}
 	if (sem->writer >= 0 || sem->readers) {
-		sim_stat_inc(sem_contended);
+		count_vm_event(sem_contended);
 		if (sim_concurrent())
 			sim_spin_until(unheld, sem);
 		else
@@ -171,7 +171,7 @@ void up_write(struct rw_semaphore *sem)
 			   "%s of a semaphore held by %d", __func__, writer);
 		return;
 	}
-	sim_mmap_sem_release(sem);
+	debug_check_mmap_sem_release(sem);
 	if (unlikely(sim_threaded()))
 		__atomic_store_n(&sem->word, SEM_UNHELD, __ATOMIC_RELEASE);
 	else

@@ -22,10 +22,7 @@ static void end_preempt_off_stretch(void)
 {
 	unsigned long work = __get_cpu_var(preempt_off_work);
 
-	if (unlikely(sim_threaded()))
-		sim_stat_max(&sim_stat(max_preempt_off_ptes), work);
-	else if (work > sim_stat(max_preempt_off_ptes))
-		sim_stat(max_preempt_off_ptes) = work;
+	count_vm_peak(max_preempt_off_ptes, work);
 	__get_cpu_var(preempt_off_work) = 0;
 }
 
@@ -40,8 +37,8 @@ void preempt_enable(void)
 	}
 	if (--*count == 0) {
 		end_preempt_off_stretch();
-		if (sim->config.preempt)
-			sim_stat_inc(preempt_points);
+		if (preempt_model_full())
+			count_vm_event(preempt_points);
 	}
 }
 
@@ -69,7 +66,7 @@ void cond_resched(void)
 			   __get_cpu_var(preempt_count));
 		return;
 	}
-	sim_stat_inc(preempt_points);
+	count_vm_event(preempt_points);
 }
 
 static bool spin_unowned(const void *lock)
@@ -94,7 +91,7 @@ static void spin_lock_threaded(spinlock_t *lock, int cpu)
 
 	if (spin_trylock_owner(lock, cpu))
 		return;
-	sim_stat_inc(lock_contended);
+	count_vm_event(lock_contended);
 	do {
 		sim_spin_pause(&spins);
 	} while (!spin_unowned(lock) || !spin_trylock_owner(lock, cpu));
@@ -107,7 +104,7 @@ void spin_lock_nested(spinlock_t *lock, int subclass)
 
 	preempt_disable();
 	sim_interleave();
-	sim_stat_inc(lock_acquisitions);
+	count_vm_event(lock_acquisitions);
 	lockdep_acquire(lock, lock->class, subclass);
 	owner = READ_ONCE(lock->owner);
 	if (owner == cpu)
@@ -117,7 +114,7 @@ void spin_lock_nested(spinlock_t *lock, int subclass)
 		return;
 	}
 	if (owner != SPIN_LOCK_UNOWNED) {
-		sim_stat_inc(lock_contended);
+		count_vm_event(lock_contended);
 		if (sim_concurrent())
 			sim_spin_until(spin_unowned, lock);
 		else

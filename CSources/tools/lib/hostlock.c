@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Host spinlocks for the threaded regime, where the simulated CPUs are
- * host threads on real cores (arch/x86/sim/stress.c).  They guard the
+ * host threads on real cores (tools/testing/stress/stress.c).  They guard the
  * simulator's own shared state, not the simulated kernel's: a CPU's TLB
  * and paging-structure cache, the frame allocator, the violation log.
  *

@@ -11,7 +11,7 @@ static struct page *alloc_table_page(void)
 		return NULL;
 	SetPagePgtable(page);
 	spin_lock_init_class(&page->ptl, LOCK_CLASS_PTE_PTL);
-	sim_stat_inc(ptables_alloced);
+	count_vm_event(ptables_alloced);
 	return page;
 }
 

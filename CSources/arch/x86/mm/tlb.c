@@ -54,10 +54,10 @@ void flush_tlb_others(cpumask_t cpumask, struct mm_struct *mm,
 			break;
 		sim_interleave();
 		sim_spin_until(cpu_between_instructions, (void *)(long)cpu);
-		sim_stat_inc(ipis);
+		count_vm_tlb_event(ipis);
 		sim_mmu_lock(cpu);
 		if (per_cpu(cpu_tlbstate, cpu).state == TLBSTATE_LAZY)
-			sim_stat_inc(ipis_lazy);
+			count_vm_tlb_event(ipis_lazy);
 		sim_cpu = cpu;
 		smp_invalidate_interrupt(mm, va);
 		sim_cpu = self;
@@ -82,7 +82,7 @@ static void flush_tlb_mm_va(struct mm_struct *mm, unsigned long va)
 {
 	cpumask_t cpu_mask;
 
-	sim_stat_inc(tlb_flush_calls);
+	count_vm_tlb_event(tlb_flush_calls);
 	preempt_disable();
 	smp_mb();	/* the ptes cleared before the mask is read */
 	cpu_mask = cpumask_read(mm->cpu_vm_mask);

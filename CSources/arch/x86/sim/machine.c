@@ -233,7 +233,7 @@ int mmsim_create(const struct mmsim_config *cfg, struct mmsim **out)
 			pc->mmu_gathers = calloc(1, sizeof(*pc->mmu_gathers));
 			if (!pc->mmu_gathers)
 				goto out_nomem;
-			m->stats.gather_percpu_bytes +=
+			m->stats[MMSIM_CTR_gather_percpu_bytes] +=
 				sizeof(*pc->mmu_gathers);
 		}
 	}
@@ -280,14 +280,6 @@ void mmsim_destroy(struct mmsim *m)
 void mmsim_fail_nth_alloc(struct mmsim *m, uint64_t nth)
 {
 	((struct sim_machine *)m)->fail_nth = nth;
-}
-
-void mmsim_get_stats(struct mmsim *m, struct mmsim_stats *out)
-{
-	struct sim_machine *machine = (struct sim_machine *)m;
-
-	*out = machine->stats;
-	out->frames_used_now = machine->config.nr_frames - machine->nr_free;
 }
 
 uint32_t mmsim_nr_violations(struct mmsim *m)

@@ -63,7 +63,8 @@ static int sys_enter(struct mmsim *m, int cpu, int mm_id, bool allow_none,
  * another CPU has not flushed yet).  Every entry the range still has is
  * judged, whenever it was filled, except one that a call under way on
  * another CPU took away after this one began and still owes a flush for
- * (see sim_mmu_check_coherent()).
+ * (see sim_mmu_check_coherent()).  The check itself is
+ * debug_check_mmap_sem_release() (mm/debug_vm.c).
  *
  * A call that holds mmap_sem only for reading owes nothing when it did
  * nothing: @done, if not NULL, says whether it did (a fault replaced a
@@ -85,21 +86,6 @@ static void arm_check(struct sim_call *call, struct mm_struct *mm,
 	per_cpu(release_check, cpu).since = call->since;
 	per_cpu(release_check, cpu).func = func;
 	per_cpu(release_check, cpu).only_if = done;
-}
-
-/* Called by up_read() and up_write() with the semaphore still held */
-void sim_mmap_sem_release(struct rw_semaphore *sem)
-{
-	int cpu = smp_processor_id();
-	struct mm_struct *mm = per_cpu(release_check, cpu).mm;
-	bool *done = per_cpu(release_check, cpu).only_if;
-
-	if (!mm || &mm->mmap_sem != sem || (done && !*done))
-		return;
-	sim_mmu_check_coherent(mm, per_cpu(release_check, cpu).start,
-			       per_cpu(release_check, cpu).end,
-			       per_cpu(release_check, cpu).since,
-			       per_cpu(release_check, cpu).func);
 }
 
 /*

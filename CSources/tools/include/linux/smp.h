@@ -16,4 +16,20 @@ extern __thread int sim_cpu;
 
 int num_online_cpus(void);
 
+/*
+ * Run @func(@info) on @cpu, as its interrupt handler would, and return
+ * once it has run (@wait is always honoured).  The simulated CPUs of a
+ * machine share the calling host thread: it becomes @cpu for the call.
+ */
+static inline int smp_call_function_single(int cpu, void (*func)(void *info),
+					   void *info, int wait)
+{
+	int self = sim_cpu;
+
+	sim_cpu = cpu;
+	func(info);
+	sim_cpu = self;
+	return 0;
+}
+
 #endif /* _TOOLS_LINUX_SMP_H */

@@ -6,7 +6,7 @@
 #ifndef _ASM_X86_PAGE_H
 #define _ASM_X86_PAGE_H
 
-#include <sim/machine.h>
+#include <asm/sim/machine.h>
 
 static inline void *__va(u64 phys)
 {

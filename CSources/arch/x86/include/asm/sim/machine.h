@@ -7,8 +7,8 @@
  * entry from the driver (arch/x86/sim/syscall.c), the way kernel code
  * reaches its globals and per-CPU data.
  */
-#ifndef _TOOLS_SIM_MACHINE_H
-#define _TOOLS_SIM_MACHINE_H
+#ifndef _ASM_X86_SIM_MACHINE_H
+#define _ASM_X86_SIM_MACHINE_H
 
 #include <linux/smp.h>
 #include <linux/sched.h>
@@ -82,7 +82,7 @@ struct sim_percpu {
 	bool did_gather;		/* this call ran an mmu_gather */
 	u64 op_effect;			/* see struct mmsim_op */
 	u64 op_locked;
-	struct {			/* see sim_mmap_sem_release() */
+	struct {	/* see debug_check_mmap_sem_release() */
 		struct mm_struct *mm;
 		unsigned long start, end;
 		u64 since;
@@ -113,7 +113,7 @@ struct sim_machine {
 	struct sim_lock shmem_lock;	/* shmem objects */
 	/* lockdep: lock_order[a][b] set once key b was taken holding key a */
 	u8 lock_order[LOCK_KEYS][LOCK_KEYS];
-	struct mmsim_stats stats;
+	u64 stats[MMSIM_NR_COUNTERS];	/* by MMSIM_CTR_<name> */
 	/* the concurrent regime, while mmsim_run_concurrent() runs */
 	struct sim_smp *smp;
 	void *cpu_stacks[MMSIM_MAX_CPUS];
@@ -139,18 +139,40 @@ struct sim_machine {
 #define per_cpu(var, cpu)	(sim->percpu[cpu].var)
 #define __get_cpu_var(var)	per_cpu(var, smp_processor_id())
 
-#define sim_stat(name)		(sim->stats.name)
+/* Frames of the machine's memory: pfns run from 0 to max_pfn - 1 */
+#define max_pfn			((unsigned long)sim->config.nr_frames)
+
+/* The live mm of the lowest id from *@id on, and *@id past it; or NULL */
+static inline struct mm_struct *sim_next_mm(int *id)
+{
+	while (*id < sim->nr_mm_ids) {
+		struct mm_struct *mm = sim->mms[(*id)++];
+
+		if (mm)
+			return mm;
+	}
+	return NULL;
+}
+
+/* Every live mm of the machine, by id (@id an int cursor) */
+#define for_each_mm(mm, id)						\
+	for ((id) = 0; ((mm) = sim_next_mm(&(id))) != NULL; )
+
+/*
+ * The machine's counters, by name (the list is in uapi/mmsim.h).  The
+ * kernel counts through <linux/vmstat.h>.
+ */
+#define sim_stat(name)		(sim->stats[MMSIM_CTR_##name])
 #define sim_stat_inc(name)	sim_stat_add(name, 1)
 #define sim_stat_add(name, n) do {					\
 	if (unlikely(sim->threaded))					\
-		__atomic_fetch_add(&sim->stats.name, (n),		\
+		__atomic_fetch_add(&sim_stat(name), (n),		\
 				   __ATOMIC_RELAXED);			\
 	else								\
-		sim->stats.name += (n);					\
+		sim_stat(name) += (n);					\
 } while (0)
 
-/* Raise a maximum counter to @val */
-static inline void sim_stat_max(u64 *stat, u64 val)
+static inline void sim_stat_max_atomic(u64 *stat, u64 val)
 {
 	u64 old = __atomic_load_n(stat, __ATOMIC_RELAXED);
 
@@ -159,6 +181,39 @@ static inline void sim_stat_max(u64 *stat, u64 val)
 					    __ATOMIC_RELAXED,
 					    __ATOMIC_RELAXED))
 		;
+}
+
+/* Raise the high-water mark @name to @val */
+#define sim_stat_max(name, val) do {					\
+	u64 __val = (val);						\
+									\
+	if (unlikely(sim->threaded))					\
+		sim_stat_max_atomic(&sim_stat(name), __val);		\
+	else if (__val > sim_stat(name))				\
+		sim_stat(name) = __val;					\
+} while (0)
+
+/*
+ * The kernel's configuration, chosen per machine at mmsim_create() where
+ * a kernel would choose it at build time.
+ */
+
+/* CONFIG_PREEMPT: cond_resched() and preempt_enable() may reschedule */
+static inline bool preempt_model_full(void)
+{
+	return sim->config.preempt;
+}
+
+/* Page-table locks: one per pte page, not one per mm (mm->page_table_lock) */
+static inline bool split_ptlocks(void)
+{
+	return sim->config.ptl == MMSIM_PTL_SPLIT;
+}
+
+/* The mmu_gather in place (the 2006 RFC), not the per-CPU page vector */
+static inline bool gather_inplace(void)
+{
+	return sim->config.gather == MMSIM_GATHER_INPLACE;
 }
 
 /* The simulated CPUs run as host threads: no scheduler, real locks */
@@ -217,8 +272,6 @@ bool should_fail_alloc(void);
 void sim_interleave(void);
 void sim_spin_until(bool (*cond)(const void *arg), const void *arg);
 bool sim_concurrent(void);
-struct rw_semaphore;
-void sim_mmap_sem_release(struct rw_semaphore *sem);
 u64 sim_clock(void);
 void sim_tlb_flushed(struct mm_struct *mm, unsigned long va);
 bool sim_flush_owed_elsewhere(struct mm_struct *mm, unsigned long addr,
@@ -229,4 +282,4 @@ struct mm_struct *sim_mm_by_id(int id);
 int sim_mm_register(struct mm_struct *mm);
 void sim_mm_unregister(struct mm_struct *mm);
 
-#endif /* _TOOLS_SIM_MACHINE_H */
+#endif /* _ASM_X86_SIM_MACHINE_H */
