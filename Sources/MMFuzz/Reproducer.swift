@@ -97,16 +97,17 @@ public struct Reproducer: Hashable, Sendable, Codable {
     /// op's `mm` slot can name an mm of the case.
     ///
     /// A slot `s >= 0` means the `s`th live mm, taken modulo the live
-    /// ones (see ``Op``); the live list never holds more mms than the case
-    /// creates (its newMM, fork and exec ops, a batch's forks included),
-    /// so a slot at or past that count names no mm of the case: a typo or
-    /// an edit, which would otherwise replay on whichever mm the modulo
+    /// ones (see ``Op``).  Generated and shrunk cases keep slots below
+    /// ``Op/aliasingSlots`` or the number of mms the case creates (its
+    /// newMM, fork and exec ops, a batch's forks included), whichever is
+    /// larger; a slot past both names no mm of the case (a typo or an
+    /// edit), which would otherwise replay on whichever mm the modulo
     /// picks.  Negative slots (an id nobody uses) are always valid.
     public func validate() throws(ReproducerError) {
         _ = try fuzzCase()
         func creates(_ op: Op) -> Bool {
-            switch op.kind {
-            case .newMM, .fork, .exec: true
+            switch op.request?.kind.lifetime {
+            case .creates, .replaces: true
             default: false
             }
         }
@@ -114,12 +115,13 @@ public struct Reproducer: Hashable, Sendable, Codable {
             if case .parallel(let b) = op { return n + b.ops.filter(creates).count }
             return n + (creates(op) ? 1 : 0)
         }
+        let bound = max(mms, Op.aliasingSlots)
         for (index, op) in ops.enumerated() {
-            for slot in op.slots where slot >= mms {
+            for slot in op.slots where slot >= bound {
                 throw ReproducerError(
-                    reason: "op \(index) (\(op.kind.rawValue)) names mm \(slot), but the case creates "
-                        + (mms == 1 ? "1 mm (slot 0)" : "\(mms) mms (slots 0 to \(mms - 1))")
-                        + "; a negative slot names an mm nobody uses")
+                    reason: "op \(index) (\(op.kind.rawValue)) names mm \(slot), which is no mm of the case: "
+                        + "it creates \(mms) mm\(mms == 1 ? "" : "s"), and slots from 0 to \(bound - 1) "
+                        + "name one (modulo the live ones); a negative slot names an mm nobody uses")
             }
         }
     }
@@ -250,32 +252,12 @@ extension Op {
         func cpu(_ c: Int) { fields.append(("cpu", "\(c)")) }
         func mm(_ s: Int) { fields.append(("mm", "\(s)")) }
         func word(_ key: String, _ v: UInt64) { fields.append((key, jsonString(hex(v)))) }
-        func range(_ a: UInt64, _ l: UInt64) { word("addr", a); word("length", l) }
         switch self {
-        case .newMM: break
-        case .fork(let c, let s), .exit(let c, let s), .exec(let c, let s):
-            cpu(c); mm(s)
-        case .mmGet(let s):
-            mm(s)
-        case .mmap(let c, let s, let a, let l, let p, let f):
-            cpu(c); mm(s); range(a, l)
-            fields.append(("prot", "\(p)"))
-            word("flags", UInt64(UInt32(bitPattern: f)))
-        case .munmap(let c, let s, let a, let l):
-            cpu(c); mm(s); range(a, l)
-        case .mprotect(let c, let s, let a, let l, let p):
-            cpu(c); mm(s); range(a, l)
-            fields.append(("prot", "\(p)"))
-        case .madvise(let c, let s, let a, let l, let adv):
-            cpu(c); mm(s); range(a, l)
-            fields.append(("advice", "\(adv)"))
-        case .switchMM(let c, let s):
-            cpu(c)
-            if let s { mm(s) }
-        case .load(let c, let s, let a):
-            cpu(c); mm(s); word("addr", a)
-        case .store(let c, let s, let a, let v):
-            cpu(c); mm(s); word("addr", a); word("value", v)
+        case .call(let c, let s, let r):
+            let who = r.kind.who
+            if who.namesCPU { cpu(c) }
+            if who.namesMM, let s { mm(s) }
+            fields += r.jsonFields.map { ($0.key, $0.value) }
         case .touch(let c, let s, let a, let n, let v):
             cpu(c); mm(s); word("addr", a)
             fields.append(("pages", "\(n)"))

@@ -20,29 +20,31 @@ enum Geometry {
     }
 }
 
-/// errno values, as positive numbers.
+/// errno values, as positive numbers (MMCall's, which are mmsim.h's).
 enum E {
-    static let ESRCH: Int32 = 3
-    static let EBADF: Int32 = 9
-    static let ENOMEM: Int32 = 12
-    static let EINVAL: Int32 = 22
+    static let ESRCH = Errno.ESRCH.rawValue
+    static let EBADF = Errno.EBADF.rawValue
+    static let ENOMEM = Errno.ENOMEM.rawValue
+    static let EINVAL = Errno.EINVAL.rawValue
 }
 
 /// The PROT_* and MAP_* bits the model understands.
 enum Bits {
-    static let protRead: Int32 = 0x1
-    static let protWrite: Int32 = 0x2
-    static let protExec: Int32 = 0x4
-    static let protMask: Int32 = 0x7
+    static let protRead = Prot.read.rawValue
+    static let protWrite = Prot.write.rawValue
+    static let protExec = Prot.exec.rawValue
+    static let protMask = Prot([.read, .write, .exec]).rawValue
 
-    static let mapShared: Int32 = 0x01
-    static let mapPrivate: Int32 = 0x02
+    static let mapShared = MapFlags.shared.rawValue
+    static let mapPrivate = MapFlags.private.rawValue
+    /// Linux's MAP_TYPE: the sharing type's bits.
     static let mapType: Int32 = 0x0f
-    static let mapFixed: Int32 = 0x10
-    static let mapAnonymous: Int32 = 0x20
-    static let mapKnown: Int32 = 0x01 | 0x02 | 0x10 | 0x20 | 0x800 | 0x4000 | 0x20000
+    static let mapFixed = MapFlags.fixed.rawValue
+    static let mapAnonymous = MapFlags.anonymous.rawValue
+    static let mapKnown = MapFlags([.shared, .private, .fixed, .anonymous, .denyWrite, .noReserve,
+                                    .stack]).rawValue
 
-    static let madvDontneed: Int32 = 4
+    static let madvDontneed = Advice.dontneed.rawValue
 
     /// The protection a mapping gets for `prot` (already validated): x86
     /// without NX cannot grant write or exec without read.

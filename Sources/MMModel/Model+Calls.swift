@@ -217,11 +217,11 @@ extension Model {
     /// the accesses that raced with it.
     public mutating func applyDontneed(_ call: Call, outcome: Outcome, mayFailAllocation: Bool,
                                        sparing: Set<UInt64>) throws(Divergence) {
-        guard case .madvise(let cpu, let mm, let addr, let length, let advice) = call else {
+        guard case .madvise(let addr, let length, let advice) = call.request else {
             return try apply(call, outcome: outcome, mayFailAllocation: mayFailAllocation)
         }
         undecided = nil
-        try madvise(call, cpu: cpu, mm: mm, addr: addr, length: length, advice: advice,
+        try madvise(call, cpu: call.cpu, mm: call.mmID, addr: addr, length: length, advice: advice.rawValue,
                     outcome: outcome, mayFail: mayFailAllocation, sparing: sparing)
     }
 

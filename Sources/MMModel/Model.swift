@@ -54,37 +54,38 @@ public struct Model: Hashable, Sendable {
     public mutating func apply(_ call: Call, outcome: Outcome,
                                mayFailAllocation: Bool) throws(Divergence) {
         undecided = nil
-        switch call {
-        case .load(let cpu, let mm, let addr):
+        let cpu = call.cpu, mm = call.mmID
+        switch call.request {
+        case .load(let addr):
             try access(call, cpu: cpu, mm: mm, addr: addr, store: nil,
                        outcome: outcome, mayFail: mayFailAllocation)
-        case .store(let cpu, let mm, let addr, let value):
+        case .store(let addr, let value):
             try access(call, cpu: cpu, mm: mm, addr: addr, store: value,
                        outcome: outcome, mayFail: mayFailAllocation)
         case .newMM:
             if let id = try adoptNewID(call, outcome, mayFail: mayFailAllocation) {
                 spaces[id] = AddressSpace()
             }
-        case .mmGet(let mm):
+        case .mmGet:
             guard spaces[mm] != nil else {
                 return try expect(call, .errno(E.ESRCH), outcome)
             }
             try expect(call, .ok, outcome)
             spaces[mm]!.users += 1
-        case .fork(let cpu, let mm):
+        case .fork:
             if let e = taskError(cpu: cpu, mm: mm) {
                 return try expect(call, .errno(e), outcome)
             }
             if let id = try adoptNewID(call, outcome, mayFail: mayFailAllocation) {
                 fork(mm, into: id)
             }
-        case .exit(let cpu, let mm):
+        case .exit:
             if let e = taskError(cpu: cpu, mm: mm) {
                 return try expect(call, .errno(e), outcome)
             }
             try expect(call, .ok, outcome)
             put(mm)
-        case .exec(let cpu, let mm):
+        case .exec:
             if let e = taskError(cpu: cpu, mm: mm) {
                 return try expect(call, .errno(e), outcome)
             }
@@ -92,25 +93,25 @@ public struct Model: Hashable, Sendable {
                 spaces[id] = AddressSpace()
                 put(mm)
             }
-        case .mmap(let cpu, let mm, let addr, let length, let prot, let flags):
-            try mmap(call, cpu: cpu, mm: mm, addr: addr, length: length, prot: prot,
-                     flags: flags, outcome: outcome, mayFail: mayFailAllocation)
-        case .munmap(let cpu, let mm, let addr, let length):
+        case .mmap(let addr, let length, let prot, let flags):
+            try mmap(call, cpu: cpu, mm: mm, addr: addr, length: length, prot: prot.rawValue,
+                     flags: flags.rawValue, outcome: outcome, mayFail: mayFailAllocation)
+        case .munmap(let addr, let length):
             try munmap(call, cpu: cpu, mm: mm, addr: addr, length: length,
                        outcome: outcome, mayFail: mayFailAllocation)
-        case .mprotect(let cpu, let mm, let addr, let length, let prot):
-            try mprotect(call, cpu: cpu, mm: mm, addr: addr, length: length, prot: prot,
+        case .mprotect(let addr, let length, let prot):
+            try mprotect(call, cpu: cpu, mm: mm, addr: addr, length: length, prot: prot.rawValue,
                          outcome: outcome, mayFail: mayFailAllocation)
-        case .madvise(let cpu, let mm, let addr, let length, let advice):
-            try madvise(call, cpu: cpu, mm: mm, addr: addr, length: length, advice: advice,
+        case .madvise(let addr, let length, let advice):
+            try madvise(call, cpu: cpu, mm: mm, addr: addr, length: length, advice: advice.rawValue,
                         outcome: outcome, mayFail: mayFailAllocation)
-        case .switchMM(let cpu, let mm):
+        case .switchMM:
             // The machine's uapi spells "no mm" (a kernel thread) as -1,
             // so -1 switches to a kernel thread too.
             if cpu < 0 || cpu >= cpus {
                 return try expect(call, .errno(E.EINVAL), outcome)
             }
-            if let mm, mm != -1, spaces[mm] == nil {
+            if let mm = call.mm, mm != -1, spaces[mm] == nil {
                 return try expect(call, .errno(E.ESRCH), outcome)
             }
             try expect(call, .ok, outcome)
