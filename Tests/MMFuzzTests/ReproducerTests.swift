@@ -139,5 +139,9 @@ import Testing
         if let failure = result.failure {
             Issue.record("\(file.lastPathComponent) fails on the clean tree: \(failure)")
         }
+        // The op format did not change: written again (as the version the
+        // file has), the file comes back byte for byte.
+        let text = try String(contentsOf: file, encoding: .utf8)
+        #expect(repro.encoded() == text)
     }
 }
