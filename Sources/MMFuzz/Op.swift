@@ -79,7 +79,7 @@ public enum Op: Hashable, Sendable {
     /// The same op naming another slot (unchanged when it names none).
     public func with(slot new: Int) -> Op {
         switch self {
-        case .call(let c, let s?, let r): _ = s; return .call(cpu: c, slot: new, r)
+        case .call(let c, .some, let r): return .call(cpu: c, slot: new, r)
         case .touch(let c, _, let a, let n, let v):
             return .touch(cpu: c, slot: new, addr: a, pages: n, value: v)
         default: return self

@@ -22,10 +22,11 @@ import MMSim
 /// }
 /// ```
 ///
-/// Format versions: 1, the first (a file without `version` is read as 1);
-/// 2, the same fields, with every op's `mm` slot checked on reading
-/// (see ``validate()``) and the variant required.  Both are read; 2 is
-/// written.
+/// Format versions: 2 is written; it has version 1's layout and marks a
+/// file whose variant is never empty and whose ops keep the slot rule
+/// (see ``validate()``), which reading checks in either version (every
+/// version-1 file the repository keeps passes).  A file without `version`
+/// is version 1; a later one is refused.
 public struct Reproducer: Hashable, Sendable, Codable {
     public static let currentVersion = 2
     /// The format versions this code reads.

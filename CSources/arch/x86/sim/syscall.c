@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Entry from the driver: each uapi call is a system call (or a user
- * access) made by a task of some mm on some CPU.  The entry validates what
+ * Entry from the driver: each struct mmsim_op passed to mmsim_call() (one
+ * at a time, or by a concurrent batch or a stress thread) is a system call
+ * (or a user access) made by a task of some mm on some CPU, dispatched
+ * through the table at the end of this file.  The entry validates what
  * the driver passed, schedules the task on the CPU, runs the kernel path,
  * and on the way out checks what must hold whenever the kernel returns to
  * user space: preemption and locks balanced, and no CPU that may run the
