@@ -11,26 +11,27 @@ public struct Errno: Error, RawRepresentable, Hashable, Sendable, CustomStringCo
     /// The positive errno value.
     public let rawValue: Int32
 
+    @inlinable
     public init(rawValue: Int32) {
         self.rawValue = rawValue
     }
 
     /// No such file or directory (the simulator: nothing there).
-    public static let ENOENT = Errno(rawValue: 2)
+    @inlinable public static var ENOENT: Errno { Errno(rawValue: 2) }
     /// No such process (the simulator: unknown mm id).
-    public static let ESRCH = Errno(rawValue: 3)
+    @inlinable public static var ESRCH: Errno { Errno(rawValue: 3) }
     /// Bad file descriptor (mmap without MAP_ANONYMOUS: there is no file).
-    public static let EBADF = Errno(rawValue: 9)
+    @inlinable public static var EBADF: Errno { Errno(rawValue: 9) }
     /// Out of memory.
-    public static let ENOMEM = Errno(rawValue: 12)
+    @inlinable public static var ENOMEM: Errno { Errno(rawValue: 12) }
     /// Bad address (a user access: the task would get SIGSEGV).
-    public static let EFAULT = Errno(rawValue: 14)
+    @inlinable public static var EFAULT: Errno { Errno(rawValue: 14) }
     /// Device or resource busy.
-    public static let EBUSY = Errno(rawValue: 16)
+    @inlinable public static var EBUSY: Errno { Errno(rawValue: 16) }
     /// Invalid argument.
-    public static let EINVAL = Errno(rawValue: 22)
+    @inlinable public static var EINVAL: Errno { Errno(rawValue: 22) }
     /// Resource deadlock would occur (a concurrent batch deadlocked).
-    public static let EDEADLK = Errno(rawValue: 35)
+    @inlinable public static var EDEADLK: Errno { Errno(rawValue: 35) }
 
     /// Every code the machine returns.
     public static let all: [Errno] = [.ENOENT, .ESRCH, .EBADF, .ENOMEM, .EFAULT, .EBUSY, .EINVAL, .EDEADLK]
@@ -58,7 +59,7 @@ public struct Errno: Error, RawRepresentable, Hashable, Sendable, CustomStringCo
 extension Errno {
     /// Maps a C return value: 0 and positive values pass through, a
     /// negative one becomes the matching errno.
-    @inline(__always)
+    @inlinable
     public static func check(_ ret: Int32) throws(Errno) -> Int32 {
         if ret < 0 {
             throw Errno(rawValue: -ret)

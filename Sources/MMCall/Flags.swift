@@ -10,16 +10,17 @@
 public struct Prot: OptionSet, Hashable, Sendable, Codable, CustomStringConvertible {
     public let rawValue: Int32
 
+    @inlinable
     public init(rawValue: Int32) {
         self.rawValue = rawValue
     }
 
     /// PROT_NONE.
-    public static let none: Prot = []
-    public static let read = Prot(rawValue: 0x1)
-    public static let write = Prot(rawValue: 0x2)
-    public static let exec = Prot(rawValue: 0x4)
-    public static let readWrite: Prot = [.read, .write]
+    @inlinable public static var none: Prot { [] }
+    @inlinable public static var read: Prot { Prot(rawValue: 0x1) }
+    @inlinable public static var write: Prot { Prot(rawValue: 0x2) }
+    @inlinable public static var exec: Prot { Prot(rawValue: 0x4) }
+    @inlinable public static var readWrite: Prot { [.read, .write] }
 
     /// `rw-`, as in /proc/PID/maps, with `+0x..` for unknown bits.
     public var description: String {
@@ -37,22 +38,23 @@ public struct Prot: OptionSet, Hashable, Sendable, Codable, CustomStringConverti
 public struct MapFlags: OptionSet, Hashable, Sendable, Codable, CustomStringConvertible {
     public let rawValue: Int32
 
+    @inlinable
     public init(rawValue: Int32) {
         self.rawValue = rawValue
     }
 
-    public static let shared = MapFlags(rawValue: 0x01)
-    public static let `private` = MapFlags(rawValue: 0x02)
-    public static let fixed = MapFlags(rawValue: 0x10)
-    public static let anonymous = MapFlags(rawValue: 0x20)
-    public static let denyWrite = MapFlags(rawValue: 0x800)
-    public static let noReserve = MapFlags(rawValue: 0x4000)
-    public static let stack = MapFlags(rawValue: 0x20000)
+    @inlinable public static var shared: MapFlags { MapFlags(rawValue: 0x01) }
+    @inlinable public static var `private`: MapFlags { MapFlags(rawValue: 0x02) }
+    @inlinable public static var fixed: MapFlags { MapFlags(rawValue: 0x10) }
+    @inlinable public static var anonymous: MapFlags { MapFlags(rawValue: 0x20) }
+    @inlinable public static var denyWrite: MapFlags { MapFlags(rawValue: 0x800) }
+    @inlinable public static var noReserve: MapFlags { MapFlags(rawValue: 0x4000) }
+    @inlinable public static var stack: MapFlags { MapFlags(rawValue: 0x20000) }
 
     /// `MAP_PRIVATE | MAP_ANONYMOUS`.
-    public static let anonymousPrivate: MapFlags = [.private, .anonymous]
+    @inlinable public static var anonymousPrivate: MapFlags { [.private, .anonymous] }
     /// `MAP_SHARED | MAP_ANONYMOUS`.
-    public static let anonymousShared: MapFlags = [.shared, .anonymous]
+    @inlinable public static var anonymousShared: MapFlags { [.shared, .anonymous] }
 
     private static let names: [(MapFlags, String)] = [
         (.shared, "SHARED"), (.private, "PRIVATE"), (.fixed, "FIXED"),
@@ -79,12 +81,13 @@ public struct MapFlags: OptionSet, Hashable, Sendable, Codable, CustomStringConv
 public struct Advice: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
     public let rawValue: Int32
 
+    @inlinable
     public init(rawValue: Int32) {
         self.rawValue = rawValue
     }
 
     /// MADV_DONTNEED: drop the pages; private ones read back as zeros.
-    public static let dontneed = Advice(rawValue: 4)
+    @inlinable public static var dontneed: Advice { Advice(rawValue: 4) }
 
     public var description: String {
         self == .dontneed ? "MADV_DONTNEED" : "advice \(rawValue)"

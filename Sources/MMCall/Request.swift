@@ -45,6 +45,7 @@ public enum Request: Hashable, Sendable {
         case switchMM, load, store
 
         /// The kind's number in `mmsim.h` (`enum mmsim_op_kind`).
+        @inlinable
         public var number: UInt32 {
             switch self {
             case .mmap: 1
@@ -63,6 +64,7 @@ public enum Request: Hashable, Sendable {
         }
 
         /// Whom a request of this kind names.
+        @inlinable
         public var who: Who {
             switch self {
             case .newMM: .nobody
@@ -73,6 +75,7 @@ public enum Request: Hashable, Sendable {
         }
 
         /// What a request of this kind returns when it succeeds.
+        @inlinable
         public var reply: Reply {
             switch self {
             case .newMM, .fork, .exec: .mm
@@ -83,6 +86,7 @@ public enum Request: Hashable, Sendable {
         }
 
         /// What a successful request does to the mms' lives.
+        @inlinable
         public var lifetime: Lifetime {
             switch self {
             case .newMM, .fork: .creates
@@ -153,9 +157,12 @@ public enum Request: Hashable, Sendable {
         /// A CPU, and an mm or none (a kernel thread).
         case taskOrKernelThread
 
+        @inlinable
         public var namesCPU: Bool { self == .task || self == .taskOrKernelThread }
+        @inlinable
         public var namesMM: Bool { self != .nobody }
         /// Whether the mm may be left out.
+        @inlinable
         public var mmOptional: Bool { self == .taskOrKernelThread }
     }
 
@@ -188,6 +195,7 @@ public enum Request: Hashable, Sendable {
         case addr, length, prot, flags, advice, value
     }
 
+    @inlinable
     public var kind: Kind {
         switch self {
         case .newMM: .newMM
@@ -220,6 +228,7 @@ extension Request {
         public var prot: Int32 = 0
         public var flags: Int32 = 0
 
+        @inlinable
         public init(kind: UInt32, addr: UInt64 = 0, len: UInt64 = 0, value: UInt64 = 0,
                     prot: Int32 = 0, flags: Int32 = 0) {
             self.kind = kind
@@ -231,6 +240,7 @@ extension Request {
         }
     }
 
+    @inlinable
     public var abi: ABI {
         var a = ABI(kind: kind.number)
         switch self {
@@ -328,7 +338,7 @@ public enum Outcome: Hashable, Sendable, Codable, CustomStringConvertible {
 
     /// The outcome of a request of `kind` from the machine's return `ret`
     /// (0 or -errno) and `out` (`struct mmsim_op`'s).
-    @inline(__always)
+    @inlinable
     public init(_ kind: Request.Kind, ret: Int64, out: UInt64) {
         let reply = kind.reply
         if ret < 0 {

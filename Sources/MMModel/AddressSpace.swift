@@ -22,29 +22,30 @@ enum Geometry {
 
 /// errno values, as positive numbers (MMCall's, which are mmsim.h's).
 enum E {
-    static let ESRCH = Errno.ESRCH.rawValue
-    static let EBADF = Errno.EBADF.rawValue
-    static let ENOMEM = Errno.ENOMEM.rawValue
-    static let EINVAL = Errno.EINVAL.rawValue
+    static var ESRCH: Int32 { Errno.ESRCH.rawValue }
+    static var EBADF: Int32 { Errno.EBADF.rawValue }
+    static var ENOMEM: Int32 { Errno.ENOMEM.rawValue }
+    static var EINVAL: Int32 { Errno.EINVAL.rawValue }
 }
 
 /// The PROT_* and MAP_* bits the model understands.
 enum Bits {
-    static let protRead = Prot.read.rawValue
-    static let protWrite = Prot.write.rawValue
-    static let protExec = Prot.exec.rawValue
-    static let protMask = Prot([.read, .write, .exec]).rawValue
+    static var protRead: Int32 { Prot.read.rawValue }
+    static var protWrite: Int32 { Prot.write.rawValue }
+    static var protExec: Int32 { Prot.exec.rawValue }
+    static var protMask: Int32 { Prot([.read, .write, .exec]).rawValue }
 
-    static let mapShared = MapFlags.shared.rawValue
-    static let mapPrivate = MapFlags.private.rawValue
+    static var mapShared: Int32 { MapFlags.shared.rawValue }
+    static var mapPrivate: Int32 { MapFlags.private.rawValue }
     /// Linux's MAP_TYPE: the sharing type's bits.
     static let mapType: Int32 = 0x0f
-    static let mapFixed = MapFlags.fixed.rawValue
-    static let mapAnonymous = MapFlags.anonymous.rawValue
-    static let mapKnown = MapFlags([.shared, .private, .fixed, .anonymous, .denyWrite, .noReserve,
-                                    .stack]).rawValue
+    static var mapFixed: Int32 { MapFlags.fixed.rawValue }
+    static var mapAnonymous: Int32 { MapFlags.anonymous.rawValue }
+    static var mapKnown: Int32 {
+        MapFlags([.shared, .private, .fixed, .anonymous, .denyWrite, .noReserve, .stack]).rawValue
+    }
 
-    static let madvDontneed = Advice.dontneed.rawValue
+    static var madvDontneed: Int32 { Advice.dontneed.rawValue }
 
     /// The protection a mapping gets for `prot` (already validated): x86
     /// without NX cannot grant write or exec without read.

@@ -14,6 +14,7 @@ public struct Call: Hashable, Sendable {
     public var mm: Int32?
     public var request: Request
 
+    @inlinable
     public init(cpu: Int, mm: Int32?, _ request: Request) {
         let who = request.kind.who
         self.cpu = who.namesCPU ? cpu : 0
@@ -23,7 +24,7 @@ public struct Call: Hashable, Sendable {
 
     /// The mm, for a request that must name one (-1 when it names none:
     /// the uapi's "no mm").
-    @inline(__always)
+    @inlinable
     public var mmID: Int32 { mm ?? -1 }
 }
 
