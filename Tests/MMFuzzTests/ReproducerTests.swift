@@ -7,10 +7,11 @@ import Testing
 /// must be refused with a message saying what is wrong and where.
 @Suite struct ReproducerInputTests {
     /// A small valid reproducer, with `variant`, `seed`, the second op's
-    /// slot and the version line as given.
+    /// slot and the version line as given (by default version 1, which
+    /// every mmfuzz reads: the defects below are about its fields).
     static func text(variant: String = "gather=vector,ptl=mm,preempt=off",
                      seed: String = "7", slot: String = "0",
-                     version: String? = "\"version\": 2,") -> String {
+                     version: String? = "\"version\": 1,") -> String {
         """
         {
           \(version ?? "")
@@ -40,8 +41,8 @@ import Testing
     }
 
     @Test func readsVersionsOneAndTwoAndNone() throws {
-        #expect(try Self.decode(Self.text()).version == 2)
-        #expect(try Self.decode(Self.text(version: "\"version\": 1,")).version == 1)
+        #expect(try Self.decode(Self.text(version: "\"version\": 2,")).version == 2)
+        #expect(try Self.decode(Self.text()).version == 1)
         // A file without a version is version 1.
         #expect(try Self.decode(Self.text(version: nil)).version == 1)
         #expect(Self.reason(Self.text(version: "\"version\": 3,"))?.contains("unsupported version 3") == true)
