@@ -71,7 +71,7 @@ import Testing
     /// A kind the machine does not know is refused, not run as another.
     @Test func unknownKindIsEINVAL() throws {
         let m = try Machine()
-        try m.withCMachine { c in
+        m.withCMachine { c in
             var op = mmsim_op()
             op.kind = UInt32(MMSIM_OP_NR.rawValue)
             #expect(mmsim_call(c, &op) == -MMSIM_EINVAL)
