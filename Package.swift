@@ -40,13 +40,18 @@ let package = Package(
                 .unsafeFlags(kernelCFlags),
             ]
         ),
+        // The operation vocabulary: what a task asks of the kernel (a
+        // request and its typed arguments), what comes back, the errno
+        // values; pure Swift, shared by the model, the wrapper and the
+        // engine.
+        .target(name: "MMCall"),
         // The safe Swift face of the C machine.
         .target(
             name: "MMSim",
-            dependencies: ["CMMSim"]
+            dependencies: ["CMMSim", "MMCall"]
         ),
         // The reference model: pure Swift, knows nothing of the C machine.
-        .target(name: "MMModel"),
+        .target(name: "MMModel", dependencies: ["MMCall"]),
         // liblzma from the system (xz-utils; Debian's liblzma-dev), for
         // reading xz-compressed traces as a stream.
         .systemLibrary(
@@ -60,7 +65,7 @@ let package = Package(
         // and the trace replayer (Trace/).
         .target(
             name: "MMFuzz",
-            dependencies: ["MMSim", "MMModel", "CLzma"]
+            dependencies: ["MMCall", "MMSim", "MMModel", "CLzma"]
         ),
         // The command-line tool.
         .executableTarget(
@@ -87,7 +92,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MMSimTests",
-            dependencies: ["MMSim", "CMMSimTestHooks"]
+            dependencies: ["MMSim", "MMCall", "CMMSim", "CMMSimTestHooks"]
         ),
         .testTarget(
             name: "MMModelTests",

@@ -23,9 +23,8 @@ public struct Batch: Hashable, Sendable {
     public static let maxCalls = 32
 
     /// Kinds a batch may hold.
-    public static let kinds: Set<OpKind> = [
-        .mmap, .munmap, .mprotect, .madvise, .fork, .switchMM, .load, .store, .touch,
-    ]
+    public static let kinds: Set<OpKind> =
+        Set(Request.Kind.allCases.filter(\.batchable).map(OpKind.call) + [.touch])
 }
 
 extension Scheduler {

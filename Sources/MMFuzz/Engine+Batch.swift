@@ -28,13 +28,13 @@ extension CaseRunner {
         var events: [HistoryEvent] = []
         events.reserveCapacity(ops.count)
         for (call, result) in zip(calls, run.outcomes) {
-            let outcome = Self.outcome(of: call, result)
+            let outcome = result.outcome
             tally(outcome)
             if let trace = _trace { trace(index, op, call, outcome) }
             // MADV_DONTNEED zaps from the moment it holds mmap_sem: its
             // pages as they were then go first (later faults are zapped
             // or not by the search's zaps of their own).
-            let hint = if case .madvise = call { result.locked } else { result.effect }
+            let hint = if case .madvise = call.request { result.locked } else { result.effect }
             // An access that took mmap_sem faulted.
             let faulted = result.locked != result.start
             events.append(HistoryEvent(call: call, outcome: outcome, start: result.start, end: result.end,
@@ -102,7 +102,7 @@ extension CaseRunner {
         var pages: [PageKey: Bool] = [:]
         var children: [Int32: [Int32]] = [:]
         for e in events {
-            if case .fork(_, let parent) = e.call, case .mm(let child) = e.outcome {
+            if case .fork = e.call.request, let parent = e.call.mm, case .mm(let child) = e.outcome {
                 children[parent, default: []].append(child)
             }
         }
@@ -163,70 +163,30 @@ extension CaseRunner {
     private func resolve(_ batch: Batch) -> ([Call], [ConcurrentOp]) {
         var calls: [Call] = []
         var ops: [ConcurrentOp] = []
-        func add(_ call: Call, _ cpu: Int, _ mm: Int32?, _ c: ConcurrentOp.Call) {
+        func add(_ cpu: Int, _ mm: Int32?, _ request: Request) {
             guard ops.count < Batch.maxCalls else { return }
-            calls.append(call)
-            ops.append(ConcurrentOp(cpu: cpu, mm: mm.map { MMID(rawValue: $0) }, c))
+            calls.append(Call(cpu: cpu, mm: mm, request))
+            ops.append(ConcurrentOp(cpu: cpu, mm: mm.map { MMID(rawValue: $0) }, request))
         }
-        for sub in batch.ops {
+        for sub in batch.ops where Batch.kinds.contains(sub.kind) {
             guard let cpu = sub.cpu, cpu >= 0, cpu < cpus else { continue }
-            if case .switchMM(_, nil) = sub {
-                add(.switchMM(cpu: cpu, mm: nil), cpu, nil, .switchMM)
-                continue
+            var mm: Int32?
+            if let slot = sub.slot {
+                guard let resolved = resolve(slot) else { continue }
+                mm = resolved
             }
-            guard let slot = sub.slot, let mm = resolve(slot) else { continue }
             switch sub {
-            case .mmap(_, _, let a, let l, let p, let f):
-                add(.mmap(cpu: cpu, mm: mm, addr: a, length: l, prot: p, flags: f), cpu, mm,
-                    .mmap(addr: a, length: l, prot: Prot(rawValue: p), flags: MapFlags(rawValue: f)))
-            case .munmap(_, _, let a, let l):
-                add(.munmap(cpu: cpu, mm: mm, addr: a, length: l), cpu, mm, .munmap(addr: a, length: l))
-            case .mprotect(_, _, let a, let l, let p):
-                add(.mprotect(cpu: cpu, mm: mm, addr: a, length: l, prot: p), cpu, mm,
-                    .mprotect(addr: a, length: l, prot: Prot(rawValue: p)))
-            case .madvise(_, _, let a, let l, let adv):
-                add(.madvise(cpu: cpu, mm: mm, addr: a, length: l, advice: adv), cpu, mm,
-                    .madvise(addr: a, length: l, advice: Advice(rawValue: adv)))
-            case .fork:
-                add(.fork(cpu: cpu, mm: mm), cpu, mm, .fork)
-            case .switchMM:
-                add(.switchMM(cpu: cpu, mm: mm), cpu, mm, .switchMM)
-            case .load(_, _, let a):
-                add(.load(cpu: cpu, mm: mm, addr: a), cpu, mm, .load(addr: a))
-            case .store(_, _, let a, let v):
-                add(.store(cpu: cpu, mm: mm, addr: a, value: v), cpu, mm, .store(addr: a, value: v))
+            case .call(_, _, let request):
+                add(cpu, mm, request)
             case .touch(_, _, let a, let n, let v):
                 for i in 0 ..< max(0, min(n, 64)) {
-                    let addr = a &+ UInt64(i) &* Machine.pageSize
-                    add(.store(cpu: cpu, mm: mm, addr: addr, value: v &+ UInt64(i)), cpu, mm,
-                        .store(addr: addr, value: v &+ UInt64(i)))
+                    add(cpu, mm, .store(addr: a &+ UInt64(i) &* Machine.pageSize, value: v &+ UInt64(i)))
                 }
             default:
                 continue
             }
         }
         return (calls, ops)
-    }
-
-    /// A batch op's outcome as the sequential calls report it.
-    static func outcome(of call: Call, _ result: ConcurrentOutcome) -> Outcome {
-        switch call {
-        case .load, .store:
-            if let e = result.errno {
-                if e == .EFAULT { return .segv }
-                if e == .ENOMEM { return .oom }
-                return .errno(e.rawValue)
-            }
-            if case .store(_, _, _, let value) = call { return .value(value) }
-            return .value(result.value)
-        default:
-            if let e = result.errno { return .errno(e.rawValue) }
-            switch call {
-            case .mmap: return .address(result.value)
-            case .fork: return .mm(Int32(truncatingIfNeeded: result.value))
-            default: return .ok
-            }
-        }
     }
 }
 

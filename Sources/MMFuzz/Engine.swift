@@ -188,47 +188,13 @@ public final class CaseRunner {
     /// Runs one op; nil when it passed every check (or was skipped).
     public func step(_ op: Op, index: Int) -> Failure? {
         switch op {
-        case .newMM:
-            return perform(.newMM, op: op, index: index)
-        case .fork(let cpu, let slot):
-            guard let mm = resolve(slot) else { return nil }
-            return perform(.fork(cpu: cpu, mm: mm), op: op, index: index)
-        case .mmGet(let slot):
-            guard let mm = resolve(slot) else { return nil }
-            return perform(.mmGet(mm: mm), op: op, index: index)
-        case .exit(let cpu, let slot):
-            guard let mm = resolve(slot) else { return nil }
-            return perform(.exit(cpu: cpu, mm: mm), op: op, index: index)
-        case .exec(let cpu, let slot):
-            guard let mm = resolve(slot) else { return nil }
-            return perform(.exec(cpu: cpu, mm: mm), op: op, index: index)
-        case .mmap(let cpu, let slot, let addr, let length, let prot, let flags):
-            guard let mm = resolve(slot) else { return nil }
-            return perform(.mmap(cpu: cpu, mm: mm, addr: addr, length: length, prot: prot, flags: flags),
-                           op: op, index: index)
-        case .munmap(let cpu, let slot, let addr, let length):
-            guard let mm = resolve(slot) else { return nil }
-            return perform(.munmap(cpu: cpu, mm: mm, addr: addr, length: length), op: op, index: index)
-        case .mprotect(let cpu, let slot, let addr, let length, let prot):
-            guard let mm = resolve(slot) else { return nil }
-            return perform(.mprotect(cpu: cpu, mm: mm, addr: addr, length: length, prot: prot),
-                           op: op, index: index)
-        case .madvise(let cpu, let slot, let addr, let length, let advice):
-            guard let mm = resolve(slot) else { return nil }
-            return perform(.madvise(cpu: cpu, mm: mm, addr: addr, length: length, advice: advice),
-                           op: op, index: index)
-        case .switchMM(let cpu, let slot):
+        case .call(let cpu, let slot, let request):
+            var mm: Int32?
             if let slot {
-                guard let mm = resolve(slot) else { return nil }
-                return perform(.switchMM(cpu: cpu, mm: mm), op: op, index: index)
+                guard let resolved = resolve(slot) else { return nil }
+                mm = resolved
             }
-            return perform(.switchMM(cpu: cpu, mm: nil), op: op, index: index)
-        case .load(let cpu, let slot, let addr):
-            guard let mm = resolve(slot) else { return nil }
-            return perform(.load(cpu: cpu, mm: mm, addr: addr), op: op, index: index)
-        case .store(let cpu, let slot, let addr, let value):
-            guard let mm = resolve(slot) else { return nil }
-            return perform(.store(cpu: cpu, mm: mm, addr: addr, value: value), op: op, index: index)
+            return perform(Call(cpu: cpu, mm: mm, request), op: op, index: index)
         case .touch(let cpu, let slot, let addr, let pages, let value):
             guard let mm = resolve(slot) else { return nil }
             var i = 0
@@ -293,53 +259,11 @@ public final class CaseRunner {
     /// The machine's answer to `call`.
     @inline(__always)
     private func execute(_ call: Call) -> Outcome {
-        let outcome: Outcome
-        do throws(Errno) {
-            switch call {
-            case .newMM:
-                outcome = .mm(try machine.newMM().rawValue)
-            case .fork(let cpu, let mm):
-                outcome = .mm(try machine.fork(cpu: cpu, mm: MMID(rawValue: mm)).rawValue)
-            case .mmGet(let mm):
-                try machine.mmGet(MMID(rawValue: mm))
-                outcome = .ok
-            case .exit(let cpu, let mm):
-                try machine.exit(cpu: cpu, mm: MMID(rawValue: mm))
-                outcome = .ok
-            case .exec(let cpu, let mm):
-                outcome = .mm(try machine.exec(cpu: cpu, mm: MMID(rawValue: mm)).rawValue)
-            case .mmap(let cpu, let mm, let addr, let length, let prot, let flags):
-                outcome = .address(try machine.mmap(cpu: cpu, mm: MMID(rawValue: mm), addr: addr,
-                                                    length: length, prot: Prot(rawValue: prot),
-                                                    flags: MapFlags(rawValue: flags)))
-            case .munmap(let cpu, let mm, let addr, let length):
-                try machine.munmap(cpu: cpu, mm: MMID(rawValue: mm), addr: addr, length: length)
-                outcome = .ok
-            case .mprotect(let cpu, let mm, let addr, let length, let prot):
-                try machine.mprotect(cpu: cpu, mm: MMID(rawValue: mm), addr: addr, length: length,
-                                     prot: Prot(rawValue: prot))
-                outcome = .ok
-            case .madvise(let cpu, let mm, let addr, let length, let advice):
-                try machine.madvise(cpu: cpu, mm: MMID(rawValue: mm), addr: addr, length: length,
-                                    advice: Advice(rawValue: advice))
-                outcome = .ok
-            case .switchMM(let cpu, let mm):
-                try machine.switchMM(cpu: cpu, to: mm.map { MMID(rawValue: $0) })
-                outcome = .ok
-            case .load(let cpu, let mm, let addr):
-                outcome = Self.access(try machine.load(cpu: cpu, mm: MMID(rawValue: mm), addr: addr))
-            case .store(let cpu, let mm, let addr, let value):
-                outcome = Self.access(try machine.store(cpu: cpu, mm: MMID(rawValue: mm), addr: addr,
-                                                        value: value))
-            }
-        } catch {
-            lastOutcomeFailed = true
-            tally(.errno(error.rawValue))
-            return .errno(error.rawValue)
-        }
+        let outcome = machine.perform(cpu: call.cpu, mm: call.mm.map(MMID.init(rawValue:)),
+                                      call.request)
         tally(outcome)
         switch outcome {
-        case .segv, .oom:
+        case .segv, .oom, .errno:
             lastOutcomeFailed = true
         default:
             lastOutcomeFailed = false
@@ -361,28 +285,19 @@ public final class CaseRunner {
         }
     }
 
-    @inline(__always)
-    static func access(_ r: AccessResult) -> Outcome {
-        switch r {
-        case .ok(let v): .value(v)
-        case .segv: .segv
-        case .oom: .oom
-        }
-    }
-
     /// Keeps `live` in step with what the machine did.
     @inline(__always)
     func track(_ call: Call, _ outcome: Outcome) {
-        switch (call, outcome) {
-        case (.newMM, .mm(let id)), (.fork, .mm(let id)):
+        switch (call.request.kind.lifetime, outcome) {
+        case (.creates, .mm(let id)):
             _live.append(id)
             users.append(1)
-        case (.mmGet(let mm), .ok):
-            if let i = _live.firstIndex(of: mm) { users[i] += 1 }
-        case (.exit(_, let mm), .ok):
-            dropUser(mm)
-        case (.exec(_, let mm), .mm(let id)):
-            dropUser(mm)
+        case (.addsUser, .ok):
+            if let i = _live.firstIndex(of: call.mmID) { users[i] += 1 }
+        case (.dropsUser, .ok):
+            dropUser(call.mmID)
+        case (.replaces, .mm(let id)):
+            dropUser(call.mmID)
             _live.append(id)
             users.append(1)
         default:

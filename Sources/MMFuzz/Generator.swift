@@ -61,9 +61,9 @@ public struct CaseGenerator {
 
     /// Base weights of the op kinds.
     public static let weights: [OpKind: UInt32] = [
-        .newMM: 3, .fork: 5, .mmGet: 2, .exit: 3, .exec: 2,
-        .mmap: 16, .munmap: 9, .mprotect: 8, .madvise: 6,
-        .switchMM: 7, .load: 20, .store: 26, .touch: 2, .failNthAlloc: 3,
+        .call(.newMM): 3, .call(.fork): 5, .call(.mmGet): 2, .call(.exit): 3, .call(.exec): 2,
+        .call(.mmap): 16, .call(.munmap): 9, .call(.mprotect): 8, .call(.madvise): 6,
+        .call(.switchMM): 7, .call(.load): 20, .call(.store): 26, .touch: 2, .failNthAlloc: 3,
     ]
 
     /// Weight of a batch run at once, by regime.
@@ -77,14 +77,14 @@ public struct CaseGenerator {
 
     /// Weights of the ops inside a batch.
     static let batchWeights: [(OpKind, UInt32)] = [
-        (.mmap, 3), (.munmap, 3), (.mprotect, 3), (.madvise, 5), (.fork, 1),
-        (.switchMM, 1), (.load, 8), (.store, 8), (.touch, 3),
+        (.call(.mmap), 3), (.call(.munmap), 3), (.call(.mprotect), 3), (.call(.madvise), 5),
+        (.call(.fork), 1), (.call(.switchMM), 1), (.call(.load), 8), (.call(.store), 8), (.touch, 3),
     ]
     static let batchWeightValues = batchWeights.map(\.1)
     static let batchWeightTotal = batchWeightValues.reduce(UInt64(0)) { $0 + UInt64($1) }
 
     /// Kinds swarm testing never turns off (without mmap nothing happens).
-    static let alwaysOn: Set<OpKind> = [.mmap]
+    static let alwaysOn: Set<OpKind> = [.call(.mmap)]
 
     private static let pmdSize: UInt64 = 1 << 21
     private static let pudSize: UInt64 = 1 << 30
@@ -218,7 +218,7 @@ public struct CaseGenerator {
                 totalWeight += UInt64(weights[t]) * 3
                 weights[t] *= 4
             }
-            slots = rng.int(1 ... 12)
+            slots = rng.int(1 ... Op.aliasingSlots)
 
             let n = rng.int(1 ... 4)
             for _ in 0 ..< n {
@@ -296,25 +296,29 @@ public struct CaseGenerator {
                 shadows[i].users -= 1
                 if shadows[i].users <= 0 { shadows.remove(at: i) }
             }
-            switch op {
-            case .newMM:
-                shadows.append(Shadow())
-            case .fork(_, let slot):
-                if let i = index(slot) {
-                    var child = shadows[i]
-                    child.users = 1
-                    shadows.append(child)
+            guard case .call(_, let slot, let request) = op else { return }
+            switch request.kind.lifetime {
+            case .creates:
+                if let slot {
+                    // fork: the child starts as a copy of the parent.
+                    if let i = index(slot) {
+                        var child = shadows[i]
+                        child.users = 1
+                        shadows.append(child)
+                    }
+                } else {
+                    shadows.append(Shadow())
                 }
-            case .mmGet(let slot):
-                if let i = index(slot) { shadows[i].users += 1 }
-            case .exit(_, let slot):
-                if let i = index(slot) { drop(i) }
-            case .exec(_, let slot):
-                if let i = index(slot) {
+            case .addsUser:
+                if let slot, let i = index(slot) { shadows[i].users += 1 }
+            case .dropsUser:
+                if let slot, let i = index(slot) { drop(i) }
+            case .replaces:
+                if let slot, let i = index(slot) {
                     drop(i)
                     shadows.append(Shadow())
                 }
-            default:
+            case .none:
                 break
             }
         }
@@ -456,20 +460,20 @@ public struct CaseGenerator {
             let mapFixed = MapFlags.fixed.rawValue
             let mapAnon = MapFlags.anonymous.rawValue
             switch kind {
-            case .newMM:
+            case .call(.newMM):
                 return .newMM
-            case .fork:
+            case .call(.fork):
                 let m = slot()
                 return .fork(cpu: cpu(), slot: m)
-            case .mmGet:
+            case .call(.mmGet):
                 return .mmGet(slot: slot())
-            case .exit:
+            case .call(.exit):
                 let m = slot()
                 return .exit(cpu: cpu(), slot: m)
-            case .exec:
+            case .call(.exec):
                 let m = slot()
                 return .exec(cpu: cpu(), slot: m)
-            case .mmap:
+            case .call(.mmap):
                 let m = slot()
                 let (s, n) = arenaRange()
                 var flags = (rng.chance(1, in: 4) ? mapShared : mapPrivate) | mapAnon
@@ -485,27 +489,27 @@ public struct CaseGenerator {
                 }
                 return .mmap(cpu: cpu(), slot: m, addr: addr, length: length(pages: n),
                              prot: prot(), flags: flags)
-            case .munmap:
+            case .call(.munmap):
                 let m = slot()
                 let (s, n) = targetRange()
                 return .munmap(cpu: cpu(), slot: m, addr: s &* CaseGenerator.page,
                                length: length(pages: n))
-            case .mprotect:
+            case .call(.mprotect):
                 let m = slot()
                 let (s, n) = targetRange()
                 return .mprotect(cpu: cpu(), slot: m, addr: s &* CaseGenerator.page,
                                  length: length(pages: n), prot: prot())
-            case .madvise:
+            case .call(.madvise):
                 let m = slot()
                 let (s, n) = targetRange()
                 return .madvise(cpu: cpu(), slot: m, addr: s &* CaseGenerator.page,
                                 length: length(pages: n), advice: Advice.dontneed.rawValue)
-            case .switchMM:
+            case .call(.switchMM):
                 return .switchMM(cpu: cpu(), slot: rng.chance(1, in: 4) ? nil : slot())
-            case .load:
+            case .call(.load):
                 let m = slot()
                 return .load(cpu: cpu(), slot: m, addr: wordAddress(page: targetPage()))
-            case .store:
+            case .call(.store):
                 let m = slot()
                 return .store(cpu: cpu(), slot: m, addr: wordAddress(page: targetPage()),
                               value: value())
@@ -534,7 +538,7 @@ public struct CaseGenerator {
             case .parallel:
                 // Not on small machines: a batch that runs out of frames
                 // in an mprotect leaves the model guessing.
-                guard config.frames >= 512 else { return make(.store) }
+                guard config.frames >= 512 else { return make(.call(.store)) }
                 return makeBatch()
             }
         }
@@ -566,7 +570,7 @@ public struct CaseGenerator {
                     if badRate > 0, rng.below(1000) < badRate, sub.kind != .touch {
                         sub = corrupt(sub)
                     }
-                    if sub.kind == .fork { follow(sub) }
+                    if sub.kind == .call(.fork) { follow(sub) }
                     ops.append(sub.with(cpu: c))
                 }
             }
@@ -597,22 +601,8 @@ public struct CaseGenerator {
             case 1:
                 // An mm nobody uses: dead or never handed out.
                 let bad = -rng.int(1 ... 6)
-                switch op {
-                case .fork(let c, _): return .fork(cpu: c, slot: bad)
-                case .mmGet: return .mmGet(slot: bad)
-                case .exit(let c, _): return .exit(cpu: c, slot: bad)
-                case .exec(let c, _): return .exec(cpu: c, slot: bad)
-                case .mmap(let c, _, let a, let l, let p, let f):
-                    return .mmap(cpu: c, slot: bad, addr: a, length: l, prot: p, flags: f)
-                case .munmap(let c, _, let a, let l): return .munmap(cpu: c, slot: bad, addr: a, length: l)
-                case .mprotect(let c, _, let a, let l, let p):
-                    return .mprotect(cpu: c, slot: bad, addr: a, length: l, prot: p)
-                case .madvise(let c, _, let a, let l, let adv):
-                    return .madvise(cpu: c, slot: bad, addr: a, length: l, advice: adv)
-                case .switchMM(let c, _): return .switchMM(cpu: c, slot: bad)
-                case .load(let c, _, let a): return .load(cpu: c, slot: bad, addr: a)
-                case .store(let c, _, let a, let v): return .store(cpu: c, slot: bad, addr: a, value: v)
-                default: break
+                if case .call(let c, _, let r) = op, r.kind.who.namesMM {
+                    return .call(r, cpu: c, slot: bad)
                 }
             default:
                 break
@@ -631,52 +621,53 @@ public struct CaseGenerator {
                             length)
                 }
             }
-            switch op {
-            case .mmap(let c, let s, let a, let l, let p, let f):
+            switch op.request {
+            case .mmap(let a, let l, let prot, let flags)?:
+                let (p, f) = (prot.rawValue, flags.rawValue)
                 switch rng.below(4) {
                 case 0:
-                    return .mmap(cpu: c, slot: s, addr: a, length: l,
-                                 prot: p | Int32(rng.element([0x8, 0x10, 0x100, 0x1000000])), flags: f)
+                    return op.with(.mmap(addr: a, length: l,
+                                         prot: Prot(rawValue: p | Int32(rng.element([0x8, 0x10, 0x100, 0x1000000]))),
+                                         flags: flags))
                 case 1:
                     let bad: Int32 = rng.element([
                         f | 0x40, f | 0x1000, f & ~MapFlags.anonymous.rawValue,
                         f & ~(MapFlags.shared.rawValue | MapFlags.private.rawValue),
                         f | MapFlags.shared.rawValue | MapFlags.private.rawValue, f | 0x0f,
                     ])
-                    return .mmap(cpu: c, slot: s, addr: a, length: l, prot: p, flags: bad)
+                    return op.with(.mmap(addr: a, length: l, prot: prot, flags: MapFlags(rawValue: bad)))
                 default:
                     let (ba, bl) = badRange(a, l)
-                    return .mmap(cpu: c, slot: s, addr: ba, length: bl, prot: p,
-                                 flags: f | MapFlags.fixed.rawValue)
+                    return op.with(.mmap(addr: ba, length: bl, prot: prot, flags: flags.union(.fixed)))
                 }
-            case .munmap(let c, let s, let a, let l):
+            case .munmap(let a, let l)?:
                 let (ba, bl) = badRange(a, l)
-                return .munmap(cpu: c, slot: s, addr: ba, length: bl)
-            case .mprotect(let c, let s, let a, let l, let p):
+                return op.with(.munmap(addr: ba, length: bl))
+            case .mprotect(let a, let l, let prot)?:
                 if rng.chance(1, in: 3) {
-                    return .mprotect(cpu: c, slot: s, addr: a, length: l,
-                                     prot: p | Int32(rng.element([0x8, 0x20, 0x1000000, 0x2000000])))
+                    return op.with(.mprotect(addr: a, length: l, prot: Prot(
+                        rawValue: prot.rawValue | Int32(rng.element([0x8, 0x20, 0x1000000, 0x2000000])))))
                 }
                 let (ba, bl) = badRange(a, l)
-                return .mprotect(cpu: c, slot: s, addr: ba, length: bl, prot: p)
-            case .madvise(let c, let s, let a, let l, let adv):
+                return op.with(.mprotect(addr: ba, length: bl, prot: prot))
+            case .madvise(let a, let l, let adv)?:
                 if rng.chance(1, in: 2) {
-                    return .madvise(cpu: c, slot: s, addr: a, length: l,
-                                    advice: rng.element([0, 1, 2, 3, 9, 100, -1]))
+                    return op.with(.madvise(addr: a, length: l,
+                                            advice: Advice(rawValue: rng.element([0, 1, 2, 3, 9, 100, -1]))))
                 }
                 let (ba, bl) = badRange(a, l)
-                return .madvise(cpu: c, slot: s, addr: ba, length: bl, advice: adv)
-            case .load(let c, let s, let a):
+                return op.with(.madvise(addr: ba, length: bl, advice: adv))
+            case .load(let a)?:
                 if rng.chance(1, in: 2) {
-                    return .load(cpu: c, slot: s, addr: a | (1 + rng.below(7)))
+                    return op.with(.load(addr: a | (1 + rng.below(7))))
                 }
-                return .load(cpu: c, slot: s, addr: rng.chance(1, in: 2) ? taskSize + rng.below(512) * 8
-                                                                         : UInt64.max & ~7)
-            case .store(let c, let s, let a, let v):
+                return op.with(.load(addr: rng.chance(1, in: 2) ? taskSize + rng.below(512) * 8
+                                                                : UInt64.max & ~7))
+            case .store(let a, let v)?:
                 if rng.chance(1, in: 2) {
-                    return .store(cpu: c, slot: s, addr: a | (1 + rng.below(7)), value: v)
+                    return op.with(.store(addr: a | (1 + rng.below(7)), value: v))
                 }
-                return .store(cpu: c, slot: s, addr: taskSize + rng.below(512) * 8, value: v)
+                return op.with(.store(addr: taskSize + rng.below(512) * 8, value: v))
             default:
                 if op.cpu != nil {
                     return op.with(cpu: config.cpus + rng.int(0 ... 3))

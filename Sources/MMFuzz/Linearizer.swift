@@ -272,7 +272,7 @@ public struct Linearizer {
                     overlapped = true
                     // Only a MADV_DONTNEED that ran: valid, and done or
                     // stopped by a hole (it zaps the mapped parts).
-                    guard case .madvise(_, _, let start, let length, 4) = other.call,
+                    guard case .madvise(let start, let length, .dontneed) = other.call.request,
                           other.outcome == .ok || other.outcome == .errno(12),
                           addr >= start, addr - start < length, zaps.count < 64,
                           sparing[k, default: []].insert(addr >> 12).inserted else { continue }
@@ -297,7 +297,8 @@ public struct Linearizer {
             for i in staleLoads {
                 let (mm, addr, _) = events[i].call.access!
                 for j in losable {
-                    if case .store(_, mm, addr, let value) = events[j].call, events[j].start <= events[i].end {
+                    if case .store(addr, let value) = events[j].call.request, events[j].call.mm == mm,
+                       events[j].start <= events[i].end {
                         strayValues[i, default: []].insert(value)
                     }
                 }
@@ -306,8 +307,8 @@ public struct Linearizer {
 
         /// Store `i` as a stray store (see ``Model/strayStore(mm:addr:value:)``).
         func stray(_ i: Int, in model: inout Model) {
-            if case .store(_, let mm, let addr, let value) = events[i].call {
-                model.strayStore(mm: mm, addr: addr, value: value)
+            if case .store(let addr, let value) = events[i].call.request {
+                model.strayStore(mm: events[i].call.mmID, addr: addr, value: value)
             }
         }
 
@@ -506,9 +507,9 @@ public struct Linearizer {
 extension Call {
     /// The mm, address and direction of a load or store.
     var access: (mm: Int32, addr: UInt64, write: Bool)? {
-        switch self {
-        case .load(_, let mm, let addr): (mm, addr, false)
-        case .store(_, let mm, let addr, _): (mm, addr, true)
+        switch request {
+        case .load(let addr): (mmID, addr, false)
+        case .store(let addr, _): (mmID, addr, true)
         default: nil
         }
     }
@@ -516,24 +517,15 @@ extension Call {
     /// Whether the call may free the page at `addr` of `mm` (munmap,
     /// MADV_DONTNEED, an mmap over it); mprotect keeps the page.
     func removes(mm: Int32, addr: UInt64) -> Bool {
-        switch self {
-        case .munmap(_, mm, let start, let length), .madvise(_, mm, let start, let length, _),
-             .mmap(_, mm, let start, let length, _, _):
-            addr >= start && addr - start < length
-        default:
-            false
+        guard request.kind.mayFreeRange, self.mm == mm, let (start, length) = request.range else {
+            return false
         }
+        return addr >= start && addr - start < length
     }
 
     /// Whether the call may take mappings, pages or write permission of
     /// `mm` away (fork write-protects private pages).
     func changesMappings(of mm: Int32) -> Bool {
-        switch self {
-        case .mmap(_, let m, _, _, _, _), .munmap(_, let m, _, _), .mprotect(_, let m, _, _, _),
-             .madvise(_, let m, _, _, _), .fork(_, let m):
-            m == mm
-        default:
-            false
-        }
+        request.kind.mayReduceMappings && self.mm == mm
     }
 }

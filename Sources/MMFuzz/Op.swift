@@ -1,7 +1,8 @@
 import MMModel
 import MMSim
 
-/// One step of a fuzz case.
+/// One step of a fuzz case: a call (who, and a ``Request``), or one of the
+/// engine's own steps.
 ///
 /// Mms are named by *slot*, not by id: a slot `s >= 0` means
 /// `live[s % live.count]`, where `live` is the engine's list of mms that
@@ -9,24 +10,22 @@ import MMSim
 /// counted) while no mm is live.  So removing ops while shrinking keeps the
 /// rest meaningful.  A negative slot names an mm id that is not alive (a
 /// dead one or one never handed out): a bad call the kernel must refuse.
+/// Slots stay below ``aliasingSlots`` or the number of mms the case
+/// creates, whichever is larger: the generator draws them so (a slot past
+/// the live ones aliases another on purpose), shrinking only lowers them,
+/// and a reproducer naming a larger one is refused (it names no mm of the
+/// case: a typo or an edit).
 ///
 /// CPUs are passed to the machine as they are, so a CPU out of range is a
 /// bad call too.
 public enum Op: Hashable, Sendable {
-    case newMM
-    case fork(cpu: Int, slot: Int)
-    case mmGet(slot: Int)
-    case exit(cpu: Int, slot: Int)
-    case exec(cpu: Int, slot: Int)
-    case mmap(cpu: Int, slot: Int, addr: UInt64, length: UInt64, prot: Int32, flags: Int32)
-    case munmap(cpu: Int, slot: Int, addr: UInt64, length: UInt64)
-    case mprotect(cpu: Int, slot: Int, addr: UInt64, length: UInt64, prot: Int32)
-    case madvise(cpu: Int, slot: Int, addr: UInt64, length: UInt64, advice: Int32)
-    /// Run the mm of `slot` on `cpu`, or a kernel thread (lazy TLB) when
-    /// `slot` is nil.
-    case switchMM(cpu: Int, slot: Int?)
-    case load(cpu: Int, slot: Int, addr: UInt64)
-    case store(cpu: Int, slot: Int, addr: UInt64, value: UInt64)
+    /// Slots below this may alias a live mm (modulo) in any case.
+    public static let aliasingSlots = 12
+
+    /// `request` by the task of the mm of `slot` on `cpu`.  A request that
+    /// names no CPU (``Request/Who``) has `cpu` 0; `slot` is nil when it
+    /// names no mm (newMM, a switch to a kernel thread).
+    case call(cpu: Int, slot: Int?, Request)
     /// Stores `value + i` at the start of each of `pages` pages from
     /// `addr`: one checked store per page, to populate large ranges (a
     /// gather vector holds 506 pages).
@@ -37,101 +36,161 @@ public enum Op: Hashable, Sendable {
     /// Ops on several CPUs at once (the concurrent regime).
     case parallel(Batch)
 
+    /// A call, its CPU and slot kept only where the request names them.
+    public static func call(_ request: Request, cpu: Int, slot: Int?) -> Op {
+        let who = request.kind.who
+        return .call(cpu: who.namesCPU ? cpu : 0, slot: who.namesMM ? slot : nil, request)
+    }
+
     /// The op's kind.
     public var kind: OpKind {
         switch self {
-        case .newMM: .newMM
-        case .fork: .fork
-        case .mmGet: .mmGet
-        case .exit: .exit
-        case .exec: .exec
-        case .mmap: .mmap
-        case .munmap: .munmap
-        case .mprotect: .mprotect
-        case .madvise: .madvise
-        case .switchMM: .switchMM
-        case .load: .load
-        case .store: .store
+        case .call(_, _, let r): .call(r.kind)
         case .touch: .touch
         case .failNthAlloc: .failNthAlloc
         case .parallel: .parallel
         }
     }
 
+    /// The request, for a call.
+    public var request: Request? {
+        if case .call(_, _, let r) = self { return r }
+        return nil
+    }
+
     /// The CPU the op runs on, if it names one.
     public var cpu: Int? {
         switch self {
-        case .newMM, .mmGet, .failNthAlloc, .parallel: nil
-        case .fork(let c, _), .exit(let c, _), .exec(let c, _): c
-        case .mmap(let c, _, _, _, _, _), .munmap(let c, _, _, _),
-             .mprotect(let c, _, _, _, _), .madvise(let c, _, _, _, _): c
-        case .switchMM(let c, _), .load(let c, _, _), .store(let c, _, _, _),
-             .touch(let c, _, _, _, _): c
+        case .call(let c, _, let r): r.kind.who.namesCPU ? c : nil
+        case .touch(let c, _, _, _, _): c
+        case .failNthAlloc, .parallel: nil
         }
     }
 
     /// The slot the op names, if any (nil for a kernel-thread switch).
     public var slot: Int? {
         switch self {
-        case .newMM, .failNthAlloc, .parallel: nil
-        case .fork(_, let s), .mmGet(let s), .exit(_, let s), .exec(_, let s): s
-        case .mmap(_, let s, _, _, _, _), .munmap(_, let s, _, _),
-             .mprotect(_, let s, _, _, _), .madvise(_, let s, _, _, _): s
-        case .switchMM(_, let s): s
-        case .load(_, let s, _), .store(_, let s, _, _), .touch(_, let s, _, _, _): s
+        case .call(_, let s, _): s
+        case .touch(_, let s, _, _, _): s
+        case .failNthAlloc, .parallel: nil
         }
     }
 
     /// The same op naming another slot (unchanged when it names none).
     public func with(slot new: Int) -> Op {
         switch self {
-        case .newMM, .failNthAlloc, .switchMM(_, nil), .parallel: self
-        case .fork(let c, _): .fork(cpu: c, slot: new)
-        case .mmGet: .mmGet(slot: new)
-        case .exit(let c, _): .exit(cpu: c, slot: new)
-        case .exec(let c, _): .exec(cpu: c, slot: new)
-        case .mmap(let c, _, let a, let l, let p, let f):
-            .mmap(cpu: c, slot: new, addr: a, length: l, prot: p, flags: f)
-        case .munmap(let c, _, let a, let l): .munmap(cpu: c, slot: new, addr: a, length: l)
-        case .mprotect(let c, _, let a, let l, let p):
-            .mprotect(cpu: c, slot: new, addr: a, length: l, prot: p)
-        case .madvise(let c, _, let a, let l, let adv):
-            .madvise(cpu: c, slot: new, addr: a, length: l, advice: adv)
-        case .switchMM(let c, _): .switchMM(cpu: c, slot: new)
-        case .load(let c, _, let a): .load(cpu: c, slot: new, addr: a)
-        case .store(let c, _, let a, let v): .store(cpu: c, slot: new, addr: a, value: v)
+        case .call(let c, .some, let r): return .call(cpu: c, slot: new, r)
         case .touch(let c, _, let a, let n, let v):
-            .touch(cpu: c, slot: new, addr: a, pages: n, value: v)
+            return .touch(cpu: c, slot: new, addr: a, pages: n, value: v)
+        default: return self
         }
     }
 
     /// The same op on another CPU (unchanged when it names none).
     public func with(cpu new: Int) -> Op {
         switch self {
-        case .newMM, .mmGet, .failNthAlloc, .parallel: self
-        case .fork(_, let s): .fork(cpu: new, slot: s)
-        case .exit(_, let s): .exit(cpu: new, slot: s)
-        case .exec(_, let s): .exec(cpu: new, slot: s)
-        case .mmap(_, let s, let a, let l, let p, let f):
-            .mmap(cpu: new, slot: s, addr: a, length: l, prot: p, flags: f)
-        case .munmap(_, let s, let a, let l): .munmap(cpu: new, slot: s, addr: a, length: l)
-        case .mprotect(_, let s, let a, let l, let p):
-            .mprotect(cpu: new, slot: s, addr: a, length: l, prot: p)
-        case .madvise(_, let s, let a, let l, let adv):
-            .madvise(cpu: new, slot: s, addr: a, length: l, advice: adv)
-        case .switchMM(_, let s): .switchMM(cpu: new, slot: s)
-        case .load(_, let s, let a): .load(cpu: new, slot: s, addr: a)
-        case .store(_, let s, let a, let v): .store(cpu: new, slot: s, addr: a, value: v)
-        case .touch(_, let s, let a, let n, let v):
-            .touch(cpu: new, slot: s, addr: a, pages: n, value: v)
+        case .call(_, let s, let r) where r.kind.who.namesCPU: .call(cpu: new, slot: s, r)
+        case .touch(_, let s, let a, let n, let v): .touch(cpu: new, slot: s, addr: a, pages: n, value: v)
+        default: self
         }
+    }
+
+    /// The same call with another request (unchanged for other ops).
+    public func with(_ request: Request) -> Op {
+        guard case .call(let c, let s, _) = self else { return self }
+        return .call(request, cpu: c, slot: s)
     }
 }
 
-/// The kinds of ``Op``, for weights and swarm testing.
-public enum OpKind: String, CaseIterable, Hashable, Sendable, Codable {
-    case newMM, fork, mmGet, exit, exec, mmap, munmap, mprotect, madvise
-    case switchMM, load, store, touch, failNthAlloc, parallel
+// Construction as the ops were once spelled, one case each: tests and
+// tools build ops this way.
+extension Op {
+    public static var newMM: Op { .call(cpu: 0, slot: nil, .newMM) }
+    public static func fork(cpu: Int, slot: Int) -> Op { .call(.fork, cpu: cpu, slot: slot) }
+    public static func mmGet(slot: Int) -> Op { .call(.mmGet, cpu: 0, slot: slot) }
+    public static func exit(cpu: Int, slot: Int) -> Op { .call(.exit, cpu: cpu, slot: slot) }
+    public static func exec(cpu: Int, slot: Int) -> Op { .call(.exec, cpu: cpu, slot: slot) }
+    public static func mmap(cpu: Int, slot: Int, addr: UInt64, length: UInt64, prot: Prot,
+                            flags: MapFlags) -> Op {
+        .call(.mmap(addr: addr, length: length, prot: prot, flags: flags), cpu: cpu, slot: slot)
+    }
+    public static func mmap(cpu: Int, slot: Int, addr: UInt64, length: UInt64, prot: Int32,
+                            flags: Int32) -> Op {
+        .mmap(cpu: cpu, slot: slot, addr: addr, length: length, prot: Prot(rawValue: prot),
+              flags: MapFlags(rawValue: flags))
+    }
+    public static func munmap(cpu: Int, slot: Int, addr: UInt64, length: UInt64) -> Op {
+        .call(.munmap(addr: addr, length: length), cpu: cpu, slot: slot)
+    }
+    public static func mprotect(cpu: Int, slot: Int, addr: UInt64, length: UInt64, prot: Prot) -> Op {
+        .call(.mprotect(addr: addr, length: length, prot: prot), cpu: cpu, slot: slot)
+    }
+    public static func mprotect(cpu: Int, slot: Int, addr: UInt64, length: UInt64, prot: Int32) -> Op {
+        .mprotect(cpu: cpu, slot: slot, addr: addr, length: length, prot: Prot(rawValue: prot))
+    }
+    public static func madvise(cpu: Int, slot: Int, addr: UInt64, length: UInt64,
+                               advice: Advice) -> Op {
+        .call(.madvise(addr: addr, length: length, advice: advice), cpu: cpu, slot: slot)
+    }
+    public static func madvise(cpu: Int, slot: Int, addr: UInt64, length: UInt64,
+                               advice: Int32) -> Op {
+        .madvise(cpu: cpu, slot: slot, addr: addr, length: length, advice: Advice(rawValue: advice))
+    }
+    public static func switchMM(cpu: Int, slot: Int?) -> Op { .call(.switchMM, cpu: cpu, slot: slot) }
+    public static func load(cpu: Int, slot: Int, addr: UInt64) -> Op {
+        .call(.load(addr: addr), cpu: cpu, slot: slot)
+    }
+    public static func store(cpu: Int, slot: Int, addr: UInt64, value: UInt64) -> Op {
+        .call(.store(addr: addr, value: value), cpu: cpu, slot: slot)
+    }
+}
+
+/// The kinds of ``Op``, for weights and swarm testing: a request's kind,
+/// or one of the engine's steps.
+public enum OpKind: Hashable, Sendable, CaseIterable, RawRepresentable, Codable {
+    case call(Request.Kind)
+    case touch, failNthAlloc, parallel
+
+    /// Requests first, in ``Request/Kind``'s order, then the engine's.
+    public static let allCases: [OpKind] =
+        Request.Kind.allCases.map(OpKind.call) + [.touch, .failNthAlloc, .parallel]
+
+    /// The JSON name: `mmap`, `touch`, ...
+    public var rawValue: String {
+        switch self {
+        case .call(let k): k.rawValue
+        case .touch: "touch"
+        case .failNthAlloc: "failNthAlloc"
+        case .parallel: "parallel"
+        }
+    }
+
+    public init?(rawValue: String) {
+        if let k = Request.Kind(rawValue: rawValue) {
+            self = .call(k)
+            return
+        }
+        switch rawValue {
+        case "touch": self = .touch
+        case "failNthAlloc": self = .failNthAlloc
+        case "parallel": self = .parallel
+        default: return nil
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let name = try decoder.singleValueContainer().decode(String.self)
+        guard let kind = OpKind(rawValue: name) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                    debugDescription: "unknown op kind '\(name)'"))
+        }
+        self = kind
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(rawValue)
+    }
 }
 
 extension Op {
@@ -183,34 +242,24 @@ extension Op {
 /// `0x7f0000001000`.
 @inline(__always)
 func hex(_ v: UInt64) -> String {
-    "0x" + String(v, radix: 16)
+    hexWord(v)
 }
 
 extension Op: CustomStringConvertible {
-    /// `mmap cpu 1 mm#2 0x40000000+0x2000 prot 3 flags 0x32`.
+    /// `mmap(cpu 1, mm#2, addr 0x40000000, length 0x2000, prot 3, flags
+    /// 0x32)`: the request's text, with the mm as a slot.
     public var description: String {
         func mm(_ s: Int) -> String { "mm#\(s)" }
         switch self {
-        case .newMM: return "newMM"
-        case .fork(let c, let s): return "fork cpu \(c) \(mm(s))"
-        case .mmGet(let s): return "mmGet \(mm(s))"
-        case .exit(let c, let s): return "exit cpu \(c) \(mm(s))"
-        case .exec(let c, let s): return "exec cpu \(c) \(mm(s))"
-        case .mmap(let c, let s, let a, let l, let p, let f):
-            return "mmap cpu \(c) \(mm(s)) \(hex(a))+\(hex(l)) prot \(p) flags \(hex(UInt64(UInt32(bitPattern: f))))"
-        case .munmap(let c, let s, let a, let l):
-            return "munmap cpu \(c) \(mm(s)) \(hex(a))+\(hex(l))"
-        case .mprotect(let c, let s, let a, let l, let p):
-            return "mprotect cpu \(c) \(mm(s)) \(hex(a))+\(hex(l)) prot \(p)"
-        case .madvise(let c, let s, let a, let l, let adv):
-            return "madvise cpu \(c) \(mm(s)) \(hex(a))+\(hex(l)) advice \(adv)"
-        case .switchMM(let c, let s):
-            return "switchMM cpu \(c) " + (s.map(mm) ?? "kernel-thread")
-        case .load(let c, let s, let a): return "load cpu \(c) \(mm(s)) \(hex(a))"
-        case .store(let c, let s, let a, let v): return "store cpu \(c) \(mm(s)) \(hex(a)) = \(hex(v))"
+        case .call(let c, let s, let r):
+            let who = r.kind.who
+            var parts: [String] = []
+            if who.namesCPU { parts.append("cpu \(c)") }
+            if who.namesMM { parts.append(s.map(mm) ?? "kernel-thread") }
+            return r.described(who: parts)
         case .touch(let c, let s, let a, let n, let v):
-            return "touch cpu \(c) \(mm(s)) \(hex(a)) \(n) pages = \(hex(v))+i"
-        case .failNthAlloc(let n): return "failNthAlloc \(n)"
+            return "touch(cpu \(c), \(mm(s)), addr \(hex(a)), \(n) pages, value \(hex(v))+i)"
+        case .failNthAlloc(let n): return "failNthAlloc(\(n))"
         case .parallel(let b):
             return "parallel \(b.schedule.summary) [" + b.ops.map(\.description).joined(separator: "; ") + "]"
         }
@@ -222,144 +271,68 @@ extension Op: CustomStringConvertible {
 /// Ops are coded as flat objects, `{"op": "mmap", "cpu": 0, "mm": 1,
 /// "addr": "0x40000000", ...}`, with addresses, lengths and values as hex
 /// strings (decimal numbers are accepted too), so that a reproducer reads
-/// like a trace.
+/// like a trace.  A call's members are its request's (``Request``'s
+/// coding) after `cpu` and `mm`.
 extension Op: Codable {
-    private enum Key: String, CodingKey {
-        case op, cpu, mm, addr, length, prot, flags, advice, value, pages, n
-        case schedule, ops
-    }
+    private static let pages = FlatKey("pages")
+    private static let n = FlatKey("n")
+    private static let schedule = FlatKey("schedule")
+    private static let ops = FlatKey("ops")
+    private static let addr = FlatKey("addr")
+    private static let value = FlatKey("value")
 
     public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: Key.self)
+        let c = try decoder.container(keyedBy: FlatKey.self)
         let name = try c.decode(String.self, forKey: .op)
         guard let kind = OpKind(rawValue: name) else {
             throw DecodingError.dataCorruptedError(
                 forKey: .op, in: c, debugDescription: "unknown op '\(name)'")
         }
-        func cpu() throws -> Int { try c.decode(Int.self, forKey: .cpu) }
-        func slot() throws -> Int { try c.decode(Int.self, forKey: .mm) }
-        func word(_ key: Key) throws -> UInt64 { try Self.decodeWord(c, key) }
         switch kind {
-        case .newMM: self = .newMM
-        case .fork: self = .fork(cpu: try cpu(), slot: try slot())
-        case .mmGet: self = .mmGet(slot: try slot())
-        case .exit: self = .exit(cpu: try cpu(), slot: try slot())
-        case .exec: self = .exec(cpu: try cpu(), slot: try slot())
-        case .mmap:
-            self = .mmap(cpu: try cpu(), slot: try slot(), addr: try word(.addr),
-                         length: try word(.length), prot: try c.decode(Int32.self, forKey: .prot),
-                         flags: Int32(truncatingIfNeeded: try word(.flags)))
-        case .munmap:
-            self = .munmap(cpu: try cpu(), slot: try slot(), addr: try word(.addr),
-                           length: try word(.length))
-        case .mprotect:
-            self = .mprotect(cpu: try cpu(), slot: try slot(), addr: try word(.addr),
-                             length: try word(.length),
-                             prot: try c.decode(Int32.self, forKey: .prot))
-        case .madvise:
-            self = .madvise(cpu: try cpu(), slot: try slot(), addr: try word(.addr),
-                            length: try word(.length),
-                            advice: try c.decode(Int32.self, forKey: .advice))
-        case .switchMM:
-            self = .switchMM(cpu: try cpu(), slot: try c.decodeIfPresent(Int.self, forKey: .mm))
-        case .load:
-            self = .load(cpu: try cpu(), slot: try slot(), addr: try word(.addr))
-        case .store:
-            self = .store(cpu: try cpu(), slot: try slot(), addr: try word(.addr),
-                          value: try word(.value))
+        case .call(let k):
+            let who = k.who
+            let cpu = who.namesCPU ? try c.decode(Int.self, forKey: .cpu) : 0
+            let slot: Int? = who.mmOptional ? try c.decodeIfPresent(Int.self, forKey: .mm)
+                : who.namesMM ? try c.decode(Int.self, forKey: .mm) : nil
+            self = .call(cpu: cpu, slot: slot, try Request(kind: k, from: c))
         case .touch:
-            self = .touch(cpu: try cpu(), slot: try slot(), addr: try word(.addr),
-                          pages: try c.decode(Int.self, forKey: .pages), value: try word(.value))
+            self = .touch(cpu: try c.decode(Int.self, forKey: .cpu), slot: try c.decode(Int.self, forKey: .mm),
+                          addr: try Request.decodeWord(c, Self.addr),
+                          pages: try c.decode(Int.self, forKey: Self.pages),
+                          value: try Request.decodeWord(c, Self.value))
         case .failNthAlloc:
-            self = .failNthAlloc(n: try word(.n))
+            self = .failNthAlloc(n: try Request.decodeWord(c, Self.n))
         case .parallel:
-            let ops = try c.decode([Op].self, forKey: .ops)
+            let ops = try c.decode([Op].self, forKey: Self.ops)
             if ops.contains(where: { $0.kind == .parallel }) {
                 throw DecodingError.dataCorruptedError(
-                    forKey: .ops, in: c, debugDescription: "a batch inside a batch")
+                    forKey: Self.ops, in: c, debugDescription: "a batch inside a batch")
             }
             self = .parallel(Batch(ops: ops,
-                                   schedule: try c.decode(CodedScheduler.self, forKey: .schedule).scheduler))
+                                   schedule: try c.decode(CodedScheduler.self, forKey: Self.schedule).scheduler))
         }
     }
 
     public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: Key.self)
+        var c = encoder.container(keyedBy: FlatKey.self)
         try c.encode(kind.rawValue, forKey: .op)
-        func hexWord(_ v: UInt64, _ key: Key) throws { try c.encode(hex(v), forKey: key) }
         switch self {
-        case .newMM: break
-        case .fork(let cpu, let s), .exit(let cpu, let s), .exec(let cpu, let s):
-            try c.encode(cpu, forKey: .cpu)
-            try c.encode(s, forKey: .mm)
-        case .mmGet(let s):
-            try c.encode(s, forKey: .mm)
-        case .mmap(let cpu, let s, let a, let l, let p, let f):
-            try c.encode(cpu, forKey: .cpu)
-            try c.encode(s, forKey: .mm)
-            try hexWord(a, .addr)
-            try hexWord(l, .length)
-            try c.encode(p, forKey: .prot)
-            try hexWord(UInt64(UInt32(bitPattern: f)), .flags)
-        case .munmap(let cpu, let s, let a, let l):
-            try c.encode(cpu, forKey: .cpu)
-            try c.encode(s, forKey: .mm)
-            try hexWord(a, .addr)
-            try hexWord(l, .length)
-        case .mprotect(let cpu, let s, let a, let l, let p):
-            try c.encode(cpu, forKey: .cpu)
-            try c.encode(s, forKey: .mm)
-            try hexWord(a, .addr)
-            try hexWord(l, .length)
-            try c.encode(p, forKey: .prot)
-        case .madvise(let cpu, let s, let a, let l, let adv):
-            try c.encode(cpu, forKey: .cpu)
-            try c.encode(s, forKey: .mm)
-            try hexWord(a, .addr)
-            try hexWord(l, .length)
-            try c.encode(adv, forKey: .advice)
-        case .switchMM(let cpu, let s):
-            try c.encode(cpu, forKey: .cpu)
-            try c.encodeIfPresent(s, forKey: .mm)
-        case .load(let cpu, let s, let a):
-            try c.encode(cpu, forKey: .cpu)
-            try c.encode(s, forKey: .mm)
-            try hexWord(a, .addr)
-        case .store(let cpu, let s, let a, let v):
-            try c.encode(cpu, forKey: .cpu)
-            try c.encode(s, forKey: .mm)
-            try hexWord(a, .addr)
-            try hexWord(v, .value)
+        case .call(let cpu, let s, let r):
+            let who = r.kind.who
+            if who.namesCPU { try c.encode(cpu, forKey: .cpu) }
+            if who.namesMM { try c.encodeIfPresent(s, forKey: .mm) }
+            try r.encodeFields(to: &c)
         case .touch(let cpu, let s, let a, let n, let v):
             try c.encode(cpu, forKey: .cpu)
             try c.encode(s, forKey: .mm)
-            try hexWord(a, .addr)
-            try c.encode(n, forKey: .pages)
-            try hexWord(v, .value)
+            try c.encode(hex(a), forKey: Self.addr)
+            try c.encode(n, forKey: Self.pages)
+            try c.encode(hex(v), forKey: Self.value)
         case .failNthAlloc(let n):
-            try c.encode(n, forKey: .n)
+            try c.encode(n, forKey: Self.n)
         case .parallel(let b):
-            try c.encode(CodedScheduler(b.schedule), forKey: .schedule)
-            try c.encode(b.ops, forKey: .ops)
+            try c.encode(CodedScheduler(b.schedule), forKey: Self.schedule)
+            try c.encode(b.ops, forKey: Self.ops)
         }
-    }
-
-    /// A 64-bit word written as `"0x..."` or as a non-negative number.
-    private static func decodeWord(_ c: KeyedDecodingContainer<Key>, _ key: Key) throws -> UInt64 {
-        if let v = try? c.decode(UInt64.self, forKey: key) {
-            return v
-        }
-        let text = try c.decode(String.self, forKey: key)
-        var digits = Substring(text)
-        var radix = 10
-        if digits.hasPrefix("0x") || digits.hasPrefix("0X") {
-            digits = digits.dropFirst(2)
-            radix = 16
-        }
-        guard let v = UInt64(digits, radix: radix) else {
-            throw DecodingError.dataCorruptedError(
-                forKey: key, in: c, debugDescription: "'\(text)' is not a 64-bit number")
-        }
-        return v
     }
 }

@@ -9,7 +9,7 @@ import MMSim
 ///
 /// ```json
 /// {
-///   "version": 1,
+///   "version": 2,
 ///   "config": {"cpus": 4, "frames": 4096, "tlb": 64, "psc": 16},
 ///   "variant": "gather=vector,ptl=mm,preempt=on",
 ///   "seed": 12345,
@@ -21,8 +21,16 @@ import MMSim
 ///   ]
 /// }
 /// ```
+///
+/// Format versions: 2 is written; it has version 1's layout and marks a
+/// file whose variant is never empty and whose ops keep the slot rule
+/// (see ``validate()``), which reading checks in either version (every
+/// version-1 file the repository keeps passes).  A file without `version`
+/// is version 1; a later one is refused.
 public struct Reproducer: Hashable, Sendable, Codable {
-    public static let currentVersion = 1
+    public static let currentVersion = 2
+    /// The format versions this code reads.
+    public static let readableVersions: ClosedRange<Int> = 1 ... 2
 
     public var version: Int
     public var config: CaseConfig
@@ -52,6 +60,29 @@ public struct Reproducer: Hashable, Sendable, Codable {
         self.failure = failure.map { RecordedFailure(kind: $0.kind, message: $0.message) }
     }
 
+    private enum CodingKeys: String, CodingKey {
+        case version, config, variant, seed, ops, failure
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        version = try c.decodeIfPresent(Int.self, forKey: .version) ?? 1
+        config = try c.decode(CaseConfig.self, forKey: .config)
+        variant = try c.decode(String.self, forKey: .variant)
+        do {
+            seed = try c.decode(UInt64.self, forKey: .seed)
+        } catch {
+            let shown = (try? c.decode(Decimal.self, forKey: .seed)).map { "\($0)" }
+                ?? (try? c.decode(String.self, forKey: .seed)).map { "\"\($0)\"" }
+                ?? "that value"
+            throw DecodingError.dataCorruptedError(
+                forKey: .seed, in: c,
+                debugDescription: "the seed must be a whole number from 0 to \(UInt64.max), not \(shown)")
+        }
+        ops = try c.decode([Op].self, forKey: .ops)
+        failure = try c.decodeIfPresent(RecordedFailure.self, forKey: .failure)
+    }
+
     /// The case to run.
     public func fuzzCase() throws(ReproducerError) -> FuzzCase {
         let v: Variant
@@ -61,6 +92,39 @@ public struct Reproducer: Hashable, Sendable, Codable {
             throw ReproducerError(reason: "bad variant: \(error)")
         }
         return FuzzCase(config: config, variant: v, seed: seed, ops: ops)
+    }
+
+    /// Checks what decoding alone cannot: the variant parses, and every
+    /// op's `mm` slot can name an mm of the case.
+    ///
+    /// A slot `s >= 0` means the `s`th live mm, taken modulo the live
+    /// ones (see ``Op``).  Generated and shrunk cases keep slots below
+    /// ``Op/aliasingSlots`` or the number of mms the case creates (its
+    /// newMM, fork and exec ops, a batch's forks included), whichever is
+    /// larger; a slot past both names no mm of the case (a typo or an
+    /// edit), which would otherwise replay on whichever mm the modulo
+    /// picks.  Negative slots (an id nobody uses) are always valid.
+    public func validate() throws(ReproducerError) {
+        _ = try fuzzCase()
+        func creates(_ op: Op) -> Bool {
+            switch op.request?.kind.lifetime {
+            case .creates, .replaces: true
+            default: false
+            }
+        }
+        let mms = ops.reduce(0) { n, op in
+            if case .parallel(let b) = op { return n + b.ops.filter(creates).count }
+            return n + (creates(op) ? 1 : 0)
+        }
+        let bound = max(mms, Op.aliasingSlots)
+        for (index, op) in ops.enumerated() {
+            for slot in op.slots where slot >= bound {
+                throw ReproducerError(
+                    reason: "op \(index) (\(op.kind.rawValue)) names mm \(slot), which is no mm of the case: "
+                        + "it creates \(mms) mm\(mms == 1 ? "" : "s"), and slots from 0 to \(bound - 1) "
+                        + "name one (modulo the live ones); a negative slot names an mm nobody uses")
+            }
+        }
     }
 
     // MARK: Files
@@ -75,9 +139,12 @@ public struct Reproducer: Hashable, Sendable, Codable {
         } catch {
             throw ReproducerError(reason: "not a reproducer: \(error.localizedDescription)")
         }
-        guard r.version == currentVersion else {
-            throw ReproducerError(reason: "unsupported version \(r.version) (expected \(currentVersion))")
+        guard readableVersions.contains(r.version) else {
+            throw ReproducerError(
+                reason: "unsupported version \(r.version) (this mmfuzz reads versions "
+                    + "\(readableVersions.lowerBound) to \(readableVersions.upperBound))")
         }
+        try r.validate()
         return r
     }
 
@@ -134,10 +201,13 @@ public struct Reproducer: Hashable, Sendable, Codable {
         }
         switch error {
         case .dataCorrupted(let c):
-            if let underlying = c.underlyingError {
-                return "invalid JSON (\((underlying as NSError).localizedDescription))"
+            // With a coding path the JSON parsed: a value is wrong (a
+            // seed past 64 bits, a negative seed); without, it did not.
+            if c.codingPath.isEmpty {
+                let why = c.underlyingError.map { ($0 as NSError).localizedDescription } ?? c.debugDescription
+                return "invalid JSON (\(why))"
             }
-            return c.debugDescription + path(c)
+            return "bad value" + path(c) + ": " + c.debugDescription
         case .keyNotFound(let key, let c):
             return "missing key '\(key.stringValue)'" + path(c)
         case .typeMismatch(_, let c), .valueNotFound(_, let c):
@@ -183,32 +253,12 @@ extension Op {
         func cpu(_ c: Int) { fields.append(("cpu", "\(c)")) }
         func mm(_ s: Int) { fields.append(("mm", "\(s)")) }
         func word(_ key: String, _ v: UInt64) { fields.append((key, jsonString(hex(v)))) }
-        func range(_ a: UInt64, _ l: UInt64) { word("addr", a); word("length", l) }
         switch self {
-        case .newMM: break
-        case .fork(let c, let s), .exit(let c, let s), .exec(let c, let s):
-            cpu(c); mm(s)
-        case .mmGet(let s):
-            mm(s)
-        case .mmap(let c, let s, let a, let l, let p, let f):
-            cpu(c); mm(s); range(a, l)
-            fields.append(("prot", "\(p)"))
-            word("flags", UInt64(UInt32(bitPattern: f)))
-        case .munmap(let c, let s, let a, let l):
-            cpu(c); mm(s); range(a, l)
-        case .mprotect(let c, let s, let a, let l, let p):
-            cpu(c); mm(s); range(a, l)
-            fields.append(("prot", "\(p)"))
-        case .madvise(let c, let s, let a, let l, let adv):
-            cpu(c); mm(s); range(a, l)
-            fields.append(("advice", "\(adv)"))
-        case .switchMM(let c, let s):
-            cpu(c)
-            if let s { mm(s) }
-        case .load(let c, let s, let a):
-            cpu(c); mm(s); word("addr", a)
-        case .store(let c, let s, let a, let v):
-            cpu(c); mm(s); word("addr", a); word("value", v)
+        case .call(let c, let s, let r):
+            let who = r.kind.who
+            if who.namesCPU { cpu(c) }
+            if who.namesMM, let s { mm(s) }
+            fields += r.jsonFields.map { ($0.key, $0.value) }
         case .touch(let c, let s, let a, let n, let v):
             cpu(c); mm(s); word("addr", a)
             fields.append(("pages", "\(n)"))

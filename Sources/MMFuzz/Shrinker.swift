@@ -1,3 +1,4 @@
+import MMCall
 /// Shrinks a failing case to a small one that still fails the same way.
 ///
 /// 1. Cut the ops after the one that failed.
@@ -293,46 +294,32 @@ public struct Shrinker {
             if c > 1 { result.append(op.with(cpu: c - 1)) }
         }
         switch op {
-        case .newMM, .switchMM(_, nil):
-            break
-        case .fork(let c, let s):
-            result += slots(s).map { .fork(cpu: c, slot: $0) }
-        case .mmGet(let s):
-            result += slots(s).map { .mmGet(slot: $0) }
-        case .exit(let c, let s):
-            result += slots(s).map { .exit(cpu: c, slot: $0) }
-        case .exec(let c, let s):
-            result += slots(s).map { .exec(cpu: c, slot: $0) }
-        case .mmap(let c, let s, let a, let l, let p, let f):
-            let ignored: Int32 = 0x800 | 0x4000 | 0x20000
-            if f & ignored != 0 {
-                result.append(.mmap(cpu: c, slot: s, addr: a, length: l, prot: p, flags: f & ~ignored))
+        case .call(_, let s, let r):
+            // Fewer flags (those the kernel ignores), shorter ranges, the
+            // usual protection, page-aligned accesses, small values: each
+            // where the request carries the field.
+            let fields = r.kind.fields
+            if fields.contains(.flags) {
+                let ignored = UInt64(UInt32(bitPattern: MapFlags([.denyWrite, .noReserve, .stack]).rawValue))
+                if r[.flags] & ignored != 0 { result.append(op.with(r.with(.flags, r[.flags] & ~ignored))) }
             }
-            result += lengths(l).map { .mmap(cpu: c, slot: s, addr: a, length: $0, prot: p, flags: f) }
-            if p != 3 && p & ~7 == 0 {
-                result.append(.mmap(cpu: c, slot: s, addr: a, length: l, prot: 3, flags: f))
+            if fields.contains(.length) {
+                result += lengths(r[.length]).map { op.with(r.with(.length, $0)) }
             }
-            result += slots(s).map { .mmap(cpu: c, slot: $0, addr: a, length: l, prot: p, flags: f) }
-        case .munmap(let c, let s, let a, let l):
-            result += lengths(l).map { .munmap(cpu: c, slot: s, addr: a, length: $0) }
-            result += slots(s).map { .munmap(cpu: c, slot: $0, addr: a, length: l) }
-        case .mprotect(let c, let s, let a, let l, let p):
-            result += lengths(l).map { .mprotect(cpu: c, slot: s, addr: a, length: $0, prot: p) }
-            result += slots(s).map { .mprotect(cpu: c, slot: $0, addr: a, length: l, prot: p) }
-        case .madvise(let c, let s, let a, let l, let adv):
-            result += lengths(l).map { .madvise(cpu: c, slot: s, addr: a, length: $0, advice: adv) }
-            result += slots(s).map { .madvise(cpu: c, slot: $0, addr: a, length: l, advice: adv) }
-        case .switchMM(let c, let s?):
-            result += slots(s).map { .switchMM(cpu: c, slot: $0) }
-        case .load(let c, let s, let a):
-            if a % page != 0 && a % 8 == 0 { result.append(.load(cpu: c, slot: s, addr: a & ~(page - 1))) }
-            result += slots(s).map { .load(cpu: c, slot: $0, addr: a) }
-        case .store(let c, let s, let a, let v):
-            result += values(v).map { .store(cpu: c, slot: s, addr: a, value: $0) }
-            if a % page != 0 && a % 8 == 0 {
-                result.append(.store(cpu: c, slot: s, addr: a & ~(page - 1), value: v))
+            if fields.contains(.prot), fields.contains(.flags) {
+                let p = Int32(truncatingIfNeeded: r[.prot])
+                if p != 3 && p & ~7 == 0 { result.append(op.with(r.with(.prot, 3))) }
             }
-            result += slots(s).map { .store(cpu: c, slot: $0, addr: a, value: v) }
+            if fields.contains(.value) {
+                result += values(r[.value]).map { op.with(r.with(.value, $0)) }
+            }
+            if fields == [.addr] || fields == [.addr, .value] {
+                let a = r[.addr]
+                if a % page != 0 && a % 8 == 0 { result.append(op.with(r.with(.addr, a & ~(page - 1)))) }
+            }
+            if let s {
+                result += slots(s).map { op.with(slot: $0) }
+            }
         case .touch(let c, let s, let a, let n, let v):
             if n == 1 {
                 result.append(.store(cpu: c, slot: s, addr: a, value: v))

@@ -20,29 +20,32 @@ enum Geometry {
     }
 }
 
-/// errno values, as positive numbers.
+/// errno values, as positive numbers (MMCall's, which are mmsim.h's).
 enum E {
-    static let ESRCH: Int32 = 3
-    static let EBADF: Int32 = 9
-    static let ENOMEM: Int32 = 12
-    static let EINVAL: Int32 = 22
+    static var ESRCH: Int32 { Errno.ESRCH.rawValue }
+    static var EBADF: Int32 { Errno.EBADF.rawValue }
+    static var ENOMEM: Int32 { Errno.ENOMEM.rawValue }
+    static var EINVAL: Int32 { Errno.EINVAL.rawValue }
 }
 
 /// The PROT_* and MAP_* bits the model understands.
 enum Bits {
-    static let protRead: Int32 = 0x1
-    static let protWrite: Int32 = 0x2
-    static let protExec: Int32 = 0x4
-    static let protMask: Int32 = 0x7
+    static var protRead: Int32 { Prot.read.rawValue }
+    static var protWrite: Int32 { Prot.write.rawValue }
+    static var protExec: Int32 { Prot.exec.rawValue }
+    static var protMask: Int32 { Prot([.read, .write, .exec]).rawValue }
 
-    static let mapShared: Int32 = 0x01
-    static let mapPrivate: Int32 = 0x02
+    static var mapShared: Int32 { MapFlags.shared.rawValue }
+    static var mapPrivate: Int32 { MapFlags.private.rawValue }
+    /// Linux's MAP_TYPE: the sharing type's bits.
     static let mapType: Int32 = 0x0f
-    static let mapFixed: Int32 = 0x10
-    static let mapAnonymous: Int32 = 0x20
-    static let mapKnown: Int32 = 0x01 | 0x02 | 0x10 | 0x20 | 0x800 | 0x4000 | 0x20000
+    static var mapFixed: Int32 { MapFlags.fixed.rawValue }
+    static var mapAnonymous: Int32 { MapFlags.anonymous.rawValue }
+    static var mapKnown: Int32 {
+        MapFlags([.shared, .private, .fixed, .anonymous, .denyWrite, .noReserve, .stack]).rawValue
+    }
 
-    static let madvDontneed: Int32 = 4
+    static var madvDontneed: Int32 { Advice.dontneed.rawValue }
 
     /// The protection a mapping gets for `prot` (already validated): x86
     /// without NX cannot grant write or exec without read.

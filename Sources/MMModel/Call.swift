@@ -1,57 +1,98 @@
-/// One call made to the machine, with every mm named by the machine's own
-/// id, exactly as the driver passes it.  The model checks the machine's
-/// ``Outcome`` of each call and adopts the machine's choices.
+@_exported import MMCall
+
+/// One call made to the machine: who (the CPU, and the mm by the machine's
+/// own id) and the ``Request``, exactly as the driver passes it.  The model
+/// checks the machine's ``Outcome`` of each call and adopts the machine's
+/// choices.
 ///
 /// CPUs and ids are passed through unvalidated: a CPU out of range or an
 /// id that names no live mm is a bad call whose errno the model predicts.
-public enum Call: Hashable, Sendable, Codable {
-    /// A new, empty mm with one user.
-    case newMM
-    /// fork() by the task of `mm` on `cpu`.
-    case fork(cpu: Int, mm: Int32)
-    /// clone(CLONE_VM): one more user of `mm`.
-    case mmGet(mm: Int32)
-    /// exit() of one task of `mm` on `cpu`.
-    case exit(cpu: Int, mm: Int32)
-    /// execve() by the task of `mm` on `cpu`.
-    case exec(cpu: Int, mm: Int32)
-    case mmap(cpu: Int, mm: Int32, addr: UInt64, length: UInt64, prot: Int32, flags: Int32)
-    case munmap(cpu: Int, mm: Int32, addr: UInt64, length: UInt64)
-    case mprotect(cpu: Int, mm: Int32, addr: UInt64, length: UInt64, prot: Int32)
-    case madvise(cpu: Int, mm: Int32, addr: UInt64, length: UInt64, advice: Int32)
-    /// Run `mm`'s task on `cpu`, or a kernel thread (lazy TLB) when nil.
-    case switchMM(cpu: Int, mm: Int32?)
-    case load(cpu: Int, mm: Int32, addr: UInt64)
-    case store(cpu: Int, mm: Int32, addr: UInt64, value: UInt64)
+/// A request that names no CPU (``Request/Who``) has `cpu` 0; one that
+/// names no mm has `mm` nil (a switch to a kernel thread, or newMM).
+public struct Call: Hashable, Sendable {
+    public var cpu: Int
+    public var mm: Int32?
+    public var request: Request
+
+    @inlinable
+    public init(cpu: Int, mm: Int32?, _ request: Request) {
+        let who = request.kind.who
+        self.cpu = who.namesCPU ? cpu : 0
+        self.mm = who.namesMM ? mm : nil
+        self.request = request
+    }
+
+    /// The mm, for a request that must name one (-1 when it names none:
+    /// the uapi's "no mm").
+    @inlinable
+    public var mmID: Int32 { mm ?? -1 }
 }
 
-/// What a call returned, as the driver saw it.
-public enum Outcome: Hashable, Sendable, Codable, CustomStringConvertible {
-    /// Success without a value (munmap, mprotect, madvise, exit, mmGet,
-    /// switchMM).
-    case ok
-    /// A new mm's id (newMM, fork, exec).
-    case mm(Int32)
-    /// The address an mmap chose.
-    case address(UInt64)
-    /// A load's value, or a store that completed.
-    case value(UInt64)
-    /// The task would get SIGSEGV.
-    case segv
-    /// The fault handler ran out of memory (VM_FAULT_OOM).
-    case oom
-    /// A negative errno, as a positive number (`EINVAL` is 22).
-    case errno(Int32)
+// Construction as the calls were once spelled, one case each.
+extension Call {
+    public static var newMM: Call { Call(cpu: 0, mm: nil, .newMM) }
+    public static func fork(cpu: Int, mm: Int32) -> Call { Call(cpu: cpu, mm: mm, .fork) }
+    public static func mmGet(mm: Int32) -> Call { Call(cpu: 0, mm: mm, .mmGet) }
+    public static func exit(cpu: Int, mm: Int32) -> Call { Call(cpu: cpu, mm: mm, .exit) }
+    public static func exec(cpu: Int, mm: Int32) -> Call { Call(cpu: cpu, mm: mm, .exec) }
+    public static func mmap(cpu: Int, mm: Int32, addr: UInt64, length: UInt64, prot: Int32,
+                            flags: Int32) -> Call {
+        Call(cpu: cpu, mm: mm, .mmap(addr: addr, length: length, prot: Prot(rawValue: prot),
+                                     flags: MapFlags(rawValue: flags)))
+    }
+    public static func munmap(cpu: Int, mm: Int32, addr: UInt64, length: UInt64) -> Call {
+        Call(cpu: cpu, mm: mm, .munmap(addr: addr, length: length))
+    }
+    public static func mprotect(cpu: Int, mm: Int32, addr: UInt64, length: UInt64,
+                                prot: Int32) -> Call {
+        Call(cpu: cpu, mm: mm, .mprotect(addr: addr, length: length, prot: Prot(rawValue: prot)))
+    }
+    public static func madvise(cpu: Int, mm: Int32, addr: UInt64, length: UInt64,
+                               advice: Int32) -> Call {
+        Call(cpu: cpu, mm: mm, .madvise(addr: addr, length: length, advice: Advice(rawValue: advice)))
+    }
+    public static func switchMM(cpu: Int, mm: Int32?) -> Call { Call(cpu: cpu, mm: mm, .switchMM) }
+    public static func load(cpu: Int, mm: Int32, addr: UInt64) -> Call {
+        Call(cpu: cpu, mm: mm, .load(addr: addr))
+    }
+    public static func store(cpu: Int, mm: Int32, addr: UInt64, value: UInt64) -> Call {
+        Call(cpu: cpu, mm: mm, .store(addr: addr, value: value))
+    }
+}
 
+/// Calls as a kernel developer reads them: `munmap(cpu 0, mm 1, addr
+/// 0x1000, length 0x2000)`.
+extension Call: CustomStringConvertible {
     public var description: String {
-        switch self {
-        case .ok: "ok"
-        case .mm(let id): "mm \(id)"
-        case .address(let a): "0x" + String(a, radix: 16)
-        case .value(let v): "value 0x" + String(v, radix: 16)
-        case .segv: "SIGSEGV"
-        case .oom: "OOM"
-        case .errno(let e): "errno \(e)"
+        let who = request.kind.who
+        var parts: [String] = []
+        if who.namesCPU { parts.append("cpu \(cpu)") }
+        if who.namesMM {
+            parts.append(mm.map { "mm \($0)" } ?? "mm none (kernel thread)")
         }
+        return request.described(who: parts)
+    }
+}
+
+/// Calls are coded as flat objects, `{"op": "munmap", "cpu": 0, "mm": 1,
+/// "addr": "0x1000", "length": "0x2000"}`.
+extension Call: Codable {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: FlatKey.self)
+        let kind = try Request.kind(in: c)
+        let who = kind.who
+        self.init(cpu: who.namesCPU ? try c.decode(Int.self, forKey: .cpu) : 0,
+                  mm: who.mmOptional ? try c.decodeIfPresent(Int32.self, forKey: .mm)
+                      : who.namesMM ? try c.decode(Int32.self, forKey: .mm) : nil,
+                  try Request(kind: kind, from: c))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: FlatKey.self)
+        let who = request.kind.who
+        try c.encode(request.kind.rawValue, forKey: .op)
+        if who.namesCPU { try c.encode(cpu, forKey: .cpu) }
+        if who.namesMM { try c.encodeIfPresent(mm, forKey: .mm) }
+        try request.encodeFields(to: &c)
     }
 }

@@ -1,5 +1,86 @@
 /// What each call does to the abstract state, and which outcomes it
-/// allows.
+/// allows: ``Model/apply(_:outcome:mayFailAllocation:)`` dispatches each
+/// ``Request`` to its prediction below.
+
+extension Model {
+    /// Checks the machine's `outcome` of `call` and adopts it.
+    ///
+    /// - Parameter mayFailAllocation: an allocation may fail during this
+    ///   call (fault injection is armed, or the machine is nearly out of
+    ///   frames).  Then ENOMEM (`.oom` for a load or store) is accepted as
+    ///   well, with the state the kernel leaves behind on that failure.
+    ///   After an mprotect that returns ENOMEM under this flag, the
+    ///   protection of its range is undecided: read the machine's mappings
+    ///   of ``undecidedProtection`` and pass them to
+    ///   ``adoptProtection(mm:mappings:)`` before the next call.
+    /// - Throws: ``Divergence`` when the outcome is not one the model allows.
+    public mutating func apply(_ call: Call, outcome: Outcome,
+                               mayFailAllocation: Bool) throws(Divergence) {
+        undecided = nil
+        let cpu = call.cpu, mm = call.mmID
+        switch call.request {
+        case .load(let addr):
+            try access(call, cpu: cpu, mm: mm, addr: addr, store: nil,
+                       outcome: outcome, mayFail: mayFailAllocation)
+        case .store(let addr, let value):
+            try access(call, cpu: cpu, mm: mm, addr: addr, store: value,
+                       outcome: outcome, mayFail: mayFailAllocation)
+        case .newMM:
+            if let id = try adoptNewID(call, outcome, mayFail: mayFailAllocation) {
+                spaces[id] = AddressSpace()
+            }
+        case .mmGet:
+            guard spaces[mm] != nil else {
+                return try expect(call, .errno(E.ESRCH), outcome)
+            }
+            try expect(call, .ok, outcome)
+            spaces[mm]!.users += 1
+        case .fork:
+            if let e = taskError(cpu: cpu, mm: mm) {
+                return try expect(call, .errno(e), outcome)
+            }
+            if let id = try adoptNewID(call, outcome, mayFail: mayFailAllocation) {
+                fork(mm, into: id)
+            }
+        case .exit:
+            if let e = taskError(cpu: cpu, mm: mm) {
+                return try expect(call, .errno(e), outcome)
+            }
+            try expect(call, .ok, outcome)
+            put(mm)
+        case .exec:
+            if let e = taskError(cpu: cpu, mm: mm) {
+                return try expect(call, .errno(e), outcome)
+            }
+            if let id = try adoptNewID(call, outcome, mayFail: mayFailAllocation) {
+                spaces[id] = AddressSpace()
+                put(mm)
+            }
+        case .mmap(let addr, let length, let prot, let flags):
+            try mmap(call, cpu: cpu, mm: mm, addr: addr, length: length, prot: prot.rawValue,
+                     flags: flags.rawValue, outcome: outcome, mayFail: mayFailAllocation)
+        case .munmap(let addr, let length):
+            try munmap(call, cpu: cpu, mm: mm, addr: addr, length: length,
+                       outcome: outcome, mayFail: mayFailAllocation)
+        case .mprotect(let addr, let length, let prot):
+            try mprotect(call, cpu: cpu, mm: mm, addr: addr, length: length, prot: prot.rawValue,
+                         outcome: outcome, mayFail: mayFailAllocation)
+        case .madvise(let addr, let length, let advice):
+            try madvise(call, cpu: cpu, mm: mm, addr: addr, length: length, advice: advice.rawValue,
+                        outcome: outcome, mayFail: mayFailAllocation)
+        case .switchMM:
+            // The machine's uapi spells "no mm" (a kernel thread) as -1,
+            // so -1 switches to a kernel thread too.
+            if cpu < 0 || cpu >= cpus {
+                return try expect(call, .errno(E.EINVAL), outcome)
+            }
+            if let mm = call.mm, mm != -1, spaces[mm] == nil {
+                return try expect(call, .errno(E.ESRCH), outcome)
+            }
+            try expect(call, .ok, outcome)
+        }
+    }
+}
 
 // MARK: Checking outcomes
 
@@ -217,11 +298,11 @@ extension Model {
     /// the accesses that raced with it.
     public mutating func applyDontneed(_ call: Call, outcome: Outcome, mayFailAllocation: Bool,
                                        sparing: Set<UInt64>) throws(Divergence) {
-        guard case .madvise(let cpu, let mm, let addr, let length, let advice) = call else {
+        guard case .madvise(let addr, let length, let advice) = call.request else {
             return try apply(call, outcome: outcome, mayFailAllocation: mayFailAllocation)
         }
         undecided = nil
-        try madvise(call, cpu: cpu, mm: mm, addr: addr, length: length, advice: advice,
+        try madvise(call, cpu: call.cpu, mm: call.mmID, addr: addr, length: length, advice: advice.rawValue,
                     outcome: outcome, mayFail: mayFailAllocation, sparing: sparing)
     }
 

@@ -2,26 +2,17 @@ import CMMSim
 
 /// What one CPU does in a concurrent batch: a call or user access by a task
 /// of `mm` on `cpu` (`mm` nil only for a switch to a kernel thread).
+/// Only the kinds the machine runs in batches (mmap, munmap, mprotect,
+/// madvise, fork, load, store, switchMM); others make the batch EINVAL.
 public struct ConcurrentOp: Hashable, Sendable {
-    public enum Call: Hashable, Sendable {
-        case mmap(addr: UInt64, length: UInt64, prot: Prot, flags: MapFlags)
-        case munmap(addr: UInt64, length: UInt64)
-        case mprotect(addr: UInt64, length: UInt64, prot: Prot)
-        case madvise(addr: UInt64, length: UInt64, advice: Advice)
-        case fork
-        case load(addr: UInt64)
-        case store(addr: UInt64, value: UInt64)
-        case switchMM
-    }
-
     public var cpu: Int
     public var mm: MMID?
-    public var call: Call
+    public var request: Request
 
-    public init(cpu: Int, mm: MMID?, _ call: Call) {
+    public init(cpu: Int, mm: MMID?, _ request: Request) {
         self.cpu = cpu
         self.mm = mm
-        self.call = call
+        self.request = request
     }
 }
 
@@ -29,6 +20,8 @@ public struct ConcurrentOp: Hashable, Sendable {
 /// that ended before another began (`a.end < b.start`) precedes it in
 /// real time; others overlap.
 public struct ConcurrentOutcome: Hashable, Sendable {
+    /// What the op returned.
+    public var outcome: Outcome
     /// The errno the call returned (for accesses: EFAULT is SIGSEGV,
     /// ENOMEM is OOM), or nil.
     public var errno: Errno?
@@ -129,8 +122,9 @@ extension Machine {
         var cOps = [mmsim_op]()
         cOps.reserveCapacity(ops.count)
         for op in ops {
-            guard let cpu = Int32(exactly: op.cpu) else { throw .EINVAL }
-            cOps.append(Self.cOp(op, cpu: cpu))
+            var c = mmsim_op()
+            guard Self.fill(&c, cpu: op.cpu, mm: op.mm, op.request) else { throw .EINVAL }
+            cOps.append(c)
         }
         var sched = mmsim_sched()
         var replay: [mmsim_sched_run] = []
@@ -174,10 +168,11 @@ extension Machine {
             }
         }
         _ = try Errno.check(ret)
-        let outcomes = cOps.map { op in
-            ConcurrentOutcome(errno: op.ret < 0 ? Errno(rawValue: Int32(-op.ret)) : nil,
-                              value: op.out, start: op.start, end: op.end, effect: op.effect,
-                              locked: op.locked)
+        let outcomes = zip(ops, cOps).map { (op, c) in
+            ConcurrentOutcome(outcome: Outcome(op.request.kind, ret: c.ret, out: c.out),
+                              errno: c.ret < 0 ? Errno(rawValue: Int32(-c.ret)) : nil,
+                              value: c.out, start: c.start, end: c.end, effect: c.effect,
+                              locked: c.locked)
         }
         return ConcurrentRun(outcomes: outcomes, schedule: lastSchedule(), pteEvents: lastPteEvents())
     }
@@ -210,36 +205,5 @@ extension Machine {
             }
             return runs.map { ScheduleRun(cpu: Int($0.cpu), steps: Int($0.steps)) }
         }
-    }
-
-    private static func cOp(_ op: ConcurrentOp, cpu: Int32) -> mmsim_op {
-        var c = mmsim_op()
-        c.cpu = cpu
-        c.mm = op.mm?.rawValue ?? MMSIM_NO_MM
-        switch op.call {
-        case .mmap(let addr, let length, let prot, let flags):
-            c.kind = UInt32(MMSIM_OP_MMAP.rawValue)
-            (c.addr, c.len, c.prot, c.flags) = (addr, length, prot.rawValue, flags.rawValue)
-        case .munmap(let addr, let length):
-            c.kind = UInt32(MMSIM_OP_MUNMAP.rawValue)
-            (c.addr, c.len) = (addr, length)
-        case .mprotect(let addr, let length, let prot):
-            c.kind = UInt32(MMSIM_OP_MPROTECT.rawValue)
-            (c.addr, c.len, c.prot) = (addr, length, prot.rawValue)
-        case .madvise(let addr, let length, let advice):
-            c.kind = UInt32(MMSIM_OP_MADVISE.rawValue)
-            (c.addr, c.len, c.flags) = (addr, length, advice.rawValue)
-        case .fork:
-            c.kind = UInt32(MMSIM_OP_FORK.rawValue)
-        case .load(let addr):
-            c.kind = UInt32(MMSIM_OP_LOAD.rawValue)
-            c.addr = addr
-        case .store(let addr, let value):
-            c.kind = UInt32(MMSIM_OP_STORE.rawValue)
-            (c.addr, c.value) = (addr, value)
-        case .switchMM:
-            c.kind = UInt32(MMSIM_OP_SWITCH_MM.rawValue)
-        }
-        return c
     }
 }

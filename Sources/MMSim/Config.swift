@@ -83,16 +83,19 @@ public struct Variant: Sendable, Hashable, Codable, CustomStringConvertible {
 
     /// Parses a spec such as `ptl=split,preempt=on`.
     ///
-    /// An empty spec is the baseline.  Throws ``VariantSpecError`` naming
-    /// the offending part for an unknown key or value, a repeated key, or a
-    /// part that is not `key=value`.
+    /// Throws ``VariantSpecError`` naming the offending part for an
+    /// unknown key or value, a repeated key, or a part that is not
+    /// `key=value`; and for an empty spec, which would otherwise run the
+    /// baseline without anyone having asked for it (write
+    /// `gather=vector` for the baseline).
     public init(parsing spec: String) throws(VariantSpecError) {
         var result = Variant.baseline
         var seen: Set<String> = []
         let trimmed = spec.trimmingSpaces
         guard !trimmed.isEmpty else {
-            self = result
-            return
+            throw VariantSpecError(
+                spec: spec,
+                reason: "empty spec (expected gather=vector|inplace,ptl=mm|split,preempt=on|off; the baseline is \(Variant.baseline))")
         }
         for rawPart in trimmed.split(separator: ",", omittingEmptySubsequences: false) {
             let part = String(rawPart).trimmingSpaces

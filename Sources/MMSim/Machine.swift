@@ -1,3 +1,4 @@
+@_exported import MMCall
 import CMMSim
 
 /// One simulated machine: frames, CPUs with TLBs, and the kernel running on
@@ -46,92 +47,118 @@ public final class Machine {
         return try body(machine)
     }
 
-    // MARK: Address spaces
+    // MARK: Calls
+
+    /// Makes `request` as the task of `mm` on `cpu` (`mm` nil: no mm, for
+    /// a switch to a kernel thread; a request that names no CPU or no mm
+    /// ignores them) and returns what came back, errors included.  Any
+    /// request, through the machine's one entry (`mmsim_call`).
+    @inline(__always)
+    public func perform(cpu: Int, mm: MMID?, _ request: Request) -> Outcome {
+        var op = mmsim_op()
+        guard Self.fill(&op, cpu: cpu, mm: mm, request) else { return .errno(Errno.EINVAL.rawValue) }
+        let ret = mmsim_call(machine, &op)
+        return Outcome(request.kind, ret: Int64(ret), out: op.out)
+    }
+
+    /// `op` made from a request, or false when the CPU does not fit C's
+    /// `int` (as out of range as any other: EINVAL).
+    @inline(__always)
+    static func fill(_ op: inout mmsim_op, cpu: Int, mm: MMID?, _ request: Request) -> Bool {
+        let who = request.kind.who
+        var c: Int32 = 0
+        if who.namesCPU {
+            guard let fits = Int32(exactly: cpu) else { return false }
+            c = fits
+        }
+        let abi = request.abi
+        op.kind = abi.kind
+        op.cpu = c
+        op.mm = mm?.rawValue ?? MMSIM_NO_MM
+        op.addr = abi.addr
+        op.len = abi.len
+        op.value = abi.value
+        op.prot = abi.prot
+        op.flags = abi.flags
+        return true
+    }
+
+    /// The request's `out` when it succeeds; its errno thrown otherwise.
+    private func call(cpu: Int = 0, mm: MMID? = nil, _ request: Request) throws(Errno) -> UInt64 {
+        var op = mmsim_op()
+        guard Self.fill(&op, cpu: cpu, mm: mm, request) else { throw .EINVAL }
+        _ = try Errno.check(mmsim_call(machine, &op))
+        return op.out
+    }
+
+    // Each request as a method of its own, for tests and tools.
 
     /// A new, empty mm with one user.
     public func newMM() throws(Errno) -> MMID {
-        var id: Int32 = -1
-        _ = try Errno.check(mmsim_mm_new(machine, &id))
-        return MMID(rawValue: id)
+        MMID(rawValue: Int32(truncatingIfNeeded: try call(.newMM)))
     }
 
     /// fork(): a copy-on-write copy of `mm`, made by its task on `cpu`.
     public func fork(cpu: Int, mm: MMID) throws(Errno) -> MMID {
-        var child: Int32 = -1
-        _ = try Errno.check(mmsim_fork(machine, try cCPU(cpu), mm.rawValue, &child))
-        return MMID(rawValue: child)
+        MMID(rawValue: Int32(truncatingIfNeeded: try call(cpu: cpu, mm: mm, .fork)))
     }
 
     /// clone(CLONE_VM): one more task uses `mm`.
     public func mmGet(_ mm: MMID) throws(Errno) {
-        _ = try Errno.check(mmsim_mm_get(machine, mm.rawValue))
+        _ = try call(mm: mm, .mmGet)
     }
 
     /// exit(): one task of `mm` exits on `cpu`; the last one tears the mm
     /// down.
     public func exit(cpu: Int, mm: MMID) throws(Errno) {
-        _ = try Errno.check(mmsim_exit(machine, try cCPU(cpu), mm.rawValue))
+        _ = try call(cpu: cpu, mm: mm, .exit)
     }
 
     /// execve(): the task of `mm` on `cpu` drops it and gets a fresh, empty
     /// mm, which is returned.
     public func exec(cpu: Int, mm: MMID) throws(Errno) -> MMID {
-        var newMM: Int32 = -1
-        _ = try Errno.check(mmsim_exec(machine, try cCPU(cpu), mm.rawValue, &newMM))
-        return MMID(rawValue: newMM)
+        MMID(rawValue: Int32(truncatingIfNeeded: try call(cpu: cpu, mm: mm, .exec)))
     }
-
-    // MARK: System calls
 
     /// mmap(); returns the address mapped.
     public func mmap(cpu: Int, mm: MMID, addr: UInt64 = 0, length: UInt64,
                      prot: Prot, flags: MapFlags) throws(Errno) -> UInt64 {
-        var out: UInt64 = 0
-        _ = try Errno.check(mmsim_mmap(machine, try cCPU(cpu), mm.rawValue, addr, length,
-                                       prot.rawValue, flags.rawValue, &out))
-        return out
+        try call(cpu: cpu, mm: mm, .mmap(addr: addr, length: length, prot: prot, flags: flags))
     }
 
     /// munmap().
     public func munmap(cpu: Int, mm: MMID, addr: UInt64, length: UInt64) throws(Errno) {
-        _ = try Errno.check(mmsim_munmap(machine, try cCPU(cpu), mm.rawValue, addr, length))
+        _ = try call(cpu: cpu, mm: mm, .munmap(addr: addr, length: length))
     }
 
     /// mprotect().
     public func mprotect(cpu: Int, mm: MMID, addr: UInt64, length: UInt64,
                          prot: Prot) throws(Errno) {
-        _ = try Errno.check(mmsim_mprotect(machine, try cCPU(cpu), mm.rawValue, addr, length,
-                                           prot.rawValue))
+        _ = try call(cpu: cpu, mm: mm, .mprotect(addr: addr, length: length, prot: prot))
     }
 
     /// madvise().
     public func madvise(cpu: Int, mm: MMID, addr: UInt64, length: UInt64,
                         advice: Advice) throws(Errno) {
-        _ = try Errno.check(mmsim_madvise(machine, try cCPU(cpu), mm.rawValue, addr, length,
-                                          advice.rawValue))
+        _ = try call(cpu: cpu, mm: mm, .madvise(addr: addr, length: length, advice: advice))
     }
 
     /// Runs `mm`'s user code on `cpu`, or a kernel thread when `mm` is nil
     /// (the CPU keeps its old mm loaded: lazy TLB).
     public func switchMM(cpu: Int, to mm: MMID?) throws(Errno) {
-        _ = try Errno.check(mmsim_switch_mm(machine, try cCPU(cpu), mm?.rawValue ?? MMSIM_NO_MM))
+        _ = try call(cpu: cpu, mm: mm, .switchMM)
     }
-
-    // MARK: User accesses
 
     /// A user load of the 64-bit word at `addr` (8-byte aligned) by a task
     /// of `mm` on `cpu`, through the TLB, taking faults as needed.
     public func load(cpu: Int, mm: MMID, addr: UInt64) throws(Errno) -> AccessResult {
-        var value: UInt64 = 0
-        let ret = mmsim_load(machine, try cCPU(cpu), mm.rawValue, addr, &value)
-        return try AccessResult(ret, value: value)
+        try AccessResult(perform(cpu: cpu, mm: mm, .load(addr: addr)))
     }
 
     /// A user store of `value` to the 64-bit word at `addr`; `.ok` carries
     /// the value stored.
     public func store(cpu: Int, mm: MMID, addr: UInt64, value: UInt64) throws(Errno) -> AccessResult {
-        let ret = mmsim_store(machine, try cCPU(cpu), mm.rawValue, addr, value)
-        return try AccessResult(ret, value: value)
+        try AccessResult(perform(cpu: cpu, mm: mm, .store(addr: addr, value: value)))
     }
 
     // MARK: Fault injection
@@ -232,31 +259,21 @@ public final class Machine {
     public func checkLeaks() throws(Errno) -> Int {
         Int(try Errno.check(mmsim_check_leaks(machine)))
     }
-
-    // MARK: Helpers
-
-    /// The CPU as C's `int`; one that does not fit is as out of range as
-    /// any other, so EINVAL.
-    private func cCPU(_ cpu: Int) throws(Errno) -> Int32 {
-        guard let c = Int32(exactly: cpu) else { throw .EINVAL }
-        return c
-    }
 }
 
 @available(*, unavailable, message: "a Machine owns mutable C state; use it from one task")
 extension Machine: Sendable {}
 
 extension AccessResult {
-    /// Maps `mmsim_load`/`mmsim_store`'s return: 0, -EFAULT (SIGSEGV),
-    /// -ENOMEM (OOM); any other error is thrown.
-    init(_ ret: Int32, value: UInt64) throws(Errno) {
-        switch ret {
-        case 0: self = .ok(value)
-        case -Errno.EFAULT.rawValue: self = .segv
-        case -Errno.ENOMEM.rawValue: self = .oom
-        default:
-            _ = try Errno.check(ret)
-            throw .EINVAL  // a positive return: not in the API
+    /// A load's or store's outcome; an error other than SIGSEGV and OOM is
+    /// thrown.
+    init(_ outcome: Outcome) throws(Errno) {
+        switch outcome {
+        case .value(let v): self = .ok(v)
+        case .segv: self = .segv
+        case .oom: self = .oom
+        case .errno(let e): throw Errno(rawValue: e)
+        default: throw .EINVAL  // not an access's outcome
         }
     }
 }

@@ -35,7 +35,7 @@ import Testing
             #expect(outcome.errno == nil)
         }
         for i in stride(from: 0, to: ops.count, by: 2) {
-            guard case .store(_, let value) = ops[i].call else { continue }
+            guard case .store(_, let value) = ops[i].request else { continue }
             #expect(run.outcomes[i + 1].value == value)
         }
         // The CPUs did interleave.

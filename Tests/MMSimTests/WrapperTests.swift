@@ -10,7 +10,6 @@ import Testing
         ("ptl=split", Variant(gather: .vector, ptl: .split, preempt: false)),
         ("gather=inplace", Variant(gather: .inplace, ptl: .mm, preempt: false)),
         (" Gather = InPlace , PREEMPT=off ", Variant(gather: .inplace, ptl: .mm, preempt: false)),
-        ("", Variant.baseline),
     ])
     func parses(spec: String, expected: Variant) throws {
         #expect(try Variant(parsing: spec) == expected)
@@ -41,13 +40,16 @@ import Testing
         ("=vector", "'=vector' is not key=value"),
         ("gather=vector,", "'' is not key=value"),
         ("gather=vector,gather=inplace", "key 'gather' given twice"),
+        // An empty spec once meant the baseline, silently.
+        ("", "empty spec"),
+        ("  ", "empty spec"),
     ])
     func rejects(spec: String, reason: String) {
         #expect {
             _ = try Variant(parsing: spec)
         } throws: { error in
             guard let error = error as? VariantSpecError else { return false }
-            return error.reason.contains(reason) && error.description.contains(spec)
+            return error.reason.contains(reason) && error.description.contains("'\(spec)'")
         }
     }
 }

@@ -7,9 +7,9 @@
  * manager.  Everything here is self-contained: no kernel types, no
  * force-included compatibility header.
  *
- * Calls return 0 or a negative Linux errno.  A call never aborts the
- * process: kernel bugs found by the run-time checkers are recorded as
- * violations and read back with mmsim_violation().
+ * Calls return 0 or a negative Linux errno (MMSIM_E*).  A call never
+ * aborts the process: kernel bugs found by the run-time checkers are
+ * recorded as violations and read back with mmsim_violation().
  */
 #ifndef MMSIM_UAPI_H
 #define MMSIM_UAPI_H
@@ -37,7 +37,7 @@
 
 #define MMSIM_MADV_DONTNEED	4
 
-/* No mm: mmsim_switch_mm() to it runs a kernel thread (lazy TLB) */
+/* No mm: MMSIM_OP_SWITCH_MM to it runs a kernel thread (lazy TLB) */
 #define MMSIM_NO_MM		(-1)
 
 enum mmsim_gather {
@@ -69,51 +69,27 @@ int mmsim_create(const struct mmsim_config *cfg, struct mmsim **out);
 void mmsim_destroy(struct mmsim *m);
 
 /*
- * Address spaces.  An mm is named by a small non-negative id, valid from
- * the call that returns it until the last mmsim_mm_put() of it.  Every call
- * that takes (cpu, mm) runs in a task of @mm on @cpu: it first switches
- * @cpu to @mm, as the scheduler would.
+ * Errors.  Calls return 0 or one of these, negated: Linux's numbers, on
+ * every host (arch/x86/sim/syscall.c refuses to compile where the host's
+ * <errno.h> differs).
  */
-int mmsim_mm_new(struct mmsim *m, int *mm_out);
-/* fork(): a copy-on-write copy of @mm */
-int mmsim_fork(struct mmsim *m, int cpu, int mm, int *child_out);
-/* clone(CLONE_VM): one more task uses @mm (mm_users++) */
-int mmsim_mm_get(struct mmsim *m, int mm);
-/* exit(): one task of @mm exits on @cpu; the last one tears it down */
-int mmsim_exit(struct mmsim *m, int cpu, int mm);
-/* execve(): the task of @mm on @cpu gets a fresh, empty mm */
-int mmsim_exec(struct mmsim *m, int cpu, int mm, int *new_mm_out);
-
-int mmsim_mmap(struct mmsim *m, int cpu, int mm, uint64_t addr, uint64_t len,
-	       int prot, int flags, uint64_t *addr_out);
-int mmsim_munmap(struct mmsim *m, int cpu, int mm, uint64_t addr,
-		 uint64_t len);
-int mmsim_mprotect(struct mmsim *m, int cpu, int mm, uint64_t addr,
-		   uint64_t len, int prot);
-int mmsim_madvise(struct mmsim *m, int cpu, int mm, uint64_t addr,
-		  uint64_t len, int advice);
-
-/* Run @mm's user code on @cpu, or a kernel thread if @mm is MMSIM_NO_MM */
-int mmsim_switch_mm(struct mmsim *m, int cpu, int mm);
+#define MMSIM_ENOENT		2	/* nothing there */
+#define MMSIM_ESRCH		3	/* no such mm */
+#define MMSIM_EBADF		9	/* mmap of a file: there is none */
+#define MMSIM_ENOMEM		12
+#define MMSIM_EFAULT		14	/* a user access would get SIGSEGV */
+#define MMSIM_EBUSY		16
+#define MMSIM_EINVAL		22
+#define MMSIM_EDEADLK		35	/* a concurrent batch deadlocked */
 
 /*
- * User loads and stores of one 64-bit word (@addr 8-byte aligned) by a task
- * of @mm on @cpu, through the TLB and the hardware walker, taking page
- * faults as needed.  Return 0, -EFAULT when the task would get SIGSEGV, or
- * -ENOMEM when the fault handler ran out of memory (VM_FAULT_OOM).
- */
-int mmsim_load(struct mmsim *m, int cpu, int mm, uint64_t addr,
-	       uint64_t *val);
-int mmsim_store(struct mmsim *m, int cpu, int mm, uint64_t addr,
-		uint64_t val);
-
-/*
- * The concurrent regime.  mmsim_run_concurrent() runs a batch of calls and
- * user accesses on several CPUs at once: each CPU runs its ops in array
- * order, and the CPUs interleave at every page-table write, lock operation,
- * preemption point, step of the hardware walker, user access and IPI.  A
- * scheduler chosen by @sched decides who runs at each of those points; the
- * whole run is a function of the machine's state, the ops and @sched.
+ * Calls.  Everything a task asks of the kernel is one struct mmsim_op,
+ * made by mmsim_call() (one at a time) or mmsim_run_concurrent() (several
+ * CPUs at once).  An mm is named by a small non-negative id, valid from
+ * the call that returns it until its last user exits.  Every call that
+ * takes (cpu, mm) runs in a task of @mm on @cpu: it first switches @cpu to
+ * @mm, as the scheduler would.  A call out of range (kind, cpu) returns
+ * -EINVAL, an mm id with no users -ESRCH.
  */
 enum mmsim_op_kind {
 	MMSIM_OP_MMAP = 1,		/* prot, flags; out: address */
@@ -121,9 +97,21 @@ enum mmsim_op_kind {
 	MMSIM_OP_MPROTECT,		/* prot */
 	MMSIM_OP_MADVISE,		/* flags: the advice */
 	MMSIM_OP_FORK,			/* out: the child's mm id */
+	/*
+	 * User load or store of one 64-bit word (@addr 8-byte aligned)
+	 * through the TLB and the hardware walker, taking page faults as
+	 * needed.  Return 0, -EFAULT when the task would get SIGSEGV, or
+	 * -ENOMEM when the fault handler ran out of memory (VM_FAULT_OOM).
+	 */
 	MMSIM_OP_LOAD,			/* out: the value read */
-	MMSIM_OP_STORE,			/* value */
-	MMSIM_OP_SWITCH_MM,		/* mm may be MMSIM_NO_MM */
+	MMSIM_OP_STORE,			/* value; out: the value stored */
+	MMSIM_OP_SWITCH_MM,		/* mm MMSIM_NO_MM: a kernel thread */
+	/* Not in mmsim_run_concurrent() batches: */
+	MMSIM_OP_MM_NEW,		/* a new, empty mm; out: its id */
+	MMSIM_OP_MM_GET,		/* clone(CLONE_VM): mm_users++ */
+	MMSIM_OP_EXIT,			/* the last user's exit tears @mm down */
+	MMSIM_OP_EXEC,			/* a fresh, empty mm; out: its id */
+	MMSIM_OP_NR,
 };
 
 struct mmsim_op {
@@ -136,9 +124,10 @@ struct mmsim_op {
 	uint64_t addr;
 	uint64_t len;
 	uint64_t value;
-	/* filled in by the run */
+	/* filled in by the call */
 	int64_t ret;			/* 0 or -errno, as the call returned */
 	uint64_t out;
+	/* ... and, in a concurrent run, when it ran */
 	uint64_t start;			/* scheduling step of the invocation */
 	uint64_t end;			/* ... and of the response */
 	/*
@@ -150,6 +139,17 @@ struct mmsim_op {
 	uint64_t locked;
 };
 
+/* Makes the call @op; returns op->ret, and sets op->out as its kind says */
+int mmsim_call(struct mmsim *m, struct mmsim_op *op);
+
+/*
+ * The concurrent regime.  mmsim_run_concurrent() runs a batch of calls and
+ * user accesses on several CPUs at once: each CPU runs its ops in array
+ * order, and the CPUs interleave at every page-table write, lock operation,
+ * preemption point, step of the hardware walker, user access and IPI.  A
+ * scheduler chosen by @sched decides who runs at each of those points; the
+ * whole run is a function of the machine's state, the ops and @sched.
+ */
 enum mmsim_sched_policy {
 	MMSIM_SCHED_RANDOM = 0,		/* switch at a point with some odds */
 	MMSIM_SCHED_PCT,		/* probabilistic concurrency testing */
@@ -183,10 +183,10 @@ struct mmsim_sched {
 
 /*
  * Return: 0 when every op ran (each op's ret says how it did), -EINVAL for
- * a bad op or schedule (nothing runs), -ENOMEM when the host cannot give
- * the CPUs their stacks, -EDEADLK when every CPU left waits for a lock
- * (reported as a violation; the machine is then only fit to be
- * destroyed).
+ * a bad op (a bad CPU, a kind not allowed in a batch) or schedule
+ * (nothing runs), -ENOMEM when the host cannot give the CPUs their
+ * stacks, -EDEADLK when every CPU left waits for a lock (reported as a
+ * violation; the machine is then only fit to be destroyed).
  */
 int mmsim_run_concurrent(struct mmsim *m, struct mmsim_op *ops,
 			 uint32_t nr_ops, const struct mmsim_sched *sched);

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <linux/mm.h>
 #include <asm/sim_switch.h>
+#include <asm/sim_syscall.h>
 #include <asm/tlbflush.h>
 
 #ifndef __x86_64__
@@ -407,46 +408,6 @@ void sim_spin_until(bool (*cond)(const void *arg), const void *arg)
 	}
 }
 
-static long run_op(struct mmsim *m, struct mmsim_op *op)
-{
-	uint64_t out = 0;
-	int child = -1;
-	long ret;
-
-	switch (op->kind) {
-	case MMSIM_OP_MMAP:
-		ret = mmsim_mmap(m, op->cpu, op->mm, op->addr, op->len,
-				 op->prot, op->flags, &out);
-		break;
-	case MMSIM_OP_MUNMAP:
-		ret = mmsim_munmap(m, op->cpu, op->mm, op->addr, op->len);
-		break;
-	case MMSIM_OP_MPROTECT:
-		ret = mmsim_mprotect(m, op->cpu, op->mm, op->addr, op->len,
-				     op->prot);
-		break;
-	case MMSIM_OP_MADVISE:
-		ret = mmsim_madvise(m, op->cpu, op->mm, op->addr, op->len,
-				    op->flags);
-		break;
-	case MMSIM_OP_FORK:
-		ret = mmsim_fork(m, op->cpu, op->mm, &child);
-		out = child;
-		break;
-	case MMSIM_OP_LOAD:
-		ret = mmsim_load(m, op->cpu, op->mm, op->addr, &out);
-		break;
-	case MMSIM_OP_STORE:
-		ret = mmsim_store(m, op->cpu, op->mm, op->addr, op->value);
-		break;
-	default:
-		ret = mmsim_switch_mm(m, op->cpu, op->mm);
-		break;
-	}
-	op->out = out;
-	return ret;
-}
-
 /* The life of one simulated CPU in a batch: its ops, in order */
 static void cpu_main(void *arg)
 {
@@ -472,7 +433,7 @@ static void cpu_main(void *arg)
 		op->start = s->clock;
 		per_cpu(op_effect, cpu) = 0;
 		per_cpu(op_locked, cpu) = 0;
-		op->ret = run_op((struct mmsim *)s->machine, op);
+		mmsim_call((struct mmsim *)s->machine, op);
 		op->end = s->clock;
 		op->effect = per_cpu(op_effect, cpu) ?
 			     per_cpu(op_effect, cpu) - s->base : op->end;
@@ -545,8 +506,7 @@ static int check_batch(struct sim_machine *m, const struct mmsim_op *ops,
 	    (sched->nr_replay && !sched->replay))
 		return -EINVAL;
 	for (i = 0; i < nr_ops; i++) {
-		if (ops[i].kind < MMSIM_OP_MMAP ||
-		    ops[i].kind > MMSIM_OP_SWITCH_MM ||
+		if (!sim_syscall_batchable(ops[i].kind) ||
 		    ops[i].cpu < 0 || ops[i].cpu >= (int)m->config.nr_cpus)
 			return -EINVAL;
 		used[ops[i].cpu] = true;

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Entry from the driver: each uapi call is a system call (or a user
- * access) made by a task of some mm on some CPU.  The entry validates what
+ * Entry from the driver: each struct mmsim_op passed to mmsim_call() (one
+ * at a time, or by a concurrent batch or a stress thread) is a system call
+ * (or a user access) made by a task of some mm on some CPU, dispatched
+ * through the table at the end of this file.  The entry validates what
  * the driver passed, schedules the task on the CPU, runs the kernel path,
  * and on the way out checks what must hold whenever the kernel returns to
  * user space: preemption and locks balanced, and no CPU that may run the
  * mm's user code holding a translation the page tables no longer grant.
  */
 #include <linux/mm.h>
+#include <asm/sim_syscall.h>
 
 struct sim_call {
 	struct sim_context saved;
@@ -129,7 +132,12 @@ static long sys_exit(struct sim_call *call, struct mm_struct *check_mm,
 	return ret;
 }
 
-int mmsim_mm_new(struct mmsim *m, int *mm_out)
+/*
+ * The system calls.  Each takes its arguments from @op and leaves what it
+ * returns besides its error in op->out; the name it reports violations
+ * under is the one the uapi once gave it (mmsim_<call>).
+ */
+static int sys_mm_new(struct mmsim *m, struct mmsim_op *op)
 {
 	struct sim_context saved = sim_enter(to_machine(m), 0);
 	struct mm_struct *mm = mm_alloc();
@@ -137,14 +145,14 @@ int mmsim_mm_new(struct mmsim *m, int *mm_out)
 	sim_leave(saved);
 	if (!mm)
 		return -ENOMEM;
-	*mm_out = mm->id;
+	op->out = mm->id;
 	return 0;
 }
 
-int mmsim_mm_get(struct mmsim *m, int mm_id)
+static int sys_mm_get(struct mmsim *m, struct mmsim_op *op)
 {
 	struct sim_context saved = sim_enter(to_machine(m), 0);
-	struct mm_struct *mm = sim_mm_by_id(mm_id);
+	struct mm_struct *mm = sim_mm_by_id(op->mm);
 
 	if (mm)
 		mm->mm_users++;
@@ -152,171 +160,214 @@ int mmsim_mm_get(struct mmsim *m, int mm_id)
 	return mm ? 0 : -ESRCH;
 }
 
-int mmsim_fork(struct mmsim *m, int cpu, int mm_id, int *child_out)
+static int sys_fork(struct mmsim *m, struct mmsim_op *op)
 {
 	struct mm_struct *child;
 	struct sim_call call;
 	int err;
 
-	err = sys_enter(m, cpu, mm_id, false, &call);
+	err = sys_enter(m, op->cpu, op->mm, false, &call);
 	if (err)
 		return err;
-	arm_check(&call, call.mm, 0, TASK_SIZE, __func__, NULL);
+	arm_check(&call, call.mm, 0, TASK_SIZE, "mmsim_fork", NULL);
 	child = dup_mm(call.mm);
 	if (child)
-		*child_out = child->id;
-	return sys_exit(&call, call.mm, __func__, child ? 0 : -ENOMEM);
+		op->out = child->id;
+	return sys_exit(&call, call.mm, "mmsim_fork", child ? 0 : -ENOMEM);
 }
 
-int mmsim_exit(struct mmsim *m, int cpu, int mm_id)
+static int sys_exit_mm(struct mmsim *m, struct mmsim_op *op)
 {
 	struct sim_call call;
 	int err;
 
-	err = sys_enter(m, cpu, mm_id, false, &call);
+	err = sys_enter(m, op->cpu, op->mm, false, &call);
 	if (err)
 		return err;
 	exit_mm();
-	return sys_exit(&call, NULL, __func__, 0);
+	return sys_exit(&call, NULL, "mmsim_exit", 0);
 }
 
-int mmsim_exec(struct mmsim *m, int cpu, int mm_id, int *new_mm_out)
+static int sys_exec(struct mmsim *m, struct mmsim_op *op)
 {
 	struct mm_struct *mm;
 	struct sim_call call;
 	int err;
 
-	err = sys_enter(m, cpu, mm_id, false, &call);
+	err = sys_enter(m, op->cpu, op->mm, false, &call);
 	if (err)
 		return err;
 	mm = mm_alloc();
 	if (!mm)
-		return sys_exit(&call, NULL, __func__, -ENOMEM);
+		return sys_exit(&call, NULL, "mmsim_exec", -ENOMEM);
 	if (call.mm->mm_users == 1)
 		mm_release_cpus(call.mm);
 	exec_mmap(mm);
-	*new_mm_out = mm->id;
-	return sys_exit(&call, mm, __func__, 0);
+	op->out = mm->id;
+	return sys_exit(&call, mm, "mmsim_exec", 0);
 }
 
-int mmsim_mmap(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
-	       uint64_t len, int prot, int flags, uint64_t *addr_out)
+static int sys_mmap(struct mmsim *m, struct mmsim_op *op)
 {
 	struct sim_call call;
 	long ret;
 	int err;
 
-	err = sys_enter(m, cpu, mm_id, false, &call);
+	err = sys_enter(m, op->cpu, op->mm, false, &call);
 	if (err)
 		return err;
-	if (flags & MAP_FIXED)
-		arm_check(&call, call.mm, addr, len, __func__, NULL);
+	if (op->flags & MAP_FIXED)
+		arm_check(&call, call.mm, op->addr, op->len, "mmsim_mmap",
+			  NULL);
 	down_write(&call.mm->mmap_sem);
-	ret = do_mmap_pgoff(call.mm, addr, len, (unsigned int)prot,
-			    (unsigned int)flags);
+	ret = do_mmap_pgoff(call.mm, op->addr, op->len,
+			    (unsigned int)op->prot, (unsigned int)op->flags);
 	up_write(&call.mm->mmap_sem);
 	if (ret >= 0)
-		*addr_out = ret;
-	return sys_exit(&call, call.mm, __func__, ret < 0 ? ret : 0);
+		op->out = ret;
+	return sys_exit(&call, call.mm, "mmsim_mmap", ret < 0 ? ret : 0);
 }
 
-int mmsim_munmap(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
-		 uint64_t len)
+static int sys_munmap(struct mmsim *m, struct mmsim_op *op)
 {
 	struct sim_call call;
 	int err;
 
-	err = sys_enter(m, cpu, mm_id, false, &call);
+	err = sys_enter(m, op->cpu, op->mm, false, &call);
 	if (err)
 		return err;
-	arm_check(&call, call.mm, addr, len, __func__, NULL);
+	arm_check(&call, call.mm, op->addr, op->len, "mmsim_munmap", NULL);
 	down_write(&call.mm->mmap_sem);
-	err = do_munmap(call.mm, addr, len);
+	err = do_munmap(call.mm, op->addr, op->len);
 	up_write(&call.mm->mmap_sem);
-	return sys_exit(&call, call.mm, __func__, err);
+	return sys_exit(&call, call.mm, "mmsim_munmap", err);
 }
 
-int mmsim_mprotect(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
-		   uint64_t len, int prot)
+static int sys_mprotect_op(struct mmsim *m, struct mmsim_op *op)
 {
 	struct sim_call call;
 	int err;
 
-	err = sys_enter(m, cpu, mm_id, false, &call);
+	err = sys_enter(m, op->cpu, op->mm, false, &call);
 	if (err)
 		return err;
-	arm_check(&call, call.mm, addr, len, __func__, NULL);
-	err = sys_mprotect(call.mm, addr, len, (unsigned int)prot);
-	return sys_exit(&call, call.mm, __func__, err);
+	arm_check(&call, call.mm, op->addr, op->len, "mmsim_mprotect", NULL);
+	err = sys_mprotect(call.mm, op->addr, op->len, (unsigned int)op->prot);
+	return sys_exit(&call, call.mm, "mmsim_mprotect", err);
 }
 
-int mmsim_madvise(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
-		  uint64_t len, int advice)
+static int sys_madvise_op(struct mmsim *m, struct mmsim_op *op)
 {
 	struct sim_call call;
 	int err;
 
-	err = sys_enter(m, cpu, mm_id, false, &call);
+	err = sys_enter(m, op->cpu, op->mm, false, &call);
 	if (err)
 		return err;
-	arm_check(&call, call.mm, addr, len, __func__,
-		  &per_cpu(did_gather, cpu));
-	err = sys_madvise(call.mm, addr, len, advice);
-	return sys_exit(&call, call.mm, __func__, err);
+	arm_check(&call, call.mm, op->addr, op->len, "mmsim_madvise",
+		  &per_cpu(did_gather, op->cpu));
+	err = sys_madvise(call.mm, op->addr, op->len, op->flags);
+	return sys_exit(&call, call.mm, "mmsim_madvise", err);
 }
 
-int mmsim_switch_mm(struct mmsim *m, int cpu, int mm_id)
+static int sys_switch_mm(struct mmsim *m, struct mmsim_op *op)
 {
 	struct sim_call call;
 	int err;
 
-	err = sys_enter(m, cpu, mm_id, true, &call);
+	err = sys_enter(m, op->cpu, op->mm, true, &call);
 	if (err)
 		return err;
 	if (!call.mm)
 		context_switch_to(NULL);
-	return sys_exit(&call, NULL, __func__, 0);
+	return sys_exit(&call, NULL, "mmsim_switch_mm", 0);
 }
 
-static int user_access(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
-		       bool write, uint64_t *val)
+static int user_access(struct mmsim *m, struct mmsim_op *op, bool write)
 {
+	const char *func = write ? "mmsim_store" : "mmsim_load";
 	struct sim_call call;
-	u64 faults;
+	u64 faults, val = op->value;
 	bool cow;
 	int err;
 
-	if (addr & 7)
+	if (op->addr & 7)
 		return -EINVAL;
-	err = sys_enter(m, cpu, mm_id, false, &call);
+	err = sys_enter(m, op->cpu, op->mm, false, &call);
 	if (err)
 		return err;
-	arm_check(&call, call.mm, addr & PAGE_MASK, PAGE_SIZE,
-		  write ? "mmsim_store" : "mmsim_load", &per_cpu(did_cow, cpu));
+	arm_check(&call, call.mm, op->addr & PAGE_MASK, PAGE_SIZE, func,
+		  &per_cpu(did_cow, op->cpu));
 	faults = sim_threaded() ? 0 : sim_stat(faults);
-	err = sim_user_access(addr, write, val);
+	err = sim_user_access(op->addr, write, &val);
+	if (!err)
+		op->out = val;
 	/*
 	 * A fault may have replaced a mapping (copy-on-write); host threads
 	 * count faults together, so there this CPU's own flag tells.
 	 */
 	if (sim_threaded())
-		cow = per_cpu(did_cow, cpu);
+		cow = per_cpu(did_cow, op->cpu);
 	else
 		cow = sim_stat(faults) != faults;
-	return sys_exit(&call, cow ? call.mm : NULL,
-			write ? "mmsim_store" : "mmsim_load", err);
+	return sys_exit(&call, cow ? call.mm : NULL, func, err);
 }
 
-int mmsim_load(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
-	       uint64_t *val)
+static int sys_load(struct mmsim *m, struct mmsim_op *op)
 {
-	return user_access(m, cpu, mm_id, addr, false, val);
+	return user_access(m, op, false);
 }
 
-int mmsim_store(struct mmsim *m, int cpu, int mm_id, uint64_t addr,
-		uint64_t val)
+static int sys_store(struct mmsim *m, struct mmsim_op *op)
 {
-	return user_access(m, cpu, mm_id, addr, true, &val);
+	return user_access(m, op, true);
+}
+
+/*
+ * One entry per kind: adding a call is a kind in mmsim.h and a line here
+ * (plus the kernel code it runs).
+ */
+static const struct sim_syscall {
+	int (*fn)(struct mmsim *m, struct mmsim_op *op);
+	bool batch;			/* allowed in mmsim_run_concurrent() */
+} syscalls[MMSIM_OP_NR] = {
+	[MMSIM_OP_MMAP]		= { sys_mmap, true },
+	[MMSIM_OP_MUNMAP]	= { sys_munmap, true },
+	[MMSIM_OP_MPROTECT]	= { sys_mprotect_op, true },
+	[MMSIM_OP_MADVISE]	= { sys_madvise_op, true },
+	[MMSIM_OP_FORK]		= { sys_fork, true },
+	[MMSIM_OP_LOAD]		= { sys_load, true },
+	[MMSIM_OP_STORE]	= { sys_store, true },
+	[MMSIM_OP_SWITCH_MM]	= { sys_switch_mm, true },
+	[MMSIM_OP_MM_NEW]	= { sys_mm_new, false },
+	[MMSIM_OP_MM_GET]	= { sys_mm_get, false },
+	[MMSIM_OP_EXIT]		= { sys_exit_mm, false },
+	[MMSIM_OP_EXEC]		= { sys_exec, false },
+};
+
+/**
+ * sim_syscall_batchable - whether a kind may run in a concurrent batch
+ * @kind: an enum mmsim_op_kind
+ */
+bool sim_syscall_batchable(u32 kind)
+{
+	return kind < MMSIM_OP_NR && syscalls[kind].fn && syscalls[kind].batch;
+}
+
+int mmsim_call(struct mmsim *m, struct mmsim_op *op)
+{
+	/* Linux's errno values, which mmsim.h promises the driver */
+	BUILD_BUG_ON(ENOENT != MMSIM_ENOENT || ESRCH != MMSIM_ESRCH ||
+		     EBADF != MMSIM_EBADF || ENOMEM != MMSIM_ENOMEM ||
+		     EFAULT != MMSIM_EFAULT || EBUSY != MMSIM_EBUSY ||
+		     EINVAL != MMSIM_EINVAL || EDEADLK != MMSIM_EDEADLK);
+
+	op->out = 0;
+	if (op->kind >= MMSIM_OP_NR || !syscalls[op->kind].fn)
+		op->ret = -EINVAL;
+	else
+		op->ret = syscalls[op->kind].fn(m, op);
+	return op->ret;
 }
 
 /* Read-only views, for comparison against a model */

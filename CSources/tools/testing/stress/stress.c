@@ -112,12 +112,38 @@ static void count_call(struct stress_thread *t, int err)
 		t->failed_calls++;
 }
 
+/* A call of @kind by this thread's task of @mm, through mmsim_call() */
+static int stress_call(struct stress_thread *t, u32 kind, int mm,
+		       struct mmsim_op op)
+{
+	op.kind = kind;
+	op.cpu = t->cpu;
+	op.mm = mm;
+	return mmsim_call(t->run->m, &op);
+}
+
+static int user_load(struct stress_thread *t, int mm, u64 addr, u64 *val)
+{
+	struct mmsim_op op = { .kind = MMSIM_OP_LOAD, .cpu = t->cpu,
+			       .mm = mm, .addr = addr };
+	int err = mmsim_call(t->run->m, &op);
+
+	*val = op.out;
+	return err;
+}
+
+static int user_store(struct stress_thread *t, int mm, u64 addr, u64 val)
+{
+	return stress_call(t, MMSIM_OP_STORE, mm,
+			   (struct mmsim_op){ .addr = addr, .value = val });
+}
+
 /* Each thread alone stores to its own region: a load reads its last store */
 static void own_load(struct stress_thread *t, int mm, u64 expect,
 		     unsigned int page)
 {
 	u64 val = 0;
-	int err = mmsim_load(t->run->m, t->cpu, mm, own_addr(t, page), &val);
+	int err = user_load(t, mm, own_addr(t, page), &val);
 
 	if (err)
 		t->bad_errors++;
@@ -129,7 +155,7 @@ static void own_store(struct stress_thread *t, unsigned int page)
 {
 	u64 val = (u64)t->cpu << 56 | ++t->seq;
 
-	if (mmsim_store(t->run->m, t->cpu, t->mm, own_addr(t, page), val))
+	if (user_store(t, t->mm, own_addr(t, page), val))
 		t->bad_errors++;
 	else
 		t->own[mm_slot(t)][page] = val;
@@ -143,27 +169,29 @@ static void fork_child(struct stress_thread *t)
 {
 	unsigned int page = stress_random(t) % OWN_PAGES;
 	u64 expect = t->own[mm_slot(t)][page];
+	struct mmsim_op fork = { .kind = MMSIM_OP_FORK, .cpu = t->cpu,
+				 .mm = t->mm };
 	u64 val;
 	int child, err;
 
-	err = mmsim_fork(t->run->m, t->cpu, t->mm, &child);
+	err = mmsim_call(t->run->m, &fork);
 	count_call(t, err);
 	if (err)
 		return;
+	child = fork.out;
 	t->forks++;
 	own_load(t, child, expect, page);
-	err = mmsim_store(t->run->m, t->cpu, child, own_addr(t, page), ~expect);
+	err = user_store(t, child, own_addr(t, page), ~expect);
 	if (err)
 		t->bad_errors++;
-	count_call(t, mmsim_load(t->run->m, t->cpu, child, window_word(t),
-				 &val));
-	count_call(t, mmsim_exit(t->run->m, t->cpu, child));
+	count_call(t, user_load(t, child, window_word(t), &val));
+	count_call(t, stress_call(t, MMSIM_OP_EXIT, child,
+				  (struct mmsim_op){ 0 }));
 	own_load(t, t->mm, expect, page);
 }
 
 static void stress_op(struct stress_thread *t)
 {
-	struct mmsim *m = t->run->m;
 	unsigned int roll = stress_random(t) % 100, i;
 	u64 addr, len, val;
 	int prot, flags;
@@ -176,40 +204,47 @@ static void stress_op(struct stress_thread *t)
 		flags = MMSIM_MAP_FIXED | MMSIM_MAP_ANONYMOUS |
 			(stress_random(t) % 5 ? MMSIM_MAP_PRIVATE :
 						MMSIM_MAP_SHARED);
-		count_call(t, mmsim_mmap(m, t->cpu, t->mm, addr, len, prot,
-					 flags, &val));
+		count_call(t, stress_call(t, MMSIM_OP_MMAP, t->mm,
+					  (struct mmsim_op){ .addr = addr,
+							     .len = len,
+							     .prot = prot,
+							     .flags = flags }));
 		break;
 	case 14 ... 19:
 		random_range(t, &addr, &len);
-		count_call(t, mmsim_munmap(m, t->cpu, t->mm, addr, len));
+		count_call(t, stress_call(t, MMSIM_OP_MUNMAP, t->mm,
+					  (struct mmsim_op){ .addr = addr,
+							     .len = len }));
 		break;
 	case 20 ... 27:
 		random_range(t, &addr, &len);
 		prot = stress_random(t) % 2 ? MMSIM_PROT_READ :
 			MMSIM_PROT_READ | MMSIM_PROT_WRITE;
-		count_call(t, mmsim_mprotect(m, t->cpu, t->mm, addr, len,
-					     prot));
+		count_call(t, stress_call(t, MMSIM_OP_MPROTECT, t->mm,
+					  (struct mmsim_op){ .addr = addr,
+							     .len = len,
+							     .prot = prot }));
 		break;
 	case 28 ... 35:
 		random_range(t, &addr, &len);
-		count_call(t, mmsim_madvise(m, t->cpu, t->mm, addr, len,
-					    MMSIM_MADV_DONTNEED));
+		count_call(t, stress_call(t, MMSIM_OP_MADVISE, t->mm,
+					  (struct mmsim_op){
+						.addr = addr, .len = len,
+						.flags = MMSIM_MADV_DONTNEED }));
 		break;
 	case 36 ... 52:
-		count_call(t, mmsim_load(m, t->cpu, t->mm, window_word(t),
-					 &val));
+		count_call(t, user_load(t, t->mm, window_word(t), &val));
 		break;
 	case 53 ... 67:
-		count_call(t, mmsim_store(m, t->cpu, t->mm, window_word(t),
-					  stress_random(t)));
+		count_call(t, user_store(t, t->mm, window_word(t),
+					 stress_random(t)));
 		break;
 	case 68 ... 72:
 		addr = window_word(t);
 		for (i = 0; i < TOUCH_PAGES &&
 		     addr < WINDOW_BASE + WINDOW_PAGES * PAGE_SIZE;
 		     i++, addr += PAGE_SIZE)
-			count_call(t, mmsim_store(m, t->cpu, t->mm, addr,
-						  t->seq + i));
+			count_call(t, user_store(t, t->mm, addr, t->seq + i));
 		break;
 	case 73 ... 82:
 		own_store(t, stress_random(t) % OWN_PAGES);
@@ -220,11 +255,13 @@ static void stress_op(struct stress_thread *t)
 		break;
 	case 93 ... 95:
 		t->mm = t->run->mms[stress_random(t) % t->run->nr_mms];
-		count_call(t, mmsim_switch_mm(m, t->cpu, t->mm));
+		count_call(t, stress_call(t, MMSIM_OP_SWITCH_MM, t->mm,
+					  (struct mmsim_op){ 0 }));
 		break;
 	case 96 ... 97:
 		/* a kernel thread: the mm stays loaded, lazily */
-		count_call(t, mmsim_switch_mm(m, t->cpu, MMSIM_NO_MM));
+		count_call(t, stress_call(t, MMSIM_OP_SWITCH_MM, MMSIM_NO_MM,
+					  (struct mmsim_op){ 0 }));
 		break;
 	default:
 		fork_child(t);
@@ -261,21 +298,27 @@ static void *stress_thread_main(void *arg)
 /* Every shared mm, with each thread's own region mapped in it */
 static int stress_setup(struct stress_run *run, u32 nr_threads)
 {
-	u64 out;
+	struct mmsim_op op = { .kind = MMSIM_OP_MM_NEW };
 	u32 i, cpu;
 	int err;
 
 	for (i = 0; i < run->nr_mms; i++) {
-		err = mmsim_mm_new(run->m, &run->mms[i]);
+		err = mmsim_call(run->m, &op);
 		if (err)
 			return err;
+		run->mms[i] = op.out;
 		for (cpu = 0; cpu < nr_threads; cpu++) {
-			err = mmsim_mmap(run->m, 0, run->mms[i],
-					 OWN_BASE + cpu * OWN_PAGES * PAGE_SIZE,
-					 OWN_PAGES * PAGE_SIZE,
-					 MMSIM_PROT_READ | MMSIM_PROT_WRITE,
-					 MMSIM_MAP_FIXED | MMSIM_MAP_PRIVATE |
-					 MMSIM_MAP_ANONYMOUS, &out);
+			struct mmsim_op map = {
+				.kind = MMSIM_OP_MMAP,
+				.mm = run->mms[i],
+				.addr = OWN_BASE + cpu * OWN_PAGES * PAGE_SIZE,
+				.len = OWN_PAGES * PAGE_SIZE,
+				.prot = MMSIM_PROT_READ | MMSIM_PROT_WRITE,
+				.flags = MMSIM_MAP_FIXED | MMSIM_MAP_PRIVATE |
+					 MMSIM_MAP_ANONYMOUS,
+			};
+
+			err = mmsim_call(run->m, &map);
 			if (err)
 				return err;
 		}
@@ -289,9 +332,13 @@ static void stress_teardown(struct stress_run *run,
 	u32 i;
 
 	out->audit = mmsim_check(run->m);
-	for (i = 0; i < run->nr_mms; i++)
+	for (i = 0; i < run->nr_mms; i++) {
+		struct mmsim_op op = { .kind = MMSIM_OP_EXIT,
+				       .mm = run->mms[i] };
+
 		if (run->mms[i] >= 0)
-			mmsim_exit(run->m, 0, run->mms[i]);
+			mmsim_call(run->m, &op);
+	}
 	out->leaks = mmsim_check_leaks(run->m);
 }
 

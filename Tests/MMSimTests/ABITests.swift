@@ -1,0 +1,99 @@
+import CMMSim
+import MMCall
+import MMSim
+import Testing
+
+/// The Swift side spells the machine's ABI once, in MMCall (pure Swift, so
+/// the model can use it without the C machine); these prove each of its
+/// constants equal to mmsim.h's.
+@Suite struct ABITests {
+    @Test func protMapAndAdviceAreMMSimH() {
+        #expect(Prot.none.rawValue == MMSIM_PROT_NONE)
+        #expect(Prot.read.rawValue == MMSIM_PROT_READ)
+        #expect(Prot.write.rawValue == MMSIM_PROT_WRITE)
+        #expect(Prot.exec.rawValue == MMSIM_PROT_EXEC)
+        #expect(MapFlags.shared.rawValue == MMSIM_MAP_SHARED)
+        #expect(MapFlags.private.rawValue == MMSIM_MAP_PRIVATE)
+        #expect(MapFlags.fixed.rawValue == MMSIM_MAP_FIXED)
+        #expect(MapFlags.anonymous.rawValue == MMSIM_MAP_ANONYMOUS)
+        #expect(MapFlags.denyWrite.rawValue == MMSIM_MAP_DENYWRITE)
+        #expect(MapFlags.noReserve.rawValue == MMSIM_MAP_NORESERVE)
+        #expect(MapFlags.stack.rawValue == MMSIM_MAP_STACK)
+        #expect(Advice.dontneed.rawValue == MMSIM_MADV_DONTNEED)
+    }
+
+    /// The model predicts Linux's numbers; mmsim.h states the numbers the
+    /// machine returns (and the C refuses to build where the host's
+    /// <errno.h> differs).
+    @Test func errnoValuesAreMMSimH() {
+        let header: [(Errno, Int32)] = [
+            (.ENOENT, MMSIM_ENOENT), (.ESRCH, MMSIM_ESRCH), (.EBADF, MMSIM_EBADF),
+            (.ENOMEM, MMSIM_ENOMEM), (.EFAULT, MMSIM_EFAULT), (.EBUSY, MMSIM_EBUSY),
+            (.EINVAL, MMSIM_EINVAL), (.EDEADLK, MMSIM_EDEADLK),
+        ]
+        for (swift, c) in header {
+            #expect(swift.rawValue == c, "\(swift.name)")
+        }
+        #expect(Set(header.map(\.0)) == Set(Errno.all))
+    }
+
+    @Test func requestKindsAreMMSimH() {
+        let header: [Request.Kind: mmsim_op_kind] = [
+            .mmap: MMSIM_OP_MMAP, .munmap: MMSIM_OP_MUNMAP, .mprotect: MMSIM_OP_MPROTECT,
+            .madvise: MMSIM_OP_MADVISE, .fork: MMSIM_OP_FORK, .load: MMSIM_OP_LOAD,
+            .store: MMSIM_OP_STORE, .switchMM: MMSIM_OP_SWITCH_MM, .newMM: MMSIM_OP_MM_NEW,
+            .mmGet: MMSIM_OP_MM_GET, .exit: MMSIM_OP_EXIT, .exec: MMSIM_OP_EXEC,
+        ]
+        #expect(header.count == Request.Kind.allCases.count)
+        #expect(Request.Kind.allCases.count == Int(MMSIM_OP_NR.rawValue) - 1)
+        for kind in Request.Kind.allCases {
+            #expect(kind.number == header[kind]?.rawValue, "\(kind)")
+        }
+    }
+
+    /// Every request goes through the one entry and back: its ABI form
+    /// names the request it came from.
+    @Test func abiFormRoundTrips() {
+        let requests: [Request] = [
+            .newMM, .fork, .mmGet, .exit, .exec, .switchMM,
+            .mmap(addr: 0x1000, length: 0x2000, prot: .readWrite, flags: .anonymousPrivate),
+            .munmap(addr: 0x1000, length: 0x2000), .mprotect(addr: 0x1000, length: 0x2000, prot: .read),
+            .madvise(addr: 0x1000, length: 0x2000, advice: .dontneed),
+            .load(addr: 0x1008), .store(addr: 0x1008, value: 7),
+        ]
+        #expect(Set(requests.map(\.kind)) == Set(Request.Kind.allCases))
+        for r in requests {
+            #expect(Request(abi: r.abi) == r)
+        }
+        #expect(Request(abi: Request.ABI(kind: UInt32(MMSIM_OP_NR.rawValue))) == nil)
+    }
+
+    /// A kind the machine does not know is refused, not run as another.
+    @Test func unknownKindIsEINVAL() throws {
+        let m = try Machine()
+        m.withCMachine { c in
+            var op = mmsim_op()
+            op.kind = UInt32(MMSIM_OP_NR.rawValue)
+            #expect(mmsim_call(c, &op) == -MMSIM_EINVAL)
+            op.kind = 0
+            #expect(mmsim_call(c, &op) == -MMSIM_EINVAL)
+        }
+    }
+
+    /// Batches take only the kinds the C table marks, the ones the Swift
+    /// side calls batchable.
+    @Test(arguments: Request.Kind.allCases)
+    func batchesTakeTheBatchableKinds(kind: Request.Kind) throws {
+        let m = try Machine()
+        let mm = try m.newMM()
+        let request = Request(abi: Request.ABI(kind: kind.number, addr: 0x1000, len: 0x1000))!
+        let result = Result { () throws(Errno) in
+            try m.runConcurrent([ConcurrentOp(cpu: 0, mm: mm, request)], scheduler: .random(seed: 1, switchPermille: 0))
+        }
+        if kind.batchable {
+            #expect(throws: Never.self) { try result.get() }
+        } else {
+            #expect(throws: Errno.EINVAL) { try result.get() }
+        }
+    }
+}
