@@ -1,3 +1,4 @@
+import CMMSimTestHooks
 import MMSim
 import Testing
 
@@ -182,5 +183,35 @@ import Testing
         #expect(try m.store(cpu: 0, mm: mm, addr: base, value: 1) == .ok(1))
         expectClean(m)
         try expectNoLeaks(m, exiting: [mm])
+    }
+
+    /// A powered-off machine's frame memory is kept for the next machine
+    /// of the same size: that one must find all of it zero, the frames
+    /// the last one still used, those it freed and its page tables alike.
+    @Test func reusedFrameMemoryIsClear() throws {
+        let frames = 333 // a size no other test boots, so that it is reused here
+        var reused = false
+        for _ in 0 ..< 20 where !reused {
+            let (address, dirty) = try Self.dirtyMachine(frames: frames)
+            #expect(dirty > 300)
+            let next = try makeMachine(cpus: 2, frames: frames)
+            reused = next.withCMachine { mmsim_test_frames_base($0) } == address
+            #expect(next.withCMachine { mmsim_test_frames_nonzero($0) } == 0)
+        }
+        #expect(reused, "no machine was booted on the memory of one powered off before")
+    }
+
+    /// Boots a machine, stores to 300 pages, unmaps the upper half and
+    /// powers it off with the rest still mapped; returns where its frame
+    /// memory was and how many words of it were not zero.
+    private static func dirtyMachine(frames: Int) throws -> (UInt64, Int32) {
+        let m = try makeMachine(cpus: 2, frames: frames)
+        let mm = try m.newMM()
+        let base = try mapAnon(m, mm: mm, pages: 300)
+        for p in 0 ..< UInt64(300) {
+            #expect(try m.store(cpu: Int(p % 2), mm: mm, addr: base + p * page, value: ~p) == .ok(~p))
+        }
+        try m.munmap(cpu: 0, mm: mm, addr: base + 150 * page, length: 150 * page)
+        return m.withCMachine { (mmsim_test_frames_base($0), mmsim_test_frames_nonzero($0)) }
     }
 }

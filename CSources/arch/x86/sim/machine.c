@@ -168,6 +168,23 @@ static int check_config(const struct mmsim_config *cfg)
 	return 0;
 }
 
+/*
+ * How many bytes of @m's frame memory may hold anything but zeroes: up to
+ * the highest frame ever allocated (a frame allocated once is either in
+ * use or has been freed, which bumps its generation).  The simulated
+ * kernel writes only to frames it has allocated.
+ */
+static size_t frames_dirty(const struct sim_machine *m)
+{
+	u32 pfn = m->mem_map ? m->config.nr_frames : 0;
+
+	while (pfn > 0 && m->mem_map[pfn - 1].flags == 1UL << PG_buddy &&
+	       !m->mem_map[pfn - 1].sim_gen)
+		pfn--;
+	return m->mem_map ? (size_t)pfn * PAGE_SIZE :
+			    (size_t)m->config.nr_frames * PAGE_SIZE;
+}
+
 static void free_machine(struct sim_machine *m)
 {
 	unsigned int cpu;
@@ -178,9 +195,10 @@ static void free_machine(struct sim_machine *m)
 	}
 	sim_smp_free(m);
 	free(m->mms);
+	host_frames_put(m->mem, (size_t)m->config.nr_frames * PAGE_SIZE,
+			frames_dirty(m));
 	free(m->free_list);
 	free(m->mem_map);
-	host_unmap(m->mem, (size_t)m->config.nr_frames * PAGE_SIZE);
 	free(m);
 }
 
@@ -206,10 +224,11 @@ int mmsim_create(const struct mmsim_config *cfg, struct mmsim **out)
 		return -ENOMEM;
 	m->config = *cfg;
 	/*
-	 * Physical memory comes straight from the host's zero pages: a frame
-	 * costs nothing until the simulated kernel first touches it.
+	 * Physical memory comes from the host's zero pages, or is the cleared
+	 * memory of a machine powered off before: a frame costs nothing
+	 * until the simulated kernel first touches it.
 	 */
-	m->mem = host_map_zeroed((size_t)cfg->nr_frames * PAGE_SIZE);
+	m->mem = host_frames_get((size_t)cfg->nr_frames * PAGE_SIZE);
 	m->mem_map = calloc(cfg->nr_frames, sizeof(*m->mem_map));
 	m->free_list = calloc(cfg->nr_frames, sizeof(*m->free_list));
 	if (!m->mem || !m->mem_map || !m->free_list)
