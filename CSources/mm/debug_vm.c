@@ -199,7 +199,7 @@ static int audit_machine(void)
 		sim_mmu_check_coherent(mm, 0, TASK_SIZE, U64_MAX,
 				       "mmsim_check");
 	}
-	for (pfn = 0; pfn < nr; pfn++) {
+	for (pfn = 0; pfn < sim->frames_hw; pfn++) {
 		struct page *page = pfn_to_page(pfn);
 
 		if (PageBuddy(page)) {
@@ -228,6 +228,12 @@ static int audit_machine(void)
 				     "page-table flag %d, used as a table %d",
 				     PagePgtable(page), a.table[pfn]);
 	}
+	/* Frames never allocated are free: only a reference can be wrong */
+	for (pfn = sim->frames_hw; pfn < nr; pfn++)
+		if (a.refs[pfn])
+			audit_report(&a, MMSIM_V_USE_AFTER_FREE, 0, pfn,
+				     "free frame still has %u users",
+				     a.refs[pfn]);
 out:
 	free(seen);
 	free(a.table);
@@ -265,7 +271,8 @@ int mmsim_check_leaks(struct mmsim *m)
 		sim_cpu_idle();
 	}
 	sim_cpu = 0;
-	for (pfn = 0; pfn < sim->config.nr_frames; pfn++) {
+	/* frames never allocated are free */
+	for (pfn = 0; pfn < sim->frames_hw; pfn++) {
 		struct page *page = pfn_to_page(pfn);
 
 		if (PageBuddy(page))

@@ -30,6 +30,8 @@ struct page *alloc_page(unsigned int gfp)
 		return NULL;
 	}
 	pfn = sim->free_list[--sim->nr_free];
+	if (pfn >= sim->frames_hw)
+		sim->frames_hw = pfn + 1;
 	sim_unlock_threaded(&sim->alloc_lock);
 	page = pfn_to_page(pfn);
 	BUG_ON(!PageBuddy(page));

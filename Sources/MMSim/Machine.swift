@@ -185,6 +185,14 @@ public final class Machine {
         return Stats(s)
     }
 
+    /// `stats.allocFailures` alone, without converting every counter: the
+    /// checked engine reads it after every call.
+    public var allocFailures: UInt64 {
+        var s = mmsim_stats()
+        mmsim_get_stats(machine, &s)
+        return s.alloc_failures
+    }
+
     // MARK: Checking
 
     /// Every violation recorded since creation or the last

@@ -168,23 +168,6 @@ static int check_config(const struct mmsim_config *cfg)
 	return 0;
 }
 
-/*
- * How many bytes of @m's frame memory may hold anything but zeroes: up to
- * the highest frame ever allocated (a frame allocated once is either in
- * use or has been freed, which bumps its generation).  The simulated
- * kernel writes only to frames it has allocated.
- */
-static size_t frames_dirty(const struct sim_machine *m)
-{
-	u32 pfn = m->mem_map ? m->config.nr_frames : 0;
-
-	while (pfn > 0 && m->mem_map[pfn - 1].flags == 1UL << PG_buddy &&
-	       !m->mem_map[pfn - 1].sim_gen)
-		pfn--;
-	return m->mem_map ? (size_t)pfn * PAGE_SIZE :
-			    (size_t)m->config.nr_frames * PAGE_SIZE;
-}
-
 static void free_machine(struct sim_machine *m)
 {
 	unsigned int cpu;
@@ -195,8 +178,9 @@ static void free_machine(struct sim_machine *m)
 	}
 	sim_smp_free(m);
 	free(m->mms);
+	/* the kernel writes only to frames it has allocated */
 	host_frames_put(m->mem, (size_t)m->config.nr_frames * PAGE_SIZE,
-			frames_dirty(m));
+			(size_t)m->frames_hw * PAGE_SIZE);
 	free(m->free_list);
 	free(m->mem_map);
 	free(m);
