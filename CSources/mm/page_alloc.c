@@ -19,6 +19,7 @@
 struct page *alloc_page(unsigned int gfp)
 {
 	struct page *page;
+	bool first;
 	u32 pfn;
 
 	if (should_fail_alloc())
@@ -30,7 +31,8 @@ struct page *alloc_page(unsigned int gfp)
 		return NULL;
 	}
 	pfn = sim->free_list[--sim->nr_free];
-	if (pfn >= sim->frames_hw)
+	first = pfn >= sim->frames_hw;
+	if (first)
 		sim->frames_hw = pfn + 1;
 	sim_unlock_threaded(&sim->alloc_lock);
 	page = pfn_to_page(pfn);
@@ -40,7 +42,8 @@ struct page *alloc_page(unsigned int gfp)
 	page->_mapcount = -1;
 	page->mapping = NULL;
 	page->index = 0;
-	if (gfp & __GFP_ZERO)
+	/* A frame never allocated before is still as zeroed at boot */
+	if ((gfp & __GFP_ZERO) && !first)
 		memset(page_address(page), 0, PAGE_SIZE);
 	return page;
 }

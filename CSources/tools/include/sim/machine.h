@@ -206,8 +206,7 @@ void sim_leave(struct sim_context saved);
 /* Host memory for the machine's frames: zero pages, mapped on demand */
 void *host_map_zeroed(size_t size);
 void host_unmap(void *addr, size_t size);
-void *host_frames_get(size_t size);
-void host_frames_put(void *addr, size_t size, size_t dirty);
+void host_discard(void *addr, size_t size);
 
 /* Fault injection shared by the page and object allocators */
 bool should_fail_alloc(void);
