@@ -178,8 +178,9 @@ static int check_config(const struct mmsim_config *cfg)
  * its frames_hw: the frames there (cleared), their struct pages and the
  * top of the free stack are put back as at boot, the rest is as at boot
  * already.  One spare (a run has one machine at a time), which keeps at
- * most SPARE_FRAMES frames resident, cleared when reused: the host takes
- * back those above, so that a run holds no more memory than before.
+ * most SPARE_FRAMES frames resident, cleared when reused, and none while
+ * a machine of another size runs: the host takes back the others, so that
+ * a run holds no more memory than before.
  */
 #define SPARE_SLOTS	1
 #define SPARE_FRAMES	1024
@@ -221,6 +222,11 @@ static int boot_memory(struct sim_machine *m)
 			spare = spares[i];
 			spares[i].mem = NULL;
 			break;
+		}
+		if (spares[i].mem && spares[i].dirty) {
+			host_discard(spares[i].mem,
+				     (size_t)spares[i].dirty * PAGE_SIZE);
+			spares[i].dirty = 0;
 		}
 	}
 	pthread_mutex_unlock(&spares_lock);
