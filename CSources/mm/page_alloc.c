@@ -42,8 +42,13 @@ struct page *alloc_page(unsigned int gfp)
 	page->_mapcount = -1;
 	page->mapping = NULL;
 	page->index = 0;
-	/* A frame never allocated before is still as zeroed at boot */
-	if ((gfp & __GFP_ZERO) && !first)
+	/*
+	 * A frame the boot zeroed and nothing allocated since is still zero.
+	 * One the host has never given (a fresh frame reads as zero too) is
+	 * better written now: a first read would map the host's zero page
+	 * and the first write fault a second time.
+	 */
+	if ((gfp & __GFP_ZERO) && !(first && pfn < sim->frames_cleared))
 		memset(page_address(page), 0, PAGE_SIZE);
 	return page;
 }

@@ -235,6 +235,7 @@ static int boot_memory(struct sim_machine *m)
 		m->mem_map = spare.mem_map;
 		m->free_list = spare.free_list;
 		memset(m->mem, 0, (size_t)spare.dirty * PAGE_SIZE);
+		m->frames_cleared = spare.dirty;
 		memset(m->mem_map, 0, spare.used * sizeof(*m->mem_map));
 		init_frames(m, spare.used);
 		return 0;

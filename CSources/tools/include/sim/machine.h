@@ -101,6 +101,7 @@ struct sim_machine {
 	u32 *free_list;			/* stack of free pfns */
 	u32 nr_free;
 	u32 frames_hw;			/* frames below: allocated once or more */
+	u32 frames_cleared;		/* frames below: zeroed by the boot */
 	struct sim_percpu percpu[MMSIM_MAX_CPUS];
 	struct mm_struct **mms;		/* by id; NULL once gone */
 	int nr_mm_ids;
