@@ -16,8 +16,34 @@ struct audit {
 	u32 *maps;		/* ptes mapping each frame */
 	u32 *refs;		/* references expected on each frame */
 	u8 *table;		/* frame is a page table of some mm */
+	u32 refs_end;		/* refs[] is 0 from here on */
 	int found;
 };
+
+/* Count a reference to @pfn (one below the machine's frame count) */
+static void audit_ref(struct audit *a, unsigned long pfn)
+{
+	a->refs[pfn]++;
+	if (pfn >= a->refs_end)
+		a->refs_end = pfn + 1;
+}
+
+/*
+ * The index of the first entry of @table at or after @i that is not none
+ * (none is 0 at every level), or @n.  The audit runs at quiescent points,
+ * so plain loads see what the acquire loads of pgd_none() and its kin see.
+ */
+static unsigned int next_entry(const void *table, unsigned int i,
+			       unsigned int n)
+{
+	const u64 *t = table;
+
+	while (i + 4 <= n && !(t[i] | t[i + 1] | t[i + 2] | t[i + 3]))
+		i += 4;
+	while (i < n && !t[i])
+		i++;
+	return i;
+}
 
 #define audit_report(a, kind, addr, pfn, fmt, ...) do {		\
 	(a)->found++;							\
@@ -70,7 +96,7 @@ static void audit_pte(struct audit *a, struct mm_struct *mm,
 			     "page anon=%lu in a vma with flags %#lx",
 			     (unsigned long)PageAnon(page), vma->vm_flags);
 	a->maps[pfn]++;
-	a->refs[pfn]++;
+	audit_ref(a, pfn);
 	rss[!!PageAnon(page)]++;
 }
 
@@ -82,35 +108,42 @@ static void audit_mm(struct audit *a, struct mm_struct *mm)
 	int map_count = 0;
 
 	a->table[page_to_pfn(virt_to_page(mm->pgd))] = 1;
-	a->refs[page_to_pfn(virt_to_page(mm->pgd))]++;
-	for (i = 0; i < PTRS_PER_PGD; i++) {
+	audit_ref(a, page_to_pfn(virt_to_page(mm->pgd)));
+	for (i = next_entry(mm->pgd, 0, PTRS_PER_PGD); i < PTRS_PER_PGD;
+	     i = next_entry(mm->pgd, i + 1, PTRS_PER_PGD)) {
 		pgd_t *pgd = mm->pgd + i;
 		pud_t *pud;
 
 		if (pgd_none(*pgd))
 			continue;
 		a->table[pgd_pfn(*pgd)] = 1;
-		a->refs[pgd_pfn(*pgd)]++;
+		audit_ref(a, pgd_pfn(*pgd));
 		pud = (pud_t *)__va(pgd_val(*pgd) & PTE_PFN_MASK);
-		for (j = 0; j < PTRS_PER_PUD; j++) {
+		for (j = next_entry(pud, 0, PTRS_PER_PUD); j < PTRS_PER_PUD;
+		     j = next_entry(pud, j + 1, PTRS_PER_PUD)) {
 			pmd_t *pmd;
 
 			if (pud_none(pud[j]))
 				continue;
 			a->table[pud_pfn(pud[j])] = 1;
-			a->refs[pud_pfn(pud[j])]++;
+			audit_ref(a, pud_pfn(pud[j]));
 			pmd = (pmd_t *)__va(pud_val(pud[j]) & PTE_PFN_MASK);
-			for (k = 0; k < PTRS_PER_PMD; k++) {
+			for (k = next_entry(pmd, 0, PTRS_PER_PMD);
+			     k < PTRS_PER_PMD;
+			     k = next_entry(pmd, k + 1, PTRS_PER_PMD)) {
 				pte_t *pte;
 
 				if (pmd_none(pmd[k]))
 					continue;
 				nr_ptes++;
 				a->table[pmd_pfn(pmd[k])] = 1;
-				a->refs[pmd_pfn(pmd[k])]++;
+				audit_ref(a, pmd_pfn(pmd[k]));
 				pte = (pte_t *)__va(pmd_val(pmd[k]) &
 						    PTE_PFN_MASK);
-				for (l = 0; l < PTRS_PER_PTE; l++) {
+				for (l = next_entry(pte, 0, PTRS_PER_PTE);
+				     l < PTRS_PER_PTE;
+				     l = next_entry(pte, l + 1,
+						    PTRS_PER_PTE)) {
 					unsigned long addr;
 
 					if (pte_none(pte[l]))
@@ -172,7 +205,7 @@ static void audit_shmem(struct audit *a, struct address_space *mapping,
 	*seen = grown;
 	(*seen)[(*nr_seen)++] = mapping;
 	for (i = 0; i < mapping->nr_pages; i++)
-		a->refs[page_to_pfn(mapping->pages[i])]++;
+		audit_ref(a, page_to_pfn(mapping->pages[i]));
 }
 
 /**
@@ -207,7 +240,7 @@ int audit_vm(void)
 		sim_mmu_check_coherent(mm, 0, TASK_SIZE, U64_MAX,
 				       "mmsim_check");
 	}
-	for (pfn = 0; pfn < nr; pfn++) {
+	for (pfn = 0; pfn < max_used_pfn; pfn++) {
 		struct page *page = pfn_to_page(pfn);
 
 		if (PageBuddy(page)) {
@@ -236,6 +269,15 @@ int audit_vm(void)
 				     "page-table flag %d, used as a table %d",
 				     PagePgtable(page), a.table[pfn]);
 	}
+	/*
+	 * Frames never allocated are free: only a reference can be wrong,
+	 * and there is none from refs_end on.
+	 */
+	for (pfn = max_used_pfn; pfn < min_t(unsigned long, a.refs_end, nr); pfn++)
+		if (a.refs[pfn])
+			audit_report(&a, MMSIM_V_USE_AFTER_FREE, 0, pfn,
+				     "free frame still has %u users",
+				     a.refs[pfn]);
 out:
 	free(seen);
 	free(a.table);
@@ -256,7 +298,8 @@ int audit_vm_leaks(void)
 	int found = 0;
 	u64 objects;
 
-	for (pfn = 0; pfn < max_pfn; pfn++) {
+	/* frames never allocated are free */
+	for (pfn = 0; pfn < max_used_pfn; pfn++) {
 		struct page *page = pfn_to_page(pfn);
 
 		if (PageBuddy(page))

@@ -19,6 +19,7 @@
 struct page *alloc_page(unsigned int gfp)
 {
 	struct page *page;
+	bool first;
 	u32 pfn;
 
 	if (should_fail_alloc())
@@ -30,6 +31,9 @@ struct page *alloc_page(unsigned int gfp)
 		return NULL;
 	}
 	pfn = sim->free_list[--sim->nr_free];
+	first = pfn >= sim->frames_hw;
+	if (first)
+		sim->frames_hw = pfn + 1;
 	sim_unlock_threaded(&sim->alloc_lock);
 	page = pfn_to_page(pfn);
 	BUG_ON(!PageBuddy(page));
@@ -38,7 +42,13 @@ struct page *alloc_page(unsigned int gfp)
 	page->_mapcount = -1;
 	page->mapping = NULL;
 	page->index = 0;
-	if (gfp & __GFP_ZERO)
+	/*
+	 * A frame the boot zeroed and nothing allocated since is still zero.
+	 * One the host has never given (a fresh frame reads as zero too) is
+	 * better written now: a first read would map the host's zero page
+	 * and the first write fault a second time.
+	 */
+	if ((gfp & __GFP_ZERO) && !(first && pfn < sim->frames_cleared))
 		memset(page_address(page), 0, PAGE_SIZE);
 	return page;
 }

@@ -82,12 +82,59 @@ struct Segment: Hashable, Sendable {
 /// The contents of one page, and who holds it.
 struct Frame: Hashable, Sendable {
     /// Words written, by index in the page (0 ..< 512); absent words are 0.
-    var words: [UInt16: UInt64]
+    var words: PageWords
     /// For a private frame: the number of address spaces that map it.
     /// Unused (0) for a shared object's frame: the object holds it.
     var users: Int32
     /// The shared object the frame belongs to, or 0 for a private frame.
     var object: UInt64
+}
+
+/// The words written to one page, by index: what a `[UInt16: UInt64]`
+/// would hold (an entry set to 0 stays an entry, as there), kept as an
+/// array sorted by index.  A page rarely holds more than a few, and the
+/// model reads and writes them on every access: a search of a short array
+/// costs less than hashing the index and the dictionary's allocation.
+/// Equal, and hashed, as the same set of entries whatever the order they
+/// were written in.
+struct PageWords: Hashable, Sendable, ExpressibleByDictionaryLiteral {
+    private struct Word: Hashable, Sendable {
+        var index: UInt16
+        var value: UInt64
+    }
+
+    private var words: [Word] = []
+
+    init(dictionaryLiteral elements: (UInt16, UInt64)...) {
+        for (index, value) in elements { self[index] = value }
+    }
+
+    /// Where `index` is, or would be inserted.
+    private func position(of index: UInt16) -> Int {
+        var lo = 0, hi = words.count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if words[mid].index < index { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    subscript(index: UInt16) -> UInt64? {
+        get {
+            let i = position(of: index)
+            return i < words.count && words[i].index == index ? words[i].value : nil
+        }
+        set {
+            let i = position(of: index)
+            let present = i < words.count && words[i].index == index
+            switch (newValue, present) {
+            case (let value?, true): words[i].value = value
+            case (let value?, false): words.insert(Word(index: index, value: value), at: i)
+            case (nil, true): words.remove(at: i)
+            case (nil, false): break
+            }
+        }
+    }
 }
 
 /// The object behind a MAP_SHARED|MAP_ANONYMOUS mapping.  Its pages stay

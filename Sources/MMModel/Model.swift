@@ -63,6 +63,30 @@ public struct Model: Hashable, Sendable {
                        totalVM: totalVM, pages: pages)
     }
 
+    /// What ``state(of:)`` says of `mm`, without building its page
+    /// dictionary: each page goes to `visit` instead (in no particular
+    /// order) until it returns false, and `complete` says whether every
+    /// page was visited (the counters count only the visited ones
+    /// otherwise).  Nil when `mm` has no users.
+    public func visitState(
+        of mm: Int32, _ visit: (_ address: UInt64, _ page: PageView) -> Bool
+    ) -> (mappings: [Mapping], anonRSS: Int, fileRSS: Int, totalVM: Int, complete: Bool)? {
+        guard let space = spaces[mm] else { return nil }
+        var anon = 0, file = 0
+        var complete = true
+        for (page, key) in space.pages {
+            let frame = frames[key]!
+            if frame.object == 0 { anon += 1 } else { file += 1 }
+            if !visit(page << Geometry.pageShift,
+                      PageView(word0: frame.words[0] ?? 0, frame: FrameKey(raw: key))) {
+                complete = false
+                break
+            }
+        }
+        let totalVM = space.segments.reduce(0) { $0 + Int($1.pages) }
+        return (space.normalized, anon, file, totalVM, complete)
+    }
+
     /// User frames the machine must hold: private pages (pages shared
     /// copy-on-write counted once) plus pages of shared objects.
     public var userPages: Int { frames.count }

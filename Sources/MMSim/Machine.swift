@@ -210,6 +210,19 @@ public final class Machine {
         Stats(machine: machine)
     }
 
+    /// `stats.allocFailures` alone, without converting every counter: the
+    /// checked engine reads it after every call.
+    public var allocFailures: UInt64 {
+        self[Self.allocFailuresCounter]
+    }
+
+    private static let allocFailuresCounter = Stats.counter(named: "alloc_failures")!
+
+    /// One counter now, without reading the others.
+    public subscript(counter: Stats.Counter) -> UInt64 {
+        mmsim_counter(machine, UInt32(counter.index))
+    }
+
     // MARK: Checking
 
     /// Every violation recorded since creation or the last

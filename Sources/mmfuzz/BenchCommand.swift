@@ -49,7 +49,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: .hidden)
     var minOps: Int = 50
 
-    /// For profiling one kind of pass: `checked` or `raw`.
+    /// For profiling one kind of pass, `checked` or `raw`; or `tool`:
+    /// checked and raw only, no concurrent pass, proposals or parallel
+    /// faults (what scripts/bench-compare measures).
     @Option(help: .hidden)
     var only: String?
 
@@ -113,11 +115,11 @@ struct BenchCommand: ParsableCommand {
             concurrentRuns: concurrent.map { $0.opsPerSecond.rounded() },
             concurrentOverSequential: checkedRate > 0 ? (concurrentRate / checkedRate * 1000).rounded() / 1000 : 0,
             failures: failures,
-            proposals: try variants.map { variant in
+            proposals: only == "tool" ? [] : try variants.map { variant in
                 try ProposalBench.measure(machine.config(for: variant), pages: UInt64(pages),
                                           repeats: repeats)
             },
-            parallelFaults: try parallelFaultRows(variants))
+            parallelFaults: only == "tool" ? [] : try parallelFaultRows(variants))
         if json {
             print(try jsonText(result))
         } else {
@@ -144,8 +146,10 @@ struct BenchCommand: ParsableCommand {
             if failures > 0 {
                 print("warning: \(failures) cases failed in a checked run: \(checked.compactMap(\.firstFailure).first!)")
             }
-            printProposals(result.proposals)
-            printParallelFaults(result.parallelFaults)
+            if only != "tool" {
+                printProposals(result.proposals)
+                printParallelFaults(result.parallelFaults)
+            }
         }
     }
 

@@ -433,3 +433,20 @@ int mmsim_test_release_check(struct mmsim *m, int cpu, int mm_id,
 	sim_leave(saved);
 	return found;
 }
+
+uint64_t mmsim_test_frames_base(struct mmsim *m)
+{
+	return (uintptr_t)((struct sim_machine *)m)->mem;
+}
+
+int mmsim_test_frames_nonzero(struct mmsim *m)
+{
+	struct sim_machine *machine = (struct sim_machine *)m;
+	const u64 *word = machine->mem;
+	size_t i, n = (size_t)machine->config.nr_frames * PAGE_SIZE / 8;
+	int found = 0;
+
+	for (i = 0; i < n; i++)
+		found += word[i] != 0;
+	return found;
+}

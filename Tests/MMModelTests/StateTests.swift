@@ -4,6 +4,39 @@ import Testing
 /// The abstract state: the normalized view, counters, frame identities,
 /// and the model as a value.
 @Suite struct StateTests {
+    /// A page's words behave as the dictionary they replace: an entry
+    /// set to 0 is still an entry, nil removes it, and two pages with the
+    /// same entries are equal (and hash alike) whatever the order they
+    /// were written in.
+    @Test func pageWordsActAsADictionary() {
+        var a: PageWords = [:]
+        var b: PageWords = [:]
+        var oracle: [UInt16: UInt64] = [:]
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0 ..< 2000 {
+            let index = UInt16.random(in: 0 ..< 40, using: &rng)
+            let value: UInt64? = Bool.random(using: &rng) ? nil : UInt64.random(in: 0 ... 2, using: &rng)
+            a[index] = value
+            oracle[index] = value
+        }
+        for index in UInt16(0) ..< 512 {
+            #expect(a[index] == oracle[index])
+        }
+        for (index, value) in oracle.sorted(by: { $0.key > $1.key }) { b[index] = value }
+        #expect(a == b)
+        #expect(a.hashValue == b.hashValue)
+        b[600] = 0
+        #expect(a != b)
+        #expect(b[600] == 0)
+        b[600] = nil
+        #expect(a == b)
+        let literal: PageWords = [3: 1, 1: 2]
+        var written: PageWords = [:]
+        written[1] = 2
+        written[3] = 1
+        #expect(literal == written)
+    }
+
     @Test func theViewMergesTouchingMappingsWithTheSameProtectionAndSharing() throws {
         var d = Driver()
         let a = try d.newMM()

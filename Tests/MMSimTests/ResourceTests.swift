@@ -1,3 +1,4 @@
+import CMMSimTestHooks
 import MMSim
 import Testing
 
@@ -182,5 +183,44 @@ import Testing
         #expect(try m.store(cpu: 0, mm: mm, addr: base, value: 1) == .ok(1))
         expectClean(m)
         try expectNoLeaks(m, exiting: [mm])
+    }
+
+    /// A powered-off machine's memory is kept for the next machine with
+    /// as many frames: that one must find every frame zero (those the last
+    /// one still used, those it freed and its page tables alike) and all
+    /// free, handed out in the same order as on a fresh machine.
+    @Test func reusedMemoryIsAsAtBoot() throws {
+        let frames = 333 // a size no other test boots, so that it is reused here
+        let fresh = try Self.dirtyMachine(frames: frames)
+        #expect(fresh.nonzero > 300)
+        var reused = false
+        for _ in 0 ..< 20 where !reused {
+            let next = try makeMachine(cpus: 2, frames: frames)
+            reused = next.withCMachine { mmsim_test_frames_base($0) } == fresh.base
+            #expect(next.withCMachine { mmsim_test_frames_nonzero($0) } == 0)
+            #expect(next.stats.framesUsedNow == 0)
+            let again = try Self.dirtyMachine(frames: frames, on: next)
+            #expect(again.pfns == fresh.pfns)
+            #expect(again.nonzero == fresh.nonzero)
+        }
+        #expect(reused, "no machine was booted on the memory of one powered off before")
+    }
+
+    /// Stores to 300 pages of a new machine (or `m`), unmaps the upper
+    /// half and powers it off with the rest still mapped; returns where
+    /// its frame memory was, how many words of it were not zero, and the
+    /// frames of the pages.
+    private static func dirtyMachine(frames: Int, on m: Machine? = nil) throws
+        -> (base: UInt64, nonzero: Int32, pfns: [UInt64]) {
+        let m = try m ?? makeMachine(cpus: 2, frames: frames)
+        let mm = try m.newMM()
+        let base = try mapAnon(m, mm: mm, pages: 300)
+        var pfns: [UInt64] = []
+        for p in 0 ..< UInt64(300) {
+            #expect(try m.store(cpu: Int(p % 2), mm: mm, addr: base + p * page, value: ~p) == .ok(~p))
+            pfns.append(try m.lookup(mm: mm, addr: base + p * page)?.pfn ?? UInt64.max)
+        }
+        try m.munmap(cpu: 0, mm: mm, addr: base + 150 * page, length: 150 * page)
+        return m.withCMachine { (mmsim_test_frames_base($0), mmsim_test_frames_nonzero($0), pfns) }
     }
 }

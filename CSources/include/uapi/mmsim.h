@@ -351,6 +351,9 @@ int mmsim_counter_info(uint32_t index, struct mmsim_counter_info *out);
  */
 uint32_t mmsim_get_counters(struct mmsim *m, uint64_t *values, uint32_t cap);
 
+/* Counter @index now (0 from MMSIM_NR_COUNTERS on): one, without a copy */
+uint64_t mmsim_counter(struct mmsim *m, uint32_t index);
+
 enum mmsim_violation_kind {
 	MMSIM_V_USE_AFTER_FREE = 1,	/* TLB/PSC used a freed frame */
 	MMSIM_V_FREE_WHILE_CACHED,	/* frame freed, another CPU caches it */

@@ -18,3 +18,10 @@ void host_unmap(void *addr, size_t size)
 	if (addr)
 		munmap(addr, size);
 }
+
+/* Give @size bytes at @addr back to the host: they read as zeroes again */
+void host_discard(void *addr, size_t size)
+{
+	if (size)
+		madvise(addr, size, MADV_DONTNEED);
+}

@@ -119,6 +119,14 @@ int mmsim_test_wrprotect_no_flush(struct mmsim *m, int mm, uint64_t addr);
 uint64_t mmsim_test_clock(struct mmsim *m);
 
 /*
+ * Where @m's frame memory starts, and how many of its 8-byte words are not
+ * zero: a machine booted on the memory of one powered off before must
+ * find it as clear as fresh host memory.
+ */
+uint64_t mmsim_test_frames_base(struct mmsim *m);
+int mmsim_test_frames_nonzero(struct mmsim *m);
+
+/*
  * The coherence check a call that began at step @since makes when it
  * releases mmap_sem, for [@addr, @addr + @len) of @mm, run on @cpu.
  * Returns the number of violations it recorded (or -ESRCH).

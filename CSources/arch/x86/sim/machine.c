@@ -3,6 +3,7 @@
  * Booting and tearing down a simulated machine, the thread-local context
  * the kernel code runs in, and the record of what the checkers found.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,6 +169,120 @@ static int check_config(const struct mmsim_config *cfg)
 	return 0;
 }
 
+/*
+ * The physical memory of powered-off machines, kept for the next machine
+ * with as many frames: mapping a fresh region, faulting each frame in on
+ * its first touch and unmapping it again cost more than a short case's
+ * whole run.  A machine takes frames lowest first off its free stack and
+ * writes only to frames it has taken, so everything it changed lies below
+ * its frames_hw: the frames there (cleared), their struct pages and the
+ * top of the free stack are put back as at boot, the rest is as at boot
+ * already.  One spare (a run has one machine at a time), which keeps at
+ * most SPARE_FRAMES frames resident, cleared when reused, and none while
+ * a machine of another size runs: the host takes back the others, so that
+ * a run holds no more memory than before.
+ */
+#define SPARE_SLOTS	1
+#define SPARE_FRAMES	1024
+
+struct spare_memory {
+	u64 *mem;
+	struct page *mem_map;
+	u32 *free_list;
+	u32 nr_frames;
+	u32 used;		/* frames_hw of the last machine on it */
+	u32 dirty;		/* frames of those still resident */
+};
+
+static struct spare_memory spares[SPARE_SLOTS];
+static pthread_mutex_t spares_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Frames below @to as at boot: free, lowest on top of the stack */
+static void init_frames(struct sim_machine *m, u32 to)
+{
+	u32 nr = m->config.nr_frames, pfn;
+
+	for (pfn = 0; pfn < to; pfn++) {
+		m->mem_map[pfn].flags = 1UL << PG_buddy;
+		m->mem_map[pfn]._mapcount = -1;
+		m->free_list[nr - 1 - pfn] = pfn;
+	}
+	m->nr_free = nr;
+}
+
+static int boot_memory(struct sim_machine *m)
+{
+	u32 nr = m->config.nr_frames;
+	struct spare_memory spare = { 0 };
+	int i;
+
+	pthread_mutex_lock(&spares_lock);
+	for (i = 0; i < SPARE_SLOTS; i++) {
+		if (spares[i].mem && spares[i].nr_frames == nr) {
+			spare = spares[i];
+			spares[i].mem = NULL;
+			break;
+		}
+		if (spares[i].mem && spares[i].dirty) {
+			host_discard(spares[i].mem,
+				     (size_t)spares[i].dirty * PAGE_SIZE);
+			spares[i].dirty = 0;
+		}
+	}
+	pthread_mutex_unlock(&spares_lock);
+	if (spare.mem) {
+		m->mem = spare.mem;
+		m->mem_map = spare.mem_map;
+		m->free_list = spare.free_list;
+		memset(m->mem, 0, (size_t)spare.dirty * PAGE_SIZE);
+		m->frames_cleared = spare.dirty;
+		memset(m->mem_map, 0, spare.used * sizeof(*m->mem_map));
+		init_frames(m, spare.used);
+		return 0;
+	}
+	/* Fresh: the host's zero pages, which cost nothing until touched */
+	m->mem = host_map_zeroed((size_t)nr * PAGE_SIZE);
+	m->mem_map = calloc(nr, sizeof(*m->mem_map));
+	m->free_list = calloc(nr, sizeof(*m->free_list));
+	if (!m->mem || !m->mem_map || !m->free_list)
+		return -ENOMEM;
+	init_frames(m, nr);
+	return 0;
+}
+
+static void put_memory(struct sim_machine *m)
+{
+	int i;
+
+	pthread_mutex_lock(&spares_lock);
+	for (i = 0; i < SPARE_SLOTS; i++) {
+		if (!m->mem || !m->mem_map || !m->free_list)
+			break;
+		if (!spares[i].mem) {
+			spares[i].mem = m->mem;
+			spares[i].mem_map = m->mem_map;
+			spares[i].free_list = m->free_list;
+			spares[i].nr_frames = m->config.nr_frames;
+			spares[i].used = m->frames_hw;
+			spares[i].dirty = min_t(u32, m->frames_hw,
+						SPARE_FRAMES);
+			if (m->frames_hw > SPARE_FRAMES)
+				host_discard((char *)m->mem +
+					     SPARE_FRAMES * PAGE_SIZE,
+					     (size_t)(m->frames_hw -
+						      SPARE_FRAMES) * PAGE_SIZE);
+			m->mem = NULL;
+			m->mem_map = NULL;
+			m->free_list = NULL;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&spares_lock);
+	free(m->free_list);
+	free(m->mem_map);
+	host_unmap(m->mem, (size_t)m->config.nr_frames * PAGE_SIZE);
+}
+
 static void free_machine(struct sim_machine *m)
 {
 	unsigned int cpu;
@@ -178,9 +293,7 @@ static void free_machine(struct sim_machine *m)
 	}
 	sim_smp_free(m);
 	free(m->mms);
-	free(m->free_list);
-	free(m->mem_map);
-	host_unmap(m->mem, (size_t)m->config.nr_frames * PAGE_SIZE);
+	put_memory(m);
 	free(m);
 }
 
@@ -195,7 +308,7 @@ static void free_machine(struct sim_machine *m)
 int mmsim_create(const struct mmsim_config *cfg, struct mmsim **out)
 {
 	struct sim_machine *m;
-	unsigned int cpu, pfn;
+	unsigned int cpu;
 	int err;
 
 	err = check_config(cfg);
@@ -205,23 +318,9 @@ int mmsim_create(const struct mmsim_config *cfg, struct mmsim **out)
 	if (!m)
 		return -ENOMEM;
 	m->config = *cfg;
-	/*
-	 * Physical memory comes straight from the host's zero pages: a frame
-	 * costs nothing until the simulated kernel first touches it.
-	 */
-	m->mem = host_map_zeroed((size_t)cfg->nr_frames * PAGE_SIZE);
-	m->mem_map = calloc(cfg->nr_frames, sizeof(*m->mem_map));
-	m->free_list = calloc(cfg->nr_frames, sizeof(*m->free_list));
-	if (!m->mem || !m->mem_map || !m->free_list)
-		goto out_nomem;
-
 	/* Lowest frames on top of the stack: allocation order is stable */
-	for (pfn = 0; pfn < cfg->nr_frames; pfn++) {
-		m->mem_map[pfn].flags = 1UL << PG_buddy;
-		m->mem_map[pfn]._mapcount = -1;
-		m->free_list[pfn] = cfg->nr_frames - 1 - pfn;
-	}
-	m->nr_free = cfg->nr_frames;
+	if (boot_memory(m))
+		goto out_nomem;
 
 	for (cpu = 0; cpu < cfg->nr_cpus; cpu++) {
 		struct sim_percpu *pc = &m->percpu[cpu];

@@ -58,9 +58,12 @@ static void remember_flushed(struct sim_mmu *mmu, u64 vpn)
 
 static void tlb_drop(struct sim_mmu *mmu, struct tlb_entry *e, bool flush)
 {
+	unsigned int i = e - mmu->tlb;
+
 	if (!e->valid)
 		return;
 	e->valid = 0;
+	mmu->tlb_valid[i / 64] &= ~(1ULL << (i % 64));
 	pfn_to_page(e->pfn)->sim_hwrefs--;
 	if (e->stale) {
 		e->stale = 0;
@@ -175,6 +178,7 @@ static void tlb_fill(struct sim_mmu *mmu, u64 vpn, u64 pte)
 	e->filled = sim_clock();
 	e->stale = 0;
 	e->valid = 1;
+	mmu->tlb_valid[(e - mmu->tlb) / 64] |= 1ULL << ((e - mmu->tlb) % 64);
 	pfn_to_page(pfn)->sim_hwrefs++;
 }
 
@@ -480,45 +484,88 @@ static u64 soft_walk(long cr3, unsigned long addr, int to_level)
 	return entry;
 }
 
+/*
+ * soft_walk() to the pte of @addr, reusing the walk to its pmd entry from
+ * the last call with the same @c when @addr is in the same 2 MiB region:
+ * the tables do not change while a checker runs.
+ */
+struct walk_cache {
+	unsigned long region;	/* addr >> PMD_SHIFT, or ~0UL */
+	u64 pmd;
+};
+
+static u64 soft_walk_cached(long cr3, unsigned long addr,
+			    struct walk_cache *c)
+{
+	u64 table;
+
+	if (addr >> PMD_SHIFT != c->region) {
+		c->region = addr >> PMD_SHIFT;
+		c->pmd = soft_walk(cr3, addr, PSC_PDE);
+	}
+	if (!(c->pmd & _PAGE_PRESENT))
+		return 0;
+	table = (c->pmd & PTE_PFN_MASK) >> PAGE_SHIFT;
+	return READ_ONCE(((u64 *)__va(table << PAGE_SHIFT))
+			 [table_index(PSC_LEVELS, addr)]);
+}
+
+/* Is @e, a valid TLB entry of @cpu, coherent?  Reports it if not. */
+static int check_tlb_entry(unsigned int cpu, struct mm_struct *mm, long cr3,
+			   const struct tlb_entry *e, struct walk_cache *c,
+			   unsigned long start, unsigned long end, u64 since,
+			   const char *func)
+{
+	unsigned long addr = e->vpn << PAGE_SHIFT;
+	u64 pte;
+
+	if (addr < start || addr >= end)
+		return 0;
+	pte = soft_walk_cached(cr3, addr, c);
+	if ((pte & _PAGE_PRESENT) &&
+	    pte_pfn(__pte(pte)) == e->pfn &&
+	    (!e->writable || (pte & _PAGE_RW)))
+		return 0;
+	if (sim_flush_owed_elsewhere(mm, addr, since))
+		return 0;
+	sim_report(MMSIM_V_INCOHERENT, cpu, addr, e->pfn, func,
+		   "cpu %u maps %#lx to frame %u%s (filled at %llu); ptes say %#llx",
+		   cpu, addr, e->pfn, e->writable ? " rw" : "",
+		   (unsigned long long)e->filled,
+		   (unsigned long long)pte);
+	return 1;
+}
+
 /* Coherence at return, on @cpu's MMU */
 static int check_coherent_on(unsigned int cpu, struct mm_struct *mm,
 			     long cr3, unsigned long start, unsigned long end,
 			     u64 since, const char *func)
 {
 	struct sim_mmu *mmu = &per_cpu(mmu, cpu);
-	unsigned int i;
+	unsigned int i, w, words = (mmu->tlb_sets * TLB_WAYS + 63) / 64;
+	struct walk_cache c = { .region = ~0UL };
 	int found = 0;
+	u64 valid;
 
 	if (mmu->cr3 != cr3)
 		return 0;
-	for (i = 0; i < mmu->tlb_sets * TLB_WAYS; i++) {
-		struct tlb_entry *e = &mmu->tlb[i];
-		unsigned long addr = e->vpn << PAGE_SHIFT;
-		u64 pte;
-
-		if (!e->valid || addr < start || addr >= end)
-			continue;
-		pte = soft_walk(cr3, addr, PSC_LEVELS);
-		if ((pte & _PAGE_PRESENT) &&
-		    pte_pfn(__pte(pte)) == e->pfn &&
-		    (!e->writable || (pte & _PAGE_RW)))
-			continue;
-		if (sim_flush_owed_elsewhere(mm, addr, since))
-			continue;
-		found++;
-		sim_report(MMSIM_V_INCOHERENT, cpu, addr, e->pfn, func,
-			   "cpu %u maps %#lx to frame %u%s (filled at %llu); ptes say %#llx",
-			   cpu, addr, e->pfn, e->writable ? " rw" : "",
-			   (unsigned long long)e->filled,
-			   (unsigned long long)pte);
+	/* The valid TLB entries, in index order */
+	for (w = 0; w < words; w++) {
+		for (valid = mmu->tlb_valid[w]; valid; valid &= valid - 1) {
+			i = w * 64 + __builtin_ctzll(valid);
+			found += check_tlb_entry(cpu, mm, cr3, &mmu->tlb[i],
+						 &c, start, end, since, func);
+		}
 	}
 	for (i = 0; i < mmu->psc_size; i++) {
 		struct psc_entry *e = &mmu->psc[i];
-		unsigned long addr = e->tag << level_shift[e->level];
+		unsigned long addr;
 		u64 entry;
 
-		if (!e->valid ||
-		    addr + (1UL << level_shift[e->level]) <= start ||
+		if (!e->valid)
+			continue;
+		addr = e->tag << level_shift[e->level];
+		if (addr + (1UL << level_shift[e->level]) <= start ||
 		    addr >= end)
 			continue;
 		entry = soft_walk(cr3, addr, e->level);

@@ -32,3 +32,14 @@ uint32_t mmsim_get_counters(struct mmsim *m, uint64_t *values, uint32_t cap)
 			machine->config.nr_frames - machine->nr_free;
 	return MMSIM_NR_COUNTERS;
 }
+
+uint64_t mmsim_counter(struct mmsim *m, uint32_t index)
+{
+	struct sim_machine *machine = (struct sim_machine *)m;
+
+	if (index >= MMSIM_NR_COUNTERS)
+		return 0;
+	if (index == MMSIM_CTR_frames_used_now)
+		return machine->config.nr_frames - machine->nr_free;
+	return machine->stats[index];
+}

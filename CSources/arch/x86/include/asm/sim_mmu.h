@@ -51,6 +51,7 @@ struct sim_mmu {
 	long cr3;		/* pfn of the loaded pgd; -1: swapper_pg_dir */
 	int nr_stale;		/* entries marked stale, not yet flushed */
 	u64 flushed_vpn[64];	/* recently invalidated vpns, plus one */
+	u64 tlb_valid[4096 / 64];	/* bit i: tlb[i].valid */
 };
 
 int sim_mmu_init(struct sim_mmu *mmu, unsigned int tlb_entries,

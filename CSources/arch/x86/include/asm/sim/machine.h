@@ -100,6 +100,8 @@ struct sim_machine {
 	struct page *mem_map;
 	u32 *free_list;			/* stack of free pfns */
 	u32 nr_free;
+	u32 frames_hw;			/* frames below: allocated once or more */
+	u32 frames_cleared;		/* frames below: zeroed by the boot */
 	struct sim_percpu percpu[MMSIM_MAX_CPUS];
 	struct mm_struct **mms;		/* by id; NULL once gone */
 	int nr_mm_ids;
@@ -141,6 +143,8 @@ struct sim_machine {
 
 /* Frames of the machine's memory: pfns run from 0 to max_pfn - 1 */
 #define max_pfn			((unsigned long)sim->config.nr_frames)
+/* Frames from max_used_pfn on were never allocated: free, as at boot */
+#define max_used_pfn		((unsigned long)sim->frames_hw)
 
 /* The live mm of the lowest id from *@id on, and *@id past it; or NULL */
 static inline struct mm_struct *sim_next_mm(int *id)
@@ -260,6 +264,7 @@ void sim_leave(struct sim_context saved);
 /* Host memory for the machine's frames: zero pages, mapped on demand */
 void *host_map_zeroed(size_t size);
 void host_unmap(void *addr, size_t size);
+void host_discard(void *addr, size_t size);
 
 /* Fault injection shared by the page and object allocators */
 bool should_fail_alloc(void);
