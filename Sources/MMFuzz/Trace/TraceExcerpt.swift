@@ -41,7 +41,7 @@ public enum TraceExcerpt {
         let path = (directory as NSString).appendingPathComponent(name)
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
             return (nil, nil)
         }
