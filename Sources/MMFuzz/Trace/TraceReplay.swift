@@ -305,6 +305,9 @@ public final class TraceReplayer {
             }
             if running == 0 { break }
         }
+        // A stop asked for while the input was ending (Ctrl-C reaches
+        // the writer of a pipe too) is a stop all the same.
+        if !interrupted, shouldStop() { interrupted = true }
         if events == 0, !interrupted {
             throw TraceError(line: nil, "no events (an empty trace, or only comments)")
         }
