@@ -14,6 +14,13 @@ enum Interrupt {
 
     /// Installs the handlers.  Call once, before the work starts.
     static func install() {
+        // A parent may have started us with them blocked (a blocked mask
+        // is inherited across exec): unblock them.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        sigprocmask(SIG_UNBLOCK, &set, nil)
         for sig in [SIGINT, SIGTERM] {
             signal(sig) { sig in
                 // Async-signal-safe: an atomic store and signal(2).

@@ -59,6 +59,10 @@ func finish(_ p: Process, in dir: String) -> Outcome {
 /// Runs `mmfuzz ARGS` to its end, in a scratch directory (or `dir`), with
 /// `input` as its standard input (through a pipe) when given.
 func mmfuzz(_ arguments: String..., input: Data? = nil, in dir: String? = nil) throws -> Outcome {
+    try mmfuzz(arguments, input: input, in: dir)
+}
+
+func mmfuzz(_ arguments: [String], input: Data? = nil, in dir: String? = nil) throws -> Outcome {
     let dir = try dir ?? scratchDirectory()
     var pipe: Pipe?
     if input != nil { pipe = Pipe() }
