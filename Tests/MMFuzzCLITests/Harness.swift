@@ -15,8 +15,13 @@ struct Outcome: CustomStringConvertible {
     }
 }
 
-/// The `mmfuzz` binary, next to the test bundle in the build directory.
+/// The `mmfuzz` binary, next to the test bundle in the build directory
+/// (or `MMFUZZ_BINARY`: to run these tests against another build, such as
+/// the main branch's, and see which fail there).
 let binary: URL = {
+    if let path = ProcessInfo.processInfo.environment["MMFUZZ_BINARY"] {
+        return URL(fileURLWithPath: path)
+    }
     #if os(Linux)
     let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
     return me.deletingLastPathComponent().appendingPathComponent("mmfuzz")
@@ -64,13 +69,22 @@ func mmfuzz(_ arguments: String..., input: Data? = nil, in dir: String? = nil) t
 
 func mmfuzz(_ arguments: [String], input: Data? = nil, in dir: String? = nil) throws -> Outcome {
     let dir = try dir ?? scratchDirectory()
-    var pipe: Pipe?
-    if input != nil { pipe = Pipe() }
-    let p = try launch(arguments, stdin: pipe?.fileHandleForReading, in: dir)
-    if let pipe, let input {
-        pipe.fileHandleForWriting.write(input)
-        try pipe.fileHandleForWriting.close()
+    guard let input else {
+        return finish(try launch(arguments, in: dir), in: dir)
     }
+    // A writer of its own, so that a child that stops reading early (or
+    // never starts) cannot block the test: the write then fails (EPIPE,
+    // SIGPIPE ignored) once the child has exited.
+    signal(SIGPIPE, SIG_IGN)
+    let pipe = Pipe()
+    let p = try launch(arguments, stdin: pipe.fileHandleForReading, in: dir)
+    try pipe.fileHandleForReading.close()
+    let writer = pipe.fileHandleForWriting
+    let thread = Thread {
+        try? writer.write(contentsOf: input)
+        try? writer.close()
+    }
+    thread.start()
     return finish(p, in: dir)
 }
 

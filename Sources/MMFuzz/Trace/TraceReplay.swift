@@ -254,7 +254,7 @@ public final class TraceReplayer {
             do {
                 replayers.append(try TraceReplayer(variant: variant, options: options))
             } catch {
-                throw TraceError(line: nil, "the simulator refuses \(variant) with \(options.cpus) CPUs and \(options.frames) frames: \(error)")
+                throw TraceError(line: nil, "the simulator refuses \(variant.name) with \(options.cpus) CPUs and \(options.frames) frames: \(error)")
             }
         }
         var failures: [TraceFailure?] = Array(repeating: nil, count: variants.count)
