@@ -36,6 +36,10 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "Print a progress line every second even when stderr is not a terminal.")
     var progress = false
 
+    /// Seconds between progress lines (tests).
+    @Option(help: .hidden)
+    var progressInterval: Double = 1
+
     func run() throws {
         let repro: Reproducer
         let fuzzCase: FuzzCase
@@ -60,7 +64,8 @@ struct ReplayCommand: ParsableCommand {
             throw ExitCode(2)
         }
         let meter = progress || stderrIsTerminal
-            ? ProgressMeter(total: fuzzCase.ops.count, terminal: stderrIsTerminal) : nil
+            ? ProgressMeter(total: fuzzCase.ops.count, terminal: stderrIsTerminal,
+                          interval: .milliseconds(Int(max(0, progressInterval) * 1000))) : nil
         let echo = trace
         if echo || meter != nil {
             runner.trace = { index, op, call, outcome in
@@ -123,10 +128,12 @@ final class ProgressMeter {
     private var last: ContinuousClock.Instant
     private var calls = 0
     private var printed = false
+    private let interval: Duration
 
-    init(total: Int, terminal: Bool) {
+    init(total: Int, terminal: Bool, interval: Duration = .seconds(1)) {
         self.total = total
         self.terminal = terminal
+        self.interval = interval
         start = clock.now
         last = start
     }
@@ -136,7 +143,7 @@ final class ProgressMeter {
         calls += 1
         guard calls & 1023 == 0 else { return }
         let now = clock.now
-        guard now - last >= .seconds(1) else { return }
+        guard now - last >= interval else { return }
         last = now
         let d = (now - start).components
         let seconds = Double(d.seconds) + Double(d.attoseconds) * 1e-18

@@ -54,7 +54,9 @@ import Testing
     @Test func aLongReplayShowsProgressAndHasJSON() throws {
         let dir = try scratchDirectory()
         let path = try Self.longReproducer(ops: 100_000, in: dir)
-        let r = try mmfuzz(["replay", path, "--progress", "--json"], in: dir)
+        // Lines every 10 ms, so that a loaded machine cannot make the
+        // replay too short to show one.
+        let r = try mmfuzz(["replay", path, "--progress", "--progress-interval", "0.01", "--json"], in: dir)
         #expect(r.status == 0, "\(r)")
         #expect(r.stderr.contains("[mmfuzz replay]"), "\(r)")
         #expect(r.stderr.contains("of 100002"), "\(r)")
