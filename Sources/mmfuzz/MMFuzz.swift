@@ -42,7 +42,7 @@ struct MMFuzz: ParsableCommand {
 
     /// The subcommands' names.
     static var subcommandNames: [String] {
-        configuration.subcommands.map { $0._commandName }
+        configuration.subcommands.compactMap { $0.configuration.commandName }
     }
 
     /// A usage error the parser would not report as such: a first word
