@@ -30,7 +30,8 @@ struct RunCommand: ParsableCommand {
             interleaving of each batch.
 
             The last line is a greppable summary: `Done N cases, M ops in S \
-            s (R ops/s), F failures, stop REASON`. Ctrl-C or SIGTERM stops \
+            s (R ops/s), F failures, stop REASON` (on standard error with \
+            --json, whose object is then all of standard output). Ctrl-C or SIGTERM stops \
             after the case running, prints the summary so far (with --json \
             too, stopReason "interrupted") and exits with 130. --save is \
             checked before the run starts.
@@ -178,10 +179,12 @@ struct RunCommand: ParsableCommand {
                 print("replay with: mmfuzz replay \(r.reproducer)")
             }
             print()
-            print(String(format: "Done %d cases, %d ops in %.2f s (%.0f ops/s), %d failures, stop %@",
-                         summary.cases, summary.ops, summary.seconds, summary.opsPerSecond,
-                         summary.failures.count, stop.rawValue))
         }
+        // Last: on standard output, or on standard error after the JSON.
+        let done = String(format: "Done %d cases, %d ops in %.2f s (%.0f ops/s), %d failures, stop %@",
+                          summary.cases, summary.ops, summary.seconds, summary.opsPerSecond,
+                          summary.failures.count, stop.rawValue)
+        if json { printError(done) } else { print(done) }
         try Interrupt.exitIfRequested()
         if !summary.failures.isEmpty {
             throw ExitCode.failure

@@ -66,5 +66,6 @@ import Testing
         #expect(config["version"] is String)
         #expect(config["variants"] as? [String] == ["inplace/split/preempt"])
         #expect(r.json?["stopReason"] as? String == "limit")
+        #expect(r.stderr.contains("Done 4 cases, "), "\(r)")
     }
 }
