@@ -47,6 +47,7 @@ import Testing
 
     @Test func runChecksSaveBeforeTheWorkStarts() throws {
         let dir = try scratchDirectory()
+        defer { removeScratch(dir) }
         FileManager.default.createFile(atPath: dir + "/file", contents: Data())
         let r = try mmfuzz("run", "--cases", "1", "--save", dir + "/file/out")
         #expect(r.status == 2, "\(r)")

@@ -38,6 +38,11 @@ func scratchDirectory() throws -> String {
     return path
 }
 
+/// Removes a directory made by ``scratchDirectory()``.
+func removeScratch(_ dir: String) {
+    try? FileManager.default.removeItem(atPath: dir)
+}
+
 /// Starts `mmfuzz ARGS` with its output going to files in `dir`.
 func launch(_ arguments: [String], stdin: FileHandle? = nil, in dir: String) throws -> Process {
     let p = Process()
@@ -67,8 +72,11 @@ func mmfuzz(_ arguments: String..., input: Data? = nil, in dir: String? = nil) t
     try mmfuzz(arguments, input: input, in: dir)
 }
 
-func mmfuzz(_ arguments: [String], input: Data? = nil, in dir: String? = nil) throws -> Outcome {
-    let dir = try dir ?? scratchDirectory()
+func mmfuzz(_ arguments: [String], input: Data? = nil, in given: String? = nil) throws -> Outcome {
+    let dir = try given ?? scratchDirectory()
+    defer {
+        if given == nil { removeScratch(dir) }
+    }
     guard let input else {
         return finish(try launch(arguments, in: dir), in: dir)
     }

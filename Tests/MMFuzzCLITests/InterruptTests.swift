@@ -29,6 +29,7 @@ import Testing
     @Test(arguments: [SIGINT, SIGTERM])
     func runPrintsTheJSONSoFar(sig: Int32) throws {
         let dir = try scratchDirectory()
+        defer { removeScratch(dir) }
         let p = try launch(["run", "--time", "120", "--json", "--progress"], in: dir)
         #expect(Self.wait(30) { Self.stderr(dir).contains("[mmfuzz]") })
         let r = try Self.stop(p, with: sig, in: dir)
@@ -39,6 +40,7 @@ import Testing
 
     @Test func runPrintsTheSummaryAndTheDoneLine() throws {
         let dir = try scratchDirectory()
+        defer { removeScratch(dir) }
         let p = try launch(["run", "--time", "120", "--progress"], in: dir)
         #expect(Self.wait(30) { Self.stderr(dir).contains("[mmfuzz]") })
         let r = try Self.stop(p, with: SIGINT, in: dir)
@@ -51,6 +53,7 @@ import Testing
     /// the figures printed, the report written whole.
     @Test func traceStopsAtTheNextEvent() throws {
         let dir = try scratchDirectory()
+        defer { removeScratch(dir) }
         let lines = try kbuildSnippet().split(separator: "\n").map { $0 + "\n" }
         signal(SIGPIPE, SIG_IGN)
         let pipe = Pipe()
@@ -82,6 +85,7 @@ import Testing
 
     @Test func stressStopsAtTheEndOfItsRound() throws {
         let dir = try scratchDirectory()
+        defer { removeScratch(dir) }
         let p = try launch(["stress", "--time", "60", "--json", "--seed", "1"], in: dir)
         usleep(1_500_000)
         let r = try Self.stop(p, with: SIGTERM, in: dir)
@@ -92,6 +96,7 @@ import Testing
 
     @Test func benchStopsBetweenPasses() throws {
         let dir = try scratchDirectory()
+        defer { removeScratch(dir) }
         let p = try launch(["bench", "--cases", "300", "--runs", "100", "--json"], in: dir)
         usleep(1_500_000)
         let r = try Self.stop(p, with: SIGINT, in: dir)

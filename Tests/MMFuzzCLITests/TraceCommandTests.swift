@@ -58,6 +58,7 @@ import Testing
 
     @Test func outputPathsAreCheckedBeforeTheReplay() throws {
         let dir = try scratchDirectory()
+        defer { removeScratch(dir) }
         FileManager.default.createFile(atPath: dir + "/file", contents: Data())
         let text = try kbuildSnippet(lines: 100)
         for option in ["--report", "--save"] {
@@ -70,6 +71,7 @@ import Testing
 
     @Test func theReportIsWrittenWhole() throws {
         let dir = try scratchDirectory()
+        defer { removeScratch(dir) }
         let text = try kbuildSnippet(lines: 300)
         let r = try mmfuzz("trace", "-", "--report", dir + "/report", "--variant", "vector/mm/preempt",
                            input: Data(text.utf8))

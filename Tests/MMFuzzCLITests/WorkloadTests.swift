@@ -53,6 +53,7 @@ import Testing
 
     @Test func aLongReplayShowsProgressAndHasJSON() throws {
         let dir = try scratchDirectory()
+        defer { removeScratch(dir) }
         let path = try Self.longReproducer(ops: 100_000, in: dir)
         // Lines every 10 ms, so that a loaded machine cannot make the
         // replay too short to show one.
