@@ -106,6 +106,13 @@ let package = Package(
             ],
             resources: [.copy("Regressions"), .copy("TraceSnippets")]
         ),
+        // The command-line tool as a user meets it: the built `mmfuzz`
+        // binary run as a child process (exit statuses, standard input,
+        // signals).  The dependency makes `swift test` build the binary.
+        .testTarget(
+            name: "MMFuzzCLITests",
+            dependencies: ["mmfuzz", "MMFuzz", "MMSim"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -40,6 +40,18 @@ public enum ParallelFaultsBench {
     static let base: UInt64 = 0x4000_0000
     static let stride: UInt64 = 2 << 20
 
+    /// The most pages a CPU's region holds: its 2 MiB (more would overlap
+    /// the next CPU's region, and the threads would share pages).
+    public static let maxPages = Int(stride / Machine.pageSize)
+
+    /// The frames the workload needs on `cpus` CPUs: at worst every
+    /// region is faulted in at once, each with its pte page, plus the
+    /// mm's pgd, pud and pmd (measured: with fewer, some interleaving
+    /// runs out of memory).
+    public static func framesNeeded(cpus: Int, pages: Int) -> Int {
+        max(16, cpus * (pages + 1) + 3)
+    }
+
     /// Runs `rounds` rounds of `pages` faults per CPU on a machine of
     /// `config` (its CPUs are the threads), each round under a random
     /// scheduler seeded from `seed`.
@@ -79,7 +91,7 @@ public enum ParallelFaultsBench {
         let faults = after.faults - before.faults
         let contended = after.lockContended - before.lockContended
         let acquisitions = after.lockAcquisitions - before.lockAcquisitions
-        return Row(variant: config.variant.description, cpus: cpus, faults: faults,
+        return Row(variant: config.variant.name, cpus: cpus, faults: faults,
                    lockAcquisitions: acquisitions, lockContended: contended,
                    semContended: after.semContended - before.semContended,
                    contendedPerFault: faults > 0 ? Double(contended) / Double(faults) : 0,

@@ -59,6 +59,15 @@ public enum ProposalBench {
         return (mm, base)
     }
 
+    /// The frames the workloads need for `pages` pages: one mm at a time
+    /// holds its pages, a pte page per 512 of them (the mapping starts at
+    /// a pmd boundary) and its pgd, pud and pmd (measured exactly: one
+    /// frame fewer fails with ENOMEM), and never fewer than the machine's
+    /// minimum.
+    public static func framesNeeded(pages: Int) -> Int {
+        max(16, pages + (pages + 511) / 512 + 3)
+    }
+
     /// Runs the three workloads `repeats` times on a machine of `config`.
     public static func measure(_ config: MachineConfig, pages: UInt64 = 64,
                                repeats: Int = 10) throws -> Row {
@@ -88,7 +97,7 @@ public enum ProposalBench {
         let flushes = munmap.flushes + exit.flushes + dontneed.flushes
         let gathered = munmap.pagesGathered + exit.pagesGathered + dontneed.pagesGathered
         return Row(
-            variant: config.variant.description,
+            variant: config.variant.name,
             flushesPerMunmap: Double(munmap.flushes) / n,
             flushesPerExit: Double(exit.flushes) / n,
             flushesPerDontneed: Double(dontneed.flushes) / n,

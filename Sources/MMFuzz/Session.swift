@@ -140,9 +140,11 @@ public struct FuzzSession {
         self.settings = settings
     }
 
-    /// Runs until the limit or the first failure.  `progress` is called
-    /// about once a second.
-    public func run(progress: ((SessionProgress) -> Void)? = nil) -> SessionSummary {
+    /// Runs until the limit or the first failure, or until `shouldStop`
+    /// (asked between cases) answers true.  `progress` is called about
+    /// once a second.
+    public func run(shouldStop: () -> Bool = { false },
+                    progress: ((SessionProgress) -> Void)? = nil) -> SessionSummary {
         let clock = ContinuousClock()
         let start = clock.now
         let generator = CaseGenerator(settings: settings.generator)
@@ -164,6 +166,7 @@ public struct FuzzSession {
         while true {
             if case .cases(let n) = settings.limit, index >= n { break }
             if case .seconds(let s) = settings.limit, index > 0, elapsed() >= s { break }
+            if shouldStop() { break }
 
             let race = period.map { index % $0 == $0 - 1 } ?? false
             let turn = race ? summary.raceCases : plain

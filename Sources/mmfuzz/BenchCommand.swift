@@ -22,7 +22,14 @@ struct BenchCommand: ParsableCommand {
             every CPU, --repeats times) and the figures of docs/DESIGN.md section \
             7: gather flushes per call, IPIs, entries invalidated, pages \
             freed per flush, the longest preemption-disabled stretch and \
-            the per-CPU gather memory.
+            the per-CPU gather memory; and the parallel-faults workload (a \
+            thread on every CPU faulting --pages pages of its own 2 MiB \
+            region). --pages is at most \(ParallelFaultsBench.maxPages) (one \
+            region); the workloads need --frames of at least --pages + 4 and \
+            CPUs x (--pages + 1) + 3: less is a usage error.
+
+            Ctrl-C or SIGTERM stops after the pass running and prints the \
+            figures so far (exit status 130).
             """
     )
 
@@ -61,7 +68,14 @@ struct BenchCommand: ParsableCommand {
     mutating func validate() throws {
         guard cases >= 1 else { throw ValidationError("--cases must be at least 1, not \(cases)") }
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1, not \(runs)") }
-        guard pages >= 1 && pages <= 4096 else { throw ValidationError("--pages must be 1 to 4096, not \(pages)") }
+        guard pages >= 1 && pages <= ParallelFaultsBench.maxPages else {
+            throw ValidationError("--pages must be 1 to \(ParallelFaultsBench.maxPages) (the parallel-faults workload gives each CPU one 2 MiB region), not \(pages)")
+        }
+        let need = max(ProposalBench.framesNeeded(pages: pages),
+                       ParallelFaultsBench.framesNeeded(cpus: machine.cpus, pages: pages))
+        if machine.framesOrDefault < need {
+            throw ValidationError("--frames \(machine.framesOrDefault): --pages \(pages) on \(machine.cpus) CPUs needs at least \(need) frames (every CPU's region faulted in at once, with its page tables)")
+        }
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, not \(repeats)") }
         if machine.fuzzVariants.isEmpty {
             throw ValidationError("the simulator refuses every variant asked for with \(machine.hardware)")
@@ -85,16 +99,17 @@ struct BenchCommand: ParsableCommand {
             printError("mmfuzz bench: this is a debug build; build with -c release for real figures")
         }
         #endif
+        Interrupt.install()
         // Warm up (page cache, allocator), then alternate.
         _ = Bench.pass(Array(list.prefix(100)), checked: true)
         _ = Bench.pass(Array(list.prefix(100)), checked: false)
         var checked: [Bench.Pass] = []
         var raw: [Bench.Pass] = []
         var concurrent: [Bench.Pass] = []
-        for _ in 0 ..< runs {
+        for _ in 0 ..< runs where !Interrupt.requested {
             if only != "raw" { checked.append(Bench.pass(list, checked: true)) }
-            if only != "checked" { raw.append(Bench.pass(list, checked: false)) }
-            if only == nil { concurrent.append(Bench.pass(concurrentList, checked: true)) }
+            if only != "checked", !Interrupt.requested { raw.append(Bench.pass(list, checked: false)) }
+            if only == nil, !Interrupt.requested { concurrent.append(Bench.pass(concurrentList, checked: true)) }
         }
         let concurrentRate = median(concurrent.map(\.opsPerSecond))
         let checkedRate = median(checked.map(\.opsPerSecond))
@@ -102,8 +117,17 @@ struct BenchCommand: ParsableCommand {
         let checkedCPURate = median(checked.map(\.opsPerCPUSecond))
         let rawCPURate = median(raw.map(\.opsPerCPUSecond))
         let failures = (checked + concurrent).map(\.failures).max() ?? 0
+        var proposals: [ProposalBench.Row] = []
+        for variant in variants where only != "tool" && !Interrupt.requested {
+            proposals.append(try ProposalBench.measure(machine.config(for: variant), pages: UInt64(pages),
+                                                       repeats: repeats))
+        }
+        let parallelFaults = only == "tool" ? [] : try parallelFaultRows(variants)
         let result = BenchJSON(
-            seed: seed, cases: cases, runs: runs, variants: variants.map(\.description),
+            config: RunConfig(command: "bench", cpus: machine.cpus, frames: machine.framesOrDefault,
+                              regime: "sequential and concurrent", seed: seed, variants: variants.map(\.name)),
+            stopReason: Interrupt.requested ? .interrupted : .done,
+            seed: seed, cases: cases, runs: runs, variants: variants.map(\.name),
             ops: checked.first?.ops ?? 0, rawOps: raw.first?.ops ?? 0,
             checkedOpsPerSecond: checkedRate.rounded(), rawOpsPerSecond: rawRate.rounded(),
             ratio: rawRate > 0 ? (checkedRate / rawRate * 1000).rounded() / 1000 : 0,
@@ -115,11 +139,8 @@ struct BenchCommand: ParsableCommand {
             concurrentRuns: concurrent.map { $0.opsPerSecond.rounded() },
             concurrentOverSequential: checkedRate > 0 ? (concurrentRate / checkedRate * 1000).rounded() / 1000 : 0,
             failures: failures,
-            proposals: only == "tool" ? [] : try variants.map { variant in
-                try ProposalBench.measure(machine.config(for: variant), pages: UInt64(pages),
-                                          repeats: repeats)
-            },
-            parallelFaults: only == "tool" ? [] : try parallelFaultRows(variants))
+            proposals: proposals,
+            parallelFaults: parallelFaults)
         if json {
             print(try jsonText(result))
         } else {
@@ -146,10 +167,20 @@ struct BenchCommand: ParsableCommand {
             if failures > 0 {
                 print("warning: \(failures) cases failed in a checked run: \(checked.compactMap(\.firstFailure).first!)")
             }
-            if only != "tool" {
-                printProposals(result.proposals)
-                printParallelFaults(result.parallelFaults)
+            printProposals(result.proposals)
+            printParallelFaults(result.parallelFaults)
+            if Interrupt.requested {
+                print()
+                print("interrupted: the figures are those of the passes finished")
             }
+        }
+        try Interrupt.exitIfRequested()
+        // A wrong result or a violation on a configuration the workloads
+        // fit in is a finding.
+        let problems = result.parallelFaults.reduce(0) { $0 + $1.violations + $1.failedOps + $1.auditProblems }
+        if failures > 0 || problems > 0 {
+            printError("mmfuzz bench: \(failures) failed cases, \(problems) problems in the parallel-faults workload")
+            throw ExitCode.failure
         }
     }
 
@@ -157,21 +188,17 @@ struct BenchCommand: ParsableCommand {
         print()
         print("The proposals: munmap, exit and MADV_DONTNEED of \(pages) pages touched from every CPU, \(repeats) times each")
         print()
-        let columns: [(String, (ProposalBench.Row) -> String)] = [
-            ("flushes/munmap", { String(format: "%.1f", $0.flushesPerMunmap) }),
-            ("flushes/exit", { String(format: "%.1f", $0.flushesPerExit) }),
-            ("flushes/dontneed", { String(format: "%.1f", $0.flushesPerDontneed) }),
-            ("IPIs/munmap", { String(format: "%.1f", $0.ipisPerMunmap) }),
-            ("invalidated/munmap", { String(format: "%.1f", $0.entriesInvalidatedPerMunmap) }),
-            ("pages/flush", { String(format: "%.1f", $0.pagesFreedPerFlush) }),
-            ("max preempt-off ptes", { "\($0.maxPreemptOffPtes)" }),
-            ("per-CPU gather bytes", { "\($0.gatherPercpuBytes)" }),
-        ]
-        print(pad("variant", 34) + columns.map { pad($0.0, $0.0.count + 2, left: false) }.joined())
-        for row in rows {
-            print(pad(row.variant, 34)
-                + columns.map { pad($0.1(row), $0.0.count + 2, left: false) }.joined())
-        }
+        let table = ComparisonTable<ProposalBench.Row>(variant: \.variant, columns: [
+            .init("flushes/munmap") { String(format: "%.1f", $0.flushesPerMunmap) },
+            .init("flushes/exit") { String(format: "%.1f", $0.flushesPerExit) },
+            .init("flushes/dontneed") { String(format: "%.1f", $0.flushesPerDontneed) },
+            .init("IPIs/munmap") { String(format: "%.1f", $0.ipisPerMunmap) },
+            .init("invalidated/munmap") { String(format: "%.1f", $0.entriesInvalidatedPerMunmap) },
+            .init("pages/flush") { String(format: "%.1f", $0.pagesFreedPerFlush) },
+            .init("max preempt-off ptes") { "\($0.maxPreemptOffPtes)" },
+            .init("per-CPU gather bytes") { "\($0.gatherPercpuBytes)" },
+        ])
+        print(table.text(rows), terminator: "")
     }
 
     private func median(_ xs: [Double]) -> Double {
@@ -182,6 +209,8 @@ struct BenchCommand: ParsableCommand {
 }
 
 struct BenchJSON: Encodable {
+    var config: RunConfig
+    var stopReason: StopReason
     var seed: UInt64
     var cases: Int
     var runs: Int

@@ -11,6 +11,9 @@ enum VariantSelection: Equatable {
         if argument.lowercased() == "all" {
             return .all
         }
+        if let v = Variant(name: argument) {
+            return .one(v)
+        }
         do {
             return .one(try Variant(parsing: argument))
         } catch {
@@ -24,7 +27,7 @@ struct MachineOptions: ParsableArguments {
     @Option(
         name: .customLong("variant"),
         help: ArgumentHelp(
-            "A kernel variant, as gather=vector|inplace,ptl=mm|split,preempt=on|off (keys in any order, missing ones from the baseline gather=vector,ptl=mm,preempt=off), or 'all'. Repeatable. Default: for run and bench, every variant the simulator accepts; for scenario, the baseline with preempt on and off.",
+            "A kernel variant: its short name GATHER/PTL/PREEMPT (vector/mm/nopreempt, inplace/split/preempt, ...), a spec gather=vector|inplace,ptl=mm|split,preempt=on|off (keys in any order, missing ones from the baseline gather=vector,ptl=mm,preempt=off), or 'all'. Repeatable. Default: for run and bench, every variant the simulator accepts; for scenario, the baseline with preempt on and off.",
             valueName: "spec"),
         transform: VariantSelection.parse)
     var selections: [VariantSelection] = []
@@ -32,15 +35,19 @@ struct MachineOptions: ParsableArguments {
     @Option(help: "Simulated CPUs (1 to \(Machine.maxCPUs)).")
     var cpus: Int = 4
 
-    @Option(help: "Physical page frames (default: the simulator's own, \(MachineConfig.default.frames); the scenario needs about 800).")
+    @Option(help: "Physical page frames, \(Self.frameLimits.lowerBound) to \(Self.frameLimits.upperBound) (default: the simulator's own, \(MachineConfig.default.frames)); a workload that needs more says so.")
     var frames: Int?
+
+    /// What the machine accepts (`check_config()` in
+    /// CSources/arch/x86/sim/machine.c).
+    static let frameLimits = 16 ... 1 << 22
 
     mutating func validate() throws {
         guard (1...Machine.maxCPUs).contains(cpus) else {
             throw ValidationError("--cpus must be between 1 and \(Machine.maxCPUs), not \(cpus)")
         }
-        if let frames, frames < 1 || frames > Int(UInt32.max) {
-            throw ValidationError("--frames must be between 1 and \(UInt32.max), not \(frames)")
+        if let frames, !Self.frameLimits.contains(frames) {
+            throw ValidationError("--frames must be between \(Self.frameLimits.lowerBound) and \(Self.frameLimits.upperBound), not \(frames)")
         }
         // A variant named on its own (or a default one) must run; `all`
         // skips what the simulator refuses.
@@ -48,7 +55,7 @@ struct MachineOptions: ParsableArguments {
             do {
                 _ = try Machine(config(for: variant))
             } catch {
-                throw ValidationError("cannot run \(variant) with \(hardware): \(error)")
+                throw ValidationError("cannot run \(variant.name) with \(hardware): \(error)")
             }
         }
     }
@@ -70,12 +77,10 @@ struct MachineOptions: ParsableArguments {
         Variant(gather: .vector, ptl: .mm, preempt: false),
     ]
 
-    /// The variants asked for by spec (or by default), not through `all`.
+    /// The variants asked for by name, not through `all` nor by default
+    /// (a command's defaults are its own to check).
     private var namedVariants: [Variant] {
-        if selections.isEmpty {
-            return Self.defaultVariants
-        }
-        return selections.compactMap { selection in
+        selections.compactMap { selection in
             if case .one(let v) = selection { v } else { nil }
         }
     }

@@ -14,6 +14,10 @@ struct ReplayCommand: ParsableCommand {
             configuration and variant, checked against the model exactly as \
             `mmfuzz run` checks them.
 
+            A replay that lasts more than a second shows a progress line \
+            on standard error (as `run` does: when it is a terminal, or \
+            with --progress).
+
             Exit status: 1 while the case still fails (the failure is \
             printed), 0 when it passes, 2 when the file is missing, \
             unreadable or not a reproducer.
@@ -26,6 +30,16 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "Print every call and its result.")
     var trace = false
 
+    @Flag(help: "Print the result as one JSON object.")
+    var json = false
+
+    @Flag(help: "Print a progress line every second even when stderr is not a terminal.")
+    var progress = false
+
+    /// Seconds between progress lines (tests).
+    @Option(help: .hidden)
+    var progressInterval: Double = 1
+
     func run() throws {
         let repro: Reproducer
         let fuzzCase: FuzzCase
@@ -36,30 +50,117 @@ struct ReplayCommand: ParsableCommand {
             printError("mmfuzz replay: \(error.reason)")
             throw ExitCode(2)
         }
-        print("replay \(file): \(fuzzCase.variant), \(fuzzCase.config.summary), \(fuzzCase.ops.count) ops")
-        if let f = repro.failure {
-            print("recorded failure: \(f.kind): \(f.message)")
+        if !json {
+            print("replay \(file): \(fuzzCase.variant.name), \(fuzzCase.config.summary), \(fuzzCase.ops.count) ops")
+            if let f = repro.failure {
+                print("recorded failure: \(f.kind): \(f.message)")
+            }
         }
         let runner: CaseRunner
         do {
             runner = try CaseRunner(config: fuzzCase.config, variant: fuzzCase.variant)
         } catch {
-            printError("mmfuzz replay: \(file): the machine refuses \(fuzzCase.variant) with \(fuzzCase.config.summary): \(error)")
+            printError("mmfuzz replay: \(file): the machine refuses \(fuzzCase.variant.name) with \(fuzzCase.config.summary): \(error)")
             throw ExitCode(2)
         }
-        if trace {
+        let meter = progress || stderrIsTerminal
+            ? ProgressMeter(total: fuzzCase.ops.count, terminal: stderrIsTerminal,
+                          interval: .milliseconds(Int(max(0, progressInterval) * 1000))) : nil
+        let echo = trace
+        if echo || meter != nil {
             runner.trace = { index, op, call, outcome in
-                let at = index.map { "#\($0)" } ?? "end"
-                print("  \(pad(at, 5)) \(call) -> \(outcome)" + (op.map { "    [\($0)]" } ?? ""))
+                if echo {
+                    let at = index.map { "#\($0)" } ?? "end"
+                    print("  \(pad(at, 5)) \(call) -> \(outcome)" + (op.map { "    [\($0)]" } ?? ""))
+                }
+                meter?.tick(index)
             }
         }
-        if let failure = runner.run(fuzzCase.ops) {
+        let failure = runner.run(fuzzCase.ops)
+        meter?.done()
+        if json {
+            let out = ReplayJSON(
+                config: RunConfig(command: "replay", cpus: fuzzCase.config.cpus, frames: fuzzCase.config.frames,
+                                  regime: fuzzCase.ops.contains { $0.kind == .parallel } ? "mixed" : "sequential",
+                                  seed: fuzzCase.seed, variants: [fuzzCase.variant.name]),
+                stopReason: failure == nil ? .done : .failure,
+                file: file, ops: fuzzCase.ops.count, calls: runner.opsRun,
+                passes: failure == nil, failure: failure.map { ReplayJSON.Found(kind: $0.kind, message: $0.message) },
+                recorded: repro.failure.map { ReplayJSON.Found(kind: $0.kind, message: $0.message) })
+            print(try jsonText(out))
+        } else if let failure {
             print("FAILS: \(failure.kind): \(failure.message)")
             if let recorded = repro.failure, recorded.kind != failure.kind {
                 print("(recorded as \(recorded.kind))")
             }
+        } else {
+            print("passes: \(runner.opsRun) calls, every check clean")
+        }
+        if failure != nil {
             throw ExitCode.failure
         }
-        print("passes: \(runner.opsRun) calls, every check clean")
+    }
+}
+
+/// `mmfuzz replay --json`.
+struct ReplayJSON: Encodable {
+    struct Found: Encodable {
+        var kind: String
+        var message: String
+    }
+
+    var config: RunConfig
+    var stopReason: StopReason
+    var file: String
+    var ops: Int
+    var calls: Int
+    var passes: Bool
+    var failure: Found?
+    var recorded: Found?
+}
+
+/// A progress line about once a second on standard error, as `run` prints.
+final class ProgressMeter {
+    private let total: Int
+    private let terminal: Bool
+    private let clock = ContinuousClock()
+    private let start: ContinuousClock.Instant
+    private var last: ContinuousClock.Instant
+    private var calls = 0
+    private var printed = false
+    private let interval: Duration
+
+    init(total: Int, terminal: Bool, interval: Duration = .seconds(1)) {
+        self.total = total
+        self.terminal = terminal
+        self.interval = interval
+        start = clock.now
+        last = start
+    }
+
+    /// One call made, at op `index` (nil: the end-of-case exits).
+    func tick(_ index: Int?) {
+        calls += 1
+        guard calls & 1023 == 0 else { return }
+        let now = clock.now
+        guard now - last >= interval else { return }
+        last = now
+        let d = (now - start).components
+        let seconds = Double(d.seconds) + Double(d.attoseconds) * 1e-18
+        let at = index ?? total
+        let line = String(format: "[mmfuzz replay] %6.1fs  op %d of %d (%.0f%%)  calls %@  calls/s %@",
+                          seconds, at, total, total > 0 ? 100 * Double(at) / Double(total) : 100,
+                          compact(Double(calls)), compact(Double(calls) / max(seconds, 1e-9)))
+        if terminal {
+            printError("\r" + line + "\u{1B}[K", terminator: "")
+        } else {
+            printError(line)
+        }
+        printed = true
+    }
+
+    /// Ends the progress line.
+    func done() {
+        if printed && terminal { printError("") }
     }
 }

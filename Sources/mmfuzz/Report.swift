@@ -1,22 +1,18 @@
+import MMFuzz
 import MMSim
 
 /// Text output shared by the subcommands.
 enum Report {
-    /// A short column heading: `vector/mm/on`.
-    static func heading(_ v: Variant) -> String {
-        "\(v.gather.rawValue)/\(v.ptl.rawValue)/\(v.preempt ? "on" : "off")"
-    }
-
     /// The counters, one row each, one column per variant, with a legend.
     static func table(_ results: [VariantResult]) -> String {
         var lines: [String] = []
         for (i, r) in results.enumerated() {
-            lines.append("[\(i + 1)] \(r.variant)")
+            lines.append("[\(i + 1)] \(r.variant.name)")
         }
         lines.append("")
 
         let names = Stats().counters.map(\.name)
-        let headings = results.enumerated().map { i, r in "[\(i + 1)] \(heading(r.variant))" }
+        let headings = results.enumerated().map { i, r in "[\(i + 1)] \(r.variant.name)" }
         let columns = results.map { $0.stats.counters.map { String($0.value) } }
         let nameWidth = max(names.map(\.count).max() ?? 0, "counter".count)
         let widths = headings.indices.map { i in
@@ -44,7 +40,7 @@ enum Report {
         var violations = 0
         var failures = 0
         for r in results where !r.violations.isEmpty || !r.failures.isEmpty {
-            text += "\(r.variant):\n"
+            text += "\(r.variant.name):\n"
             for v in r.violations {
                 text += "  violation: \(v)\n"
             }

@@ -29,8 +29,15 @@ struct RunCommand: ParsableCommand {
             --sequential turns them off. A reproducer records the exact \
             interleaving of each batch.
 
+            The last line is a greppable summary: `Done N cases, M ops in S \
+            s (R ops/s), F failures, stop REASON` (on standard error with \
+            --json, whose object is then all of standard output). Ctrl-C or SIGTERM stops \
+            after the case running, prints the summary so far (with --json \
+            too, stopReason "interrupted") and exits with 130. --save is \
+            checked before the run starts.
+
             Exit status: 0 when nothing was found, 1 when a failure was found, \
-            2 for bad command-line input.
+            2 for bad command-line input, 130 when interrupted.
             """
     )
 
@@ -91,6 +98,7 @@ struct RunCommand: ParsableCommand {
         if save.isEmpty {
             throw ValidationError("--save needs a directory")
         }
+        try OutputPath.check("--save", save)
         if machine.fuzzVariants.isEmpty {
             throw ValidationError("the simulator refuses every variant asked for with \(machine.hardware)")
         }
@@ -114,16 +122,18 @@ struct RunCommand: ParsableCommand {
 
         let showProgress = progress || stderrIsTerminal
         let terminal = stderrIsTerminal
+        let regime = concurrent ? "concurrent" : sequential ? "sequential" : "mixed"
         if !json {
             let what = cases.map { "\($0) cases" } ?? "\(time ?? 30) s"
-            let regime = concurrent ? "concurrent" : sequential ? "sequential" : "mixed"
             print("mmfuzz run: seed \(sessionSeed), \(what), \(variants.count) variants, \(machine.hardware), \(regime) regime")
             for (i, v) in variants.enumerated() {
-                print("  [\(i + 1)] \(v)")
+                print("  [\(i + 1)] \(v.name)")
             }
         }
+        Interrupt.install()
         var printedProgress = false
-        let summary = FuzzSession(settings: settings).run(progress: showProgress ? { p in
+        let summary = FuzzSession(settings: settings).run(shouldStop: { Interrupt.requested },
+                                                          progress: showProgress ? { p in
             let line = String(format: "[mmfuzz] %6.1fs  cases %d  ops %@  ops/s %@  failures %d",
                               p.seconds, p.cases, compact(Double(p.ops)), compact(p.opsPerSecond),
                               p.failures)
@@ -142,15 +152,18 @@ struct RunCommand: ParsableCommand {
         for found in summary.failures {
             let path = try saveReproducer(found, sessionSeed: sessionSeed)
             reports.append(FailureReport(
-                variant: found.variant.description, kind: found.failure.kind,
+                variant: found.variant.name, kind: found.failure.kind,
                 message: found.failure.message, reproducer: path,
                 shrunkOps: found.shrunk.ops.count, originalOps: found.original.ops.count,
                 secondsToFind: found.secondsToFind, shrinkRuns: found.shrinkRuns,
                 caseSeed: found.original.seed))
         }
 
+        let stop: StopReason = !summary.failures.isEmpty ? .failure : Interrupt.requested ? .interrupted : .limit
         if json {
-            print(try jsonText(RunSummaryJSON(summary, failures: reports)))
+            let config = RunConfig(command: "run", cpus: machine.cpus, frames: machine.framesOrDefault,
+                                   regime: regime, seed: sessionSeed, variants: variants.map(\.name))
+            print(try jsonText(RunSummaryJSON(summary, failures: reports, config: config, stopReason: stop)))
             for r in reports {
                 printError("reproducer: \(r.reproducer)")
             }
@@ -158,14 +171,21 @@ struct RunCommand: ParsableCommand {
             print(Self.table(summary))
             for (found, r) in zip(summary.failures, reports) {
                 print()
-                print("FAILURE on \(found.variant) after \(String(format: "%.2f", found.secondsToFind)) s (case \(found.caseIndex), seed \(found.original.seed))")
+                print("FAILURE on \(found.variant.name) after \(String(format: "%.2f", found.secondsToFind)) s (case \(found.caseIndex), seed \(found.original.seed))")
                 print("  found:  \(found.originalFailure.kind) with \(found.original.ops.count) ops")
                 print("  shrunk: \(found.failure.kind) with \(found.shrunk.ops.count) ops (\(found.shrinkRuns) runs)")
                 print("  \(found.failure.message)")
                 print("reproducer: \(r.reproducer)")
                 print("replay with: mmfuzz replay \(r.reproducer)")
             }
+            print()
         }
+        // Last: on standard output, or on standard error after the JSON.
+        let done = String(format: "Done %d cases, %d ops in %.2f s (%.0f ops/s), %d failures, stop %@",
+                          summary.cases, summary.ops, summary.seconds, summary.opsPerSecond,
+                          summary.failures.count, stop.rawValue)
+        if json { printError(done) } else { print(done) }
+        try Interrupt.exitIfRequested()
         if !summary.failures.isEmpty {
             throw ExitCode.failure
         }
@@ -182,7 +202,7 @@ struct RunCommand: ParsableCommand {
         }
         let v = found.variant
         let kind = found.failure.kind.replacingOccurrences(of: ":", with: "-")
-        let name = "repro-\(v.gather.rawValue)-\(v.ptl.rawValue)-\(v.preempt ? "on" : "off")-\(kind)-s\(sessionSeed)-c\(found.caseIndex).json"
+        let name = "repro-\(v.name.replacingOccurrences(of: "/", with: "-"))-\(kind)-s\(sessionSeed)-c\(found.caseIndex).json"
         let path = (save as NSString).appendingPathComponent(name)
         let repro = Reproducer(fuzzCase: found.shrunk, failure: found.failure)
         do {
@@ -213,7 +233,7 @@ struct RunCommand: ParsableCommand {
         lines.append("")
         lines.append("cases per variant:")
         for (v, n) in zip(s.variants, s.casesPerVariant) {
-            lines.append("  " + pad(v.description, 40) + pad("\(n)", 12, left: false))
+            lines.append("  " + pad(v.name, 40) + pad("\(n)", 12, left: false))
         }
         lines.append("")
         lines.append("kernel events reached (summed over cases):")
@@ -239,6 +259,8 @@ struct FailureReport: Encodable {
 
 /// The JSON summary of `mmfuzz run`.
 struct RunSummaryJSON: Encodable {
+    var config: RunConfig
+    var stopReason: StopReason
     var seed: UInt64
     var cases: Int
     var ops: Int
@@ -252,7 +274,9 @@ struct RunSummaryJSON: Encodable {
     var casesPerVariant: [String: Int]
     var events: [String: UInt64]
 
-    init(_ s: SessionSummary, failures: [FailureReport]) {
+    init(_ s: SessionSummary, failures: [FailureReport], config: RunConfig, stopReason: StopReason) {
+        self.config = config
+        self.stopReason = stopReason
         seed = s.seed
         cases = s.cases
         ops = s.ops
@@ -262,10 +286,10 @@ struct RunSummaryJSON: Encodable {
         schedules = s.schedules
         raceCases = s.raceCases
         self.failures = failures
-        variants = s.variants.map(\.description)
+        variants = s.variants.map(\.name)
         var perVariant: [String: Int] = [:]
         for (v, n) in zip(s.variants, s.casesPerVariant) {
-            perVariant[v.description] = n
+            perVariant[v.name] = n
         }
         casesPerVariant = perVariant
         var ev: [String: UInt64] = [:]

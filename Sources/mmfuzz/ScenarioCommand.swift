@@ -1,4 +1,5 @@
 import ArgumentParser
+import MMFuzz
 import MMSim
 
 /// `mmfuzz scenario`: the built-in scenario on each variant, with the
@@ -12,47 +13,71 @@ struct ScenarioCommand: ParsableCommand {
             loads from every CPU, forks and writes on both sides \
             (copy-on-write), mprotects, drops pages with MADV_DONTNEED, \
             unmaps (also while a CPU is lazy in a kernel thread, and more \
-            pages than one gather vector holds), execs and exits, checking \
-            every result and then auditing the machine for leaks.
+            pages than one gather vector holds), execs and exits. It is an \
+            operation sequence of the engine: the reference model checks \
+            every result, the machine is compared with the model after each \
+            phase, and the end-of-case audit looks for leaks. It needs \
+            \(Scenario.framesNeeded) frames; fewer is a usage error.
+
+            Exit status: 0 when clean on every variant, 1 when a result was \
+            wrong or the kernel reported a violation, 2 for bad input.
             """
     )
 
     @OptionGroup var machine: MachineOptions
 
+    @Flag(help: "Print the result as one JSON object.")
+    var json = false
+
+    mutating func validate() throws {
+        if machine.framesOrDefault < Scenario.framesNeeded {
+            throw ValidationError("--frames \(machine.framesOrDefault): the scenario needs at least \(Scenario.framesNeeded) frames (its peak of user pages and page tables)")
+        }
+    }
+
     func run() throws {
         var results: [VariantResult] = []
         var skipped: [(Variant, Errno)] = []
-        print("mmfuzz scenario: \(machine.hardware)")
-
+        if !json { print("mmfuzz scenario: \(machine.hardware)") }
+        let config = CaseConfig(cpus: machine.cpus, frames: machine.framesOrDefault)
         for variant in machine.variants {
-            let config = machine.config(for: variant)
-            let sim: Machine
+            let r: Scenario.Result
             do {
-                sim = try Machine(config)
+                r = try Scenario.run(config: config, variant: variant)
             } catch {
                 // validate() proved every variant named on its own runs.
                 guard error == .EINVAL, machine.includesAll else { throw error }
                 skipped.append((variant, error))
                 continue
             }
-            var scenario = Scenario(machine: sim)
-            scenario.run()
-            results.append(VariantResult(variant: variant, stats: sim.stats,
-                                         violations: sim.violations,
-                                         failures: scenario.failures))
-        }
-
-        for (variant, error) in skipped {
-            print("skipped \(variant): the simulator refused it (\(error.name))")
+            results.append(VariantResult(variant: variant, stats: r.stats, violations: r.violations,
+                                         failures: r.failure.map { [$0.description] } ?? []))
         }
         guard !results.isEmpty else {
             throw ValidationError("the simulator refused every variant with \(machine.hardware)")
         }
-        print()
-        print(Report.table(results))
-        print()
         let bad = Report.problems(results)
-        print(bad.text, terminator: "")
+        if json {
+            let out = ScenarioJSON(
+                config: RunConfig(command: "scenario", cpus: machine.cpus, frames: machine.framesOrDefault,
+                                  regime: "sequential", seed: nil, variants: results.map(\.variant.name)),
+                stopReason: bad.count > 0 ? .failure : .done,
+                variants: results.map { r in
+                    ScenarioJSON.Row(variant: r.variant.name, violations: r.violations.map(\.description),
+                                     failures: r.failures, counters: Dictionary(
+                                        uniqueKeysWithValues: r.stats.counters.map { ($0.name, $0.value) }))
+                },
+                skipped: skipped.map { $0.0.name })
+            print(try jsonText(out))
+        } else {
+            for (variant, error) in skipped {
+                print("skipped \(variant.name): the simulator refused it (\(error.name))")
+            }
+            print()
+            print(Report.table(results))
+            print()
+            print(bad.text, terminator: "")
+        }
         if bad.count > 0 {
             throw ExitCode.failure
         }
@@ -64,6 +89,21 @@ struct VariantResult {
     var variant: Variant
     var stats: Stats
     var violations: [Violation]
-    /// Scenario results that were not what Linux would give.
+    /// Results that were not what Linux would give (the engine's first).
     var failures: [String]
+}
+
+/// `mmfuzz scenario --json`.
+struct ScenarioJSON: Encodable {
+    struct Row: Encodable {
+        var variant: String
+        var violations: [String]
+        var failures: [String]
+        var counters: [String: UInt64]
+    }
+
+    var config: RunConfig
+    var stopReason: StopReason
+    var variants: [Row]
+    var skipped: [String]
 }

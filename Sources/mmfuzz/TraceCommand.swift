@@ -11,8 +11,11 @@ struct TraceCommand: ParsableCommand {
         abstract: "Replay a perf trace of a real workload on every variant, checked, and compare their costs.",
         discussion: """
             FILE is `perf script -F comm,pid,tid,time,event,trace` output \
-            (see shared/traces/README.md), plain or xz-compressed (told by \
-            its magic bytes), read as a stream. Processes become mms (fork \
+            (see shared/traces/README.md) or perf script's default output \
+            (with its [CPU] column, which then places each event on that \
+            CPU modulo --cpus), plain or xz-compressed (told by its magic \
+            bytes), LF or CRLF line ends, read as a stream; `-` is standard \
+            input. Processes become mms (fork \
             copies, CLONE_VM|CLONE_VFORK borrows the parent's mm until exec, \
             exec replaces, exit tears down), page faults become user loads \
             or stores on the process's CPU, mmap/munmap/mprotect/madvise \
@@ -23,23 +26,27 @@ struct TraceCommand: ParsableCommand {
             variant's replay and writes a reproducer (an excerpt of the \
             trace) to --save.
 
-            The variants run one after the other, each reading the trace \
-            again, so that memory stays that of one machine.
+            The input is read and decoded once: every line goes to one \
+            machine per variant, side by side (so a pipe serves them all). \
+            --save and --report are checked before the replay starts; \
+            report.md and chart.svg are written whole or not at all.
 
             Exit status: 0 when every variant replayed to the end cleanly, \
             1 when one stopped on a violation or disagreement, 2 for bad \
-            input (bad options, unreadable file, corrupt or truncated \
-            trace, unknown event, malformed field, a system call exit \
-            without its enter), with the line number.
+            input (bad options, unusable output directory, unreadable \
+            file, a trace with no events, corrupt or truncated trace, \
+            unknown event, malformed field, a system call exit without its \
+            enter), with the line number; 130 when stopped by Ctrl-C or \
+            SIGTERM (the figures so far are printed).
             """
     )
 
-    @Argument(help: "The trace (plain text or .xz).")
+    @Argument(help: "The trace (plain text or .xz; - for standard input).")
     var file: String
 
     @Option(
         name: .customLong("variant"),
-        help: ArgumentHelp("A kernel variant, gather=vector|inplace,ptl=mm|split,preempt=on|off, or 'all' (the default). Repeatable.",
+        help: ArgumentHelp("A kernel variant: a short name (vector/mm/nopreempt, ...), a spec gather=vector|inplace,ptl=mm|split,preempt=on|off, or 'all' (the default). Repeatable.",
                            valueName: "spec"),
         transform: VariantSelection.parse)
     var selections: [VariantSelection] = []
@@ -70,11 +77,15 @@ struct TraceCommand: ParsableCommand {
         guard (1...Machine.maxCPUs).contains(cpus) else {
             throw ValidationError("--cpus must be between 1 and \(Machine.maxCPUs), not \(cpus)")
         }
-        guard frames >= 16, frames <= 1 << 22 else {
-            throw ValidationError("--frames must be between 16 and \(1 << 22), not \(frames)")
+        guard MachineOptions.frameLimits.contains(frames) else {
+            throw ValidationError("--frames must be between \(MachineOptions.frameLimits.lowerBound) and \(MachineOptions.frameLimits.upperBound), not \(frames)")
         }
         guard checkpointEvery >= 1 else {
             throw ValidationError("--checkpoint-every must be at least 1, not \(checkpointEvery)")
+        }
+        try OutputPath.check("--save", save)
+        if let report {
+            try OutputPath.check("--report", report)
         }
     }
 
@@ -96,37 +107,41 @@ struct TraceCommand: ParsableCommand {
         options.checkpointEvery = checkpointEvery
         options.saveDirectory = save
         options.checked = !unchecked
+        Interrupt.install()
         let run: TraceRun
         do {
-            run = try TraceRun.run(.file(file), variants: variants, options: options) { r in
+            run = try TraceRun.run(.file(file), variants: variants, options: options,
+                                   shouldStop: { Interrupt.requested }) { r in
                 if !json {
-                    let status = r.failure.map { "STOPPED: \($0)" } ?? "clean"
-                    printError("mmfuzz trace: \(r.variant): \(r.tally.events) events in \(TraceRun.fixedPublic(r.seconds, 2)) s, \(status)")
+                    let status = r.interrupted ? "interrupted" : r.failure.map { "STOPPED: \($0)" } ?? "clean"
+                    printError("mmfuzz trace: \(r.variant.name): \(r.tally.events) events in \(TraceRun.fixedPublic(r.seconds, 2)) s, \(status)")
                 }
             }
         } catch {
-            printError("mmfuzz trace: \(file): \(error)")
+            printError("mmfuzz trace: \(TraceSource.file(file).name): \(error)")
             throw ExitCode(2)
         }
+        let stop: StopReason = run.interrupted ? .interrupted : run.clean ? .done : .failure
         if json {
-            print(run.json())
+            let config = RunConfig(command: "trace", cpus: cpus, frames: frames,
+                                   regime: "sequential", seed: nil, variants: variants.map(\.name))
+            print(run.json(header: [("config", try jsonText(config)),
+                                    ("stopReason", try jsonText(stop))]))
         } else {
             printSummary(run)
         }
         if let report {
             do {
-                try FileManager.default.createDirectory(atPath: report, withIntermediateDirectories: true)
-                try run.svgChart().write(toFile: (report as NSString).appendingPathComponent("chart.svg"),
-                                         atomically: true, encoding: .utf8)
-                try run.markdownReport(chartFile: "chart.svg")
-                    .write(toFile: (report as NSString).appendingPathComponent("report.md"),
-                           atomically: true, encoding: .utf8)
+                try OutputPath.writeAll([("chart.svg", run.svgChart()),
+                                         ("report.md", run.markdownReport(chartFile: "chart.svg"))],
+                                        to: report)
             } catch {
                 printError("mmfuzz trace: cannot write the report to \(report): \(error.localizedDescription)")
                 throw ExitCode(2)
             }
             if !json { print("report: \(report)/report.md, \(report)/chart.svg") }
         }
+        try Interrupt.exitIfRequested()
         if !run.clean {
             throw ExitCode.failure
         }
@@ -134,25 +149,24 @@ struct TraceCommand: ParsableCommand {
 
     private func printSummary(_ run: TraceRun) {
         let t = run.tally
-        print("\(file): \(t.events) events, \(t.replayed) replayed, \(t.skippedTotal) skipped, \(t.machineCalls) machine calls (first variant)")
+        print("\(TraceSource.file(file).name): \(t.events) events, \(t.replayed) replayed, \(t.skippedTotal) skipped, \(t.machineCalls) machine calls (first variant)")
         for (k, v) in t.skipped.sorted(by: { $0.value > $1.value }) { print("  skipped \(v): \(k)") }
         for (k, v) in t.notes.sorted(by: { $0.key < $1.key }) { print("  \(v): \(k)") }
         print("")
-        print(run.markdownTable())
+        print(run.textTable())
         for r in run.results {
             if let f = r.failure {
-                print("\(r.variant): \(f)")
+                print("\(r.variant.name): \(f)")
                 if let path = f.reproducer {
                     print("  reproducer: \(path)" + (f.reproducerReplays == true ? " (fails the same way on its own)" : " (does NOT fail on its own)"))
                 }
             }
         }
-        for ptl in PTL.allCases {
-            let a = Variant(gather: .vector, ptl: ptl, preempt: true)
-            let b = Variant(gather: .inplace, ptl: ptl, preempt: true)
-            if let r = run.ratios(a, over: b) {
-                print("\(TraceRun.shortPublic(a)) over \(TraceRun.shortPublic(b)): modelled TLB time \(TraceRun.fixedPublic(r.time, 2))x, flushes \(TraceRun.fixedPublic(r.flushes, 2))x, gather flushes \(TraceRun.fixedPublic(r.gatherFlushes, 2))x")
-            }
+        for line in run.ratioLines() {
+            print(line)
+        }
+        if run.interrupted {
+            print("interrupted: the figures are those of the events replayed so far")
         }
     }
 }

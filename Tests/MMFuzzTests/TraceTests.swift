@@ -314,14 +314,14 @@ struct TraceReportTests {
         for key in ["variant", "violations", "disagreements", "flushes", "ipis", "modelledTlbNs", "maxPreemptOffPtes"] {
             #expect(rows[0][key] != nil, "missing \(key)")
         }
-        #expect(rows[0]["variant"] as? String == "gather=vector,ptl=mm,preempt=on")
+        #expect(rows[0]["variant"] as? String == "vector/mm/preempt")
         #expect(run.ratios(variants[0], over: variants[1]) != nil)
         let md = run.markdownReport(chartFile: "chart.svg")
-        #expect(md.contains("| gather=inplace,ptl=mm,preempt=on |"))
+        #expect(md.contains("| inplace/mm/preempt |"))
         #expect(md.contains("5x less time flushing"))
         let svg = run.svgChart()
         #expect(svg.hasPrefix("<svg"))
-        #expect(svg.contains("vector/mm/on") && svg.contains("modelled TLB time"))
+        #expect(svg.contains("vector/mm/preempt") && svg.contains("modelled TLB time"))
         #expect(svg.contains("longest preempt-off stretch"))
     }
 }

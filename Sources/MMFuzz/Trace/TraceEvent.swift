@@ -20,13 +20,17 @@ public struct TraceEvent: Hashable, Sendable {
     /// The timestamp in microseconds.
     public var time: UInt64
     public var kind: Kind
+    /// The CPU the event happened on, when the trace has perf's `[CPU]`
+    /// column (its default output); nil without it.
+    public var cpu: Int?
 
-    public init(line: Int, pid: Int32, tid: Int32, time: UInt64, kind: Kind) {
+    public init(line: Int, pid: Int32, tid: Int32, time: UInt64, kind: Kind, cpu: Int? = nil) {
         self.line = line
         self.pid = pid
         self.tid = tid
         self.time = time
         self.kind = kind
+        self.cpu = cpu
     }
 
     /// The system calls the trace records.
@@ -81,23 +85,48 @@ extension TraceEvent.Kind {
 public enum TraceParser {
     /// Parses one line; nil for a line to ignore (empty, or a `#` comment
     /// such as the header of a reproducer excerpt).
+    ///
+    /// Accepts the format of `shared/traces/README.md` (`COMM PID/TID
+    /// TIME: EVENT: FIELDS`) and `perf script`'s default output, which has
+    /// a `[CPU]` column after the task and may name the task by its TID
+    /// alone (`COMM TID [CPU] TIME: ...`; the TID then stands for the
+    /// PID too).  A CR before the line end (CRLF files) is ignored.
     public static func parse(_ line: UnsafeBufferPointer<UInt8>, number: Int) throws(TraceError) -> TraceEvent? {
+        var line = line
+        if line.last == 0x0D { line = UnsafeBufferPointer(rebasing: line.dropLast()) }
         var c = Cursor(bytes: line, line: number)
         c.skipSpaces()
         if c.atEnd || c.peek == UInt8(ascii: "#") { return nil }
 
-        // COMM may contain spaces: the task is the first token shaped
-        // PID/TID that follows at least one token.
+        // COMM may contain spaces: the task is the first token after at
+        // least one that is shaped PID/TID, or that is a TID followed by
+        // a [CPU] token.
         var pid: Int32 = 0, tid: Int32 = 0
+        var cpu: Int?
         var sawComm = false
         while true {
             guard let token = c.token() else {
                 throw TraceError(line: number, "malformed line: no PID/TID field")
             }
-            if sawComm, let (p, t) = Self.pidTid(token) {
-                pid = p
-                tid = t
-                break
+            if sawComm {
+                var after = c
+                let column = after.token().flatMap(Self.cpuColumn)
+                if let (p, t) = Self.pidTid(token) {
+                    pid = p
+                    tid = t
+                    if let column {
+                        cpu = column
+                        c = after
+                    }
+                    break
+                }
+                if let column, let n = Self.number(token, radix: 10), let t = Int32(exactly: n) {
+                    pid = t
+                    tid = t
+                    cpu = column
+                    c = after
+                    break
+                }
             }
             sawComm = true
         }
@@ -111,16 +140,25 @@ public enum TraceParser {
         let event = UnsafeBufferPointer(rebasing: eventToken.dropLast())
         let fields = Fields(c.rest, line: number)
         let kind = try Self.kind(event, fields, number)
-        return TraceEvent(line: number, pid: pid, tid: tid, time: time, kind: kind)
+        return TraceEvent(line: number, pid: pid, tid: tid, time: time, kind: kind, cpu: cpu)
+    }
+
+    /// perf's `[003]` CPU column, or nil.
+    private static func cpuColumn(_ t: UnsafeBufferPointer<UInt8>) -> Int? {
+        guard t.count >= 3, t.first == UInt8(ascii: "["), t.last == UInt8(ascii: "]"),
+              let n = number(UnsafeBufferPointer(rebasing: t.dropFirst().dropLast()), radix: 10),
+              n < 1 << 16 else { return nil }
+        return Int(n)
     }
 
     /// Parses a whole text (tests).
     public static func parse(text: String) throws(TraceError) -> [TraceEvent] {
         var out: [TraceEvent] = []
         var n = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // By bytes: "\r\n" is one Character, which a split on "\n" misses.
+        for line in text.utf8.split(separator: 0x0A, omittingEmptySubsequences: false) {
             n += 1
-            let bytes = Array(line.utf8)
+            let bytes = Array(line)
             var failure: TraceError?
             let event = bytes.withUnsafeBufferPointer { b -> TraceEvent? in
                 do throws(TraceError) {

@@ -36,12 +36,12 @@ public enum TraceExcerpt {
             chosen = bytes
         }
         guard let bytes = chosen else { return (nil, nil) }
-        let compact = "\(variant.gather.rawValue)-\(variant.ptl.rawValue)-preempt-\(variant.preempt ? "on" : "off")"
+        let compact = variant.name.replacingOccurrences(of: "/", with: "-")
         let name = "trace-\(compact)-line\(failure.line.map(String.init) ?? "end").perfscript"
         let path = (directory as NSString).appendingPathComponent(name)
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
             return (nil, nil)
         }
@@ -56,9 +56,9 @@ public enum TraceExcerpt {
         if let first = lines.first?.0, let last = lines.last?.0 {
             put("# lines \(first)-\(last) of \(source.name)")
         }
-        put("# variant: \(variant)")
+        put("# variant: \(variant.name)")
         put("# failure: \(failure.description.replacingOccurrences(of: "\n", with: " "))")
-        put("# replay: mmfuzz trace THIS-FILE --variant \(variant)")
+        put("# replay: mmfuzz trace THIS-FILE --variant \(variant.name)")
         for (_, line) in lines where !line.starts(with: marker.utf8) {
             if line.first == UInt8(ascii: "#") { continue }
             out.append(contentsOf: line)

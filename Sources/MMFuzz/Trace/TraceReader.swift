@@ -29,10 +29,13 @@ public enum TraceSource: Sendable, Hashable {
     case file(String)
     case bytes([UInt8])
 
+    /// The path that means standard input.
+    public static let standardInput = "-"
+
     /// A name for messages.
     public var name: String {
         switch self {
-        case .file(let path): path
+        case .file(let path): path == Self.standardInput ? "standard input" : path
         case .bytes(let b): "<\(b.count) bytes in memory>"
         }
     }
@@ -77,7 +80,12 @@ public final class TraceLineReader {
         capacity = Self.maxLineLength + Self.chunk
         buf = .allocate(capacity: capacity)
         inBuf = .allocate(capacity: Self.chunk)
-        if case .file(let path) = source {
+        if case .file(let path) = source, path == TraceSource.standardInput {
+            fd = dup(STDIN_FILENO)
+            if fd < 0 {
+                throw TraceError(line: nil, "cannot read standard input: \(String(cString: strerror(errno)))")
+            }
+        } else if case .file(let path) = source {
             fd = open(path, O_RDONLY)
             if fd < 0 {
                 let reason = String(cString: strerror(errno))

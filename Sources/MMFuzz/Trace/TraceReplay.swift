@@ -105,10 +105,22 @@ public struct TraceVariantResult: Sendable {
     /// still alive), or where the replay stopped.
     public var stats: Stats
     public var failure: TraceFailure?
-    /// Wall time of this variant's replay, in seconds.
+    /// Time spent in this variant's machine and model, in seconds (the
+    /// input is read once for every variant, and not counted).
     public var seconds: Double
+    /// The replay was stopped (Ctrl-C) before the end of the trace.
+    public var interrupted = false
 
-    public var completed: Bool { failure == nil }
+    public init(variant: Variant, tally: TraceTally, stats: Stats, failure: TraceFailure?, seconds: Double) {
+        self.variant = variant
+        self.tally = tally
+        self.stats = stats
+        self.failure = failure
+        self.seconds = seconds
+    }
+
+    /// Replayed to the end of the trace with no failure.
+    public var completed: Bool { failure == nil && !interrupted }
 }
 
 /// Replays a `perf script` trace of a workload on one machine, with the
@@ -181,6 +193,9 @@ public final class TraceReplayer {
     private var seamFired = false
     /// Lenient about syscall halves cut off by the start of an excerpt.
     private var excerpt = false
+    /// The CPU of the event being replayed when the trace has perf's CPU
+    /// column (modulo the machine's CPUs), or nil.
+    private var eventCPU: Int?
 
     private static let cloneVM: UInt64 = 0x100
     private static let mapShared: UInt64 = 0x01
@@ -218,53 +233,99 @@ public final class TraceReplayer {
     /// `options.saveDirectory` is set.
     public static func replay(_ source: TraceSource, variant: Variant,
                               options: TraceReplayOptions) throws(TraceError) -> TraceVariantResult {
+        try replay(source, variants: [variant], options: options)[0]
+    }
+
+    /// Replays the trace from `source` on one machine per variant, all
+    /// fed from one pass over the input: each line is read and decoded
+    /// once and handed to every machine still replaying, so that a pipe
+    /// or standard input (`-`) serves every variant.  A variant stops at
+    /// its first failure, the others go on.
+    ///
+    /// `shouldStop` is asked between events; when it answers true the
+    /// replay stops there, every variant not yet stopped is marked
+    /// ``TraceVariantResult/interrupted`` and no end-of-trace exits run.
+    /// Throws ``TraceError`` for bad input, and for a trace with no events.
+    public static func replay(_ source: TraceSource, variants: [Variant], options: TraceReplayOptions,
+                              shouldStop: () -> Bool = { false }) throws(TraceError) -> [TraceVariantResult] {
         let clock = ContinuousClock()
-        let start = clock.now
-        let replayer: TraceReplayer
-        do {
-            replayer = try TraceReplayer(variant: variant, options: options)
-        } catch {
-            throw TraceError(line: nil, "the simulator refuses \(variant) with \(options.cpus) CPUs and \(options.frames) frames: \(error)")
+        var replayers: [TraceReplayer] = []
+        for variant in variants {
+            do {
+                replayers.append(try TraceReplayer(variant: variant, options: options))
+            } catch {
+                throw TraceError(line: nil, "the simulator refuses \(variant.name) with \(options.cpus) CPUs and \(options.frames) frames: \(error)")
+            }
         }
+        var failures: [TraceFailure?] = Array(repeating: nil, count: variants.count)
+        var elapsed: [Duration] = Array(repeating: .zero, count: variants.count)
+        var sinceCheckpoint = 0
+        var events = 0
+        var interrupted = false
         let reader = try TraceLineReader(source)
         var ring = LineRing(capacity: max(1, options.reproducerLines))
-        var failure: TraceFailure?
-        var sinceCheckpoint = 0
+
+        /// Saves `f`'s reproducer from the lines read so far.
+        func settle(_ i: Int, _ f: TraceFailure) {
+            var f = f
+            if let dir = options.saveDirectory {
+                let saved = TraceExcerpt.save(ring: ring, failure: f, source: source, variant: variants[i],
+                                              options: options, directory: dir)
+                f.reproducer = saved.path
+                f.reproducerReplays = saved.replays
+            }
+            failures[i] = f
+        }
+
         while let line = try reader.nextLine() {
-            if let maxEvents = options.maxEvents, replayer.tally.events >= maxEvents { break }
+            if let maxEvents = options.maxEvents, events >= maxEvents { break }
+            if shouldStop() {
+                interrupted = true
+                break
+            }
             ring.append(line)
             let number = reader.lineNumber
             if number == 1, line.starts(with: TraceExcerpt.marker.utf8) {
-                replayer.excerpt = true
+                for r in replayers { r.excerpt = true }
             }
             guard let event = try TraceParser.parse(line, number: number) else { continue }
-            if let f = try replayer.handle(event) {
-                failure = f
-                break
-            }
+            events += 1
             sinceCheckpoint += 1
-            if options.checked, sinceCheckpoint >= options.checkpointEvery {
-                sinceCheckpoint = 0
-                if let f = replayer.runner.checkpoint() {
-                    failure = TraceFailure(kind: f.kind, message: TraceFailure.trim(f.message), line: number)
-                    break
+            let checkpoint = options.checked && sinceCheckpoint >= options.checkpointEvery
+            if checkpoint { sinceCheckpoint = 0 }
+            var running = 0
+            for (i, r) in replayers.enumerated() where failures[i] == nil {
+                let start = clock.now
+                var f = try r.handle(event)
+                if f == nil, checkpoint, let c = r.runner.checkpoint() {
+                    f = TraceFailure(kind: c.kind, message: TraceFailure.trim(c.message), line: number)
                 }
+                elapsed[i] += clock.now - start
+                if let f { settle(i, f) } else { running += 1 }
             }
+            if running == 0 { break }
         }
-        if failure == nil {
-            failure = replayer.finish()
+        // A stop asked for while the input was ending (Ctrl-C reaches
+        // the writer of a pipe too) is a stop all the same.
+        if !interrupted, shouldStop() { interrupted = true }
+        if events == 0, !interrupted {
+            throw TraceError(line: nil, "no events (an empty trace, or only comments)")
         }
-        if var f = failure, let dir = options.saveDirectory {
-            let saved = TraceExcerpt.save(ring: ring, failure: f, source: source, variant: variant,
-                                          options: options, directory: dir)
-            f.reproducer = saved.path
-            f.reproducerReplays = saved.replays
-            failure = f
+        var results: [TraceVariantResult] = []
+        for (i, r) in replayers.enumerated() {
+            if failures[i] == nil, !interrupted {
+                let start = clock.now
+                if let f = r.finish() { settle(i, f) }
+                elapsed[i] += clock.now - start
+            }
+            let d = elapsed[i].components
+            var result = TraceVariantResult(variant: variants[i], tally: r.tally, stats: r.machine.stats,
+                                            failure: failures[i],
+                                            seconds: Double(d.seconds) + Double(d.attoseconds) / 1e18)
+            result.interrupted = interrupted && failures[i] == nil
+            results.append(result)
         }
-        let elapsed = clock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        return TraceVariantResult(variant: variant, tally: replayer.tally, stats: replayer.machine.stats,
-                                  failure: failure, seconds: seconds)
+        return results
     }
 
     /// End of the trace: held faults are replayed, calls left open are
@@ -290,6 +351,7 @@ public final class TraceReplayer {
     func handle(_ e: TraceEvent) throws(TraceError) -> TraceFailure? {
         tally.events += 1
         tick += 1
+        eventCPU = e.cpu.map { $0 % cpuTask.count }
         // Every event's task exists from here on (a new mm when first seen).
         task(e.tid)
         if case .fault(false, _, _) = e.kind {
@@ -391,12 +453,13 @@ public final class TraceReplayer {
     /// The CPU `tid` runs on now, switching it there if needed.
     private func place(_ tid: Int32, line: Int) -> (cpu: Int, failure: TraceFailure?) {
         let t = tasks[tid]!
-        if let c = t.cpu, cpuTask[c] == tid {
+        if let c = t.cpu, cpuTask[c] == tid, eventCPU == nil || eventCPU == c {
             cpuLastUse[c] = tick
             return (c, nil)
         }
-        var best = -1
-        if let c = t.cpu, cpuTask[c] == nil { best = c }
+        var best = eventCPU ?? -1
+        if best >= 0, let c = t.cpu, cpuTask[c] == tid { cpuTask[c] = nil }
+        if best < 0, let c = t.cpu, cpuTask[c] == nil { best = c }
         if best < 0 { best = cpuTask.firstIndex(where: { $0 == nil }) ?? -1 }
         if best < 0 {
             best = 0

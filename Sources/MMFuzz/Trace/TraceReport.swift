@@ -3,12 +3,6 @@ import MMSim
 /// `mmfuzz trace --report DIR`: a Markdown table and an SVG chart of a
 /// trace run, to be read at a glance.
 extension TraceRun {
-    /// `gather=vector,ptl=mm,preempt=on` as `vector/mm/on`.
-    static func short(_ v: Variant) -> String {
-        "\(v.gather.rawValue)/\(v.ptl.rawValue)/\(v.preempt ? "on" : "off")"
-    }
-
-    public static func shortPublic(_ v: Variant) -> String { short(v) }
     public static func fixedPublic(_ v: Double, _ digits: Int) -> String { fixed(v, digits) }
 
     static func grouped(_ v: UInt64) -> String {
@@ -35,13 +29,50 @@ extension TraceRun {
         return s
     }
 
+    /// The per-variant comparison: the figures of docs/DESIGN.md section 7.
+    public var comparison: ComparisonTable<(TraceVariantResult, TraceMetrics)> {
+        ComparisonTable(variant: { $0.1.variant.name }, columns: [
+            .init("flushes") { Self.grouped($0.1.flushes) },
+            .init("of which gather") { Self.grouped($0.1.gatherFlushes) },
+            .init("zap breaks") { Self.grouped($0.1.zapBreaks) },
+            .init("IPIs") { Self.grouped($0.1.ipis) },
+            .init("invlpg") { Self.grouped($0.1.flushOne) },
+            .init("full flushes") { Self.grouped($0.1.flushAll) },
+            .init("entries invalidated") { Self.grouped($0.1.entriesInvalidated) },
+            .init("pages freed per gather flush") { Self.fixed($0.1.pagesFreedPerFlush, 1) },
+            .init("misses after flush") { Self.grouped($0.1.missesAfterFlush) },
+            .init("modelled TLB time (ms)") { Self.fixed($0.1.modelledTlbNs / 1e6, 2) },
+            .init("longest preempt-off (ptes)") { "\($0.1.maxPreemptOffPtes)" },
+            .init("per-CPU gather bytes") { "\($0.1.gatherPercpuBytes)" },
+            .init("lock acquisitions") { Self.grouped($0.1.lockAcquisitions) },
+            .init("contended") { "\($0.1.lockContended)" },
+            .init("result") { r in
+                if r.0.interrupted { return "interrupted" }
+                return r.0.failure.map { "stopped at line \($0.line.map(String.init) ?? "end"): \($0.kind)" } ?? "clean"
+            },
+        ])
+    }
+
     /// The Markdown table (one row per variant), as in docs/RESULTS.md.
     public func markdownTable() -> String {
-        var out = "| variant | flushes | of which gather | zap breaks | IPIs | invlpg | full flushes | entries invalidated | pages freed per gather flush | misses after flush | modelled TLB time (ms) | longest preempt-off (ptes) | per-CPU gather bytes | lock acquisitions | contended | result |\n"
-        out += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
-        for (r, m) in zip(results, metrics) {
-            let result = r.failure.map { "stopped at line \($0.line.map(String.init) ?? "end"): \($0.kind)" } ?? "clean"
-            out += "| \(m.variant) | \(Self.grouped(m.flushes)) | \(Self.grouped(m.gatherFlushes)) | \(Self.grouped(m.zapBreaks)) | \(Self.grouped(m.ipis)) | \(Self.grouped(m.flushOne)) | \(Self.grouped(m.flushAll)) | \(Self.grouped(m.entriesInvalidated)) | \(Self.fixed(m.pagesFreedPerFlush, 1)) | \(Self.grouped(m.missesAfterFlush)) | \(Self.fixed(m.modelledTlbNs / 1e6, 2)) | \(m.maxPreemptOffPtes) | \(m.gatherPercpuBytes) | \(Self.grouped(m.lockAcquisitions)) | \(m.lockContended) | \(result) |\n"
+        comparison.markdown(Array(zip(results, metrics)))
+    }
+
+    /// The same as aligned text, for the terminal.
+    public func textTable() -> String {
+        comparison.text(Array(zip(results, metrics)))
+    }
+
+    /// `vector/split/preempt over inplace/split/preempt: modelled TLB
+    /// time 1.23x, ...`, for each page-table lock with both gathers run.
+    public func ratioLines(markdown: Bool = false) -> [String] {
+        var out: [String] = []
+        for ptl in PTL.allCases {
+            let a = Variant(gather: .vector, ptl: ptl, preempt: true)
+            let b = Variant(gather: .inplace, ptl: ptl, preempt: true)
+            guard let r = ratios(a, over: b) else { continue }
+            let q = markdown ? "`" : ""
+            out.append("\(q)\(a.name)\(q) over \(q)\(b.name)\(q): modelled TLB time \(Self.fixed(r.time, 2))x, flushes \(Self.fixed(r.flushes, 2))x (gather flushes \(Self.fixed(r.gatherFlushes, 2))x)")
         }
         return out
     }
@@ -62,12 +93,8 @@ extension TraceRun {
             out += "\n"
         }
         out += markdownTable() + "\n"
-        for ptl in PTL.allCases {
-            let a = Variant(gather: .vector, ptl: ptl, preempt: true)
-            let b = Variant(gather: .inplace, ptl: ptl, preempt: true)
-            if let r = ratios(a, over: b) {
-                out += "- `\(a)` over `\(b)`: modelled TLB time \(Self.fixed(r.time, 2))x, flushes \(Self.fixed(r.flushes, 2))x (gather flushes \(Self.fixed(r.gatherFlushes, 2))x). The RFC: \"about 5x less time flushing on kbuild\".\n"
-            }
+        for line in ratioLines(markdown: true) {
+            out += "- \(line). The RFC: \"about 5x less time flushing on kbuild\".\n"
         }
         out += "\nCost model (`TLBCostModel`): invlpg \(Int(cost.invalidatePageNs)) ns, full flush \(Int(cost.fullFlushNs)) ns, IPI round trip \(Int(cost.ipiRoundTripNs)) ns, page walk after a flush \(Int(cost.pageWalkNs)) ns.\n\n"
         out += "![flushes, modelled TLB time and longest preempt-off stretch per variant](\(chartFile))\n"
@@ -97,7 +124,7 @@ extension TraceRun {
         ]
         for (i, row) in m.enumerated() {
             let y = top + Double(i) * rowH
-            s += "<text x=\"\(Int(labelW - 8))\" y=\"\(Int(y + 15))\" text-anchor=\"end\">\(Self.short(row.variant))</text>\n"
+            s += "<text x=\"\(Int(labelW - 8))\" y=\"\(Int(y + 15))\" text-anchor=\"end\">\(row.variant.name)</text>\n"
         }
         for (p, panel) in panels.enumerated() {
             let x0 = labelW + Double(p) * (panelW + gap)

@@ -66,9 +66,8 @@ public struct TraceMetrics: Sendable, Hashable {
     }
 }
 
-/// A trace replayed on several variants, one after the other (one machine
-/// at a time keeps the peak memory that of one machine), each reading the
-/// trace again as a stream.
+/// A trace replayed on several variants at once: one pass over the input
+/// feeds one machine per variant (see ``TraceReplayer/replay(_:variants:options:shouldStop:)``).
 public struct TraceRun: Sendable {
     public var source: TraceSource
     public var results: [TraceVariantResult]
@@ -76,19 +75,20 @@ public struct TraceRun: Sendable {
 
     public var metrics: [TraceMetrics] { results.map { TraceMetrics($0, cost: cost) } }
 
-    /// Replays `source` on each of `variants`.  `progress` is called after
-    /// each variant.  Throws ``TraceError`` for bad input.
+    /// Replays `source` on each of `variants`.  `progress` is called for
+    /// each variant at the end.  Throws ``TraceError`` for bad input.
     public static func run(_ source: TraceSource, variants: [Variant], options: TraceReplayOptions,
                            cost: TLBCostModel = .standard,
+                           shouldStop: () -> Bool = { false },
                            progress: (TraceVariantResult) -> Void = { _ in }) throws(TraceError) -> TraceRun {
-        var results: [TraceVariantResult] = []
-        for v in variants {
-            let r = try TraceReplayer.replay(source, variant: v, options: options)
-            progress(r)
-            results.append(r)
-        }
+        let results = try TraceReplayer.replay(source, variants: variants, options: options,
+                                               shouldStop: shouldStop)
+        results.forEach(progress)
         return TraceRun(source: source, results: results, cost: cost)
     }
+
+    /// Whether the replay was stopped (Ctrl-C) before the end.
+    public var interrupted: Bool { results.contains(where: \.interrupted) }
 
     /// The tally of the first variant: the events and what was skipped
     /// are the same on every variant unless a replay stopped early.
@@ -120,6 +120,8 @@ indirect enum JSON {
     case null
     case array([JSON])
     case object([(String, JSON)])
+    /// JSON text made elsewhere, inserted as it is.
+    case raw(String)
 
     var text: String {
         switch self {
@@ -129,6 +131,7 @@ indirect enum JSON {
         case .string(let s): return jsonString(s)
         case .bool(let b): return b ? "true" : "false"
         case .null: return "null"
+        case .raw(let text): return text
         case .array(let a): return "[" + a.map(\.text).joined(separator: ", ") + "]"
         case .object(let o):
             return "{" + o.map { jsonString($0.0) + ": " + $0.1.text }.joined(separator: ", ") + "}"
@@ -139,9 +142,12 @@ indirect enum JSON {
 extension TraceRun {
     /// The whole result as one JSON object:
     /// `{"events": N, "skipped": N, "variants": [{"variant": SPEC, ...}]}`.
-    public func json() -> String {
+    /// `header` (key, JSON text) pairs come first: the command's
+    /// configuration and stop reason.
+    public func json(header: [(String, String)] = []) -> String {
         let t = tally
-        var top: [(String, JSON)] = [
+        var top: [(String, JSON)] = header.map { ($0.0, .raw($0.1)) }
+        top += [
             ("events", .int(t.events)),
             ("skipped", .int(t.skippedTotal)),
             ("replayed", .int(t.replayed)),
@@ -157,8 +163,9 @@ extension TraceRun {
         var rows: [JSON] = []
         for (r, m) in zip(results, metrics) {
             var o: [(String, JSON)] = [
-                ("variant", .string(m.variant.description)),
+                ("variant", .string(m.variant.name)),
                 ("completed", .bool(m.completed)),
+                ("interrupted", .bool(r.interrupted)),
                 ("violations", .int(m.violations)),
                 ("disagreements", .int(m.disagreements)),
                 ("flushes", .uint(m.flushes)),
