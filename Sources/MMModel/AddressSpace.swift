@@ -90,6 +90,58 @@ struct Frame: Hashable, Sendable {
     var object: UInt64
 }
 
+/// Every live frame, by key: a slab of slots, reused once freed, so that
+/// finding a frame is an index, not a hash.  A key is the slot in its low
+/// 32 bits and the slot's generation above them: a slot freed and used
+/// again gives a new key, so keys stay unique over the model's life (a
+/// stale TLB entry's frame never aliases a newer one; see
+/// ``Model/presentWord(mm:addr:)``).
+struct FrameTable: Hashable, Sendable {
+    private var slots: [Frame] = []
+    private var generations: [UInt32] = []
+    private var free: [UInt32] = []
+
+    /// Live frames.
+    private(set) var count = 0
+
+    /// One more than the highest slot a live key can have.
+    var capacity: Int { slots.count }
+
+    /// The slot of `key` (below ``capacity``): live frames have distinct
+    /// slots.  (``FrameKey/slot`` says the same to other modules.)
+    @inline(__always)
+    static func slot(_ key: UInt64) -> Int { Int(truncatingIfNeeded: key & 0xffff_ffff) }
+
+    /// Stores `frame` in a free slot and returns its key.
+    mutating func insert(_ frame: Frame) -> UInt64 {
+        count += 1
+        if let i = free.popLast() {
+            slots[Int(i)] = frame
+            return UInt64(generations[Int(i)]) << 32 | UInt64(i)
+        }
+        let i = UInt32(slots.count)
+        slots.append(frame)
+        generations.append(1)
+        return 1 << 32 | UInt64(i)
+    }
+
+    /// Frees the slot of live `key`.
+    mutating func remove(_ key: UInt64) {
+        let i = Self.slot(key)
+        precondition(UInt64(generations[i]) == key >> 32, "frame key \(key) is not live")
+        slots[i] = Frame(words: [:], users: 0, object: 0)
+        generations[i] &+= 1
+        free.append(UInt32(i))
+        count -= 1
+    }
+
+    /// The live frame of `key`.
+    subscript(key: UInt64) -> Frame {
+        @inline(__always) get { slots[Self.slot(key)] }
+        @inline(__always) _modify { yield &slots[Self.slot(key)] }
+    }
+}
+
 /// The words written to one page, by index: what a `[UInt16: UInt64]`
 /// would hold (an entry set to 0 stays an entry, as there), kept as an
 /// array sorted by index.  A page rarely holds more than a few, and the

@@ -138,17 +138,14 @@ extension Model {
 extension Model {
     /// A new zeroed frame.
     mutating func newFrame(users: Int32, object: UInt64) -> UInt64 {
-        let key = nextFrame
-        nextFrame += 1
-        frames[key] = Frame(words: [:], users: users, object: object)
-        return key
+        frames.insert(Frame(words: [:], users: users, object: object))
     }
 
     /// An address space stops mapping `key`.
     mutating func release(_ key: UInt64) {
-        guard frames[key]!.object == 0 else { return }   // the object keeps it
-        frames[key]!.users -= 1
-        if frames[key]!.users == 0 { frames[key] = nil }
+        guard frames[key].object == 0 else { return }   // the object keeps it
+        frames[key].users -= 1
+        if frames[key].users == 0 { frames.remove(key) }
     }
 
     /// `pages` pages of some address space stop mapping `object`; the last
@@ -156,7 +153,7 @@ extension Model {
     mutating func unmapObject(_ object: UInt64, pages: UInt64) {
         objects[object]!.mappedPages -= pages
         guard objects[object]!.mappedPages == 0 else { return }
-        for key in objects[object]!.pages.values { frames[key] = nil }
+        for key in objects[object]!.pages.values { frames.remove(key) }
         objects[object] = nil
     }
 
@@ -198,8 +195,8 @@ extension Model {
             objects[segment.object]!.mappedPages += segment.pages
         }
         space.pages.reserveCapacity(from.pages.count)
-        for (page, key) in from.pages where frames[key]!.object == 0 {
-            frames[key]!.users += 1
+        for (page, key) in from.pages where frames[key].object == 0 {
+            frames[key].users += 1
             space.pages[page] = key
         }
         spaces[child] = space
@@ -230,7 +227,7 @@ extension Model {
         if let value = store {
             // A fault allocates unless the page is present and, if
             // private, this address space's alone.
-            let allocates = present.map { segment.object == 0 && frames[$0]!.users > 1 } ?? true
+            let allocates = present.map { segment.object == 0 && frames[$0].users > 1 } ?? true
             if outcome != .value(value) {
                 if mayFail, allocates, outcome == .oom { return }
                 throw divergence(call, expected: Outcome.value(value).description
@@ -240,27 +237,27 @@ extension Model {
             if let present {
                 key = present
                 if allocates {   // copy-on-write
-                    let words = frames[key]!.words
+                    let words = frames[key].words
                     release(key)
                     key = newFrame(users: 1, object: 0)
-                    frames[key]!.words = words
+                    frames[key].words = words
                     spaces[mm]!.pages[page] = key
                 }
             } else {
                 key = faultIn(mm, page: page, segment: segment)
             }
-            frames[key]!.words[word] = value
+            frames[key].words[word] = value
             return
         }
 
         if let present {
-            return try expect(call, .value(frames[present]!.words[word] ?? 0), outcome)
+            return try expect(call, .value(frames[present].words[word] ?? 0), outcome)
         }
         // Not present: a private page reads as zero, a shared one as its
         // object holds it.
         var value: UInt64 = 0
         if segment.isShared, let key = objects[segment.object]!.pages[segment.objectPage(page)] {
-            value = frames[key]!.words[word] ?? 0
+            value = frames[key].words[word] ?? 0
         }
         if try expectOrOOM(call, .value(value), outcome, mayFail: mayFail) { return }
         _ = faultIn(mm, page: page, segment: segment)
@@ -283,11 +280,11 @@ extension Model {
             _ = faultIn(mm, page: page, segment: segment)
             return true
         }
-        guard write, segment.object == 0, frames[present]!.users > 1 else { return false }
-        let words = frames[present]!.words
+        guard write, segment.object == 0, frames[present].users > 1 else { return false }
+        let words = frames[present].words
         release(present)
         let key = newFrame(users: 1, object: 0)
-        frames[key]!.words = words
+        frames[key].words = words
         spaces[mm]!.pages[page] = key
         return true
     }
@@ -330,7 +327,7 @@ extension Model {
         guard addr & 7 == 0, case .mapped(let segment, _) = probe(mm, addr), segment.isShared,
               let key = objects[segment.object]!.pages[segment.objectPage(addr >> Geometry.pageShift)]
         else { return }
-        frames[key]!.words[UInt16((addr & Geometry.pageMask) >> 3)] = value
+        frames[key].words[UInt16((addr & Geometry.pageMask) >> 3)] = value
     }
 
     /// The frame `mm` has present at `addr` and the 64-bit word there,
@@ -339,7 +336,7 @@ extension Model {
     public func presentWord(mm: Int32, addr: UInt64) -> (frame: FrameKey, value: UInt64)? {
         guard let key = spaces[mm]?.pages[addr >> Geometry.pageShift] else { return nil }
         let word = UInt16((addr & Geometry.pageMask) >> 3)
-        return (FrameKey(raw: key), frames[key]!.words[word] ?? 0)
+        return (FrameKey(raw: key), frames[key].words[word] ?? 0)
     }
 
     enum Probe {
