@@ -585,31 +585,31 @@ public final class CaseRunner {
 
 /// Frame identity at one checkpoint: pages with equal keys must have equal
 /// pfns, pages with equal pfns equal keys.  Two arrays, by pfn and by the
-/// key's slot, stamped so that neither need be cleared between
-/// checkpoints.
+/// key's slot (the frames a model holds at one time have distinct slots,
+/// so a slot stands for its key), each entry the checkpoint's stamp in
+/// its high half and the other side in its low half, so that neither
+/// need be cleared between checkpoints.
 struct FrameIdentity {
-    private var keyOfPfn: [UInt64] = []
-    private var pfnStamps: [UInt32] = []
-    private var pfnOfSlot: [Int] = []
-    private var slotStamps: [UInt32] = []
-    private var stamp: UInt32 = 0
+    /// By pfn: stamp << 32 | slot of the key seen there.
+    private var slotOfPfn: [UInt64] = []
+    /// By slot: stamp << 32 | pfn seen for it.
+    private var pfnOfSlot: [UInt64] = []
+    private var stamp: UInt64 = 0
 
     /// Forgets every page seen, for a machine of `frames` frames and a
     /// model whose keys have slots below `slots`.
     mutating func start(frames: Int, slots: Int) {
-        if keyOfPfn.count < frames {
-            keyOfPfn = Array(repeating: 0, count: frames)
-            pfnStamps = Array(repeating: 0, count: frames)
+        if slotOfPfn.count < frames {
+            slotOfPfn += repeatElement(0, count: frames - slotOfPfn.count)
         }
         if pfnOfSlot.count < slots {
-            pfnOfSlot += Array(repeating: 0, count: slots - pfnOfSlot.count)
-            slotStamps += Array(repeating: 0, count: slots - slotStamps.count)
+            pfnOfSlot += repeatElement(0, count: slots - pfnOfSlot.count)
         }
-        stamp &+= 1
-        if stamp == 0 {
+        stamp += 1
+        if stamp > UInt64(UInt32.max) {
             // Wrapped: no old stamp may pass for the new one.
-            for i in pfnStamps.indices { pfnStamps[i] = 0 }
-            for i in slotStamps.indices { slotStamps[i] = 0 }
+            for i in slotOfPfn.indices { slotOfPfn[i] = 0 }
+            for i in pfnOfSlot.indices { pfnOfSlot[i] = 0 }
             stamp = 1
         }
     }
@@ -619,17 +619,18 @@ struct FrameIdentity {
     /// it: the pfn backs a page of another key, or the key another pfn.
     @inline(__always)
     mutating func agree(pfn: Int, key: FrameKey) -> Bool {
-        if pfnStamps[pfn] == stamp {
-            // Seen: its key's pfn was recorded as this one then.
-            return keyOfPfn[pfn] == key.raw
-        }
-        pfnStamps[pfn] = stamp
-        keyOfPfn[pfn] = key.raw
-        // First time this pfn is seen: its key must not have another pfn.
         let slot = key.slot
-        if slotStamps[slot] == stamp { return pfnOfSlot[slot] == pfn }
-        slotStamps[slot] = stamp
-        pfnOfSlot[slot] = pfn
+        let mark = stamp << 32
+        let seen = slotOfPfn[pfn]
+        if seen >> 32 == stamp {
+            // Seen: its key's pfn was recorded as this one then.
+            return seen == mark | UInt64(slot)
+        }
+        slotOfPfn[pfn] = mark | UInt64(slot)
+        // First time this pfn is seen: its key must not have another pfn.
+        let other = pfnOfSlot[slot]
+        if other >> 32 == stamp { return other == mark | UInt64(pfn) }
+        pfnOfSlot[slot] = mark | UInt64(pfn)
         return true
     }
 }

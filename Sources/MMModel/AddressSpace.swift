@@ -90,6 +90,68 @@ struct Frame: Hashable, Sendable {
     var object: UInt64
 }
 
+/// The live address spaces by id: what a `[Int32: AddressSpace]` would
+/// hold, kept as two arrays sorted by id.  A case has a handful of mms
+/// and the model finds one on every call: a scan of a few ids costs less
+/// than hashing one.
+struct SpaceTable: Hashable, Sendable {
+    private var ids: [Int32] = []
+    private var spaces: [AddressSpace] = []
+
+    /// The ids, ascending.
+    var keys: [Int32] { ids }
+
+    var count: Int { ids.count }
+
+    @inline(__always)
+    private func index(of id: Int32) -> Int? {
+        var i = 0
+        while i < ids.count {
+            if ids[i] == id { return i }
+            i += 1
+        }
+        return nil
+    }
+
+    /// The space of `id`, nil when there is none; setting nil removes it.
+    subscript(id: Int32) -> AddressSpace? {
+        get { index(of: id).map { spaces[$0] } }
+        set {
+            if let i = index(of: id) {
+                if let newValue { spaces[i] = newValue } else { remove(at: i) }
+            } else if let newValue {
+                insert(newValue, id: id)
+            }
+        }
+    }
+
+    /// The space of `id`, which must have one; changed in place.
+    subscript(live id: Int32) -> AddressSpace {
+        get { spaces[index(of: id)!] }
+        _modify { yield &spaces[index(of: id)!] }
+    }
+
+    /// Removes the space of `id` and returns it.
+    mutating func removeValue(forKey id: Int32) -> AddressSpace? {
+        guard let i = index(of: id) else { return nil }
+        let space = spaces[i]
+        remove(at: i)
+        return space
+    }
+
+    private mutating func remove(at i: Int) {
+        ids.remove(at: i)
+        spaces.remove(at: i)
+    }
+
+    private mutating func insert(_ space: AddressSpace, id: Int32) {
+        var i = ids.count
+        while i > 0, ids[i - 1] > id { i -= 1 }
+        ids.insert(id, at: i)
+        spaces.insert(space, at: i)
+    }
+}
+
 /// Every live frame, by key: a slab of slots, reused once freed, so that
 /// finding a frame is an index, not a hash.  A key is the slot in its low
 /// 32 bits and the slot's generation above them: a slot freed and used

@@ -34,7 +34,7 @@ extension Model {
                 return try expect(call, .errno(E.ESRCH), outcome)
             }
             try expect(call, .ok, outcome)
-            spaces[mm]!.users += 1
+            spaces[live: mm].users += 1
         case .fork:
             if let e = taskError(cpu: cpu, mm: mm) {
                 return try expect(call, .errno(e), outcome)
@@ -174,8 +174,8 @@ extension Model {
 
     /// A task of `mm` lets go of it; the last one tears it down.
     mutating func put(_ mm: Int32) {
-        spaces[mm]!.users -= 1
-        guard spaces[mm]!.users == 0 else { return }
+        spaces[live: mm].users -= 1
+        guard spaces[live: mm].users == 0 else { return }
         let space = spaces.removeValue(forKey: mm)!
         for key in space.pages.values { release(key) }
         for segment in space.segments where segment.isShared {
@@ -188,7 +188,7 @@ extension Model {
     /// one side writes; shared mappings map the same objects, with no page
     /// present in the child until it touches it.
     mutating func fork(_ parent: Int32, into child: Int32) {
-        let from = spaces[parent]!
+        let from = spaces[live: parent]
         var space = AddressSpace()
         space.segments = from.segments
         for segment in from.segments where segment.isShared {
@@ -241,7 +241,7 @@ extension Model {
                     release(key)
                     key = newFrame(users: 1, object: 0)
                     frames[key].words = words
-                    spaces[mm]!.pages[page] = key
+                    spaces[live: mm].pages[page] = key
                 }
             } else {
                 key = faultIn(mm, page: page, segment: segment)
@@ -285,7 +285,7 @@ extension Model {
         release(present)
         let key = newFrame(users: 1, object: 0)
         frames[key].words = words
-        spaces[mm]!.pages[page] = key
+        spaces[live: mm].pages[page] = key
         return true
     }
 
@@ -382,7 +382,7 @@ extension Model {
         } else {
             key = newFrame(users: 1, object: 0)
         }
-        spaces[mm]!.pages[page] = key
+        spaces[live: mm].pages[page] = key
         return key
     }
 }
@@ -415,14 +415,14 @@ extension Model {
             start = addr
         } else {
             let hint = Geometry.pageAlign(addr)
-            if hint != 0, hint <= Geometry.taskSize - len, !spaces[mm]!.intersects(hint, hint + len) {
+            if hint != 0, hint <= Geometry.taskSize - len, !spaces[live: mm].intersects(hint, hint + len) {
                 if try expectOrENOMEM(call, .address(hint), outcome, mayFail: mayFail) { return }
                 start = hint
             } else {
-                let room = spaces[mm]!.hasRoom(len, from: Model.unmappedBase)
+                let room = spaces[live: mm].hasRoom(len, from: Model.unmappedBase)
                 switch outcome {
                 case .address(let a) where a & Geometry.pageMask == 0
-                    && a <= Geometry.taskSize - len && !spaces[mm]!.intersects(a, a + len):
+                    && a <= Geometry.taskSize - len && !spaces[live: mm].intersects(a, a + len):
                     start = a
                 case .errno(E.ENOMEM) where mayFail || !room:
                     return
@@ -460,7 +460,7 @@ extension Model {
         let end = addr + len
         // Unmapping fails for lack of memory only where a mapping must be
         // cut in two: at an end of the range that lies inside a mapping.
-        let splits = spaces[mm]!.needsSplit(addr, end)
+        let splits = spaces[live: mm].needsSplit(addr, end)
         if try expectOrENOMEM(call, .ok, outcome, mayFail: mayFail && splits) { return }
         var changed = spaces.removeValue(forKey: mm)!
         unmap(&changed, addr, end)
@@ -478,10 +478,10 @@ extension Model {
 
         // Changed from the start of the range up to its first hole.
         let newProt = Bits.effective(prot)
-        let reach = spaces[mm]!.mappedPrefixEnd(addr, end)
+        let reach = spaces[live: mm].mappedPrefixEnd(addr, end)
         let expected: Outcome = reach == end ? .ok : .errno(E.ENOMEM)
         // Running out of memory is possible only if something changes.
-        let changes = spaces[mm]!.pieces(addr, reach).contains { $0.prot != newProt }
+        let changes = spaces[live: mm].pieces(addr, reach).contains { $0.prot != newProt }
         if outcome != expected {
             guard mayFail, changes, outcome == .errno(E.ENOMEM) else {
                 throw divergence(call, expected: expected.description
@@ -491,9 +491,9 @@ extension Model {
         }
         if mayFail, changes, outcome == .errno(E.ENOMEM) {
             undecided = UndecidedProtection(call: call, mm: mm, start: addr, end: end,
-                                            prot: newProt, before: spaces[mm]!.pieces(addr, end))
+                                            prot: newProt, before: spaces[live: mm].pieces(addr, end))
         }
-        spaces[mm]!.protect(addr, reach, newProt)
+        spaces[live: mm].protect(addr, reach, newProt)
     }
 
     mutating func madvise(_ call: Call, cpu: Int, mm: Int32, addr: UInt64, length: UInt64,
@@ -509,7 +509,7 @@ extension Model {
         if end == addr { return try expect(call, .ok, outcome) }
 
         // Every mapped part loses its pages; a hole anywhere is ENOMEM.
-        let whole = spaces[mm]!.mappedPrefixEnd(addr, end) == end
+        let whole = spaces[live: mm].mappedPrefixEnd(addr, end) == end
         _ = try expectOrENOMEM(call, whole ? .ok : .errno(E.ENOMEM), outcome,
                                mayFail: mayFail && whole)
         // MADV_DONTNEED allocates nothing that could stop it half-way: a

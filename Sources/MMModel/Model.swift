@@ -22,7 +22,7 @@ public struct Model: Hashable, Sendable {
     public let cpus: Int
 
     /// Live address spaces by id.
-    var spaces: [Int32: AddressSpace] = [:]
+    var spaces = SpaceTable()
     /// Every id the machine has ever returned for a new mm.
     var usedIDs: Set<Int32> = []
     /// Every live user frame by key: private frames mapped by at least one
@@ -40,7 +40,7 @@ public struct Model: Hashable, Sendable {
     }
 
     /// Ids of the mms that have users, ascending.
-    public var liveMMs: [Int32] { spaces.keys.sorted() }
+    public var liveMMs: [Int32] { spaces.keys }
 
     /// Tasks using `mm` (`mm_users`), or nil when it has none.
     public func users(of mm: Int32) -> Int? { spaces[mm]?.users }
@@ -237,8 +237,8 @@ extension Model {
             names[key] = names.count
             return names.count - 1
         }
-        for id in spaces.keys.sorted() {
-            let space = spaces[id]!
+        for id in spaces.keys {
+            let space = spaces[live: id]
             h.combine(id)
             h.combine(space.users)
             for s in space.segments {

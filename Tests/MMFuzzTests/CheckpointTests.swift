@@ -83,8 +83,9 @@ import Testing
         #expect(ok)
         ok = ids.agree(pfn: 2, key: b)
         #expect(ok)
-        // A later generation of slot 3 is another key.
-        ok = ids.agree(pfn: 4, key: FrameKey(raw: 2 << 32 | 3))
+        ok = ids.agree(pfn: 4, key: b)
+        #expect(!ok)
+        ok = ids.agree(pfn: 2, key: a)
         #expect(!ok)
     }
 }
