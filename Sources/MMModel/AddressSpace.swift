@@ -397,32 +397,48 @@ struct AddressSpace: Hashable, Sendable {
     }
 
     /// Joins neighbouring segments that can be one, to keep lookups short.
+    /// In place: an mmap calls it every time, and seldom joins anything.
     mutating func coalesce() {
         guard segments.count > 1 else { return }
-        var out: [Segment] = []
-        out.reserveCapacity(segments.count)
-        for s in segments {
-            if let last = out.last, last.joins(s) {
-                out[out.count - 1].end = s.end
+        var kept = 0
+        for i in 1 ..< segments.count {
+            if segments[kept].joins(segments[i]) {
+                segments[kept].end = segments[i].end
             } else {
-                out.append(s)
+                kept += 1
+                if kept != i { segments[kept] = segments[i] }
             }
         }
-        if out.count != segments.count { segments = out }
+        if kept + 1 < segments.count {
+            segments.removeSubrange(kept + 1 ..< segments.count)
+        }
     }
 
-    /// Page numbers of the present pages inside [start, end).
+    /// Page numbers of the present pages inside [start, end).  A page is
+    /// present only inside a segment, so only the segments' parts of the
+    /// range are searched: nothing at all for a range nothing maps (an
+    /// mmap's, mostly).
     func presentPages(_ start: UInt64, _ end: UInt64) -> [UInt64] {
-        guard start < end else { return [] }
+        guard start < end, !pages.isEmpty else { return [] }
         let first = start >> Geometry.pageShift
         let last = Geometry.pageAlign(end) >> Geometry.pageShift
-        let span = last &- first
+        let lo = firstIndex(endingAbove: start)
+        var hi = lo
+        var span: UInt64 = 0
+        while hi < segments.count, segments[hi].start < end {
+            span += segments[hi].pages
+            hi += 1
+        }
+        if hi == lo { return [] }
         if last > first, span <= UInt64(pages.count) {
             var out: [UInt64] = []
-            var p = first
-            while p < last {
-                if pages[p] != nil { out.append(p) }
-                p += 1
+            for s in segments[lo ..< hi] {
+                var p = max(s.start >> Geometry.pageShift, first)
+                let stop = min(s.end >> Geometry.pageShift, last)
+                while p < stop {
+                    if pages[p] != nil { out.append(p) }
+                    p += 1
+                }
             }
             return out
         }
