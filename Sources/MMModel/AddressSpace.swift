@@ -90,6 +90,54 @@ struct Frame: Hashable, Sendable {
     var object: UInt64
 }
 
+/// Frames by page number: what a `[UInt64: UInt64]` would hold, for an
+/// address space's present pages and a shared object's pages, found on
+/// nearly every call.  Its keys hash with a multiply and a shift instead
+/// of SipHash: page numbers are not chosen by an adversary, and a
+/// multiply by an odd constant spreads a run of them over distinct
+/// buckets.
+struct PageMap: Hashable, Sendable, Sequence, ExpressibleByDictionaryLiteral {
+    struct Number: Hashable, Sendable {
+        var raw: UInt64
+
+        func hash(into hasher: inout Hasher) { hasher.combine(raw) }
+
+        /// What a dictionary asks of its keys (the default runs the
+        /// `Hasher`).  Equal numbers hash alike, as `Hashable` requires.
+        func _rawHashValue(seed: Int) -> Int {
+            let x = (raw ^ UInt64(UInt(bitPattern: seed))) &* 0x9e37_79b9_7f4a_7c15
+            return Int(truncatingIfNeeded: x ^ (x >> 29))
+        }
+    }
+
+    private var map: [Number: UInt64] = [:]
+
+    init(dictionaryLiteral elements: (UInt64, UInt64)...) {
+        for (page, frame) in elements { map[Number(raw: page)] = frame }
+    }
+
+    subscript(page: UInt64) -> UInt64? {
+        @inline(__always) get { map[Number(raw: page)] }
+        @inline(__always) set { map[Number(raw: page)] = newValue }
+    }
+
+    mutating func removeValue(forKey page: UInt64) -> UInt64? {
+        map.removeValue(forKey: Number(raw: page))
+    }
+
+    mutating func reserveCapacity(_ n: Int) { map.reserveCapacity(n) }
+
+    var count: Int { map.count }
+    var isEmpty: Bool { map.isEmpty }
+    /// The page numbers, in no particular order.
+    var keys: [UInt64] { map.keys.map(\.raw) }
+    var values: Dictionary<Number, UInt64>.Values { map.values }
+
+    func makeIterator() -> LazyMapSequence<[Number: UInt64], (key: UInt64, value: UInt64)>.Iterator {
+        map.lazy.map { (key: $0.key.raw, value: $0.value) }.makeIterator()
+    }
+}
+
 /// The live address spaces by id: what a `[Int32: AddressSpace]` would
 /// hold, kept as two arrays sorted by id.  A case has a handful of mms
 /// and the model finds one on every call: a scan of a few ids costs less
@@ -255,7 +303,7 @@ struct PageWords: Hashable, Sendable, ExpressibleByDictionaryLiteral {
 /// as long as some address space maps some part of it.
 struct SharedObject: Hashable, Sendable {
     /// Frames by page offset in the object.
-    var pages: [UInt64: UInt64]
+    var pages: PageMap
     /// Pages of all segments, in every address space, that map it.
     var mappedPages: UInt64
 }
@@ -267,7 +315,7 @@ struct AddressSpace: Hashable, Sendable {
     var segments: [Segment]
     /// Frames of the present pages, by page number (`addr >> 12`).  A page
     /// is present only inside a segment.
-    var pages: [UInt64: UInt64]
+    var pages: PageMap
 
     init(users: Int = 1) {
         self.users = users
