@@ -413,13 +413,16 @@ struct AddressSpace: Hashable, Sendable {
     }
 
     /// Removes the segments' parts inside [start, end) and returns them.
-    mutating func cut(_ start: UInt64, _ end: UInt64) -> ArraySlice<Segment> {
+    /// (A copy of them, not a slice: a slice would keep the whole array
+    /// shared, and the removal would copy all of it.)
+    mutating func cut(_ start: UInt64, _ end: UInt64) -> [Segment] {
         split(at: start)
         split(at: end)
         let lo = firstIndex(endingAbove: start)
         var hi = lo
         while hi < segments.count, segments[hi].start < end { hi += 1 }
-        let removed = segments[lo ..< hi]
+        if lo == hi { return [] }
+        let removed = Array(segments[lo ..< hi])
         segments.removeSubrange(lo ..< hi)
         return removed
     }
