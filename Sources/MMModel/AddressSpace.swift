@@ -254,24 +254,29 @@ struct FrameTable: Hashable, Sendable {
 
 /// The words written to one page, by index: what a `[UInt16: UInt64]`
 /// would hold (an entry set to 0 stays an entry, as there), kept as an
-/// array sorted by index.  A page rarely holds more than a few, and the
-/// model reads and writes them on every access: a search of a short array
-/// costs less than hashing the index and the dictionary's allocation.
-/// Equal, and hashed, as the same set of entries whatever the order they
-/// were written in.
+/// array sorted by index, or inline while there is only one.  A page
+/// rarely holds more than a few, and the model reads and writes them on
+/// every access: a search of a short array costs less than hashing the
+/// index and the dictionary's allocation, and most pages, written once,
+/// need no allocation at all.  Equal, and hashed, as the same set of
+/// entries whatever the order they were written in: the representation
+/// is canonical (no words: neither; one: inline; more: the array).
 struct PageWords: Hashable, Sendable, ExpressibleByDictionaryLiteral {
     private struct Word: Hashable, Sendable {
         var index: UInt16
         var value: UInt64
     }
 
+    /// The only word, when there is exactly one.
+    private var single: Word?
+    /// The words when there are two or more, sorted by index.
     private var words: [Word] = []
 
     init(dictionaryLiteral elements: (UInt16, UInt64)...) {
         for (index, value) in elements { self[index] = value }
     }
 
-    /// Where `index` is, or would be inserted.
+    /// Where `index` is, or would be inserted, in `words`.
     private func position(of index: UInt16) -> Int {
         var lo = 0, hi = words.count
         while lo < hi {
@@ -283,19 +288,45 @@ struct PageWords: Hashable, Sendable, ExpressibleByDictionaryLiteral {
 
     subscript(index: UInt16) -> UInt64? {
         get {
+            if let single { return single.index == index ? single.value : nil }
             let i = position(of: index)
             return i < words.count && words[i].index == index ? words[i].value : nil
         }
         set {
+            if words.isEmpty {
+                setFew(index, newValue)
+                return
+            }
             let i = position(of: index)
             let present = i < words.count && words[i].index == index
             switch (newValue, present) {
             case (let value?, true): words[i].value = value
             case (let value?, false): words.insert(Word(index: index, value: value), at: i)
-            case (nil, true): words.remove(at: i)
+            case (nil, true):
+                words.remove(at: i)
+                if words.count == 1 {
+                    single = words[0]
+                    words = []
+                }
             case (nil, false): break
             }
         }
+    }
+
+    /// The setter while there is at most one word.
+    private mutating func setFew(_ index: UInt16, _ newValue: UInt64?) {
+        guard let old = single else {
+            if let value = newValue { single = Word(index: index, value: value) }
+            return
+        }
+        if old.index == index {
+            single = newValue.map { Word(index: index, value: $0) }
+            return
+        }
+        guard let value = newValue else { return }
+        let word = Word(index: index, value: value)
+        words = old.index < index ? [old, word] : [word, old]
+        single = nil
     }
 }
 
