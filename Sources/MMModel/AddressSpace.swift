@@ -173,9 +173,14 @@ struct SpaceTable: Hashable, Sendable {
         }
     }
 
-    /// The space of `id`, which must have one; changed in place.
+    /// Does `id` have a space?  (Without copying it out, as comparing
+    /// `self[id]` with nil would.)
+    func contains(_ id: Int32) -> Bool { index(of: id) != nil }
+
+    /// The space of `id`, which must have one: read where it lies (no
+    /// copy, so no retain of its tables), changed in place.
     subscript(live id: Int32) -> AddressSpace {
-        get { spaces[index(of: id)!] }
+        _read { yield spaces[index(of: id)!] }
         _modify { yield &spaces[index(of: id)!] }
     }
 

@@ -30,7 +30,7 @@ extension Model {
                 spaces[id] = AddressSpace()
             }
         case .mmGet:
-            guard spaces[mm] != nil else {
+            guard spaces.contains(mm) else {
                 return try expect(call, .errno(E.ESRCH), outcome)
             }
             try expect(call, .ok, outcome)
@@ -74,7 +74,7 @@ extension Model {
             if cpu < 0 || cpu >= cpus {
                 return try expect(call, .errno(E.EINVAL), outcome)
             }
-            if let mm = call.mm, mm != -1, spaces[mm] == nil {
+            if let mm = call.mm, mm != -1, !spaces.contains(mm) {
                 return try expect(call, .errno(E.ESRCH), outcome)
             }
             try expect(call, .ok, outcome)
@@ -89,7 +89,7 @@ extension Model {
     /// (checked first) or an mm without users.
     func taskError(cpu: Int, mm: Int32) -> Int32? {
         if cpu < 0 || cpu >= cpus { return E.EINVAL }
-        if spaces[mm] == nil { return E.ESRCH }
+        if !spaces.contains(mm) { return E.ESRCH }
         return nil
     }
 
@@ -346,14 +346,14 @@ extension Model {
     }
 
     /// What an access at `addr` by `mm` finds: the segment and the frame,
-    /// if present.  (A function of its own, so that no copy of the
-    /// address space outlives it to make a later change copy its tables.)
+    /// if present.  (Read where the space lies: no copy of it to retain,
+    /// or to outlive the call and make a later change copy its tables.)
     func probe(_ mm: Int32, _ addr: UInt64) -> Probe {
-        guard let space = spaces[mm] else { return .noMM }
-        guard addr < Geometry.taskSize, let s = space.segment(containing: addr) else {
+        guard spaces.contains(mm) else { return .noMM }
+        guard addr < Geometry.taskSize, let s = spaces[live: mm].segment(containing: addr) else {
             return .unmapped
         }
-        return .mapped(s, space.pages[addr >> Geometry.pageShift])
+        return .mapped(s, spaces[live: mm].pages[addr >> Geometry.pageShift])
     }
 
     /// Throws unless `outcome` is `expected`, or `.oom` when `mayFail`.
