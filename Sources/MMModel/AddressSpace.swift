@@ -344,6 +344,41 @@ struct SharedObject: Hashable, Sendable {
     var mappedPages: UInt64
 }
 
+/// Live shared objects by id: what a `[UInt64: SharedObject]` would hold,
+/// in an array indexed by id (the model hands ids out ascending from 1
+/// and never reuses one; a case creates a few hundred at most), so that
+/// finding an object is an index, not a hash.  Canonical: no nil at the
+/// end, so that tables holding the same objects are equal.
+struct ObjectTable: Hashable, Sendable {
+    private var slots: [SharedObject?] = []
+
+    subscript(id: UInt64) -> SharedObject? {
+        get {
+            let i = Int(truncatingIfNeeded: id)
+            return i >= 0 && i < slots.count ? slots[i] : nil
+        }
+        set {
+            let i = Int(truncatingIfNeeded: id)
+            if i >= slots.count {
+                guard newValue != nil else { return }
+                slots += repeatElement(nil, count: i + 1 - slots.count)
+            }
+            slots[i] = newValue
+            trim()
+        }
+        _modify {
+            let i = Int(truncatingIfNeeded: id)
+            if i >= slots.count { slots += repeatElement(nil, count: i + 1 - slots.count) }
+            defer { trim() }
+            yield &slots[i]
+        }
+    }
+
+    private mutating func trim() {
+        while let last = slots.last, last == nil { slots.removeLast() }
+    }
+}
+
 /// One address space.
 struct AddressSpace: Hashable, Sendable {
     var users: Int

@@ -29,7 +29,7 @@ public struct Model: Hashable, Sendable {
     /// address space, and the pages of live shared objects.
     var frames = FrameTable()
     /// Live shared objects by key.
-    var objects: [UInt64: SharedObject] = [:]
+    var objects = ObjectTable()
     var nextObject: UInt64 = 1
     /// What an mprotect that failed for lack of memory left undecided,
     /// until ``adoptProtection(mm:mappings:)`` settles it.
