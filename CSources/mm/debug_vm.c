@@ -208,6 +208,43 @@ static void audit_shmem(struct audit *a, struct address_space *mapping,
 		audit_ref(a, page_to_pfn(mapping->pages[i]));
 }
 
+/*
+ * The machine's per-frame counts for audit_vm(), allocated zeroed by its
+ * first audit and kept: an audit counts only below its refs_end, and
+ * audit_end() zeroes that much again, which costs less than a fresh
+ * zeroed allocation of every frame's counts at each checkpoint.
+ */
+static int audit_begin(struct audit *a)
+{
+	unsigned long nr = max_pfn;
+
+	if (!sim->audit_maps || !sim->audit_refs || !sim->audit_table) {
+		free(sim->audit_maps);
+		free(sim->audit_refs);
+		free(sim->audit_table);
+		sim->audit_maps = calloc(nr, sizeof(*sim->audit_maps));
+		sim->audit_refs = calloc(nr, sizeof(*sim->audit_refs));
+		sim->audit_table = calloc(nr, 1);
+		if (!sim->audit_maps || !sim->audit_refs ||
+		    !sim->audit_table)
+			return -ENOMEM;
+	}
+	a->maps = sim->audit_maps;
+	a->refs = sim->audit_refs;
+	a->table = sim->audit_table;
+	return 0;
+}
+
+/* Every count audit_ref() and its callers made is below refs_end */
+static void audit_end(struct audit *a)
+{
+	if (!a->maps)
+		return;
+	memset(a->maps, 0, a->refs_end * sizeof(*a->maps));
+	memset(a->refs, 0, a->refs_end * sizeof(*a->refs));
+	memset(a->table, 0, a->refs_end);
+}
+
 /**
  * audit_vm - accounting and coherence of the whole machine
  *
@@ -224,10 +261,7 @@ int audit_vm(void)
 	struct audit a = { 0 };
 	int id;
 
-	a.maps = calloc(nr, sizeof(*a.maps));
-	a.refs = calloc(nr, sizeof(*a.refs));
-	a.table = calloc(nr, 1);
-	if (!a.maps || !a.refs || !a.table)
+	if (audit_begin(&a))
 		goto out;
 
 	for_each_mm(mm, id) {
@@ -280,9 +314,7 @@ int audit_vm(void)
 				     a.refs[pfn]);
 out:
 	free(seen);
-	free(a.table);
-	free(a.refs);
-	free(a.maps);
+	audit_end(&a);
 	return a.found;
 }
 

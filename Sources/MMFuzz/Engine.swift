@@ -87,10 +87,7 @@ public final class CaseRunner {
     let cpus: Int
 
     // Checkpoint scratch, kept between checkpoints.
-    private var pfnKeys: [UInt64] = []
-    private var pfnStamps: [UInt32] = []
-    private var stamp: UInt32 = 0
-    private var pfnOfKey: [UInt64: UInt64] = [:]
+    private var identity = FrameIdentity()
     private let nrFrames: Int
 
     // Stored properties are internal (Engine+Batch.swift shares them) and
@@ -398,12 +395,13 @@ public final class CaseRunner {
     /// Does every check of ``compareStateInFull(index:op:)`` pass?
     private func statesAgree() -> Bool {
         if _model.liveMMs != _live { return false }
-        if pfnKeys.count != nrFrames {
-            pfnKeys = Array(repeating: 0, count: nrFrames)
-            pfnStamps = Array(repeating: 0, count: nrFrames)
-        }
-        stamp &+= 1
-        pfnOfKey.removeAll(keepingCapacity: true)
+        // The scratch is moved out for the scan, so that the per-page
+        // work touches a local, not a class property (no exclusivity
+        // checks).
+        var ids = identity
+        identity = FrameIdentity()
+        defer { identity = ids }
+        ids.start(frames: nrFrames, slots: _model.frameSlots)
         let frames = UInt64(nrFrames)
         for (i, mm) in _live.enumerated() {
             let id = MMID(rawValue: mm)
@@ -418,22 +416,11 @@ public final class CaseRunner {
             var bad = false
             let visited = _model.visitState(of: mm) { addr, page in
                 guard let pte = try? machine.lookup(mm: id, addr: addr), pte.word0 == page.word0,
-                      pte.pfn < frames else {
+                      pte.pfn < frames, ids.agree(pfn: Int(pte.pfn), key: page.frame) else {
                     bad = true
                     return false
                 }
-                let key = page.frame.raw
-                let pfn = Int(pte.pfn)
-                if pfnStamps[pfn] == stamp {
-                    if pfnKeys[pfn] != key { bad = true }
-                } else {
-                    pfnStamps[pfn] = stamp
-                    pfnKeys[pfn] = key
-                    if let other = pfnOfKey.updateValue(pte.pfn, forKey: key), other != pte.pfn {
-                        bad = true
-                    }
-                }
-                return !bad
+                return true
             }
             guard let state = visited, state.complete, !bad, info.users == users[i],
                   info.anonRSS == UInt64(state.anonRSS), info.fileRSS == UInt64(state.fileRSS),
@@ -457,15 +444,7 @@ public final class CaseRunner {
         if modelLive != _live {
             return fail("live", "live mms: machine side \(_live), model \(modelLive)")
         }
-        // Frame identity: pages with equal keys have equal pfns (a
-        // dictionary), pages with equal pfns have equal keys (an array by
-        // pfn, stamped so that it need not be cleared).
-        if pfnKeys.count != nrFrames {
-            pfnKeys = Array(repeating: 0, count: nrFrames)
-            pfnStamps = Array(repeating: 0, count: nrFrames)
-        }
-        stamp &+= 1
-        pfnOfKey.removeAll(keepingCapacity: true)
+        identity.start(frames: nrFrames, slots: _model.frameSlots)
         for (i, mm) in _live.enumerated() {
             guard let state = _model.state(of: mm) else {
                 return fail("live", "the model has no state for live mm \(mm)")
@@ -498,19 +477,9 @@ public final class CaseRunner {
                     bad = true
                     break
                 }
-                let key = page.frame.raw
-                let pfn = Int(pte.pfn)
-                if pfnStamps[pfn] == stamp {
-                    if pfnKeys[pfn] != key { bad = true; break }
-                } else {
-                    pfnStamps[pfn] = stamp
-                    pfnKeys[pfn] = key
-                    // First time this pfn is seen: its key must not have
-                    // another pfn already.
-                    if let other = pfnOfKey.updateValue(pte.pfn, forKey: key), other != pte.pfn {
-                        bad = true
-                        break
-                    }
+                if !identity.agree(pfn: Int(pte.pfn), key: page.frame) {
+                    bad = true
+                    break
                 }
             }
             if bad {
@@ -611,5 +580,57 @@ public final class CaseRunner {
             return violationFailure(after: nil, outcome: nil, op: nil, index: nil)
         }
         return nil
+    }
+}
+
+/// Frame identity at one checkpoint: pages with equal keys must have equal
+/// pfns, pages with equal pfns equal keys.  Two arrays, by pfn and by the
+/// key's slot (the frames a model holds at one time have distinct slots,
+/// so a slot stands for its key), each entry the checkpoint's stamp in
+/// its high half and the other side in its low half, so that neither
+/// need be cleared between checkpoints.
+struct FrameIdentity {
+    /// By pfn: stamp << 32 | slot of the key seen there.
+    private var slotOfPfn: [UInt64] = []
+    /// By slot: stamp << 32 | pfn seen for it.
+    private var pfnOfSlot: [UInt64] = []
+    private var stamp: UInt64 = 0
+
+    /// Forgets every page seen, for a machine of `frames` frames and a
+    /// model whose keys have slots below `slots`.
+    mutating func start(frames: Int, slots: Int) {
+        if slotOfPfn.count < frames {
+            slotOfPfn += repeatElement(0, count: frames - slotOfPfn.count)
+        }
+        if pfnOfSlot.count < slots {
+            pfnOfSlot += repeatElement(0, count: slots - pfnOfSlot.count)
+        }
+        stamp += 1
+        if stamp > UInt64(UInt32.max) {
+            // Wrapped: no old stamp may pass for the new one.
+            for i in slotOfPfn.indices { slotOfPfn[i] = 0 }
+            for i in pfnOfSlot.indices { pfnOfSlot[i] = 0 }
+            stamp = 1
+        }
+    }
+
+    /// Records a page of frame `key` backed by `pfn` (below `frames`);
+    /// false when a page seen since ``start(frames:slots:)`` contradicts
+    /// it: the pfn backs a page of another key, or the key another pfn.
+    @inline(__always)
+    mutating func agree(pfn: Int, key: FrameKey) -> Bool {
+        let slot = key.slot
+        let mark = stamp << 32
+        let seen = slotOfPfn[pfn]
+        if seen >> 32 == stamp {
+            // Seen: its key's pfn was recorded as this one then.
+            return seen == mark | UInt64(slot)
+        }
+        slotOfPfn[pfn] = mark | UInt64(slot)
+        // First time this pfn is seen: its key must not have another pfn.
+        let other = pfnOfSlot[slot]
+        if other >> 32 == stamp { return other == mark | UInt64(pfn) }
+        pfnOfSlot[slot] = mark | UInt64(pfn)
+        return true
     }
 }

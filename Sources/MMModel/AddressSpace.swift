@@ -90,26 +90,198 @@ struct Frame: Hashable, Sendable {
     var object: UInt64
 }
 
+/// Frames by page number: what a `[UInt64: UInt64]` would hold, for an
+/// address space's present pages and a shared object's pages, found on
+/// nearly every call.  Its keys hash with a multiply and a shift instead
+/// of SipHash: page numbers are not chosen by an adversary, and a
+/// multiply by an odd constant spreads a run of them over distinct
+/// buckets.
+struct PageMap: Hashable, Sendable, Sequence, ExpressibleByDictionaryLiteral {
+    struct Number: Hashable, Sendable {
+        var raw: UInt64
+
+        func hash(into hasher: inout Hasher) { hasher.combine(raw) }
+
+        /// What a dictionary asks of its keys (the default runs the
+        /// `Hasher`).  Equal numbers hash alike, as `Hashable` requires.
+        func _rawHashValue(seed: Int) -> Int {
+            let x = (raw ^ UInt64(UInt(bitPattern: seed))) &* 0x9e37_79b9_7f4a_7c15
+            return Int(truncatingIfNeeded: x ^ (x >> 29))
+        }
+    }
+
+    private var map: [Number: UInt64] = [:]
+
+    init(dictionaryLiteral elements: (UInt64, UInt64)...) {
+        for (page, frame) in elements { map[Number(raw: page)] = frame }
+    }
+
+    subscript(page: UInt64) -> UInt64? {
+        @inline(__always) get { map[Number(raw: page)] }
+        @inline(__always) set { map[Number(raw: page)] = newValue }
+    }
+
+    mutating func removeValue(forKey page: UInt64) -> UInt64? {
+        map.removeValue(forKey: Number(raw: page))
+    }
+
+    mutating func reserveCapacity(_ n: Int) { map.reserveCapacity(n) }
+
+    var count: Int { map.count }
+    var isEmpty: Bool { map.isEmpty }
+    /// The page numbers, in no particular order.
+    var keys: [UInt64] { map.keys.map(\.raw) }
+    var values: Dictionary<Number, UInt64>.Values { map.values }
+
+    func makeIterator() -> LazyMapSequence<[Number: UInt64], (key: UInt64, value: UInt64)>.Iterator {
+        map.lazy.map { (key: $0.key.raw, value: $0.value) }.makeIterator()
+    }
+}
+
+/// The live address spaces by id: what a `[Int32: AddressSpace]` would
+/// hold, kept as two arrays sorted by id.  A case has a handful of mms
+/// and the model finds one on every call: a scan of a few ids costs less
+/// than hashing one.
+struct SpaceTable: Hashable, Sendable {
+    private var ids: [Int32] = []
+    private var spaces: [AddressSpace] = []
+
+    /// The ids, ascending.
+    var keys: [Int32] { ids }
+
+    var count: Int { ids.count }
+
+    @inline(__always)
+    private func index(of id: Int32) -> Int? {
+        var i = 0
+        while i < ids.count {
+            if ids[i] == id { return i }
+            i += 1
+        }
+        return nil
+    }
+
+    /// The space of `id`, nil when there is none; setting nil removes it.
+    subscript(id: Int32) -> AddressSpace? {
+        get { index(of: id).map { spaces[$0] } }
+        set {
+            if let i = index(of: id) {
+                if let newValue { spaces[i] = newValue } else { remove(at: i) }
+            } else if let newValue {
+                insert(newValue, id: id)
+            }
+        }
+    }
+
+    /// Does `id` have a space?  (Without copying it out, as comparing
+    /// `self[id]` with nil would.)
+    func contains(_ id: Int32) -> Bool { index(of: id) != nil }
+
+    /// The space of `id`, which must have one: read where it lies (no
+    /// copy, so no retain of its tables), changed in place.
+    subscript(live id: Int32) -> AddressSpace {
+        _read { yield spaces[index(of: id)!] }
+        _modify { yield &spaces[index(of: id)!] }
+    }
+
+    /// Removes the space of `id` and returns it.
+    mutating func removeValue(forKey id: Int32) -> AddressSpace? {
+        guard let i = index(of: id) else { return nil }
+        let space = spaces[i]
+        remove(at: i)
+        return space
+    }
+
+    private mutating func remove(at i: Int) {
+        ids.remove(at: i)
+        spaces.remove(at: i)
+    }
+
+    private mutating func insert(_ space: AddressSpace, id: Int32) {
+        var i = ids.count
+        while i > 0, ids[i - 1] > id { i -= 1 }
+        ids.insert(id, at: i)
+        spaces.insert(space, at: i)
+    }
+}
+
+/// Every live frame, by key: a slab of slots, reused once freed, so that
+/// finding a frame is an index, not a hash.  A key is the slot in its low
+/// 32 bits and the slot's generation above them: a slot freed and used
+/// again gives a new key, so keys stay unique over the model's life (a
+/// stale TLB entry's frame never aliases a newer one; see
+/// ``Model/presentWord(mm:addr:)``).
+struct FrameTable: Hashable, Sendable {
+    private var slots: [Frame] = []
+    private var generations: [UInt32] = []
+    private var free: [UInt32] = []
+
+    /// Live frames.
+    private(set) var count = 0
+
+    /// One more than the highest slot a live key can have.
+    var capacity: Int { slots.count }
+
+    /// The slot of `key` (below ``capacity``): live frames have distinct
+    /// slots.  (``FrameKey/slot`` says the same to other modules.)
+    @inline(__always)
+    static func slot(_ key: UInt64) -> Int { Int(truncatingIfNeeded: key & 0xffff_ffff) }
+
+    /// Stores `frame` in a free slot and returns its key.
+    mutating func insert(_ frame: Frame) -> UInt64 {
+        count += 1
+        if let i = free.popLast() {
+            slots[Int(i)] = frame
+            return UInt64(generations[Int(i)]) << 32 | UInt64(i)
+        }
+        let i = UInt32(slots.count)
+        slots.append(frame)
+        generations.append(1)
+        return 1 << 32 | UInt64(i)
+    }
+
+    /// Frees the slot of live `key`.
+    mutating func remove(_ key: UInt64) {
+        let i = Self.slot(key)
+        precondition(UInt64(generations[i]) == key >> 32, "frame key \(key) is not live")
+        slots[i] = Frame(words: [:], users: 0, object: 0)
+        generations[i] &+= 1
+        free.append(UInt32(i))
+        count -= 1
+    }
+
+    /// The live frame of `key`.
+    subscript(key: UInt64) -> Frame {
+        @inline(__always) get { slots[Self.slot(key)] }
+        @inline(__always) _modify { yield &slots[Self.slot(key)] }
+    }
+}
+
 /// The words written to one page, by index: what a `[UInt16: UInt64]`
 /// would hold (an entry set to 0 stays an entry, as there), kept as an
-/// array sorted by index.  A page rarely holds more than a few, and the
-/// model reads and writes them on every access: a search of a short array
-/// costs less than hashing the index and the dictionary's allocation.
-/// Equal, and hashed, as the same set of entries whatever the order they
-/// were written in.
+/// array sorted by index, or inline while there is only one.  A page
+/// rarely holds more than a few, and the model reads and writes them on
+/// every access: a search of a short array costs less than hashing the
+/// index and the dictionary's allocation, and most pages, written once,
+/// need no allocation at all.  Equal, and hashed, as the same set of
+/// entries whatever the order they were written in: the representation
+/// is canonical (no words: neither; one: inline; more: the array).
 struct PageWords: Hashable, Sendable, ExpressibleByDictionaryLiteral {
     private struct Word: Hashable, Sendable {
         var index: UInt16
         var value: UInt64
     }
 
+    /// The only word, when there is exactly one.
+    private var single: Word?
+    /// The words when there are two or more, sorted by index.
     private var words: [Word] = []
 
     init(dictionaryLiteral elements: (UInt16, UInt64)...) {
         for (index, value) in elements { self[index] = value }
     }
 
-    /// Where `index` is, or would be inserted.
+    /// Where `index` is, or would be inserted, in `words`.
     private func position(of index: UInt16) -> Int {
         var lo = 0, hi = words.count
         while lo < hi {
@@ -121,19 +293,45 @@ struct PageWords: Hashable, Sendable, ExpressibleByDictionaryLiteral {
 
     subscript(index: UInt16) -> UInt64? {
         get {
+            if let single { return single.index == index ? single.value : nil }
             let i = position(of: index)
             return i < words.count && words[i].index == index ? words[i].value : nil
         }
         set {
+            if words.isEmpty {
+                setFew(index, newValue)
+                return
+            }
             let i = position(of: index)
             let present = i < words.count && words[i].index == index
             switch (newValue, present) {
             case (let value?, true): words[i].value = value
             case (let value?, false): words.insert(Word(index: index, value: value), at: i)
-            case (nil, true): words.remove(at: i)
+            case (nil, true):
+                words.remove(at: i)
+                if words.count == 1 {
+                    single = words[0]
+                    words = []
+                }
             case (nil, false): break
             }
         }
+    }
+
+    /// The setter while there is at most one word.
+    private mutating func setFew(_ index: UInt16, _ newValue: UInt64?) {
+        guard let old = single else {
+            if let value = newValue { single = Word(index: index, value: value) }
+            return
+        }
+        if old.index == index {
+            single = newValue.map { Word(index: index, value: $0) }
+            return
+        }
+        guard let value = newValue else { return }
+        let word = Word(index: index, value: value)
+        words = old.index < index ? [old, word] : [word, old]
+        single = nil
     }
 }
 
@@ -141,9 +339,44 @@ struct PageWords: Hashable, Sendable, ExpressibleByDictionaryLiteral {
 /// as long as some address space maps some part of it.
 struct SharedObject: Hashable, Sendable {
     /// Frames by page offset in the object.
-    var pages: [UInt64: UInt64]
+    var pages: PageMap
     /// Pages of all segments, in every address space, that map it.
     var mappedPages: UInt64
+}
+
+/// Live shared objects by id: what a `[UInt64: SharedObject]` would hold,
+/// in an array indexed by id (the model hands ids out ascending from 1
+/// and never reuses one; a case creates a few hundred at most), so that
+/// finding an object is an index, not a hash.  Canonical: no nil at the
+/// end, so that tables holding the same objects are equal.
+struct ObjectTable: Hashable, Sendable {
+    private var slots: [SharedObject?] = []
+
+    subscript(id: UInt64) -> SharedObject? {
+        get {
+            let i = Int(truncatingIfNeeded: id)
+            return i >= 0 && i < slots.count ? slots[i] : nil
+        }
+        set {
+            let i = Int(truncatingIfNeeded: id)
+            if i >= slots.count {
+                guard newValue != nil else { return }
+                slots += repeatElement(nil, count: i + 1 - slots.count)
+            }
+            slots[i] = newValue
+            trim()
+        }
+        _modify {
+            let i = Int(truncatingIfNeeded: id)
+            if i >= slots.count { slots += repeatElement(nil, count: i + 1 - slots.count) }
+            defer { trim() }
+            yield &slots[i]
+        }
+    }
+
+    private mutating func trim() {
+        while let last = slots.last, last == nil { slots.removeLast() }
+    }
 }
 
 /// One address space.
@@ -153,7 +386,7 @@ struct AddressSpace: Hashable, Sendable {
     var segments: [Segment]
     /// Frames of the present pages, by page number (`addr >> 12`).  A page
     /// is present only inside a segment.
-    var pages: [UInt64: UInt64]
+    var pages: PageMap
 
     init(users: Int = 1) {
         self.users = users
@@ -251,13 +484,16 @@ struct AddressSpace: Hashable, Sendable {
     }
 
     /// Removes the segments' parts inside [start, end) and returns them.
-    mutating func cut(_ start: UInt64, _ end: UInt64) -> ArraySlice<Segment> {
+    /// (A copy of them, not a slice: a slice would keep the whole array
+    /// shared, and the removal would copy all of it.)
+    mutating func cut(_ start: UInt64, _ end: UInt64) -> [Segment] {
         split(at: start)
         split(at: end)
         let lo = firstIndex(endingAbove: start)
         var hi = lo
         while hi < segments.count, segments[hi].start < end { hi += 1 }
-        let removed = segments[lo ..< hi]
+        if lo == hi { return [] }
+        let removed = Array(segments[lo ..< hi])
         segments.removeSubrange(lo ..< hi)
         return removed
     }
@@ -283,32 +519,48 @@ struct AddressSpace: Hashable, Sendable {
     }
 
     /// Joins neighbouring segments that can be one, to keep lookups short.
+    /// In place: an mmap calls it every time, and seldom joins anything.
     mutating func coalesce() {
         guard segments.count > 1 else { return }
-        var out: [Segment] = []
-        out.reserveCapacity(segments.count)
-        for s in segments {
-            if let last = out.last, last.joins(s) {
-                out[out.count - 1].end = s.end
+        var kept = 0
+        for i in 1 ..< segments.count {
+            if segments[kept].joins(segments[i]) {
+                segments[kept].end = segments[i].end
             } else {
-                out.append(s)
+                kept += 1
+                if kept != i { segments[kept] = segments[i] }
             }
         }
-        if out.count != segments.count { segments = out }
+        if kept + 1 < segments.count {
+            segments.removeSubrange(kept + 1 ..< segments.count)
+        }
     }
 
-    /// Page numbers of the present pages inside [start, end).
+    /// Page numbers of the present pages inside [start, end).  A page is
+    /// present only inside a segment, so only the segments' parts of the
+    /// range are searched: nothing at all for a range nothing maps (an
+    /// mmap's, mostly).
     func presentPages(_ start: UInt64, _ end: UInt64) -> [UInt64] {
-        guard start < end else { return [] }
+        guard start < end, !pages.isEmpty else { return [] }
         let first = start >> Geometry.pageShift
         let last = Geometry.pageAlign(end) >> Geometry.pageShift
-        let span = last &- first
+        let lo = firstIndex(endingAbove: start)
+        var hi = lo
+        var span: UInt64 = 0
+        while hi < segments.count, segments[hi].start < end {
+            span += segments[hi].pages
+            hi += 1
+        }
+        if hi == lo { return [] }
         if last > first, span <= UInt64(pages.count) {
             var out: [UInt64] = []
-            var p = first
-            while p < last {
-                if pages[p] != nil { out.append(p) }
-                p += 1
+            for s in segments[lo ..< hi] {
+                var p = max(s.start >> Geometry.pageShift, first)
+                let stop = min(s.end >> Geometry.pageShift, last)
+                while p < stop {
+                    if pages[p] != nil { out.append(p) }
+                    p += 1
+                }
             }
             return out
         }

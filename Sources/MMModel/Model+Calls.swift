@@ -30,11 +30,11 @@ extension Model {
                 spaces[id] = AddressSpace()
             }
         case .mmGet:
-            guard spaces[mm] != nil else {
+            guard spaces.contains(mm) else {
                 return try expect(call, .errno(E.ESRCH), outcome)
             }
             try expect(call, .ok, outcome)
-            spaces[mm]!.users += 1
+            spaces[live: mm].users += 1
         case .fork:
             if let e = taskError(cpu: cpu, mm: mm) {
                 return try expect(call, .errno(e), outcome)
@@ -74,7 +74,7 @@ extension Model {
             if cpu < 0 || cpu >= cpus {
                 return try expect(call, .errno(E.EINVAL), outcome)
             }
-            if let mm = call.mm, mm != -1, spaces[mm] == nil {
+            if let mm = call.mm, mm != -1, !spaces.contains(mm) {
                 return try expect(call, .errno(E.ESRCH), outcome)
             }
             try expect(call, .ok, outcome)
@@ -89,7 +89,7 @@ extension Model {
     /// (checked first) or an mm without users.
     func taskError(cpu: Int, mm: Int32) -> Int32? {
         if cpu < 0 || cpu >= cpus { return E.EINVAL }
-        if spaces[mm] == nil { return E.ESRCH }
+        if !spaces.contains(mm) { return E.ESRCH }
         return nil
     }
 
@@ -138,17 +138,14 @@ extension Model {
 extension Model {
     /// A new zeroed frame.
     mutating func newFrame(users: Int32, object: UInt64) -> UInt64 {
-        let key = nextFrame
-        nextFrame += 1
-        frames[key] = Frame(words: [:], users: users, object: object)
-        return key
+        frames.insert(Frame(words: [:], users: users, object: object))
     }
 
     /// An address space stops mapping `key`.
     mutating func release(_ key: UInt64) {
-        guard frames[key]!.object == 0 else { return }   // the object keeps it
-        frames[key]!.users -= 1
-        if frames[key]!.users == 0 { frames[key] = nil }
+        guard frames[key].object == 0 else { return }   // the object keeps it
+        frames[key].users -= 1
+        if frames[key].users == 0 { frames.remove(key) }
     }
 
     /// `pages` pages of some address space stop mapping `object`; the last
@@ -156,7 +153,7 @@ extension Model {
     mutating func unmapObject(_ object: UInt64, pages: UInt64) {
         objects[object]!.mappedPages -= pages
         guard objects[object]!.mappedPages == 0 else { return }
-        for key in objects[object]!.pages.values { frames[key] = nil }
+        for key in objects[object]!.pages.values { frames.remove(key) }
         objects[object] = nil
     }
 
@@ -177,8 +174,8 @@ extension Model {
 
     /// A task of `mm` lets go of it; the last one tears it down.
     mutating func put(_ mm: Int32) {
-        spaces[mm]!.users -= 1
-        guard spaces[mm]!.users == 0 else { return }
+        spaces[live: mm].users -= 1
+        guard spaces[live: mm].users == 0 else { return }
         let space = spaces.removeValue(forKey: mm)!
         for key in space.pages.values { release(key) }
         for segment in space.segments where segment.isShared {
@@ -191,15 +188,15 @@ extension Model {
     /// one side writes; shared mappings map the same objects, with no page
     /// present in the child until it touches it.
     mutating func fork(_ parent: Int32, into child: Int32) {
-        let from = spaces[parent]!
+        let from = spaces[live: parent]
         var space = AddressSpace()
         space.segments = from.segments
         for segment in from.segments where segment.isShared {
             objects[segment.object]!.mappedPages += segment.pages
         }
         space.pages.reserveCapacity(from.pages.count)
-        for (page, key) in from.pages where frames[key]!.object == 0 {
-            frames[key]!.users += 1
+        for (page, key) in from.pages where frames[key].object == 0 {
+            frames[key].users += 1
             space.pages[page] = key
         }
         spaces[child] = space
@@ -230,7 +227,7 @@ extension Model {
         if let value = store {
             // A fault allocates unless the page is present and, if
             // private, this address space's alone.
-            let allocates = present.map { segment.object == 0 && frames[$0]!.users > 1 } ?? true
+            let allocates = present.map { segment.object == 0 && frames[$0].users > 1 } ?? true
             if outcome != .value(value) {
                 if mayFail, allocates, outcome == .oom { return }
                 throw divergence(call, expected: Outcome.value(value).description
@@ -240,27 +237,27 @@ extension Model {
             if let present {
                 key = present
                 if allocates {   // copy-on-write
-                    let words = frames[key]!.words
+                    let words = frames[key].words
                     release(key)
                     key = newFrame(users: 1, object: 0)
-                    frames[key]!.words = words
-                    spaces[mm]!.pages[page] = key
+                    frames[key].words = words
+                    spaces[live: mm].pages[page] = key
                 }
             } else {
                 key = faultIn(mm, page: page, segment: segment)
             }
-            frames[key]!.words[word] = value
+            frames[key].words[word] = value
             return
         }
 
         if let present {
-            return try expect(call, .value(frames[present]!.words[word] ?? 0), outcome)
+            return try expect(call, .value(frames[present].words[word] ?? 0), outcome)
         }
         // Not present: a private page reads as zero, a shared one as its
         // object holds it.
         var value: UInt64 = 0
         if segment.isShared, let key = objects[segment.object]!.pages[segment.objectPage(page)] {
-            value = frames[key]!.words[word] ?? 0
+            value = frames[key].words[word] ?? 0
         }
         if try expectOrOOM(call, .value(value), outcome, mayFail: mayFail) { return }
         _ = faultIn(mm, page: page, segment: segment)
@@ -283,12 +280,12 @@ extension Model {
             _ = faultIn(mm, page: page, segment: segment)
             return true
         }
-        guard write, segment.object == 0, frames[present]!.users > 1 else { return false }
-        let words = frames[present]!.words
+        guard write, segment.object == 0, frames[present].users > 1 else { return false }
+        let words = frames[present].words
         release(present)
         let key = newFrame(users: 1, object: 0)
-        frames[key]!.words = words
-        spaces[mm]!.pages[page] = key
+        frames[key].words = words
+        spaces[live: mm].pages[page] = key
         return true
     }
 
@@ -330,7 +327,7 @@ extension Model {
         guard addr & 7 == 0, case .mapped(let segment, _) = probe(mm, addr), segment.isShared,
               let key = objects[segment.object]!.pages[segment.objectPage(addr >> Geometry.pageShift)]
         else { return }
-        frames[key]!.words[UInt16((addr & Geometry.pageMask) >> 3)] = value
+        frames[key].words[UInt16((addr & Geometry.pageMask) >> 3)] = value
     }
 
     /// The frame `mm` has present at `addr` and the 64-bit word there,
@@ -339,7 +336,7 @@ extension Model {
     public func presentWord(mm: Int32, addr: UInt64) -> (frame: FrameKey, value: UInt64)? {
         guard let key = spaces[mm]?.pages[addr >> Geometry.pageShift] else { return nil }
         let word = UInt16((addr & Geometry.pageMask) >> 3)
-        return (FrameKey(raw: key), frames[key]!.words[word] ?? 0)
+        return (FrameKey(raw: key), frames[key].words[word] ?? 0)
     }
 
     enum Probe {
@@ -349,14 +346,14 @@ extension Model {
     }
 
     /// What an access at `addr` by `mm` finds: the segment and the frame,
-    /// if present.  (A function of its own, so that no copy of the
-    /// address space outlives it to make a later change copy its tables.)
+    /// if present.  (Read where the space lies: no copy of it to retain,
+    /// or to outlive the call and make a later change copy its tables.)
     func probe(_ mm: Int32, _ addr: UInt64) -> Probe {
-        guard let space = spaces[mm] else { return .noMM }
-        guard addr < Geometry.taskSize, let s = space.segment(containing: addr) else {
+        guard spaces.contains(mm) else { return .noMM }
+        guard addr < Geometry.taskSize, let s = spaces[live: mm].segment(containing: addr) else {
             return .unmapped
         }
-        return .mapped(s, space.pages[addr >> Geometry.pageShift])
+        return .mapped(s, spaces[live: mm].pages[addr >> Geometry.pageShift])
     }
 
     /// Throws unless `outcome` is `expected`, or `.oom` when `mayFail`.
@@ -385,7 +382,7 @@ extension Model {
         } else {
             key = newFrame(users: 1, object: 0)
         }
-        spaces[mm]!.pages[page] = key
+        spaces[live: mm].pages[page] = key
         return key
     }
 }
@@ -418,14 +415,14 @@ extension Model {
             start = addr
         } else {
             let hint = Geometry.pageAlign(addr)
-            if hint != 0, hint <= Geometry.taskSize - len, !spaces[mm]!.intersects(hint, hint + len) {
+            if hint != 0, hint <= Geometry.taskSize - len, !spaces[live: mm].intersects(hint, hint + len) {
                 if try expectOrENOMEM(call, .address(hint), outcome, mayFail: mayFail) { return }
                 start = hint
             } else {
-                let room = spaces[mm]!.hasRoom(len, from: Model.unmappedBase)
+                let room = spaces[live: mm].hasRoom(len, from: Model.unmappedBase)
                 switch outcome {
                 case .address(let a) where a & Geometry.pageMask == 0
-                    && a <= Geometry.taskSize - len && !spaces[mm]!.intersects(a, a + len):
+                    && a <= Geometry.taskSize - len && !spaces[live: mm].intersects(a, a + len):
                     start = a
                 case .errno(E.ENOMEM) where mayFail || !room:
                     return
@@ -463,7 +460,7 @@ extension Model {
         let end = addr + len
         // Unmapping fails for lack of memory only where a mapping must be
         // cut in two: at an end of the range that lies inside a mapping.
-        let splits = spaces[mm]!.needsSplit(addr, end)
+        let splits = spaces[live: mm].needsSplit(addr, end)
         if try expectOrENOMEM(call, .ok, outcome, mayFail: mayFail && splits) { return }
         var changed = spaces.removeValue(forKey: mm)!
         unmap(&changed, addr, end)
@@ -481,10 +478,10 @@ extension Model {
 
         // Changed from the start of the range up to its first hole.
         let newProt = Bits.effective(prot)
-        let reach = spaces[mm]!.mappedPrefixEnd(addr, end)
+        let reach = spaces[live: mm].mappedPrefixEnd(addr, end)
         let expected: Outcome = reach == end ? .ok : .errno(E.ENOMEM)
         // Running out of memory is possible only if something changes.
-        let changes = spaces[mm]!.pieces(addr, reach).contains { $0.prot != newProt }
+        let changes = spaces[live: mm].pieces(addr, reach).contains { $0.prot != newProt }
         if outcome != expected {
             guard mayFail, changes, outcome == .errno(E.ENOMEM) else {
                 throw divergence(call, expected: expected.description
@@ -494,9 +491,9 @@ extension Model {
         }
         if mayFail, changes, outcome == .errno(E.ENOMEM) {
             undecided = UndecidedProtection(call: call, mm: mm, start: addr, end: end,
-                                            prot: newProt, before: spaces[mm]!.pieces(addr, end))
+                                            prot: newProt, before: spaces[live: mm].pieces(addr, end))
         }
-        spaces[mm]!.protect(addr, reach, newProt)
+        spaces[live: mm].protect(addr, reach, newProt)
     }
 
     mutating func madvise(_ call: Call, cpu: Int, mm: Int32, addr: UInt64, length: UInt64,
@@ -512,7 +509,7 @@ extension Model {
         if end == addr { return try expect(call, .ok, outcome) }
 
         // Every mapped part loses its pages; a hole anywhere is ENOMEM.
-        let whole = spaces[mm]!.mappedPrefixEnd(addr, end) == end
+        let whole = spaces[live: mm].mappedPrefixEnd(addr, end) == end
         _ = try expectOrENOMEM(call, whole ? .ok : .errno(E.ENOMEM), outcome,
                                mayFail: mayFail && whole)
         // MADV_DONTNEED allocates nothing that could stop it half-way: a

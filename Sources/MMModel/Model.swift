@@ -22,15 +22,14 @@ public struct Model: Hashable, Sendable {
     public let cpus: Int
 
     /// Live address spaces by id.
-    var spaces: [Int32: AddressSpace] = [:]
+    var spaces = SpaceTable()
     /// Every id the machine has ever returned for a new mm.
     var usedIDs: Set<Int32> = []
     /// Every live user frame by key: private frames mapped by at least one
     /// address space, and the pages of live shared objects.
-    var frames: [UInt64: Frame] = [:]
+    var frames = FrameTable()
     /// Live shared objects by key.
-    var objects: [UInt64: SharedObject] = [:]
-    var nextFrame: UInt64 = 1
+    var objects = ObjectTable()
     var nextObject: UInt64 = 1
     /// What an mprotect that failed for lack of memory left undecided,
     /// until ``adoptProtection(mm:mappings:)`` settles it.
@@ -41,7 +40,7 @@ public struct Model: Hashable, Sendable {
     }
 
     /// Ids of the mms that have users, ascending.
-    public var liveMMs: [Int32] { spaces.keys.sorted() }
+    public var liveMMs: [Int32] { spaces.keys }
 
     /// Tasks using `mm` (`mm_users`), or nil when it has none.
     public func users(of mm: Int32) -> Int? { spaces[mm]?.users }
@@ -53,7 +52,7 @@ public struct Model: Hashable, Sendable {
         var pages: [UInt64: PageView] = [:]
         pages.reserveCapacity(space.pages.count)
         for (page, key) in space.pages {
-            let frame = frames[key]!
+            let frame = frames[key]
             if frame.object == 0 { anon += 1 } else { file += 1 }
             pages[page << Geometry.pageShift] =
                 PageView(word0: frame.words[0] ?? 0, frame: FrameKey(raw: key))
@@ -75,7 +74,7 @@ public struct Model: Hashable, Sendable {
         var anon = 0, file = 0
         var complete = true
         for (page, key) in space.pages {
-            let frame = frames[key]!
+            let frame = frames[key]
             if frame.object == 0 { anon += 1 } else { file += 1 }
             if !visit(page << Geometry.pageShift,
                       PageView(word0: frame.words[0] ?? 0, frame: FrameKey(raw: key))) {
@@ -90,6 +89,10 @@ public struct Model: Hashable, Sendable {
     /// User frames the machine must hold: private pages (pages shared
     /// copy-on-write counted once) plus pages of shared objects.
     public var userPages: Int { frames.count }
+
+    /// One more than the highest ``FrameKey/slot`` of a frame the model
+    /// holds now.
+    public var frameSlots: Int { frames.capacity }
 
     /// The range whose protection an mprotect that ran out of memory left
     /// undecided, until ``adoptProtection(mm:mappings:)`` is called.
@@ -212,6 +215,12 @@ public struct PageView: Hashable, Sendable {
 public struct FrameKey: Hashable, Sendable {
     public var raw: UInt64
     public init(raw: UInt64) { self.raw = raw }
+
+    /// A small number for the key, below the model's
+    /// ``Model/frameSlots``: the frames a model holds at one time have
+    /// distinct slots (a slot is reused once its frame is gone), so an
+    /// array indexed by slot can stand for a dictionary by key.
+    @inlinable public var slot: Int { Int(truncatingIfNeeded: raw & 0xffff_ffff) }
 }
 
 extension Model {
@@ -228,8 +237,8 @@ extension Model {
             names[key] = names.count
             return names.count - 1
         }
-        for id in spaces.keys.sorted() {
-            let space = spaces[id]!
+        for id in spaces.keys {
+            let space = spaces[live: id]
             h.combine(id)
             h.combine(space.users)
             for s in space.segments {
@@ -243,7 +252,7 @@ extension Model {
                 let key = space.pages[page]!
                 h.combine(page)
                 h.combine(name(key, &frameNames))
-                h.combine(frames[key]!.words)
+                h.combine(frames[key].words)
             }
         }
         // Pages of shared objects that no address space has present.
@@ -253,7 +262,7 @@ extension Model {
                 let key = objects[object]!.pages[offset]!
                 h.combine(offset)
                 h.combine(name(key, &frameNames))
-                h.combine(frames[key]!.words)
+                h.combine(frames[key].words)
             }
         }
         h.combine(frames.count)

@@ -37,6 +37,32 @@ import Testing
         #expect(literal == written)
     }
 
+    /// One word is kept inline, more in an array: a page that grew to
+    /// two words and shrank back equals one written once, and a page
+    /// emptied equals an empty one, as their dictionaries would.
+    @Test func pageWordsAreEqualHoweverTheyGrewAndShrank() {
+        var once: PageWords = [:]
+        once[7] = 5
+        for other: UInt16 in [3, 9] {
+            var grown: PageWords = [:]
+            grown[7] = 5
+            grown[other] = 1
+            #expect(grown != once)
+            #expect(grown[7] == 5 && grown[other] == 1)
+            grown[other] = nil
+            #expect(grown == once)
+            #expect(grown.hashValue == once.hashValue)
+            grown[7] = nil
+            #expect(grown == [:])
+            #expect(grown[7] == nil)
+        }
+        var replaced = once
+        replaced[7] = 6
+        #expect(replaced[7] == 6 && replaced != once)
+        replaced[2] = nil
+        #expect(replaced == [7: 6])
+    }
+
     @Test func theViewMergesTouchingMappingsWithTheSameProtectionAndSharing() throws {
         var d = Driver()
         let a = try d.newMM()

@@ -293,6 +293,9 @@ static void free_machine(struct sim_machine *m)
 	}
 	sim_smp_free(m);
 	free(m->mms);
+	free(m->audit_maps);
+	free(m->audit_refs);
+	free(m->audit_table);
 	put_memory(m);
 	free(m);
 }

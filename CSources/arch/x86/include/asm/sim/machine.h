@@ -116,6 +116,10 @@ struct sim_machine {
 	/* lockdep: lock_order[a][b] set once key b was taken holding key a */
 	u8 lock_order[LOCK_KEYS][LOCK_KEYS];
 	u64 stats[MMSIM_NR_COUNTERS];	/* by MMSIM_CTR_<name> */
+	/* audit_vm()'s counts by frame, all zero between audits */
+	u32 *audit_maps;
+	u32 *audit_refs;
+	u8 *audit_table;
 	/* the concurrent regime, while mmsim_run_concurrent() runs */
 	struct sim_smp *smp;
 	void *cpu_stacks[MMSIM_MAX_CPUS];
