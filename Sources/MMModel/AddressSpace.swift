@@ -92,22 +92,11 @@ struct Frame: Hashable, Sendable {
 
 /// Frames by page number: what a `[UInt64: UInt64]` would hold, for an
 /// address space's present pages and a shared object's pages, found on
-/// nearly every call.  Its keys hash with a multiply and a shift instead
-/// of SipHash: page numbers are not chosen by an adversary, and a
-/// multiply by an odd constant spreads a run of them over distinct
-/// buckets.
+/// nearly every call.  One type, so that how the pages are kept can change
+/// in one place.
 struct PageMap: Hashable, Sendable, Sequence, ExpressibleByDictionaryLiteral {
     struct Number: Hashable, Sendable {
         var raw: UInt64
-
-        func hash(into hasher: inout Hasher) { hasher.combine(raw) }
-
-        /// What a dictionary asks of its keys (the default runs the
-        /// `Hasher`).  Equal numbers hash alike, as `Hashable` requires.
-        func _rawHashValue(seed: Int) -> Int {
-            let x = (raw ^ UInt64(UInt(bitPattern: seed))) &* 0x9e37_79b9_7f4a_7c15
-            return Int(truncatingIfNeeded: x ^ (x >> 29))
-        }
     }
 
     private var map: [Number: UInt64] = [:]
