@@ -33,21 +33,21 @@ enum OutputPath {
     /// not exist yet is created later, under its nearest existing
     /// ancestor, which must be a writable directory.
     static func problem(directory path: String) -> String? {
-        let fm = FileManager.default
-        var isDirectory: ObjCBool = false
-        if fm.fileExists(atPath: path, isDirectory: &isDirectory) {
-            if !isDirectory.boolValue { return "\(path) exists and is not a directory" }
+        // POSIX calls, not FileManager: this runs before every run, and
+        // Foundation's file code would stay resident for the whole run.
+        var st = stat()
+        if stat(path, &st) == 0 {
+            if st.st_mode & S_IFMT != S_IFDIR { return "\(path) exists and is not a directory" }
             if access(path, W_OK | X_OK) != 0 { return "\(path) is not writable" }
             return nil
         }
-        var ancestor = (path as NSString).deletingLastPathComponent
-        if ancestor.isEmpty { ancestor = "." }
-        while !fm.fileExists(atPath: ancestor, isDirectory: &isDirectory) {
-            let up = (ancestor as NSString).deletingLastPathComponent
-            if up.isEmpty || up == ancestor { ancestor = up.isEmpty ? "." : up; break }
+        var ancestor = parent(of: path)
+        while stat(ancestor, &st) != 0 {
+            let up = parent(of: ancestor)
+            if up == ancestor { break }
             ancestor = up
         }
-        guard fm.fileExists(atPath: ancestor, isDirectory: &isDirectory), isDirectory.boolValue else {
+        guard stat(ancestor, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else {
             return "cannot create \(path): \(ancestor) is not a directory"
         }
         if access(ancestor, W_OK | X_OK) != 0 {
@@ -56,8 +56,14 @@ enum OutputPath {
         return nil
     }
 
-    /// Throws a usage error naming `option` and the path when `path`
-    /// cannot be an output directory.
+    /// `a/b/c` -> `a/b`, `c` -> `.`, `/c` -> `/`.
+    private static func parent(of path: String) -> String {
+        var p = Substring(path)
+        while p.count > 1, p.hasSuffix("/") { p = p.dropLast() }
+        guard let slash = p.lastIndex(of: "/") else { return "." }
+        return slash == p.startIndex ? "/" : String(p[..<slash])
+    }
+
     static func check(_ option: String, _ path: String) throws {
         if let problem = problem(directory: path) {
             throw ValidationError("\(option) \(path): \(problem)")

@@ -55,6 +55,24 @@ import Testing
         #expect(!r.stdout.contains("cases"), "the run started: \(r)")
     }
 
+    @Test func saveRefusesAFileAndAnUnwritableParentButNotANewPath() throws {
+        let dir = try scratchDirectory()
+        defer { removeScratch(dir) }
+        FileManager.default.createFile(atPath: dir + "/file", contents: Data())
+        let file = try mmfuzz("run", "--cases", "1", "--save", dir + "/file")
+        #expect(file.status == 2 && file.stderr.contains("exists and is not a directory"), "\(file)")
+        try FileManager.default.createDirectory(atPath: dir + "/ro", withIntermediateDirectories: false,
+                                                attributes: [.posixPermissions: 0o555])
+        if access(dir + "/ro", W_OK) != 0 {   // root may write anyway
+            let ro = try mmfuzz("run", "--cases", "1", "--save", dir + "/ro/a/b")
+            #expect(ro.status == 2 && ro.stderr.contains("\(dir)/ro is not writable"), "\(ro)")
+        }
+        let proc = try mmfuzz("run", "--cases", "1", "--save", "/proc/1/mmfuzz-out")
+        #expect(proc.status == 2 && proc.stderr.contains("/proc/1 is not writable"), "\(proc)")
+        let fresh = try mmfuzz("run", "--cases", "1", "--save", dir + "/new/a/b")
+        #expect(fresh.status == 0, "\(fresh)")
+    }
+
     @Test func runJSONCarriesTheConfiguration() throws {
         let r = try mmfuzz("run", "--cases", "4", "--json", "--seed", "7", "--cpus", "3",
                            "--variant", "inplace/split/preempt")
