@@ -405,14 +405,7 @@ public final class CaseRunner {
         let frames = UInt64(nrFrames)
         for (i, mm) in _live.enumerated() {
             let id = MMID(rawValue: mm)
-            let vmas: [VMAInfo]
-            let info: MMInfo
-            do {
-                vmas = try machine.vmas(of: id)
-                info = try machine.info(of: id)
-            } catch {
-                return false
-            }
+            guard let (vmas, info) = try? machineView(of: id) else { return false }
             var bad = false
             let visited = _model.visitState(of: mm) { addr, page in
                 guard let pte = try? machine.lookup(mm: id, addr: addr), pte.word0 == page.word0,
@@ -453,8 +446,7 @@ public final class CaseRunner {
             let vmas: [VMAInfo]
             let info: MMInfo
             do {
-                vmas = try machine.vmas(of: id)
-                info = try machine.info(of: id)
+                (vmas, info) = try machineView(of: id)
             } catch {
                 return fail("live", "mm \(mm) is live but the machine says \(error)")
             }
@@ -498,6 +490,12 @@ public final class CaseRunner {
 
     /// The first page mismatch in address order (dictionary order varies
     /// between processes; the message should not).
+    /// What the machine says of `id` at a checkpoint: its vmas and
+    /// counters (both checkpoint paths read them alike).
+    private func machineView(of id: MMID) throws(Errno) -> ([VMAInfo], MMInfo) {
+        (try machine.vmas(of: id), try machine.info(of: id))
+    }
+
     private func pageFailure(at: String, index: Int?) -> Failure {
         var pfnOfKey: [FrameKey: (UInt64, Int32, UInt64)] = [:]
         var keyOfPfn: [UInt64: (FrameKey, Int32, UInt64)] = [:]
