@@ -1,3 +1,4 @@
+import Foundation
 import CMMSimTestHooks
 import MMSim
 import Testing
@@ -193,8 +194,14 @@ import Testing
         let frames = 333 // a size no other test boots, so that it is reused here
         let fresh = try Self.dirtyMachine(frames: frames)
         #expect(fresh.nonzero > 300)
+        // The spare is one per process, and the other suites boot and power
+        // off machines of other sizes at the same time: while they run it
+        // may stay taken.  Keep trying until it comes back (it does once
+        // they are done); a reset that is wrong fails the checks below on
+        // the first reuse, and a spare never reused fails after 60 s.
         var reused = false
-        for _ in 0 ..< 20 where !reused {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !reused && ContinuousClock.now < deadline {
             let next = try makeMachine(cpus: 2, frames: frames)
             reused = next.withCMachine { mmsim_test_frames_base($0) } == fresh.base
             #expect(next.withCMachine { mmsim_test_frames_nonzero($0) } == 0)
@@ -202,6 +209,7 @@ import Testing
             let again = try Self.dirtyMachine(frames: frames, on: next)
             #expect(again.pfns == fresh.pfns)
             #expect(again.nonzero == fresh.nonzero)
+            if !reused { Thread.sleep(forTimeInterval: 0.01) }
         }
         #expect(reused, "no machine was booted on the memory of one powered off before")
     }
