@@ -90,42 +90,9 @@ struct Frame: Hashable, Sendable {
     var object: UInt64
 }
 
-/// Frames by page number: what a `[UInt64: UInt64]` would hold, for an
-/// address space's present pages and a shared object's pages, found on
-/// nearly every call.  One type, so that how the pages are kept can change
-/// in one place.
-struct PageMap: Hashable, Sendable, Sequence, ExpressibleByDictionaryLiteral {
-    struct Number: Hashable, Sendable {
-        var raw: UInt64
-    }
-
-    private var map: [Number: UInt64] = [:]
-
-    init(dictionaryLiteral elements: (UInt64, UInt64)...) {
-        for (page, frame) in elements { map[Number(raw: page)] = frame }
-    }
-
-    subscript(page: UInt64) -> UInt64? {
-        @inline(__always) get { map[Number(raw: page)] }
-        @inline(__always) set { map[Number(raw: page)] = newValue }
-    }
-
-    mutating func removeValue(forKey page: UInt64) -> UInt64? {
-        map.removeValue(forKey: Number(raw: page))
-    }
-
-    mutating func reserveCapacity(_ n: Int) { map.reserveCapacity(n) }
-
-    var count: Int { map.count }
-    var isEmpty: Bool { map.isEmpty }
-    /// The page numbers, in no particular order.
-    var keys: [UInt64] { map.keys.map(\.raw) }
-    var values: Dictionary<Number, UInt64>.Values { map.values }
-
-    func makeIterator() -> LazyMapSequence<[Number: UInt64], (key: UInt64, value: UInt64)>.Iterator {
-        map.lazy.map { (key: $0.key.raw, value: $0.value) }.makeIterator()
-    }
-}
+/// Frames by page number: an address space's present pages and a shared
+/// object's pages, found on nearly every call.
+typealias PageMap = [UInt64: UInt64]
 
 /// The live address spaces by id: what a `[Int32: AddressSpace]` would
 /// hold, kept as two arrays sorted by id.  A case has a handful of mms
