@@ -210,7 +210,7 @@ public struct MachineConfig: Sendable, Hashable, Codable {
         else { throw .EINVAL }
         return mmsim_config(nr_cpus: cpus, nr_frames: frames, tlb_entries: tlb,
                             psc_entries: psc, gather: gather.c, ptl: ptl.c,
-                            preempt: preempt ? 1 : 0)
+                            preempt: preempt ? 1 : 0, share: 0, sharemask: 0)
     }
 }
 

@@ -47,6 +47,8 @@ struct mmu_gather {
 	struct mm_struct *mm;
 	unsigned int need_flush;	/* really unmapped some ptes? */
 	unsigned int fullmm;		/* non-zero: the whole mm goes */
+	/* free_pgtables() follows: a shared pte table unmapped whole is let go */
+	unsigned int frees_tables;
 	bool inplace;
 	/* gather=vector: this CPU's vector, held with preemption off */
 	struct mmu_gather_batch *batch;

@@ -671,6 +671,9 @@ void sim_pte_changed(struct mm_struct *mm, unsigned long addr, u64 old,
 
 	if (!s || old == new)
 		return;
+	/* to or from swap: the mm maps the same page, wherever it is */
+	if (is_swap_pte(__pte(old)) || is_swap_pte(__pte(new)))
+		was = is;
 	if (was && !is)
 		log_pte_change(s, mm, addr, MMSIM_PTE_CLEARED);
 	else if (!was && is)

@@ -108,6 +108,50 @@ static inline int pte_gathered(pte_t pte)
 				_PAGE_GATHERED)) == _PAGE_GATHERED;
 }
 
+/*
+ * A swap entry: not present to the hardware, naming the swap slot that
+ * holds the page (x86 keeps type and offset where the pfn goes; this
+ * machine has one swap device, so only the offset).
+ */
+typedef struct { u64 val; } swp_entry_t;
+
+static inline int is_swap_pte(pte_t pte)
+{
+	return (pte_val(pte) & (_PAGE_PRESENT | _PAGE_PROTNONE |
+				_PAGE_GATHERED | _PAGE_SWAPENT)) ==
+	       _PAGE_SWAPENT;
+}
+
+static inline swp_entry_t pte_to_swp_entry(pte_t pte)
+{
+	return (swp_entry_t) { pte_pfn(pte) };
+}
+
+static inline pte_t swp_entry_to_pte(swp_entry_t entry)
+{
+	return __pte(((u64)entry.val << PAGE_SHIFT) | _PAGE_SWAPENT);
+}
+
+static inline unsigned long swp_offset(swp_entry_t entry)
+{
+	return entry.val;
+}
+
+static inline int pte_dirty(pte_t pte)
+{
+	return !!(pte_val(pte) & _PAGE_DIRTY);
+}
+
+static inline int pte_young(pte_t pte)
+{
+	return !!(pte_val(pte) & _PAGE_ACCESSED);
+}
+
+static inline pte_t pte_mkold(pte_t pte)
+{
+	return __pte(pte_val(pte) & ~_PAGE_ACCESSED);
+}
+
 static inline int pte_same(pte_t a, pte_t b)
 {
 	return pte_val(a) == pte_val(b);
@@ -219,6 +263,8 @@ static inline pte_t ptep_get_and_clear(struct mm_struct *mm,
 struct vm_area_struct;
 pte_t ptep_clear_flush(struct vm_area_struct *vma, unsigned long address,
 		       pte_t *ptep);
+int ptep_clear_flush_young(struct vm_area_struct *vma, unsigned long address,
+			   pte_t *ptep);
 
 static inline void ptep_set_wrprotect(struct mm_struct *mm,
 				      unsigned long addr, pte_t *ptep)

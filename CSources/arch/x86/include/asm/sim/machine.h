@@ -17,6 +17,7 @@
 
 struct mmu_gather_batch;
 struct sim_smp;
+struct swap_info_struct;
 
 #define MAX_LOCK_DEPTH		8
 
@@ -113,6 +114,9 @@ struct sim_machine {
 	struct sim_lock report_lock;	/* violations */
 	struct sim_lock mms_lock;	/* the mm registry */
 	struct sim_lock shmem_lock;	/* shmem objects */
+	struct sim_lock swap_lock;	/* swap_info */
+	struct swap_info_struct *swap_info;	/* set up at the first swap-out */
+	unsigned long reclaim_hand;	/* the clock of mm/vmscan.c, a pfn */
 	/* lockdep: lock_order[a][b] set once key b was taken holding key a */
 	u8 lock_order[LOCK_KEYS][LOCK_KEYS];
 	u64 stats[MMSIM_NR_COUNTERS];	/* by MMSIM_CTR_<name> */
@@ -222,6 +226,18 @@ static inline bool split_ptlocks(void)
 static inline bool gather_inplace(void)
 {
 	return sim->config.gather == MMSIM_GATHER_INPLACE;
+}
+
+/* fork shares pte tables (the 2002 proposal); implies split_ptlocks() */
+static inline bool share_ptables(void)
+{
+	return sim->config.share == MMSIM_SHARE_FORK;
+}
+
+/* A shared table's entry is flushed on its sharers' CPUs, not all */
+static inline bool sharemask_precise(void)
+{
+	return sim->config.sharemask == MMSIM_SHAREMASK_PRECISE;
 }
 
 /* The simulated CPUs run as host threads: no scheduler, real locks */
