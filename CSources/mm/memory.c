@@ -239,6 +239,8 @@ static int do_wp_page(struct mm_struct *mm, struct vm_area_struct *vma,
 		 * fixed both in "mm: fix race in COW logic" (2008).
 		 */
 		page_remove_rmap(old_page);
+		/* its swap entries may all be gone: the cache lets go too */
+		free_swap_cache(old_page);
 		count_vm_event(cow_copies);
 		new_page = old_page;	/* drop the mapping's reference */
 	}
@@ -665,8 +667,10 @@ static unsigned long zap_pmd_range(struct mmu_gather *tlb,
 		 * one this unmap frees whole is only let go of.
 		 */
 		if (unlikely(pte_table_shared(pmd_page(*pmd)))) {
-			if (tlb->frees_tables && !(addr & ~PMD_MASK) &&
-			    !(next & ~PMD_MASK) &&
+			unsigned long table = addr & PMD_MASK;
+
+			if (table >= tlb->free_start &&
+			    table + PMD_SIZE <= tlb->free_end &&
 			    drop_shared_pte_table(tlb->mm, pmd))
 				continue;
 			if (pte_table_shared(pmd_page(*pmd)))
@@ -737,7 +741,8 @@ unsigned long unmap_vmas(struct mmu_gather *tlb,
 {
 	long block = tlb->inplace ? LONG_MAX : zap_block_size();
 	unsigned int fullmm = tlb->fullmm;
-	bool frees_tables = tlb->frees_tables;
+	unsigned long free_start = tlb->free_start;
+	unsigned long free_end = tlb->free_end;
 	long zap_work = block;
 	unsigned long tlb_start = 0, start = start_addr;
 	bool tlb_start_valid = false;
@@ -768,7 +773,8 @@ unsigned long unmap_vmas(struct mmu_gather *tlb,
 			count_vm_event(zap_breaks);
 			cond_resched();
 			tlb_gather_mmu(tlb, vma->vm_mm, fullmm);
-			tlb->frees_tables = frees_tables;
+			tlb->free_start = free_start;
+			tlb->free_end = free_end;
 			tlb_start_valid = false;
 			zap_work = block;
 		}

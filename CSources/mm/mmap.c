@@ -267,7 +267,8 @@ static void unmap_region(struct mm_struct *mm, struct vm_area_struct *vma,
 	struct mmu_gather tlb;
 
 	tlb_gather_mmu(&tlb, mm, 0);
-	tlb.frees_tables = 1;
+	tlb.free_start = start;
+	tlb.free_end = end;
 	unmap_vmas(&tlb, vma, start, end);
 	free_pgtables(&tlb, vma, prev ? prev->vm_end : FIRST_USER_ADDRESS,
 		      next ? next->vm_start : 0);
@@ -363,7 +364,8 @@ void exit_mmap(struct mm_struct *mm)
 	unsigned long end;
 
 	tlb_gather_mmu(&tlb, mm, 1);
-	tlb.frees_tables = 1;
+	tlb.free_start = 0;
+	tlb.free_end = TASK_SIZE;
 	end = unmap_vmas(&tlb, vma, 0, -1UL);
 	free_pgtables(&tlb, vma, FIRST_USER_ADDRESS, 0);
 	tlb_finish_mmu(&tlb, 0, end);

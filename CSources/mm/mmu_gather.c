@@ -27,7 +27,8 @@ void tlb_gather_mmu(struct mmu_gather *tlb, struct mm_struct *mm,
 	inc_tlb_flush_pending(mm);
 	__get_cpu_var(did_gather) = true;
 	tlb->fullmm = full_mm_flush;
-	tlb->frees_tables = 0;
+	tlb->free_start = 0;
+	tlb->free_end = 0;
 	tlb->need_flush = 0;
 	tlb->inplace = gather_inplace();
 	if (tlb->inplace) {

@@ -112,7 +112,8 @@ int ptep_clear_flush_young(struct vm_area_struct *vma, unsigned long address,
 				 __ATOMIC_RELAXED);
 	if (!(old & _PAGE_ACCESSED))
 		return 0;
-	sim_pte_changed(vma->vm_mm, address, old, old & ~_PAGE_ACCESSED);
+	sim_pte_changed(vma->vm_mm, address, ptep, old,
+			old & ~_PAGE_ACCESSED);
 	flush_tlb_pte(vma, address, ptep);
 	return 1;
 }

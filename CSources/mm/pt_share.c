@@ -137,21 +137,24 @@ int share_pte_table(struct mm_struct *dst_mm, struct mm_struct *src_mm,
 	/* another vma in this 2 MiB shared it already */
 	if (!pmd_none(*dst_pmd))
 		return 0;
+	/*
+	 * A table with a count of one has no list: the parent's node too,
+	 * unless another sharer is listed by the time the lock is held (one
+	 * that lets go meanwhile may leave the table the parent's alone).
+	 */
 	child = kzalloc(sizeof(*child), GFP_KERNEL);
-	if (!child)
+	parent = kzalloc(sizeof(*parent), GFP_KERNEL);
+	if (!child || !parent) {
+		kfree(child);
+		kfree(parent);
 		return -ENOMEM;
-	if (!table->sharers) {
-		parent = kzalloc(sizeof(*parent), GFP_KERNEL);
-		if (!parent) {
-			kfree(child);
-			return -ENOMEM;
-		}
 	}
 	spin_lock(&dst_mm->page_table_lock);
 	spin_lock(&table->ptl);
-	if (parent) {
+	if (!table->sharers) {
 		parent->mm = src_mm;
 		table->sharers = parent;
+		parent = NULL;
 	}
 	/* once, in place, for every sharer: writes now fault and unshare */
 	for (i = 0; i < PTRS_PER_PTE; i++, a += PAGE_SIZE)
@@ -168,6 +171,7 @@ int share_pte_table(struct mm_struct *dst_mm, struct mm_struct *src_mm,
 	pmd_populate(dst_mm, dst_pmd, table);
 	spin_unlock(&table->ptl);
 	spin_unlock(&dst_mm->page_table_lock);
+	kfree(parent);
 	count_vm_event(ptables_shared);
 	return 0;
 }
@@ -224,6 +228,7 @@ int unshare_pte_table(struct mm_struct *mm, pmd_t *pmd, unsigned long addr)
 		dst[i] = pte;
 	}
 	pmd_populate(mm, pmd, new);
+	sim_pmd_changed(mm, addr);
 	flush_tlb_mm(mm);
 	sharer_drop(table, mm);
 	spin_unlock(&table->ptl);

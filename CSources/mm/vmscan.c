@@ -54,9 +54,14 @@ static struct page *isolate_page(unsigned long pfn)
 	return page;
 }
 
+/*
+ * Reclaim lets go of @page.  A zap that dropped its last pte or swap
+ * entry meanwhile left it to us in the swap cache (it was locked).
+ */
 static void putback_page(struct page *page)
 {
 	ClearPageLocked(page);
+	free_swap_cache(page);
 	put_page(page);
 }
 

@@ -233,8 +233,10 @@ spinlock_t *pte_lockptr(struct mm_struct *mm, pmd_t *pmd);
 void check_pte_lock(struct mm_struct *mm, pte_t *ptep, const char *func);
 void check_upper_lock(struct mm_struct *mm, const char *func);
 /* What the simulated machine learns of every pte write (sim/smp.c) */
-void sim_pte_changed(struct mm_struct *mm, unsigned long addr, u64 old,
-		     u64 new);
+void sim_pte_changed(struct mm_struct *mm, unsigned long addr, pte_t *ptep,
+		     u64 old, u64 new);
+/* ... and of an unshare repointing the pmd entry of @addr */
+void sim_pmd_changed(struct mm_struct *mm, unsigned long addr);
 
 /* The setters exchange: the walker may be setting accessed or dirty */
 static inline void set_pte_at(struct mm_struct *mm, unsigned long addr,
@@ -244,7 +246,7 @@ static inline void set_pte_at(struct mm_struct *mm, unsigned long addr,
 
 	check_pte_lock(mm, ptep, __func__);
 	old = __atomic_exchange_n(&ptep->pte, pte_val(pte), __ATOMIC_RELAXED);
-	sim_pte_changed(mm, addr, old, pte_val(pte));
+	sim_pte_changed(mm, addr, ptep, old, pte_val(pte));
 }
 
 static inline pte_t ptep_get_and_clear(struct mm_struct *mm,
@@ -254,7 +256,7 @@ static inline pte_t ptep_get_and_clear(struct mm_struct *mm,
 
 	check_pte_lock(mm, ptep, __func__);
 	old = __atomic_exchange_n(&ptep->pte, 0, __ATOMIC_RELAXED);
-	sim_pte_changed(mm, addr, old, 0);
+	sim_pte_changed(mm, addr, ptep, old, 0);
 	return __pte(old);
 }
 
@@ -273,7 +275,7 @@ static inline void ptep_set_wrprotect(struct mm_struct *mm,
 
 	check_pte_lock(mm, ptep, __func__);
 	old = __atomic_fetch_and(&ptep->pte, ~_PAGE_RW, __ATOMIC_RELAXED);
-	sim_pte_changed(mm, addr, old, old & ~_PAGE_RW);
+	sim_pte_changed(mm, addr, ptep, old, old & ~_PAGE_RW);
 }
 
 static inline void pmd_populate(struct mm_struct *mm, pmd_t *pmd,

@@ -47,14 +47,18 @@ enum tlbstate {
 
 /*
  * What the call running on a CPU owes the TLBs: the ptes of @mm it has
- * taken a translation from (cleared, repointed or write-protected) and not
- * yet flushed, each with the step of the change.  Past SIM_OWED_MAX
- * entries it owes the whole mm from @all_since on.
+ * taken a translation from (cleared, repointed, write-protected or made
+ * old) and not yet flushed, each with the step of the change; and pmd
+ * entries it repointed (an unshare), by the address of their 2 MiB.
+ * Past SIM_OWED_MAX entries it owes the whole mm from @all_since on.
+ * @any_mm: the changes were to a pte table several mms share, and are
+ * owed to every mm.
  */
 struct sim_owed {
 	struct mm_struct *mm;
 	u32 nr;
 	bool all;
+	bool any_mm;
 	u64 all_since;
 	struct {
 		unsigned long vpn;
@@ -301,6 +305,7 @@ u64 sim_clock(void);
 void sim_tlb_flushed(struct mm_struct *mm, unsigned long va);
 bool sim_flush_owed_elsewhere(struct mm_struct *mm, unsigned long addr,
 			      u64 since);
+bool sim_pmd_flush_owed_elsewhere(struct mm_struct *mm, unsigned long addr);
 void sim_smp_free(struct sim_machine *m);
 
 struct mm_struct *sim_mm_by_id(int id);
