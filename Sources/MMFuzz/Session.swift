@@ -29,6 +29,7 @@ public struct EventTotals: Hashable, Sendable {
             ("esrch", "results: ESRCH", o.esrch),
             ("otherErrno", "results: other errno", o.otherErrno),
             ("adoptedProtections", "mprotects stopped by ENOMEM (adopted)", o.adoptedProtections),
+            ("adoptedDrops", "MADV_DONTNEEDs stopped by ENOMEM (adopted)", o.adoptedDrops),
         ]
     }
 }
