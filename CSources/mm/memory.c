@@ -261,10 +261,11 @@ static bool page_unlocked(const void *page)
  *
  * The page comes from the swap cache, or is read from its slot into a new
  * page put in the swap cache, so that every pte naming the slot gets the
- * one page.  A page reclaim owns (locked, on its way out) is waited for,
- * and the fault retried.  The page is mapped only if the pte still holds
- * the entry, checked under the pte lock (pte_same): a fault beside this
- * one, a zap or reclaim may have changed it since it was read.  A write
+ * one page.  The page is mapped only if the pte still holds the entry,
+ * checked under the pte lock (pte_same): a fault beside this one, a zap
+ * or reclaim may have changed it since it was read; and only if the page
+ * is still the slot's and reclaim does not own it (locked, on its way
+ * out), else it is waited for and the fault retried.  A write
  * is retried as a write fault on the read-only pte (copy-on-write),
  * unless nothing else can see the page.
  */
@@ -276,6 +277,8 @@ static int do_swap_page(struct mm_struct *mm, struct vm_area_struct *vma,
 	struct page *page;
 	spinlock_t *ptl;
 	pte_t *pte, new;
+	bool exclusive;
+	int err;
 
 	page = lookup_swap_cache(entry);
 	if (page) {
@@ -284,36 +287,63 @@ static int do_swap_page(struct mm_struct *mm, struct vm_area_struct *vma,
 		page = alloc_page(GFP_HIGHUSER);
 		if (!page)
 			return VM_FAULT_OOM;
-		/* -EEXIST: another fault read it; -ENOENT: the slot is gone */
-		if (add_to_swap_cache(page, entry)) {
+		err = add_to_swap_cache(page, entry);
+		if (err) {
 			put_page(page);
+			/*
+			 * -EEXIST: another fault read it in; -ENOENT: the
+			 * slot is gone, so the pte must have changed.  Wait
+			 * for whoever holds the pte lock, and look again.
+			 */
+			pte = pte_offset_map_lock(mm, pmd, address, &ptl);
+			if (err == -ENOENT && pte_same(*pte, orig_pte)) {
+				sim_report(MMSIM_V_BUG, smp_processor_id(),
+					   address, -1, __func__,
+					   "pte names free swap slot %llu",
+					   (unsigned long long)entry.val);
+				pte_unmap_unlock(pte, ptl);
+				return VM_FAULT_SIGSEGV;
+			}
+			pte_unmap_unlock(pte, ptl);
 			return VM_FAULT_MINOR;
 		}
 		swap_readpage(page, entry);
 	}
-	if (PageLocked(page)) {
-		sim_spin_until(page_unlocked, page);
-		put_page(page);
-		return VM_FAULT_MINOR;
-	}
-
 	pte = pte_offset_map_lock(mm, pmd, address, &ptl);
 	if (unlikely(!pte_same(*pte, orig_pte))) {
 		pte_unmap_unlock(pte, ptl);
 		put_page(page);
 		return VM_FAULT_MINOR;
 	}
+	/*
+	 * Under the pte lock, which reclaim takes to unmap this pte: the page
+	 * must still be the slot's and not reclaim's, or reclaim might miss
+	 * the mapping made here and free the page or split its sharers.
+	 */
+	if (PageLocked(page) || !PageSwapCache(page) ||
+	    page->private != entry.val) {
+		pte_unmap_unlock(pte, ptl);
+		sim_spin_until(page_unlocked, page);
+		put_page(page);
+		return VM_FAULT_MINOR;
+	}
+	/* this pte is the only one to see it: its own slot count, no map */
+	exclusive = page_mapcount(page) + page_swapcount(page) == 1;
 	mm->anon_rss++;
 	mm->swap_ents--;
 	if (PageAnon(page))
 		page_add_anon_rmap(page, vma, address);
 	else
 		page_add_new_anon_rmap(page, vma, address);
-	swap_free(entry);
 	new = mk_pte(page, vma->vm_page_prot);
-	if (write_access && can_share_swap_page(page))
+	if (write_access && exclusive)
 		new = maybe_mkwrite(pte_mkdirty(new), vma);
+	/*
+	 * The page goes in before the pte lets go of the slot: a fault that
+	 * reads the pte without the lock must not find it naming a free slot
+	 */
 	set_pte_at(mm, address, pte, new);
+	swap_free(entry);
 	/* the slot's last pte is gone: so is its copy, and the cache's hold */
 	remove_exclusive_swap_page(page);
 	pte_unmap_unlock(pte, ptl);
@@ -667,10 +697,9 @@ static unsigned long zap_pmd_range(struct mmu_gather *tlb,
 		 * one this unmap frees whole is only let go of.
 		 */
 		if (unlikely(pte_table_shared(pmd_page(*pmd)))) {
-			unsigned long table = addr & PMD_MASK;
-
-			if (table >= tlb->free_start &&
-			    table + PMD_SIZE <= tlb->free_end &&
+			if (tlb->free_end &&
+			    pte_table_within(addr, tlb->free_start,
+					     tlb->free_end) &&
 			    drop_shared_pte_table(tlb->mm, pmd))
 				continue;
 			if (pte_table_shared(pmd_page(*pmd)))

@@ -63,6 +63,19 @@ bool pte_table_shareable(struct vm_area_struct *vma, unsigned long addr)
 	return true;
 }
 
+/*
+ * Does [@start, @end) cover all of the pte table that maps @addr?  The
+ * last table reaches past TASK_SIZE, where nothing can be mapped.
+ */
+bool pte_table_within(unsigned long addr, unsigned long start,
+		      unsigned long end)
+{
+	unsigned long table = addr & PMD_MASK;
+
+	return table >= start &&
+	       (table + PMD_SIZE <= end || end >= TASK_SIZE);
+}
+
 /* The sharer node of @mm on @table, unlinked; NULL if it has none */
 static struct pt_sharer *sharer_unlink(struct page *table,
 				       struct mm_struct *mm)
@@ -268,7 +281,7 @@ int unshare_range(struct mm_struct *mm, unsigned long start,
 		pmd = pmd_offset(pud, addr);
 		if (pmd_none(*pmd) || !pte_table_shared(pmd_page(*pmd)))
 			continue;
-		if (keep_whole && !(addr & ~PMD_MASK) && !(next & ~PMD_MASK))
+		if (keep_whole && pte_table_within(addr, start, end))
 			continue;
 		err = unshare_pte_table(mm, pmd, addr);
 		if (err)

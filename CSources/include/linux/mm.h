@@ -85,6 +85,8 @@ static inline bool pte_table_shared(const struct page *table)
 int share_pte_table(struct mm_struct *dst_mm, struct mm_struct *src_mm,
 		    pmd_t *dst_pmd, pmd_t *src_pmd, unsigned long addr);
 bool pte_table_shareable(struct vm_area_struct *vma, unsigned long addr);
+bool pte_table_within(unsigned long addr, unsigned long start,
+		      unsigned long end);
 int unshare_pte_table(struct mm_struct *mm, pmd_t *pmd,
 		      unsigned long addr);
 int unshare_range(struct mm_struct *mm, unsigned long start,

@@ -313,16 +313,39 @@ static int __hw_walk(struct sim_mmu *mmu, unsigned long addr, bool write)
 	return 0;
 }
 
+/*
+ * A page fault invalidates the paging-structure-cache entries that the
+ * walk for its address would use (SDM 4.10.4.1), so that the retry after
+ * the handler walks the tables as they are: a walk cached through a pte
+ * table the kernel has since replaced (an unshare whose flush is still
+ * on its way) does not fault for ever.
+ */
+static void psc_drop_walk(struct sim_mmu *mmu, unsigned long addr)
+{
+	int l;
+
+	for (l = PSC_PML4E; l < PSC_LEVELS; l++) {
+		struct psc_entry *e = psc_lookup(mmu, l, addr);
+
+		if (e)
+			psc_drop(mmu, e, false);
+	}
+}
+
 static int hw_walk(struct sim_mmu *mmu, unsigned long addr, bool write)
 {
 	int code;
 
 	/* host threads: the MMU lock keeps IPIs out instead */
-	if (sim_threaded())
-		return __hw_walk(mmu, addr, write);
-	__get_cpu_var(in_walk) = true;
-	code = __hw_walk(mmu, addr, write);
-	__get_cpu_var(in_walk) = false;
+	if (sim_threaded()) {
+		code = __hw_walk(mmu, addr, write);
+	} else {
+		__get_cpu_var(in_walk) = true;
+		code = __hw_walk(mmu, addr, write);
+		__get_cpu_var(in_walk) = false;
+	}
+	if (code)
+		psc_drop_walk(mmu, addr);
 	return code;
 }
 
@@ -532,10 +555,19 @@ static int check_tlb_entry(unsigned int cpu, struct mm_struct *mm, long cr3,
 	old = !(pte & _PAGE_ACCESSED) && !sim_threaded();
 	if ((pte & _PAGE_PRESENT) &&
 	    pte_pfn(__pte(pte)) == e->pfn &&
-	    (!e->writable || (pte & _PAGE_RW)) && !old)
+	    (!e->writable || (pte & _PAGE_RW))) {
+		if (!old)
+			return 0;
+		/*
+		 * Only the accessed bit: the translation is still right, and
+		 * the flush is owed by whoever cleared the bit, whenever this
+		 * call began.
+		 */
+		if (sim_flush_owed_elsewhere(mm, addr, 0))
+			return 0;
+	} else if (sim_flush_owed_elsewhere(mm, addr, since)) {
 		return 0;
-	if (sim_flush_owed_elsewhere(mm, addr, since))
-		return 0;
+	}
 	sim_report(MMSIM_V_INCOHERENT, cpu, addr, e->pfn, func,
 		   "cpu %u maps %#lx to frame %u%s (filled at %llu); ptes say %#llx%s",
 		   cpu, addr, e->pfn, e->writable ? " rw" : "",
