@@ -30,8 +30,8 @@ struct BenchCommand: ParsableCommand {
 
             Then shared pte tables (share=fork), from the first variant \
             asked for with ptl=split: a parent with each of --fork-pages \
-            private pages stored to forks a child that exits, or execs and \
-            exits, with share=off and share=fork side by side (host ns per \
+            private pages stored to forks a child that exits, execs and \
+            exits, or exits after the parent stored to one page, with share=off and share=fork side by side (host ns per \
             fork and per workload, medians of --fork-repeats; ptes copied, \
             tables shared), on machines of their own sized for the largest \
             parent (--frames does not apply); and the price of sharing per \
