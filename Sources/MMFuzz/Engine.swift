@@ -68,7 +68,19 @@ public final class CaseRunner {
     public let machine: Machine
     /// The reference model, as the calls so far left it.
     public var model: Model { _model }
-    var _model: Model
+    /// The model, kept out of line and reached through its address: a
+    /// mutation of a class's stored property around a call the optimizer
+    /// cannot see into (`Model.apply`, in another module) is checked for
+    /// exclusive access at run time, on every call (swift_beginAccess
+    /// and swift_endAccess, 2 % of a checked run), and reading it
+    /// (`visitState`, `undecidedProtection`) copied the whole struct.
+    /// One runner is used by one thread at a time, and nothing it calls
+    /// reaches back into it.
+    var _model: Model {
+        unsafeAddress { UnsafePointer(modelStorage) }
+        unsafeMutableAddress { modelStorage }
+    }
+    private let modelStorage: UnsafeMutablePointer<Model>
     public let checked: Bool
     public let checkpointInterval: Int
 
@@ -115,11 +127,17 @@ public final class CaseRunner {
     public init(config: CaseConfig, variant: Variant, checked: Bool = true,
                 checkpointInterval: Int = 64) throws(Errno) {
         machine = try Machine(config.machineConfig(variant))
-        _model = Model(cpus: config.cpus)
+        modelStorage = .allocate(capacity: 1)
+        modelStorage.initialize(to: Model(cpus: config.cpus))
         self.checked = checked
         self.checkpointInterval = max(1, checkpointInterval)
         cpus = config.cpus
         nrFrames = max(0, config.frames)
+    }
+
+    deinit {
+        modelStorage.deinitialize(count: 1)
+        modelStorage.deallocate()
     }
 
     /// Runs `fuzzCase` from a fresh machine to its end-of-case audit.
