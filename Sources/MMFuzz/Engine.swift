@@ -100,6 +100,7 @@ public final class CaseRunner {
 
     // Checkpoint scratch, kept between checkpoints.
     private var identity = FrameIdentity()
+    private var mappingScratch: [Mapping] = []
     private let nrFrames: Int
 
     // Stored properties are internal (Engine+Batch.swift shares them) and
@@ -379,16 +380,21 @@ public final class CaseRunner {
     public func normalize(_ vmas: [VMAInfo]) -> [Mapping] {
         var result: [Mapping] = []
         result.reserveCapacity(vmas.count)
-        for v in vmas {
-            if var last = result.last, last.end == v.start, last.prot == v.prot.rawValue,
-               last.shared == v.shared {
-                last.end = v.end
-                result[result.count - 1] = last
-            } else {
-                result.append(Mapping(start: v.start, end: v.end, prot: v.prot.rawValue, shared: v.shared))
-            }
-        }
+        for v in vmas { Self.append(v, normalizedTo: &result) }
         return result
+    }
+
+    /// Appends the next vma (in address order) to `mappings` as
+    /// ``normalize(_:)`` does: merged into the last mapping when it
+    /// continues it.
+    @inline(__always)
+    private static func append(_ v: VMAInfo, normalizedTo mappings: inout [Mapping]) {
+        if let last = mappings.last, last.end == v.start, last.prot == v.prot.rawValue,
+           last.shared == v.shared {
+            mappings[mappings.count - 1].end = v.end
+        } else {
+            mappings.append(Mapping(start: v.start, end: v.end, prot: v.prot.rawValue, shared: v.shared))
+        }
     }
 
     /// The machine's audit and the whole abstract state against the model.
@@ -418,14 +424,23 @@ public final class CaseRunner {
         // checks).
         var ids = identity
         identity = FrameIdentity()
-        defer { identity = ids }
-        ids.start(frames: nrFrames, slots: _model.frameSlots)
+        var mappings = mappingScratch
+        mappingScratch = []
+        defer {
+            identity = ids
+            mappingScratch = mappings
+        }
+        // One copy of the model (its tables retained, not copied) for
+        // the whole scan, not one per mm: the visit calls out to C.
+        let model = _model
+        ids.start(frames: nrFrames, slots: model.frameSlots)
         let frames = UInt64(nrFrames)
+        let machine = machine
         for (i, mm) in _live.enumerated() {
             let id = MMID(rawValue: mm)
-            guard let (vmas, info) = try? machineView(of: id) else { return false }
+            guard let info = try? machineView(of: id, mappings: &mappings) else { return false }
             var bad = false
-            let visited = _model.visitState(of: mm) { addr, page in
+            let visited = model.visitState(of: mm) { addr, page in
                 guard let pte = try? machine.lookup(mm: id, addr: addr), pte.word0 == page.word0,
                       pte.pfn < frames, ids.agree(pfn: Int(pte.pfn), key: page.frame) else {
                     bad = true
@@ -435,14 +450,18 @@ public final class CaseRunner {
             }
             guard let state = visited, state.complete, !bad, info.users == users[i],
                   info.anonRSS == UInt64(state.anonRSS), info.fileRSS == UInt64(state.fileRSS),
-                  info.totalVM == UInt64(state.totalVM), normalize(vmas) == state.mappings else {
+                  info.totalVM == UInt64(state.totalVM), mappings == state.mappings else {
                 return false
             }
         }
-        let stats = machine.stats
-        let tables = stats.ptablesAlloced &- stats.ptablesFreed
-        return UInt64(_model.userPages) == stats.framesUsedNow &- tables
+        // The three counters alone, not a copy of every counter.
+        let tables = machine[Self.ptablesAlloced] &- machine[Self.ptablesFreed]
+        return UInt64(model.userPages) == machine[Self.framesUsedNow] &- tables
     }
+
+    private static let ptablesAlloced = Stats.counter(named: "ptables_alloced")!
+    private static let ptablesFreed = Stats.counter(named: "ptables_freed")!
+    private static let framesUsedNow = Stats.counter(named: "frames_used_now")!
 
     /// The whole abstract state against the model, reporting the first
     /// difference.
@@ -461,14 +480,13 @@ public final class CaseRunner {
                 return fail("live", "the model has no state for live mm \(mm)")
             }
             let id = MMID(rawValue: mm)
-            let vmas: [VMAInfo]
+            var mappings: [Mapping] = []
             let info: MMInfo
             do {
-                (vmas, info) = try machineView(of: id)
+                info = try machineView(of: id, mappings: &mappings)
             } catch {
                 return fail("live", "mm \(mm) is live but the machine says \(error)")
             }
-            let mappings = normalize(vmas)
             if mappings != state.mappings {
                 return fail("mappings", "mm \(mm): machine \(mappings), model \(state.mappings)")
             }
@@ -508,10 +526,14 @@ public final class CaseRunner {
 
     /// The first page mismatch in address order (dictionary order varies
     /// between processes; the message should not).
-    /// What the machine says of `id` at a checkpoint: its vmas and
-    /// counters (both checkpoint paths read them alike).
-    private func machineView(of id: MMID) throws(Errno) -> ([VMAInfo], MMInfo) {
-        (try machine.vmas(of: id), try machine.info(of: id))
+    /// What the machine says of `id` at a checkpoint: its vmas, as
+    /// ``normalize(_:)`` makes them mappings, in `mappings` (emptied
+    /// first; its storage reused), and its counters (both checkpoint
+    /// paths read them alike).
+    private func machineView(of id: MMID, mappings: inout [Mapping]) throws(Errno) -> MMInfo {
+        mappings.removeAll(keepingCapacity: true)
+        try machine.forEachVMA(of: id) { Self.append($0, normalizedTo: &mappings) }
+        return try machine.info(of: id)
     }
 
     private func pageFailure(at: String, index: Int?) -> Failure {
