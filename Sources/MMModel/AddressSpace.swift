@@ -302,8 +302,9 @@ struct SpaceTable: Hashable, Sendable {
 
     var count: Int { ids.count }
 
+    /// Where the space of `id` is, for ``subscript(at:)``.
     @inline(__always)
-    private func index(of id: Int32) -> Int? {
+    func index(of id: Int32) -> Int? {
         var i = 0
         while i < ids.count {
             if ids[i] == id { return i }
@@ -333,6 +334,27 @@ struct SpaceTable: Hashable, Sendable {
     subscript(live id: Int32) -> AddressSpace {
         _read { yield spaces[index(of: id)!] }
         _modify { yield &spaces[index(of: id)!] }
+    }
+
+    /// The space at `index` (from ``index(of:)``), read where it lies.
+    subscript(at index: Int) -> AddressSpace {
+        _read { yield spaces[index] }
+    }
+
+    /// Takes the space of `id`, which must have one, out of the table to
+    /// be changed while the rest of the model changes too (its frames
+    /// and objects), leaving an empty space in its place: nothing is
+    /// moved or allocated, as removing and inserting it again would.
+    /// Put it back with ``restore(_:id:)``.
+    mutating func take(_ id: Int32) -> AddressSpace {
+        var space = AddressSpace()
+        swap(&space, &spaces[index(of: id)!])
+        return space
+    }
+
+    /// Puts back the space ``take(_:)`` took out for `id`.
+    mutating func restore(_ space: consuming AddressSpace, id: Int32) {
+        spaces[index(of: id)!] = space
     }
 
     /// Removes the space of `id` and returns it.

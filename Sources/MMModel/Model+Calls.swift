@@ -312,9 +312,9 @@ extension Model {
     public mutating func zap(mm: Int32, addr: UInt64) -> Bool {
         let page = addr >> Geometry.pageShift
         guard spaces[mm]?.pages[page] != nil else { return false }
-        var space = spaces.removeValue(forKey: mm)!
+        var space = spaces.take(mm)
         dropPages(&space, page << Geometry.pageShift, (page + 1) << Geometry.pageShift)
-        spaces[mm] = space
+        spaces.restore(space, id: mm)
         return true
     }
 
@@ -349,11 +349,11 @@ extension Model {
     /// if present.  (Read where the space lies: no copy of it to retain,
     /// or to outlive the call and make a later change copy its tables.)
     func probe(_ mm: Int32, _ addr: UInt64) -> Probe {
-        guard spaces.contains(mm) else { return .noMM }
-        guard addr < Geometry.taskSize, let s = spaces[live: mm].segment(containing: addr) else {
+        guard let i = spaces.index(of: mm) else { return .noMM }
+        guard addr < Geometry.taskSize, let s = spaces[at: i].segment(containing: addr) else {
             return .unmapped
         }
-        return .mapped(s, spaces[live: mm].pages[addr >> Geometry.pageShift])
+        return .mapped(s, spaces[at: i].pages[addr >> Geometry.pageShift])
     }
 
     /// Throws unless `outcome` is `expected`, or `.oom` when `mayFail`.
@@ -441,11 +441,11 @@ extension Model {
             nextObject += 1
             objects[object] = SharedObject(pages: [:], mappedPages: len >> Geometry.pageShift)
         }
-        var changed = spaces.removeValue(forKey: mm)!
+        var changed = spaces.take(mm)
         unmap(&changed, start, start + len)
         changed.insert(Segment(start: start, end: start + len, prot: Bits.effective(prot),
                                object: object, pgoff: 0))
-        spaces[mm] = changed
+        spaces.restore(changed, id: mm)
     }
 
     mutating func munmap(_ call: Call, cpu: Int, mm: Int32, addr: UInt64, length: UInt64,
@@ -462,9 +462,9 @@ extension Model {
         // cut in two: at an end of the range that lies inside a mapping.
         let splits = spaces[live: mm].needsSplit(addr, end)
         if try expectOrENOMEM(call, .ok, outcome, mayFail: mayFail && splits) { return }
-        var changed = spaces.removeValue(forKey: mm)!
+        var changed = spaces.take(mm)
         unmap(&changed, addr, end)
-        spaces[mm] = changed
+        spaces.restore(changed, id: mm)
     }
 
     mutating func mprotect(_ call: Call, cpu: Int, mm: Int32, addr: UInt64, length: UInt64,
@@ -514,7 +514,7 @@ extension Model {
                                mayFail: mayFail && whole)
         // MADV_DONTNEED allocates nothing that could stop it half-way: a
         // failure for lack of memory is taken to have dropped the pages.
-        var changed = spaces.removeValue(forKey: mm)!
+        var changed = spaces.take(mm)
         if sparing.isEmpty {
             dropPages(&changed, addr, end)
         } else {
@@ -522,7 +522,7 @@ extension Model {
                 release(changed.pages.removeValue(forKey: page)!)
             }
         }
-        spaces[mm] = changed
+        spaces.restore(changed, id: mm)
     }
 }
 
