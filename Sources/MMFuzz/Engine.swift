@@ -450,7 +450,7 @@ public final class CaseRunner {
             }
             guard let state = visited, state.complete, !bad, info.users == users[i],
                   info.anonRSS == UInt64(state.anonRSS), info.fileRSS == UInt64(state.fileRSS),
-                  info.totalVM == UInt64(state.totalVM), mappings == state.mappings else {
+                  info.totalVM == UInt64(state.totalVM), model.hasMappings(mappings, of: mm) else {
                 return false
             }
         }
@@ -635,11 +635,10 @@ struct FrameIdentity {
     private var stamp: UInt64 = 0
 
     /// Forgets every page seen, for a machine of `frames` frames and a
-    /// model whose keys have slots below `slots`.
+    /// model whose keys have slots below `slots`.  (The array by pfn
+    /// grows as pfns are seen, not to `frames` at once: a case's machine
+    /// is fresh, and its kernel hands out low pfns first.)
     mutating func start(frames: Int, slots: Int) {
-        if slotOfPfn.count < frames {
-            slotOfPfn += repeatElement(0, count: frames - slotOfPfn.count)
-        }
         if pfnOfSlot.count < slots {
             pfnOfSlot += repeatElement(0, count: slots - pfnOfSlot.count)
         }
@@ -659,6 +658,7 @@ struct FrameIdentity {
     mutating func agree(pfn: Int, key: FrameKey) -> Bool {
         let slot = key.slot
         let mark = stamp << 32
+        if pfn >= slotOfPfn.count { grow(toHold: pfn) }
         let seen = slotOfPfn[pfn]
         if seen >> 32 == stamp {
             // Seen: its key's pfn was recorded as this one then.
@@ -670,5 +670,12 @@ struct FrameIdentity {
         if other >> 32 == stamp { return other == mark | UInt64(pfn) }
         pfnOfSlot[slot] = mark | UInt64(pfn)
         return true
+    }
+
+    /// Makes `slotOfPfn` long enough for `pfn` (entries of no stamp).
+    @inline(never)
+    private mutating func grow(toHold pfn: Int) {
+        let count = Swift.max(pfn + 1, slotOfPfn.count * 2, 256)
+        slotOfPfn += repeatElement(0, count: count - slotOfPfn.count)
     }
 }

@@ -746,14 +746,27 @@ struct AddressSpace: Hashable, Sendable {
     /// the same protection and sharing merged.
     var normalized: [Mapping] {
         var out: [Mapping] = []
-        for s in segments {
-            if let last = out.last, last.end == s.start, last.prot == s.prot,
-               last.shared == s.isShared {
-                out[out.count - 1].end = s.end
-            } else {
-                out.append(Mapping(start: s.start, end: s.end, prot: s.prot, shared: s.isShared))
-            }
+        forEachNormalized {
+            out.append($0)
+            return true
         }
         return out
+    }
+
+    /// Hands each mapping of ``normalized``, in order, to `body` until it
+    /// returns false, without building the array; false when stopped.
+    @discardableResult
+    func forEachNormalized(_ body: (Mapping) -> Bool) -> Bool {
+        var run: Mapping?
+        for s in segments {
+            if let last = run, last.end == s.start, last.prot == s.prot, last.shared == s.isShared {
+                run!.end = s.end
+            } else {
+                if let last = run, !body(last) { return false }
+                run = Mapping(start: s.start, end: s.end, prot: s.prot, shared: s.isShared)
+            }
+        }
+        if let last = run { return body(last) }
+        return true
     }
 }
