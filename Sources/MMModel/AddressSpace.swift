@@ -425,7 +425,9 @@ struct FrameTable: Hashable, Sendable {
 
     /// The live frame of `key`.
     subscript(key: UInt64) -> Frame {
-        @inline(__always) get { slots[Self.slot(key)] }
+        // Read where it lies: reading a field copies no frame (and
+        // retains no array of its words).
+        @inline(__always) _read { yield slots[Self.slot(key)] }
         @inline(__always) _modify { yield &slots[Self.slot(key)] }
     }
 }
@@ -656,19 +658,19 @@ struct AddressSpace: Hashable, Sendable {
         segments.insert(upper, at: i + 1)
     }
 
-    /// Removes the segments' parts inside [start, end) and returns them.
-    /// (A copy of them, not a slice: a slice would keep the whole array
-    /// shared, and the removal would copy all of it.)
-    mutating func cut(_ start: UInt64, _ end: UInt64) -> [Segment] {
+    /// Removes the segments' parts inside [start, end), handing each to
+    /// `removed` first, in order.  (No array of them is built: an unmap
+    /// only needs the shared ones, and most remove none.)
+    mutating func cut(_ start: UInt64, _ end: UInt64, _ removed: (Segment) -> Void) {
         split(at: start)
         split(at: end)
         let lo = firstIndex(endingAbove: start)
         var hi = lo
-        while hi < segments.count, segments[hi].start < end { hi += 1 }
-        if lo == hi { return [] }
-        let removed = Array(segments[lo ..< hi])
-        segments.removeSubrange(lo ..< hi)
-        return removed
+        while hi < segments.count, segments[hi].start < end {
+            removed(segments[hi])
+            hi += 1
+        }
+        if lo < hi { segments.removeSubrange(lo ..< hi) }
     }
 
     /// Inserts `segment`, which overlaps none.

@@ -167,8 +167,8 @@ extension Model {
     /// Removes [start, end) from `space`: pages and segments.
     mutating func unmap(_ space: inout AddressSpace, _ start: UInt64, _ end: UInt64) {
         dropPages(&space, start, end)
-        for segment in space.cut(start, end) where segment.isShared {
-            unmapObject(segment.object, pages: segment.pages)
+        space.cut(start, end) { segment in
+            if segment.isShared { unmapObject(segment.object, pages: segment.pages) }
         }
     }
 
