@@ -16,7 +16,10 @@ extension Model {
     /// - Throws: ``Divergence`` when the outcome is not one the model allows.
     public mutating func apply(_ call: Call, outcome: Outcome,
                                mayFailAllocation: Bool) throws(Divergence) {
-        undecided = nil
+        // Its case tested first: assigning nil destroys the old value
+        // through outlined value-witness calls even when there is none
+        // (nearly always), and `!= nil` copies it the same way.
+        if case .some = undecided { undecided = nil }
         let cpu = call.cpu, mm = call.mmID
         switch call.request {
         case .load(let addr):
