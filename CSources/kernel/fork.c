@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* mm_struct lifetime, and fork's copy of an address space. */
 #include <linux/mm.h>
+#include <linux/rmap.h>
 #include <asm/pgalloc.h>
 #include <asm/tlbflush.h>
 
@@ -14,6 +15,9 @@ static struct mm_struct *mm_init(struct mm_struct *mm)
 	mm->anon_rss = 0;
 	mm->file_rss = 0;
 	mm->nr_ptes = 0;
+	mm->swap_ents = 0;
+	mm->anon_vma = NULL;
+	INIT_LIST_HEAD(&mm->anon_vma_node);
 	mm->free_area_cache = 0;
 	init_rwsem_class(&mm->mmap_sem, LOCK_CLASS_MMAP_SEM);
 	spin_lock_init_class(&mm->page_table_lock, LOCK_CLASS_MM_PTL);
@@ -39,13 +43,18 @@ struct mm_struct *mm_alloc(void)
 	if (!mm)
 		return NULL;
 	mm->total_vm = 0;
-	return mm_init(mm);
+	if (!mm_init(mm))
+		return NULL;
+	/* a family of its own (__GFP_NOFAIL) */
+	anon_vma_prepare(mm);
+	return mm;
 }
 
 /* The last reference to the struct itself: free the pgd and the struct */
 static void __mmdrop(struct mm_struct *mm)
 {
 	BUG_ON(mm->mmap || mm->nr_ptes);
+	anon_vma_unlink(mm);
 	pgd_free(mm->pgd);
 	sim_mm_unregister(mm);
 	kfree(mm);
@@ -75,6 +84,8 @@ static int dup_mmap(struct mm_struct *mm, struct mm_struct *oldmm)
 
 	down_write(&oldmm->mmap_sem);
 	down_write_nested(&mm->mmap_sem, SINGLE_DEPTH_NESTING);
+	/* the child's anonymous pages are the parent's: one family */
+	anon_vma_link(mm, oldmm);
 	/* under mmap_sem: another thread may be unmapping */
 	mm->total_vm = oldmm->total_vm;
 	for (mpnt = oldmm->mmap; mpnt; mpnt = mpnt->vm_next) {

@@ -10,14 +10,22 @@
  */
 #include <stdlib.h>
 #include <linux/mm.h>
+#include <linux/rmap.h>
 #include <linux/shmem_fs.h>
+#include <linux/swap.h>
 
 struct audit {
 	u32 *maps;		/* ptes mapping each frame */
 	u32 *refs;		/* references expected on each frame */
 	u8 *table;		/* frame is a page table of some mm */
 	u32 refs_end;		/* refs[] is 0 from here on */
+	u32 *slots;		/* swap entries naming each swap slot */
 	int found;
+};
+
+/* What one mm's ptes count, for its counters */
+struct audit_rss {
+	unsigned long file, anon, swap;
 };
 
 /* Count a reference to @pfn (one below the machine's frame count) */
@@ -59,13 +67,46 @@ static struct vm_area_struct *vma_of(struct mm_struct *mm,
 	return vma && vma->vm_start <= addr ? vma : NULL;
 }
 
+/* A swap entry of @mm; @once: the first visit of its pte table */
+static void audit_swap_pte(struct audit *a, struct vm_area_struct *vma,
+			   unsigned long addr, pte_t pte, bool once,
+			   struct audit_rss *rss)
+{
+	struct swap_info_struct *si = sim->swap_info;
+	unsigned long slot = swp_offset(pte_to_swp_entry(pte));
+
+	if (!vma || vma->vm_file) {
+		audit_report(a, MMSIM_V_ACCOUNTING, addr, -1,
+			     "swap entry %lu outside any private vma", slot);
+		return;
+	}
+	if (!si || !slot || slot >= si->max) {
+		audit_report(a, MMSIM_V_ACCOUNTING, addr, -1,
+			     "swap entry %lu names no slot", slot);
+		return;
+	}
+	rss->swap++;
+	if (once && a->slots)
+		a->slots[slot]++;
+}
+
+/*
+ * A present pte of @mm.  @once: the first visit of its pte table (a table
+ * shared by several mms is visited once per sharer; its ptes are one set
+ * of mappings, counted once, but count in every sharer's rss).
+ */
 static void audit_pte(struct audit *a, struct mm_struct *mm,
-		      unsigned long addr, pte_t pte, unsigned long *rss)
+		      unsigned long addr, pte_t pte, bool once,
+		      struct audit_rss *rss)
 {
 	struct vm_area_struct *vma = vma_of(mm, addr);
 	unsigned long pfn = pte_pfn(pte);
 	struct page *page;
 
+	if (is_swap_pte(pte)) {
+		audit_swap_pte(a, vma, addr, pte, once, rss);
+		return;
+	}
 	if (!pte_present(pte)) {
 		audit_report(a, MMSIM_V_ACCOUNTING, addr, -1,
 			     "unknown pte %#lx", pte_val(pte));
@@ -95,14 +136,71 @@ static void audit_pte(struct audit *a, struct mm_struct *mm,
 		audit_report(a, MMSIM_V_ACCOUNTING, addr, pfn,
 			     "page anon=%lu in a vma with flags %#lx",
 			     (unsigned long)PageAnon(page), vma->vm_flags);
+	/* the reverse map finds this pte from the page: its family, here */
+	if (PageAnon(page) && (page->anon_vma != mm->anon_vma ||
+			       page->index != addr >> PAGE_SHIFT))
+		audit_report(a, MMSIM_V_ACCOUNTING, addr, pfn,
+			     "reverse map of frame %lu leads to vpn %#lx of %s family, not to this pte of mm %d",
+			     pfn, page->index,
+			     page->anon_vma == mm->anon_vma ? "this" :
+							      "another",
+			     mm->id);
+	if (PageAnon(page))
+		rss->anon++;
+	else
+		rss->file++;
+	if (!once)
+		return;
 	a->maps[pfn]++;
 	audit_ref(a, pfn);
-	rss[!!PageAnon(page)]++;
+}
+
+/*
+ * A pte table @mm's pmd entry at @addr points at: the share count (the
+ * page count) is checked against the pmds that point at it once every mm
+ * is walked; here, that a shared one is listed as shared by @mm, that
+ * its entries are write-protected for all, and that ptl=split guards it.
+ */
+static void audit_shared_table(struct audit *a, struct mm_struct *mm,
+			       unsigned long addr, struct page *table)
+{
+	pte_t *pte = page_address(table);
+	unsigned long pfn = page_to_pfn(table);
+	struct pt_sharer *s;
+	int listed = 0, on_list = 0;
+	unsigned int i;
+
+	if (!pte_table_shared(table)) {
+		if (table->sharers)
+			audit_report(a, MMSIM_V_ACCOUNTING, addr, pfn,
+				     "pte table %lu lists sharers with count %d",
+				     pfn, page_count(table));
+		return;
+	}
+	if (!split_ptlocks())
+		audit_report(a, MMSIM_V_LOCKING, addr, pfn,
+			     "pte table %lu is shared without ptl=split", pfn);
+	for (s = table->sharers; s; s = s->next) {
+		listed++;
+		if (s->mm == mm)
+			on_list++;
+	}
+	if (listed != page_count(table) || on_list != 1)
+		audit_report(a, MMSIM_V_ACCOUNTING, addr, pfn,
+			     "pte table %lu: share count %d, %d sharers listed, mm %d listed %d times",
+			     pfn, page_count(table), listed, mm->id, on_list);
+	for (i = 0; i < PTRS_PER_PTE; i++)
+		if (pte_present(pte[i]) && pte_write(pte[i]))
+			audit_report(a, MMSIM_V_ACCOUNTING,
+				     addr + i * PAGE_SIZE, pte_pfn(pte[i]),
+				     "writable pte in pte table %lu shared by %d mms",
+				     pfn, page_count(table));
 }
 
 static void audit_mm(struct audit *a, struct mm_struct *mm)
 {
-	unsigned long rss[2] = { 0, 0 }, nr_ptes = 0, total_vm = 0;
+	struct audit_rss rss = { 0 };
+	unsigned long nr_ptes = 0, total_vm = 0;
 	struct vm_area_struct *vma;
 	unsigned int i, j, k, l;
 	int map_count = 0;
@@ -131,15 +229,22 @@ static void audit_mm(struct audit *a, struct mm_struct *mm)
 			for (k = next_entry(pmd, 0, PTRS_PER_PMD);
 			     k < PTRS_PER_PMD;
 			     k = next_entry(pmd, k + 1, PTRS_PER_PMD)) {
+				bool once;
 				pte_t *pte;
 
 				if (pmd_none(pmd[k]))
 					continue;
 				nr_ptes++;
+				once = !a->table[pmd_pfn(pmd[k])];
 				a->table[pmd_pfn(pmd[k])] = 1;
 				audit_ref(a, pmd_pfn(pmd[k]));
 				pte = (pte_t *)__va(pmd_val(pmd[k]) &
 						    PTE_PFN_MASK);
+				audit_shared_table(a, mm,
+						   ((unsigned long)i << PGDIR_SHIFT) |
+						   ((unsigned long)j << PUD_SHIFT) |
+						   ((unsigned long)k << PMD_SHIFT),
+						   pmd_page(pmd[k]));
 				for (l = next_entry(pte, 0, PTRS_PER_PTE);
 				     l < PTRS_PER_PTE;
 				     l = next_entry(pte, l + 1,
@@ -152,7 +257,8 @@ static void audit_mm(struct audit *a, struct mm_struct *mm)
 					       ((unsigned long)j << PUD_SHIFT) |
 					       ((unsigned long)k << PMD_SHIFT) |
 					       ((unsigned long)l << PAGE_SHIFT);
-					audit_pte(a, mm, addr, pte[l], rss);
+					audit_pte(a, mm, addr, pte[l], once,
+						  &rss);
 				}
 			}
 		}
@@ -165,14 +271,21 @@ static void audit_mm(struct audit *a, struct mm_struct *mm)
 				     "vmas overlap or are unsorted at %#lx",
 				     vma->vm_start);
 	}
-	if (rss[1] != mm->anon_rss)
+	if (rss.anon != mm->anon_rss)
 		audit_report(a, MMSIM_V_ACCOUNTING, 0, -1,
 			     "anon_rss is %lu, ptes map %lu", mm->anon_rss,
-			     rss[1]);
-	if (rss[0] != mm->file_rss)
+			     rss.anon);
+	if (rss.file != mm->file_rss)
 		audit_report(a, MMSIM_V_ACCOUNTING, 0, -1,
 			     "file_rss is %lu, ptes map %lu", mm->file_rss,
-			     rss[0]);
+			     rss.file);
+	if (rss.swap != mm->swap_ents)
+		audit_report(a, MMSIM_V_ACCOUNTING, 0, -1,
+			     "swap_ents is %lu, %lu ptes are swap entries",
+			     mm->swap_ents, rss.swap);
+	if (mm->anon_vma && list_empty(&mm->anon_vma_node))
+		audit_report(a, MMSIM_V_ACCOUNTING, 0, -1,
+			     "mm %d is not on its family's list", mm->id);
 	if (nr_ptes != mm->nr_ptes)
 		audit_report(a, MMSIM_V_ACCOUNTING, 0, -1,
 			     "nr_ptes is %lu, page tables hold %lu",
@@ -232,6 +345,11 @@ static int audit_begin(struct audit *a)
 	a->maps = sim->audit_maps;
 	a->refs = sim->audit_refs;
 	a->table = sim->audit_table;
+	if (sim->swap_info) {
+		a->slots = calloc(sim->swap_info->max, sizeof(*a->slots));
+		if (!a->slots)
+			return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -243,6 +361,78 @@ static void audit_end(struct audit *a)
 	memset(a->maps, 0, a->refs_end * sizeof(*a->maps));
 	memset(a->refs, 0, a->refs_end * sizeof(*a->refs));
 	memset(a->table, 0, a->refs_end);
+	free(a->slots);
+}
+
+/*
+ * Every slot against the swap entries that name it and the swap cache:
+ * a slot in use is held by its ptes or by a page in the swap cache, never
+ * by neither; the cache's pages are where they say and hold a reference.
+ */
+static void audit_swap(struct audit *a)
+{
+	struct swap_info_struct *si = sim->swap_info;
+	unsigned long slot, used = 0, cached = 0;
+
+	if (!si || !a->slots)
+		return;
+	for (slot = 1; slot < si->max; slot++) {
+		u32 map = si->swap_map[slot];
+		struct page *page = si->cache[slot];
+
+		if (!map) {
+			if (a->slots[slot])
+				audit_report(a, MMSIM_V_USE_AFTER_FREE, 0, -1,
+					     "%u swap entries name free swap slot %lu",
+					     a->slots[slot], slot);
+			if (page)
+				audit_report(a, MMSIM_V_ACCOUNTING, 0,
+					     page_to_pfn(page),
+					     "free swap slot %lu has a page in the swap cache",
+					     slot);
+			continue;
+		}
+		used++;
+		if ((map & SWAP_COUNT_MASK) != a->slots[slot])
+			audit_report(a, MMSIM_V_BAD_REFCOUNT, 0, -1,
+				     "swap slot %lu has count %u, %u swap entries name it",
+				     slot, map & SWAP_COUNT_MASK,
+				     a->slots[slot]);
+		if (!(map & SWAP_HAS_CACHE) != !page) {
+			audit_report(a, MMSIM_V_ACCOUNTING, 0, -1,
+				     "swap slot %lu: cache flag %d, cache page %s",
+				     slot, !!(map & SWAP_HAS_CACHE),
+				     page ? "present" : "absent");
+			continue;
+		}
+		if (!page) {
+			if (!(map & SWAP_COUNT_MASK))
+				audit_report(a, MMSIM_V_LEAK, 0, -1,
+					     "swap slot %lu held by nothing", slot);
+			continue;
+		}
+		cached++;
+		if (!PageSwapCache(page) || page->private != slot ||
+		    PageBuddy(page)) {
+			audit_report(a, MMSIM_V_ACCOUNTING, 0,
+				     page_to_pfn(page),
+				     "swap cache page of slot %lu says slot %lu (flag %d)",
+				     slot, page->private, PageSwapCache(page));
+			continue;
+		}
+		if (!(map & SWAP_COUNT_MASK) && !page_mapped(page))
+			audit_report(a, MMSIM_V_LEAK, 0, page_to_pfn(page),
+				     "swap cache page of slot %lu: no pte maps it or names its slot",
+				     slot);
+		audit_ref(a, page_to_pfn(page));
+	}
+	if (used != global_vm_event(swap_slots_now) ||
+	    cached != global_vm_event(swap_cache_now))
+		audit_report(a, MMSIM_V_ACCOUNTING, 0, -1,
+			     "%lu swap slots in use and %lu cached; counters say %llu and %llu",
+			     used, cached,
+			     (unsigned long long)global_vm_event(swap_slots_now),
+			     (unsigned long long)global_vm_event(swap_cache_now));
 }
 
 /**
@@ -274,6 +464,7 @@ int audit_vm(void)
 		sim_mmu_check_coherent(mm, 0, TASK_SIZE, U64_MAX,
 				       "mmsim_check");
 	}
+	audit_swap(&a);
 	for (pfn = 0; pfn < max_used_pfn; pfn++) {
 		struct page *page = pfn_to_page(pfn);
 
@@ -339,6 +530,12 @@ int audit_vm_leaks(void)
 		sim_report(MMSIM_V_LEAK, -1, 0, pfn, "mmsim_check_leaks",
 			   "%s frame %lu still allocated after every mm exited",
 			   PagePgtable(page) ? "page-table" : "user", pfn);
+		found++;
+	}
+	if (global_vm_event(swap_slots_now)) {
+		sim_report(MMSIM_V_LEAK, -1, 0, -1, "mmsim_check_leaks",
+			   "%llu swap slots still in use after every mm exited",
+			   (unsigned long long)global_vm_event(swap_slots_now));
 		found++;
 	}
 	objects = global_vm_event(slab_objects_now);

@@ -33,6 +33,9 @@ static long do_madvise(struct mm_struct *mm, unsigned long start,
 				return unmapped_error;
 		}
 		tmp = min(vma->vm_end, end);
+		/* a shared pte table gets the zap of a copy of its own */
+		if (unshare_range(mm, start, tmp, false))
+			return -ENOMEM;
 		zap_page_range(vma, start, tmp - start);
 		start = tmp;
 		if (start >= end)

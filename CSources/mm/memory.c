@@ -7,7 +7,9 @@
 #include <asm/pgalloc.h>
 #include <asm/tlbflush.h>
 #include <asm-generic/tlb.h>
+#include <linux/rmap.h>
 #include <linux/shmem_fs.h>
+#include <linux/swap.h>
 
 struct page *vm_normal_page(struct vm_area_struct *vma, unsigned long addr,
 			    pte_t pte)
@@ -108,49 +110,6 @@ static pte_t *pte_alloc_map(struct mm_struct *mm, pmd_t *pmd,
 	return pte_offset_map(pmd, address);
 }
 
-static pte_t *pte_offset_map_lock(struct mm_struct *mm, pmd_t *pmd,
-				  unsigned long address, spinlock_t **ptlp)
-{
-	spinlock_t *ptl = pte_lockptr(mm, pmd);
-
-	*ptlp = ptl;
-	spin_lock(ptl);
-	return pte_offset_map(pmd, address);
-}
-
-static void pte_unmap_unlock(pte_t *pte, spinlock_t *ptl)
-{
-	spin_unlock(ptl);
-	pte_unmap(pte);
-}
-
-/* Reverse-map counts: how many ptes map a page */
-
-void page_add_new_anon_rmap(struct page *page)
-{
-	SetPageAnon(page);
-	page->_mapcount = 0;
-}
-
-void page_add_file_rmap(struct page *page)
-{
-	page->_mapcount++;
-}
-
-void page_dup_rmap(struct page *page)
-{
-	page->_mapcount++;
-}
-
-void page_remove_rmap(struct page *page)
-{
-	if (--page->_mapcount < -1) {
-		sim_report(MMSIM_V_BAD_REFCOUNT, smp_processor_id(), 0,
-			   page_to_pfn(page), __func__, "mapcount below zero");
-		page->_mapcount = -1;
-	}
-}
-
 /* The fault handlers */
 
 static int do_anonymous_page(struct mm_struct *mm, struct vm_area_struct *vma,
@@ -179,7 +138,7 @@ static int do_anonymous_page(struct mm_struct *mm, struct vm_area_struct *vma,
 		return VM_FAULT_MINOR;
 	}
 	mm->anon_rss++;
-	page_add_new_anon_rmap(page);
+	page_add_new_anon_rmap(page, vma, address);
 	set_pte_at(mm, address, pte, entry);
 	pte_unmap_unlock(pte, ptl);
 	return VM_FAULT_MINOR;
@@ -219,10 +178,13 @@ static int do_shared_fault(struct mm_struct *mm, struct vm_area_struct *vma,
 /*
  * do_wp_page - a write to a present, write-protected pte, with @ptl held.
  *
- * An anonymous page mapped once is reused in place.  Otherwise the page is
- * copied: the old pte is cleared and flushed from every CPU, then the copy
- * is installed, and only then does the old page's mapcount drop, since
- * other CPUs may still read it through their TLBs until the flush.
+ * An anonymous page nothing else can see (mapped once, and no swap entry
+ * names its slot if it is in the swap cache) is reused in place, out of
+ * the swap cache.  Not one reclaim owns: reclaim may be writing it out.
+ * Otherwise the page is copied: the old pte is cleared and flushed from
+ * every CPU, then the copy is installed, and only then does the old
+ * page's mapcount drop, since other CPUs may still read it through their
+ * TLBs until the flush.
  */
 static int do_wp_page(struct mm_struct *mm, struct vm_area_struct *vma,
 		      unsigned long address, pte_t *page_table, pmd_t *pmd,
@@ -235,7 +197,10 @@ static int do_wp_page(struct mm_struct *mm, struct vm_area_struct *vma,
 	if (!old_page)
 		goto unlock;
 	if ((vma->vm_flags & VM_SHARED) ||
-	    (PageAnon(old_page) && page_mapcount(old_page) == 1)) {
+	    (PageAnon(old_page) && !PageLocked(old_page) &&
+	     can_share_swap_page(old_page))) {
+		if (PageSwapCache(old_page))
+			delete_from_swap_cache(old_page);
 		entry = maybe_mkwrite(pte_mkdirty(pte_mkyoung(orig_pte)), vma);
 		set_pte_at(mm, address, page_table, entry);
 		flush_tlb_page(vma, address);
@@ -265,7 +230,7 @@ static int do_wp_page(struct mm_struct *mm, struct vm_area_struct *vma,
 		ptep_clear_flush(vma, address, page_table);
 		set_pte_at(mm, address, page_table, entry);
 		__get_cpu_var(did_cow) = true;
-		page_add_new_anon_rmap(new_page);
+		page_add_new_anon_rmap(new_page, vma, address);
 		/*
 		 * Only now may the old page's mapcount drop: until the flush
 		 * a CPU of this mm may still read it through its TLB, and
@@ -274,6 +239,8 @@ static int do_wp_page(struct mm_struct *mm, struct vm_area_struct *vma,
 		 * fixed both in "mm: fix race in COW logic" (2008).
 		 */
 		page_remove_rmap(old_page);
+		/* its swap entries may all be gone: the cache lets go too */
+		free_swap_cache(old_page);
 		count_vm_event(cow_copies);
 		new_page = old_page;	/* drop the mapping's reference */
 	}
@@ -281,6 +248,75 @@ static int do_wp_page(struct mm_struct *mm, struct vm_area_struct *vma,
 	put_page(old_page);
 unlock:
 	pte_unmap_unlock(page_table, ptl);
+	return VM_FAULT_MINOR;
+}
+
+static bool page_unlocked(const void *page)
+{
+	return !PageLocked((const struct page *)page);
+}
+
+/*
+ * do_swap_page - a fault on a swap entry, with nothing locked
+ *
+ * The page comes from the swap cache, or is read from its slot into a new
+ * page put in the swap cache, so that every pte naming the slot gets the
+ * one page.  A page reclaim owns (locked, on its way out) is waited for,
+ * and the fault retried.  The page is mapped only if the pte still holds
+ * the entry, checked under the pte lock (pte_same): a fault beside this
+ * one, a zap or reclaim may have changed it since it was read.  A write
+ * is retried as a write fault on the read-only pte (copy-on-write),
+ * unless nothing else can see the page.
+ */
+static int do_swap_page(struct mm_struct *mm, struct vm_area_struct *vma,
+			unsigned long address, pmd_t *pmd, int write_access,
+			pte_t orig_pte)
+{
+	swp_entry_t entry = pte_to_swp_entry(orig_pte);
+	struct page *page;
+	spinlock_t *ptl;
+	pte_t *pte, new;
+
+	page = lookup_swap_cache(entry);
+	if (page) {
+		count_vm_event(swap_cache_hits);
+	} else {
+		page = alloc_page(GFP_HIGHUSER);
+		if (!page)
+			return VM_FAULT_OOM;
+		/* -EEXIST: another fault read it; -ENOENT: the slot is gone */
+		if (add_to_swap_cache(page, entry)) {
+			put_page(page);
+			return VM_FAULT_MINOR;
+		}
+		swap_readpage(page, entry);
+	}
+	if (PageLocked(page)) {
+		sim_spin_until(page_unlocked, page);
+		put_page(page);
+		return VM_FAULT_MINOR;
+	}
+
+	pte = pte_offset_map_lock(mm, pmd, address, &ptl);
+	if (unlikely(!pte_same(*pte, orig_pte))) {
+		pte_unmap_unlock(pte, ptl);
+		put_page(page);
+		return VM_FAULT_MINOR;
+	}
+	mm->anon_rss++;
+	mm->swap_ents--;
+	if (PageAnon(page))
+		page_add_anon_rmap(page, vma, address);
+	else
+		page_add_new_anon_rmap(page, vma, address);
+	swap_free(entry);
+	new = mk_pte(page, vma->vm_page_prot);
+	if (write_access && can_share_swap_page(page))
+		new = maybe_mkwrite(pte_mkdirty(new), vma);
+	set_pte_at(mm, address, pte, new);
+	/* the slot's last pte is gone: so is its copy, and the cache's hold */
+	remove_exclusive_swap_page(page);
+	pte_unmap_unlock(pte, ptl);
 	return VM_FAULT_MINOR;
 }
 
@@ -308,6 +344,9 @@ static int handle_pte_fault(struct mm_struct *mm, struct vm_area_struct *vma,
 			sim_spin_until(pte_not_gathered, pte);
 			return VM_FAULT_MINOR;
 		}
+		if (is_swap_pte(old))
+			return do_swap_page(mm, vma, address, pmd,
+					    write_access, old);
 		if (!pte_none(old)) {
 			sim_report(MMSIM_V_BUG, smp_processor_id(), address,
 				   -1, __func__, "unknown non-present pte %#llx",
@@ -369,10 +408,19 @@ int handle_mm_fault(struct mm_struct *mm, struct vm_area_struct *vma,
 	pte = pte_alloc_map(mm, pmd, address);
 	if (!pte)
 		return VM_FAULT_OOM;
+	/* every change to a shared pte table unshares it first */
+	if (unlikely(pte_table_shared(pmd_page(*pmd)))) {
+		if (unshare_pte_table(mm, pmd, address))
+			return VM_FAULT_OOM;
+		pte = pte_offset_map(pmd, address);
+	}
 	return handle_pte_fault(mm, vma, address, pte, pmd, write_access);
 }
 
 /* fork: copy the ptes of a private vma, write-protecting both sides */
+
+/* rss[] of copy_pte_range(): file, anon, swap entries */
+enum { RSS_FILE, RSS_ANON, RSS_SWAP, NR_RSS };
 
 static void copy_one_pte(struct mm_struct *dst_mm, struct mm_struct *src_mm,
 			 pte_t *dst_pte, pte_t *src_pte,
@@ -381,6 +429,14 @@ static void copy_one_pte(struct mm_struct *dst_mm, struct mm_struct *src_mm,
 {
 	pte_t pte = *src_pte;
 	struct page *page;
+
+	count_vm_event(fork_ptes_copied);
+	if (is_swap_pte(pte)) {
+		swap_duplicate(pte_to_swp_entry(pte));
+		rss[RSS_SWAP]++;
+		set_pte_at(dst_mm, addr, dst_pte, pte);
+		return;
+	}
 
 	if (is_cow_mapping(vma->vm_flags) && pte_write(pte)) {
 		ptep_set_wrprotect(src_mm, addr, src_pte);
@@ -391,7 +447,7 @@ static void copy_one_pte(struct mm_struct *dst_mm, struct mm_struct *src_mm,
 	if (page) {
 		get_page(page);
 		page_dup_rmap(page);
-		rss[!!PageAnon(page)]++;
+		rss[PageAnon(page) ? RSS_ANON : RSS_FILE]++;
 	}
 	set_pte_at(dst_mm, addr, dst_pte, pte);
 }
@@ -403,7 +459,7 @@ static int copy_pte_range(struct mm_struct *dst_mm, struct mm_struct *src_mm,
 {
 	spinlock_t *src_ptl, *dst_ptl;
 	pte_t *src_pte, *dst_pte;
-	int rss[2] = { 0, 0 };
+	int rss[NR_RSS] = { 0 };
 
 	if (!pmd_present(*dst_pmd) && __pte_alloc(dst_mm, dst_pmd, addr))
 		return -ENOMEM;
@@ -416,7 +472,8 @@ static int copy_pte_range(struct mm_struct *dst_mm, struct mm_struct *src_mm,
 		if (pte_none(*src_pte))
 			continue;
 		/* gathered entries only live inside an unmap: never here */
-		if (unlikely(!pte_present(*src_pte))) {
+		if (unlikely(!pte_present(*src_pte) &&
+			     !is_swap_pte(*src_pte))) {
 			sim_report(MMSIM_V_BUG, smp_processor_id(), addr, -1,
 				   __func__, "fork met non-present pte %#llx",
 				   (unsigned long long)pte_val(*src_pte));
@@ -425,8 +482,9 @@ static int copy_pte_range(struct mm_struct *dst_mm, struct mm_struct *src_mm,
 		copy_one_pte(dst_mm, src_mm, dst_pte, src_pte, vma, addr, rss);
 	} while (dst_pte++, src_pte++, addr += PAGE_SIZE, addr != end);
 	spin_unlock(src_ptl);
-	dst_mm->file_rss += rss[0];
-	dst_mm->anon_rss += rss[1];
+	dst_mm->file_rss += rss[RSS_FILE];
+	dst_mm->anon_rss += rss[RSS_ANON];
+	dst_mm->swap_ents += rss[RSS_SWAP];
 	pte_unmap_unlock(dst_pte - 1, dst_ptl);
 	cond_resched();
 	return 0;
@@ -448,6 +506,12 @@ static int copy_pmd_range(struct mm_struct *dst_mm, struct mm_struct *src_mm,
 		next = pmd_addr_end(addr, end);
 		if (pmd_none(*src_pmd))
 			continue;
+		if (pte_table_shareable(vma, addr)) {
+			if (share_pte_table(dst_mm, src_mm, dst_pmd, src_pmd,
+					    addr))
+				return -ENOMEM;
+			continue;
+		}
 		if (copy_pte_range(dst_mm, src_mm, dst_pmd, src_pmd, vma,
 				   addr, next))
 			return -ENOMEM;
@@ -551,6 +615,13 @@ static unsigned long zap_pte_range(struct mmu_gather *tlb,
 		if (pte_gathered(ptent) &&
 		    pte_gather_owner(ptent) != smp_processor_id())
 			continue;
+		/* no translation to flush: the slot goes at once */
+		if (is_swap_pte(ptent)) {
+			pte_clear(mm, addr, pte);
+			mm->swap_ents--;
+			free_swap_and_cache(pte_to_swp_entry(ptent));
+			continue;
+		}
 		if (unlikely(!pte_present(ptent))) {
 			sim_report(MMSIM_V_BUG, smp_processor_id(), addr, -1,
 				   __func__, "zap met non-present pte %#llx",
@@ -590,6 +661,23 @@ static unsigned long zap_pmd_range(struct mmu_gather *tlb,
 		if (pmd_none(*pmd)) {
 			(*zap_work)--;
 			continue;
+		}
+		/*
+		 * A shared table is unshared before any zap of part of it;
+		 * one this unmap frees whole is only let go of.
+		 */
+		if (unlikely(pte_table_shared(pmd_page(*pmd)))) {
+			unsigned long table = addr & PMD_MASK;
+
+			if (table >= tlb->free_start &&
+			    table + PMD_SIZE <= tlb->free_end &&
+			    drop_shared_pte_table(tlb->mm, pmd))
+				continue;
+			if (pte_table_shared(pmd_page(*pmd)))
+				sim_report(MMSIM_V_BUG, smp_processor_id(),
+					   addr, page_to_pfn(pmd_page(*pmd)),
+					   __func__,
+					   "zap of part of a shared pte table");
 		}
 		next = zap_pte_range(tlb, vma, pmd, addr, next, zap_work);
 	} while (pmd++, addr = next, addr != end && *zap_work > 0);
@@ -653,6 +741,8 @@ unsigned long unmap_vmas(struct mmu_gather *tlb,
 {
 	long block = tlb->inplace ? LONG_MAX : zap_block_size();
 	unsigned int fullmm = tlb->fullmm;
+	unsigned long free_start = tlb->free_start;
+	unsigned long free_end = tlb->free_end;
 	long zap_work = block;
 	unsigned long tlb_start = 0, start = start_addr;
 	bool tlb_start_valid = false;
@@ -683,6 +773,8 @@ unsigned long unmap_vmas(struct mmu_gather *tlb,
 			count_vm_event(zap_breaks);
 			cond_resched();
 			tlb_gather_mmu(tlb, vma->vm_mm, fullmm);
+			tlb->free_start = free_start;
+			tlb->free_end = free_end;
 			tlb_start_valid = false;
 			zap_work = block;
 		}

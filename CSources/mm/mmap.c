@@ -267,6 +267,8 @@ static void unmap_region(struct mm_struct *mm, struct vm_area_struct *vma,
 	struct mmu_gather tlb;
 
 	tlb_gather_mmu(&tlb, mm, 0);
+	tlb.free_start = start;
+	tlb.free_end = end;
 	unmap_vmas(&tlb, vma, start, end);
 	free_pgtables(&tlb, vma, prev ? prev->vm_end : FIRST_USER_ADDRESS,
 		      next ? next->vm_start : 0);
@@ -329,6 +331,9 @@ int do_munmap(struct mm_struct *mm, unsigned long start, size_t len)
 	end = start + len;
 	if (vma->vm_start >= end)
 		return 0;
+	/* shared pte tables the range covers in part: a copy of its own */
+	if (unshare_range(mm, start, end, true))
+		return -ENOMEM;
 
 	if (start > vma->vm_start) {
 		if (split_vma(mm, vma, start, 0))
@@ -359,6 +364,8 @@ void exit_mmap(struct mm_struct *mm)
 	unsigned long end;
 
 	tlb_gather_mmu(&tlb, mm, 1);
+	tlb.free_start = 0;
+	tlb.free_end = TASK_SIZE;
 	end = unmap_vmas(&tlb, vma, 0, -1UL);
 	free_pgtables(&tlb, vma, FIRST_USER_ADDRESS, 0);
 	tlb_finish_mmu(&tlb, 0, end);

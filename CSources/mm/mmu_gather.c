@@ -7,6 +7,8 @@
 #include <asm/pgalloc.h>
 #include <asm/tlbflush.h>
 #include <asm-generic/tlb.h>
+#include <linux/rmap.h>
+#include <linux/swap.h>
 
 /*
  * i386's tlb_flush(): the whole mm, on every CPU that may cache it.  The
@@ -25,6 +27,8 @@ void tlb_gather_mmu(struct mmu_gather *tlb, struct mm_struct *mm,
 	inc_tlb_flush_pending(mm);
 	__get_cpu_var(did_gather) = true;
 	tlb->fullmm = full_mm_flush;
+	tlb->free_start = 0;
+	tlb->free_end = 0;
 	tlb->need_flush = 0;
 	tlb->inplace = gather_inplace();
 	if (tlb->inplace) {
@@ -53,6 +57,7 @@ static void tlb_release_page(struct page *page)
 {
 	if (!PagePgtable(page)) {
 		page_remove_rmap(page);
+		free_swap_cache(page);
 		count_vm_tlb_event(pages_gathered);
 	}
 	put_page(page);
@@ -134,8 +139,10 @@ void tlb_remove_page(struct mmu_gather *tlb, struct page *page)
 	tlb->need_flush = 1;
 	if (tlb_fast_mode(tlb)) {
 		count_vm_tlb_event(gather_fast_frees);
-		if (!PagePgtable(page))
+		if (!PagePgtable(page)) {
 			page_remove_rmap(page);
+			free_swap_cache(page);
+		}
 		put_page(page);
 		return;
 	}

@@ -83,6 +83,10 @@ static int mprotect_fixup(struct vm_area_struct *vma, unsigned long start,
 
 	if (newflags == vma->vm_flags)
 		return 0;
+	/* the ptes change: shared pte tables first get a copy of our own */
+	error = unshare_range(mm, start, end, false);
+	if (error)
+		return error;
 	if (start != vma->vm_start) {
 		error = split_vma(mm, vma, start, 1);
 		if (error)

@@ -41,7 +41,9 @@ struct page *alloc_page(unsigned int gfp)
 	page->_count = 1;
 	page->_mapcount = -1;
 	page->mapping = NULL;
+	page->anon_vma = NULL;
 	page->index = 0;
+	page->private = 0;
 	/*
 	 * A frame the boot zeroed and nothing allocated since is still zero.
 	 * One the host has never given (a fresh frame reads as zero too) is
@@ -62,6 +64,11 @@ static void free_hot_cold_page(struct page *page, const char *func)
 			   func, "freeing a page still mapped %d times",
 			   page_mapcount(page));
 	}
+	if (page->sharers || PageSwapCache(page))
+		sim_report(MMSIM_V_BUG, smp_processor_id(), 0, pfn, func,
+			   "freeing a %s", page->sharers ?
+			   "pte table mms still share" :
+			   "page still in the swap cache");
 	sim_mmu_frame_freed(pfn, func);
 	page->flags = 1UL << PG_buddy;
 	page->_mapcount = -1;

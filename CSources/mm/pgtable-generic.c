@@ -14,6 +14,12 @@
  *	  pte page lock		(child's, at fork)
  *	    pte page lock	nested: the parent's, at fork
  *
+ * A pte table that fork shared between mms (share=fork) is guarded by its
+ * own lock whatever mm reaches it: no mm's page_table_lock can serialise
+ * the sharers, each of which holds only its own.  That is why share=fork
+ * needs ptl=split.  An unshare takes the mm's page_table_lock (it repoints
+ * the pmd) and then the table's lock.
+ *
  * The setters in <asm/pgtable.h> call the checks below on every write;
  * every write is also a point where another CPU may run.
  */
@@ -36,15 +42,15 @@ void check_pte_lock(struct mm_struct *mm, pte_t *ptep, const char *func)
 	const spinlock_t *lock = &mm->page_table_lock;
 
 	sim_interleave();
-	if (split_ptlocks())
+	if (split_ptlocks() || pte_table_shared(table_page(ptep)))
 		lock = &table_page(ptep)->ptl;
 	if (likely(spin_is_locked_by_me(lock)))
 		return;
 	sim_report(MMSIM_V_LOCKING, smp_processor_id(), 0,
 		   page_to_pfn(table_page(ptep)), func,
 		   "pte write without %s",
-		   split_ptlocks() ? "its pte page's lock" :
-				     "mm->page_table_lock");
+		   lock != &mm->page_table_lock ? "its pte page's lock" :
+						  "mm->page_table_lock");
 }
 
 void check_upper_lock(struct mm_struct *mm, const char *func)
@@ -56,17 +62,58 @@ void check_upper_lock(struct mm_struct *mm, const char *func)
 		   "upper-level population without mm->page_table_lock");
 }
 
+/*
+ * Flush the translation of @address that goes through @ptep: from the
+ * CPUs of @vma's mm, or of every mm that shares the pte table.
+ */
+static void flush_tlb_pte(struct vm_area_struct *vma, unsigned long address,
+			  pte_t *ptep)
+{
+	struct page *table = table_page(ptep);
+
+	if (pte_table_shared(table))
+		flush_tlb_shared(table, address);
+	else
+		flush_tlb_page(vma, address);
+}
+
 /**
  * ptep_clear_flush - clear a pte and flush it from every CPU's TLB
  *
- * Return: the pte as it was.  No CPU can translate through it once this
- * returns, so a new pte stored next is the only translation of @address.
+ * Return: the pte as it was, accessed and dirty bits included: a CPU
+ * whose TLB entry is not dirty must walk to write, and finds the pte
+ * gone.  No CPU can translate through it once this returns, so a new pte
+ * stored next is the only translation of @address.
  */
 pte_t ptep_clear_flush(struct vm_area_struct *vma, unsigned long address,
 		       pte_t *ptep)
 {
 	pte_t pte = ptep_get_and_clear(vma->vm_mm, address, ptep);
 
-	flush_tlb_page(vma, address);
+	flush_tlb_pte(vma, address, ptep);
 	return pte;
+}
+
+/**
+ * ptep_clear_flush_young - make a young pte old, and flush it
+ *
+ * x86 sets the accessed bit only when it fills a TLB entry: one left in a
+ * TLB after the bit is cleared keeps the page in use without a trace.
+ *
+ * Return: whether the pte was young.
+ */
+int ptep_clear_flush_young(struct vm_area_struct *vma, unsigned long address,
+			   pte_t *ptep)
+{
+	u64 old;
+
+	check_pte_lock(vma->vm_mm, ptep, __func__);
+	old = __atomic_fetch_and(&ptep->pte, ~_PAGE_ACCESSED,
+				 __ATOMIC_RELAXED);
+	if (!(old & _PAGE_ACCESSED))
+		return 0;
+	sim_pte_changed(vma->vm_mm, address, ptep, old,
+			old & ~_PAGE_ACCESSED);
+	flush_tlb_pte(vma, address, ptep);
+	return 1;
 }

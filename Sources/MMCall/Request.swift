@@ -37,12 +37,17 @@ public enum Request: Hashable, Sendable {
     case load(addr: UInt64)
     /// A user store of `value` to the 64-bit word at `addr`.
     case store(addr: UInt64, value: UInt64)
+    /// kswapd on the CPU (a kernel thread: no mm) reclaims up to `pages`
+    /// anonymous pages to swap, from any mm.  Nothing a program can see
+    /// changes (values stay; only where pages live does); the reply is
+    /// the number of pages reclaimed.
+    case reclaim(pages: UInt64)
 
     /// The kinds of request, named as in JSON (`"op": "mmap"`), in a fixed
     /// order (the generator's swarm draws them in it).
     public enum Kind: String, CaseIterable, Hashable, Sendable, Codable {
         case newMM, fork, mmGet, exit, exec, mmap, munmap, mprotect, madvise
-        case switchMM, load, store
+        case switchMM, load, store, reclaim
 
         /// The kind's number in `mmsim.h` (`enum mmsim_op_kind`).
         @inlinable
@@ -60,6 +65,7 @@ public enum Request: Hashable, Sendable {
             case .mmGet: 10
             case .exit: 11
             case .exec: 12
+            case .reclaim: 13
             }
         }
 
@@ -70,6 +76,7 @@ public enum Request: Hashable, Sendable {
             case .newMM: .nobody
             case .mmGet: .mm
             case .switchMM: .taskOrKernelThread
+            case .reclaim: .kernelThread
             default: .task
             }
         }
@@ -81,6 +88,7 @@ public enum Request: Hashable, Sendable {
             case .newMM, .fork, .exec: .mm
             case .mmap: .address
             case .load, .store: .access
+            case .reclaim: .count
             default: .ok
             }
         }
@@ -107,6 +115,7 @@ public enum Request: Hashable, Sendable {
             case .madvise: [.addr, .length, .advice]
             case .load: [.addr]
             case .store: [.addr, .value]
+            case .reclaim: [.pages]
             }
         }
 
@@ -156,11 +165,13 @@ public enum Request: Hashable, Sendable {
         case task
         /// A CPU, and an mm or none (a kernel thread).
         case taskOrKernelThread
+        /// A kernel thread on a CPU: a CPU and no mm (reclaim, kswapd).
+        case kernelThread
 
         @inlinable
-        public var namesCPU: Bool { self == .task || self == .taskOrKernelThread }
+        public var namesCPU: Bool { self != .nobody && self != .mm }
         @inlinable
-        public var namesMM: Bool { self != .nobody }
+        public var namesMM: Bool { self != .nobody && self != .kernelThread }
         /// Whether the mm may be left out.
         @inlinable
         public var mmOptional: Bool { self == .taskOrKernelThread }
@@ -175,6 +186,8 @@ public enum Request: Hashable, Sendable {
         case address
         /// A user access: a value, SIGSEGV or OOM.
         case access
+        /// A number of pages (reclaim's pages reclaimed).
+        case count
     }
 
     /// What a request does to the mms' lives when it succeeds.
@@ -193,6 +206,9 @@ public enum Request: Hashable, Sendable {
     /// An argument of a request, by its JSON key.
     public enum Field: String, Hashable, Sendable, CaseIterable {
         case addr, length, prot, flags, advice, value
+        /// A count of pages (reclaim's), in `struct mmsim_op`'s `len`;
+        /// decimal in text and JSON.
+        case pages
     }
 
     @inlinable
@@ -210,6 +226,7 @@ public enum Request: Hashable, Sendable {
         case .switchMM: .switchMM
         case .load: .load
         case .store: .store
+        case .reclaim: .reclaim
         }
     }
 }
@@ -257,6 +274,8 @@ extension Request {
             a.addr = addr
         case .store(let addr, let value):
             (a.addr, a.value) = (addr, value)
+        case .reclaim(let pages):
+            a.len = pages
         }
         return a
     }
@@ -280,6 +299,7 @@ extension Request {
         case .madvise: self = .madvise(addr: a.addr, length: a.len, advice: Advice(rawValue: a.flags))
         case .load: self = .load(addr: a.addr)
         case .store: self = .store(addr: a.addr, value: a.value)
+        case .reclaim: self = .reclaim(pages: a.len)
         }
     }
 
@@ -289,7 +309,7 @@ extension Request {
         let a = abi
         switch field {
         case .addr: return a.addr
-        case .length: return a.len
+        case .length, .pages: return a.len
         case .value: return a.value
         case .prot: return UInt64(bitPattern: Int64(a.prot))
         case .flags, .advice: return UInt64(bitPattern: Int64(a.flags))
@@ -302,7 +322,7 @@ extension Request {
         var a = abi
         switch field {
         case .addr: a.addr = v
-        case .length: a.len = v
+        case .length, .pages: a.len = v
         case .value: a.value = v
         case .prot: a.prot = Int32(truncatingIfNeeded: v)
         case .flags, .advice: a.flags = Int32(truncatingIfNeeded: v)
@@ -323,6 +343,8 @@ public enum Outcome: Hashable, Sendable, Codable, CustomStringConvertible {
     /// Success without a value (munmap, mprotect, madvise, exit, mmGet,
     /// switchMM).
     case ok
+    /// A number of pages (reclaim: the pages it reclaimed).
+    case count(UInt64)
     /// A new mm's id (newMM, fork, exec).
     case mm(Int32)
     /// The address an mmap chose.
@@ -354,6 +376,7 @@ public enum Outcome: Hashable, Sendable, Codable, CustomStringConvertible {
         case .mm: self = .mm(Int32(truncatingIfNeeded: out))
         case .address: self = .address(out)
         case .access: self = .value(out)
+        case .count: self = .count(out)
         }
     }
 
@@ -363,6 +386,7 @@ public enum Outcome: Hashable, Sendable, Codable, CustomStringConvertible {
         case .mm(let id): "mm \(id)"
         case .address(let a): "0x" + String(a, radix: 16)
         case .value(let v): "value 0x" + String(v, radix: 16)
+        case .count(let n): "\(n) pages"
         case .segv: "SIGSEGV"
         case .oom: "OOM"
         case .errno(let e): "errno \(e)"
@@ -389,6 +413,7 @@ extension Request: CustomStringConvertible {
             let v = self[field]
             switch field {
             case .prot, .advice: return "\(field.rawValue) \(Int32(truncatingIfNeeded: v))"
+            case .pages: return "pages \(v)"
             case .flags: return "flags " + hexWord(UInt64(UInt32(truncatingIfNeeded: v)))
             default: return "\(field.rawValue) " + hexWord(v)
             }
@@ -426,6 +451,7 @@ extension Request {
             let v = self[field]
             switch field {
             case .prot, .advice: return (field.rawValue, "\(Int32(truncatingIfNeeded: v))")
+            case .pages: return (field.rawValue, "\(v)")
             case .flags: return (field.rawValue, "\"" + hexWord(UInt64(UInt32(truncatingIfNeeded: v))) + "\"")
             default: return (field.rawValue, "\"" + hexWord(v) + "\"")
             }
@@ -439,6 +465,7 @@ extension Request {
             let key = FlatKey(field.rawValue)
             switch field {
             case .prot, .advice: try c.encode(Int32(truncatingIfNeeded: v), forKey: key)
+            case .pages: try c.encode(v, forKey: key)
             case .flags: try c.encode(hexWord(UInt64(UInt32(truncatingIfNeeded: v))), forKey: key)
             default: try c.encode(hexWord(v), forKey: key)
             }
@@ -454,7 +481,7 @@ extension Request {
             let key = FlatKey(field.rawValue)
             switch field {
             case .addr: a.addr = try Self.decodeWord(c, key)
-            case .length: a.len = try Self.decodeWord(c, key)
+            case .length, .pages: a.len = try Self.decodeWord(c, key)
             case .value: a.value = try Self.decodeWord(c, key)
             case .prot: a.prot = try c.decode(Int32.self, forKey: key)
             case .advice: a.flags = try c.decode(Int32.self, forKey: key)

@@ -23,7 +23,8 @@ public struct CaseConfig: Codable, Hashable, Sendable {
     /// The machine configuration for `variant`.
     public func machineConfig(_ variant: Variant) -> MachineConfig {
         MachineConfig(cpus: cpus, frames: frames, tlbEntries: tlb, pscEntries: psc,
-                      gather: variant.gather, ptl: variant.ptl, preempt: variant.preempt)
+                      gather: variant.gather, ptl: variant.ptl, preempt: variant.preempt,
+                      share: variant.share, sharemask: variant.sharemask)
     }
 
     /// `4 CPUs, 4096 frames, TLB 64, PSC 16`.

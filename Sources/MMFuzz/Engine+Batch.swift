@@ -85,8 +85,14 @@ extension CaseRunner {
         let before = (_model, _live, users)
         var lastState: Failure?
         // An mprotect stopped by a failed allocation takes what the machine
-        // has in its range at the end of the batch.
+        // has in its range at the end of the batch; a MADV_DONTNEED so
+        // stopped, the pages it has there.
         let settle = { (model: inout Model) throws(Divergence) in
+            if let undecided = model.undecidedPages {
+                // A MADV_DONTNEED stopped by a failed allocation: the
+                // pages the machine kept in its range.
+                try self.adoptPages(&model, mm: undecided.mm)
+            }
             guard let undecided = model.undecidedProtection else { return }
             let vmas: [VMAInfo]
             do {

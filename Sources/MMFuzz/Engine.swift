@@ -12,6 +12,9 @@ public struct OutcomeTally: Hashable, Sendable, Codable {
     /// mprotects stopped by a failed allocation, whose outcome the model
     /// adopted from the machine.
     public var adoptedProtections: UInt64 = 0
+    /// MADV_DONTNEEDs stopped by a failed allocation (a shared pte table
+    /// not copied), whose pages the model adopted from the machine.
+    public var adoptedDrops: UInt64 = 0
 
     public init() {}
 
@@ -23,6 +26,7 @@ public struct OutcomeTally: Hashable, Sendable, Codable {
         esrch += other.esrch
         otherErrno += other.otherErrno
         adoptedProtections += other.adoptedProtections
+        adoptedDrops += other.adoptedDrops
     }
 }
 
@@ -102,6 +106,9 @@ public final class CaseRunner {
     private var identity = FrameIdentity()
     private var mappingScratch: [Mapping] = []
     private let nrFrames: Int
+    /// Page identities the machine reports (``PTEInfo/pfn``): a frame,
+    /// or the frame count plus a swap slot (1 ... frames).
+    private var identities: Int { 2 * nrFrames + 1 }
 
     // Stored properties are internal (Engine+Batch.swift shares them) and
     // exposed through computed ones, so that whole-module optimization
@@ -128,8 +135,10 @@ public final class CaseRunner {
     public init(config: CaseConfig, variant: Variant, checked: Bool = true,
                 checkpointInterval: Int = 64) throws(Errno) {
         machine = try Machine(config.machineConfig(variant))
+        var model = Model(cpus: config.cpus)
+        model.tablesMayBeShared = variant.share == .fork
         modelStorage = .allocate(capacity: 1)
-        modelStorage.initialize(to: Model(cpus: config.cpus))
+        modelStorage.initialize(to: model)
         self.checked = checked
         self.checkpointInterval = max(1, checkpointInterval)
         cpus = config.cpus
@@ -269,7 +278,28 @@ public final class CaseRunner {
             }
             _outcomes.adoptedProtections += 1
         }
+        if mayFail, let undecided = _model.undecidedPages {
+            // A MADV_DONTNEED stopped where a shared pte table could not
+            // be copied: the model adopts which pages the machine kept.
+            do {
+                try adoptPages(&_model, mm: undecided.mm)
+            } catch {
+                return Failure(kind: "divergence", message: "\(where_(op, index)): \(error.message)",
+                               opIndex: index)
+            }
+            _outcomes.adoptedDrops += 1
+        }
         return nil
+    }
+
+    /// Tells `model` which pages of its undecided MADV_DONTNEED range the
+    /// machine still has in `mm` (present or in swap), and their values.
+    func adoptPages(_ model: inout Model, mm: Int32) throws(Divergence) {
+        let id = MMID(rawValue: mm)
+        let machine = self.machine
+        try model.adoptPages(mm: mm) { addr in
+            ((try? machine.lookup(mm: id, addr: addr)) ?? nil)?.word0
+        }
     }
 
     /// The machine's answer to `call`.
@@ -433,8 +463,8 @@ public final class CaseRunner {
         // One copy of the model (its tables retained, not copied) for
         // the whole scan, not one per mm: the visit calls out to C.
         let model = _model
-        ids.start(frames: nrFrames, slots: model.frameSlots)
-        let frames = UInt64(nrFrames)
+        ids.start(frames: identities, slots: model.frameSlots)
+        let limit = UInt64(identities)
         let machine = machine
         for (i, mm) in _live.enumerated() {
             let id = MMID(rawValue: mm)
@@ -442,26 +472,37 @@ public final class CaseRunner {
             var bad = false
             let visited = model.visitState(of: mm) { addr, page in
                 guard let pte = try? machine.lookup(mm: id, addr: addr), pte.word0 == page.word0,
-                      pte.pfn < frames, ids.agree(pfn: Int(pte.pfn), key: page.frame) else {
+                      pte.pfn < limit, ids.agree(pfn: Int(pte.pfn), key: page.frame) else {
                     bad = true
                     return false
                 }
                 return true
             }
             guard let state = visited, state.complete, !bad, info.users == users[i],
-                  info.anonRSS == UInt64(state.anonRSS), info.fileRSS == UInt64(state.fileRSS),
+                  info.anonRSS &+ info.swapEnts == UInt64(state.anonRSS), info.fileRSS == UInt64(state.fileRSS),
                   info.totalVM == UInt64(state.totalVM), model.hasMappings(mappings, of: mm) else {
                 return false
             }
         }
-        // The three counters alone, not a copy of every counter.
-        let tables = machine[Self.ptablesAlloced] &- machine[Self.ptablesFreed]
-        return UInt64(model.userPages) == machine[Self.framesUsedNow] &- tables
+        return UInt64(model.userPages) == machineUserPages().total
+    }
+
+    /// The pages of user memory the machine holds: each is one frame, or
+    /// one swap slot without a swap-cache page (a page in the swap cache
+    /// has both, and is counted by its frame).
+    private func machineUserPages() -> (total: UInt64, frames: UInt64, tables: UInt64, inSwapOnly: UInt64) {
+        let m = machine
+        let tables = m[Self.ptablesAlloced] &- m[Self.ptablesFreed]
+        let frames = m[Self.framesUsedNow] &- tables
+        let inSwapOnly = m[Self.swapSlotsNow] &- m[Self.swapCacheNow]
+        return (frames &+ inSwapOnly, frames, tables, inSwapOnly)
     }
 
     private static let ptablesAlloced = Stats.counter(named: "ptables_alloced")!
     private static let ptablesFreed = Stats.counter(named: "ptables_freed")!
     private static let framesUsedNow = Stats.counter(named: "frames_used_now")!
+    private static let swapSlotsNow = Stats.counter(named: "swap_slots_now")!
+    private static let swapCacheNow = Stats.counter(named: "swap_cache_now")!
 
     /// The whole abstract state against the model, reporting the first
     /// difference.
@@ -474,7 +515,7 @@ public final class CaseRunner {
         if modelLive != _live {
             return fail("live", "live mms: machine side \(_live), model \(modelLive)")
         }
-        identity.start(frames: nrFrames, slots: _model.frameSlots)
+        identity.start(frames: identities, slots: _model.frameSlots)
         for (i, mm) in _live.enumerated() {
             guard let state = _model.state(of: mm) else {
                 return fail("live", "the model has no state for live mm \(mm)")
@@ -493,15 +534,17 @@ public final class CaseRunner {
             if info.users != users[i] {
                 return fail("counters", "mm \(mm): machine has \(info.users) users, \(users[i]) expected")
             }
-            if info.anonRSS != UInt64(state.anonRSS) || info.fileRSS != UInt64(state.fileRSS)
+            // Where a private page lives (a frame or swap) is the
+            // machine's choice: the model's anon rss counts both.
+            if info.anonRSS &+ info.swapEnts != UInt64(state.anonRSS) || info.fileRSS != UInt64(state.fileRSS)
                 || info.totalVM != UInt64(state.totalVM) {
                 return fail("counters",
-                            "mm \(mm): machine anon_rss \(info.anonRSS) file_rss \(info.fileRSS) total_vm \(info.totalVM), model \(state.anonRSS) \(state.fileRSS) \(state.totalVM)")
+                            "mm \(mm): machine anon_rss \(info.anonRSS) + swap_ents \(info.swapEnts) file_rss \(info.fileRSS) total_vm \(info.totalVM), model \(state.anonRSS) \(state.fileRSS) \(state.totalVM)")
             }
             var bad = false
             for (addr, page) in state.pages {
                 guard let pte = try? machine.lookup(mm: id, addr: addr), pte.word0 == page.word0,
-                      pte.pfn < UInt64(nrFrames) else {
+                      pte.pfn < UInt64(identities) else {
                     bad = true
                     break
                 }
@@ -514,12 +557,10 @@ public final class CaseRunner {
                 return pageFailure(at: where_(op, index), index: index)
             }
         }
-        let stats = machine.stats
-        let tables = stats.ptablesAlloced &- stats.ptablesFreed
-        let userFrames = stats.framesUsedNow &- tables
-        if UInt64(_model.userPages) != userFrames {
+        let held = machineUserPages()
+        if UInt64(_model.userPages) != held.total {
             return fail("user-pages",
-                        "machine holds \(userFrames) user frames (\(stats.framesUsedNow) frames, \(tables) page tables), model \(_model.userPages)")
+                        "machine holds \(held.total) user pages (\(held.frames) frames besides \(held.tables) page tables, \(held.inSwapOnly) in swap only), model \(_model.userPages)")
         }
         return nil
     }
@@ -622,7 +663,8 @@ public final class CaseRunner {
 }
 
 /// Frame identity at one checkpoint: pages with equal keys must have equal
-/// pfns, pages with equal pfns equal keys.  Two arrays, by pfn and by the
+/// pfns, pages with equal pfns equal keys.  A pfn is a page's identity as
+/// the machine reports it: its frame, or past the frames its swap slot.  Two arrays, by pfn and by the
 /// key's slot (the frames a model holds at one time have distinct slots,
 /// so a slot stands for its key), each entry the checkpoint's stamp in
 /// its high half and the other side in its low half, so that neither
@@ -651,7 +693,8 @@ struct FrameIdentity {
         }
     }
 
-    /// Records a page of frame `key` backed by `pfn` (below `frames`);
+    /// Records a page of frame `key` backed by `pfn` (below `frames`, the
+    /// number of identities);
     /// false when a page seen since ``start(frames:slots:)`` contradicts
     /// it: the pfn backs a page of another key, or the key another pfn.
     @inline(__always)

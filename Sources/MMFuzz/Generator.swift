@@ -52,6 +52,11 @@ public struct GeneratorSettings: Hashable, Sendable {
 ///   and stores at them.
 /// - Fault injection (`failNthAlloc`) at random points, and bad calls of
 ///   every kind at a small rate.
+/// - Reclaim (kswapd on a CPU) of a few pages, sometimes of everything, so
+///   that faults, forks, unmaps and zaps meet pages in swap.
+/// - On variants where fork shares pte tables, forks three times as often
+///   and a quarter of the mmaps map a whole 2 MiB pte table privately, so
+///   that tables are shared, and then unshared by the next change.
 public struct CaseGenerator {
     public var settings: GeneratorSettings
 
@@ -64,6 +69,7 @@ public struct CaseGenerator {
         .call(.newMM): 3, .call(.fork): 5, .call(.mmGet): 2, .call(.exit): 3, .call(.exec): 2,
         .call(.mmap): 16, .call(.munmap): 9, .call(.mprotect): 8, .call(.madvise): 6,
         .call(.switchMM): 7, .call(.load): 20, .call(.store): 26, .touch: 2, .failNthAlloc: 3,
+        .call(.reclaim): 4,
     ]
 
     /// Weight of a batch run at once, by regime.
@@ -79,6 +85,7 @@ public struct CaseGenerator {
     static let batchWeights: [(OpKind, UInt32)] = [
         (.call(.mmap), 3), (.call(.munmap), 3), (.call(.mprotect), 3), (.call(.madvise), 5),
         (.call(.fork), 1), (.call(.switchMM), 1), (.call(.load), 8), (.call(.store), 8), (.touch, 3),
+        (.call(.reclaim), 2),
     ]
     static let batchWeightValues = batchWeights.map(\.1)
     static let batchWeightTotal = batchWeightValues.reduce(UInt64(0)) { $0 + UInt64($1) }
@@ -106,6 +113,7 @@ public struct CaseGenerator {
     /// The case for `seed` on `variant`.
     public func generate(seed: UInt64, variant: Variant) -> FuzzCase {
         var g = State(seed: seed, settings: settings)
+        g.sharing = variant.share == .fork
         let config = g.chooseConfig()
         g.config = config
         g.prepare()
@@ -152,6 +160,8 @@ public struct CaseGenerator {
         var slots = 8
         /// A case of big ranges.
         var big = false
+        /// Fork shares pte tables on the case's variant.
+        var sharing = false
 
         init(seed: UInt64, settings: GeneratorSettings) {
             rng = Xoshiro256(seed: seed)
@@ -217,6 +227,11 @@ public struct CaseGenerator {
             if big, let t = kinds.firstIndex(of: .touch) {
                 totalWeight += UInt64(weights[t]) * 3
                 weights[t] *= 4
+            }
+            // Tables are shared by forks: three times as many.
+            if sharing, let f = kinds.firstIndex(of: .call(.fork)) {
+                totalWeight += UInt64(weights[f]) * 2
+                weights[f] *= 3
             }
             slots = rng.int(1 ... Op.aliasingSlots)
 
@@ -424,6 +439,29 @@ public struct CaseGenerator {
             }
         }
 
+        /// Pages for a reclaim: mostly 1-64, sometimes a few hundred,
+        /// rarely everything the machine has (twice over).
+        mutating func reclaimPages() -> UInt64 {
+            switch rng.below(20) {
+            case 0 ..< 16: UInt64(rng.int(1 ... 64))
+            case 16 ..< 19: UInt64(rng.int(65 ... 600))
+            default: UInt64(config.frames) * UInt64(rng.int(1 ... 2))
+            }
+        }
+
+        /// A whole 2 MiB pte table's range (start page, 512 pages) in an
+        /// arena: fork shares a table only when every vma in it is
+        /// private.
+        mutating func tableRange() -> (UInt64, UInt64) {
+            let a = rng.element(arenas)
+            let perTable = CaseGenerator.pmdSize / CaseGenerator.page
+            var start = a.page / perTable * perTable
+            if rng.chance(1, in: 3), start >= perTable { start -= perTable }
+            let top = CaseGenerator.taskSize / CaseGenerator.page
+            if start + perTable > top { start = top / perTable * perTable - perTable }
+            return (start, perTable)
+        }
+
         mutating func value() -> UInt64 {
             switch rng.below(20) {
             case 0: return 0
@@ -475,6 +513,14 @@ public struct CaseGenerator {
                 return .exec(cpu: cpu(), slot: m)
             case .call(.mmap):
                 let m = slot()
+                if sharing, rng.chance(1, in: 4) {
+                    // A whole pte table, private: one fork may share.
+                    let (s, n) = tableRange()
+                    remember(s, n)
+                    return .mmap(cpu: cpu(), slot: m, addr: s &* CaseGenerator.page,
+                                 length: n &* CaseGenerator.page, prot: rng.chance(7, in: 8) ? 3 : prot(),
+                                 flags: mapPrivate | mapAnon | mapFixed)
+                }
                 let (s, n) = arenaRange()
                 var flags = (rng.chance(1, in: 4) ? mapShared : mapPrivate) | mapAnon
                 var addr = s &* CaseGenerator.page
@@ -526,6 +572,12 @@ public struct CaseGenerator {
                 }
                 // Big touches only where frames allow.
                 n = min(n, UInt64(max(1, config.frames / 2)))
+                if sharing, !big, n > 64, rng.chance(3, in: 4) {
+                    // Some of a whole table's pages, anywhere in it.
+                    let k = UInt64(rng.int(4 ... 64))
+                    start += rng.below(n - k + 1)
+                    n = k
+                }
                 if !big || rng.chance(1, in: 4), rng.chance(1, in: 2) {
                     let off = rng.below(n)
                     start += off
@@ -533,6 +585,8 @@ public struct CaseGenerator {
                 }
                 return .touch(cpu: cpu(), slot: m, addr: start &* CaseGenerator.page,
                               pages: Int(n), value: value())
+            case .call(.reclaim):
+                return .reclaim(cpu: cpu(), pages: reclaimPages())
             case .failNthAlloc:
                 return .failNthAlloc(n: UInt64(rng.int(1 ... 8)))
             case .parallel:

@@ -121,7 +121,7 @@ public struct Linearizer {
     /// several orders may leave different states.
     ///
     /// `settle` is called when a call leaves the model undecided (an
-    /// mprotect stopped by a failed allocation): it adopts what the
+    /// mprotect or a MADV_DONTNEED stopped by a failed allocation): it adopts what the
     /// machine did, or throws.  `present` says whether the machine has a
     /// page at (mm, address) in the end: it orders what is tried first,
     /// never decides.
@@ -351,7 +351,7 @@ public struct Linearizer {
             } else {
                 try model.apply(events[i].call, outcome: events[i].outcome, mayFailAllocation: mayFail)
             }
-            if model.undecidedProtection != nil { try settle(&model) }
+            if model.undecidedProtection != nil || model.undecidedPages != nil { try settle(&model) }
         }
     }
 

@@ -143,6 +143,11 @@ extension Op {
     public static func store(cpu: Int, slot: Int, addr: UInt64, value: UInt64) -> Op {
         .call(.store(addr: addr, value: value), cpu: cpu, slot: slot)
     }
+    /// kswapd on `cpu` reclaims up to `pages` pages (a kernel thread: no
+    /// mm, no slot).
+    public static func reclaim(cpu: Int, pages: UInt64) -> Op {
+        .call(.reclaim(pages: pages), cpu: cpu, slot: nil)
+    }
 }
 
 /// The kinds of ``Op``, for weights and swarm testing: a request's kind,

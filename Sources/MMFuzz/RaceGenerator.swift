@@ -12,7 +12,10 @@ import MMSim
 /// thread that used the page a moment ago would); the batch gives two to
 /// four CPUs each one or two ops aimed at that page or a range holding
 /// it: stores and loads of parent or child, MADV_DONTNEED, munmap,
-/// mprotect, an mmap over it, fork, touches, switches.  Every pattern the
+/// mprotect, an mmap over it, fork, touches, switches, and reclaim
+/// (kswapd taking pages to swap under the others; in a third of the
+/// cases the set-up has sent the pages to swap already, so that the
+/// batch's faults are swap-ins).  Every pattern the
 /// races of Linux's history need comes out of that menu: two writers to a
 /// copy-on-write page with a reader, a store against a zap, two zaps of
 /// one range with a fault, a fault against munmap or mprotect.
@@ -77,6 +80,11 @@ public struct RaceGenerator {
         for c in inBatch where rng.chance(2, in: 3) {
             ops.append(.load(cpu: c, slot: rng.int(0 ..< mms), addr: target))
         }
+        if rng.chance(1, in: 3) {
+            // The pages go to swap before the batch (a second pass of the
+            // clock takes even the ones just used).
+            ops.append(.reclaim(cpu: cpu(), pages: pages))
+        }
 
         // The batch: each CPU one or two ops on the target.
         func range() -> (UInt64, UInt64) {
@@ -98,7 +106,7 @@ public struct RaceGenerator {
                 let slot = rng.int(0 ..< mms)
                 let addr = rng.chance(4, in: 5) ? target : start + page * rng.below(pages)
                 let op: Op
-                switch rng.below(34) {
+                switch rng.below(37) {
                 case 0 ..< 9:
                     op = .store(cpu: c, slot: slot, addr: addr, value: value())
                 case 9 ..< 16:
@@ -119,6 +127,8 @@ public struct RaceGenerator {
                     op = .mmap(cpu: c, slot: slot, addr: a, length: l, prot: 3, flags: flags)
                 case 31 ..< 33:
                     op = .touch(cpu: c, slot: slot, addr: start, pages: Int(min(pages, 4)), value: value())
+                case 33 ..< 36:
+                    op = .reclaim(cpu: c, pages: UInt64(rng.int(1 ... 8)))
                 default:
                     op = .switchMM(cpu: c, slot: rng.chance(1, in: 2) ? nil : rng.int(0 ..< mms))
                 }

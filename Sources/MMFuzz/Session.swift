@@ -13,6 +13,16 @@ public struct EventTotals: Hashable, Sendable {
         outcomes.add(o)
     }
 
+    /// What reclaim and shared pte tables did, the figures the run's last
+    /// line shows: pages reclaimed to swap, pages read back, pte tables
+    /// shared by fork and copied to change, and flushes of an entry of a
+    /// shared table (all-CPU flushes under sharemask=all).
+    public var reclaimAndSharing: ReclaimFigures {
+        ReclaimFigures(pagesReclaimed: stats.pagesReclaimed, swapIns: stats.swapIns,
+                       tablesShared: stats.ptablesShared, tablesUnshared: stats.ptablesUnshared,
+                       sharedFlushes: stats.sharedFlushes)
+    }
+
     /// (JSON key, label, count), in the order the summary prints them:
     /// every event and peak counter of the C list (a gauge, read after
     /// every mm exited, says nothing), then the call results.
@@ -29,7 +39,33 @@ public struct EventTotals: Hashable, Sendable {
             ("esrch", "results: ESRCH", o.esrch),
             ("otherErrno", "results: other errno", o.otherErrno),
             ("adoptedProtections", "mprotects stopped by ENOMEM (adopted)", o.adoptedProtections),
+            ("adoptedDrops", "MADV_DONTNEEDs stopped by ENOMEM (adopted)", o.adoptedDrops),
         ]
+    }
+}
+
+/// Reclaim's and shared tables' figures of a run (``EventTotals/reclaimAndSharing``).
+public struct ReclaimFigures: Hashable, Sendable, Codable {
+    public var pagesReclaimed: UInt64
+    public var swapIns: UInt64
+    public var tablesShared: UInt64
+    public var tablesUnshared: UInt64
+    public var sharedFlushes: UInt64
+
+    public init(pagesReclaimed: UInt64, swapIns: UInt64, tablesShared: UInt64, tablesUnshared: UInt64,
+                sharedFlushes: UInt64) {
+        self.pagesReclaimed = pagesReclaimed
+        self.swapIns = swapIns
+        self.tablesShared = tablesShared
+        self.tablesUnshared = tablesUnshared
+        self.sharedFlushes = sharedFlushes
+    }
+
+    /// `reclaimed 120, swapped in 40, tables shared 9 unshared 7, shared
+    /// flushes 3`.
+    public var line: String {
+        "reclaimed \(pagesReclaimed), swapped in \(swapIns), tables shared \(tablesShared) "
+            + "unshared \(tablesUnshared), shared flushes \(sharedFlushes)"
     }
 }
 

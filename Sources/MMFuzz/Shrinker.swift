@@ -5,8 +5,8 @@ import MMCall
 /// 2. Delta debugging: remove chunks of ops, halving the chunk size down to
 ///    single ops, as long as the case still fails.
 /// 3. Simplify what is left: fewer CPUs in the machine, fewer distinct
-///    CPUs and slots, CPU 0, smaller lengths, values and slots, shorter
-///    touches, earlier fault injection; batches run one op at a time when
+///    CPUs and slots, CPU 0, smaller lengths, values and slots, fewer
+///    pages to reclaim, shorter touches, earlier fault injection; batches run one op at a time when
 ///    that still fails, else with fewer ops and fewer preemptions in
 ///    their (replayed) schedules.
 /// 4. Repeat 2 and 3 until nothing changes (or the budget runs out).
@@ -312,6 +312,14 @@ public struct Shrinker {
             }
             if fields.contains(.value) {
                 result += values(r[.value]).map { op.with(r.with(.value, $0)) }
+            }
+            if fields.contains(.pages) {
+                // Fewer pages to reclaim: one, half, one fewer.
+                let n = r[.pages]
+                var fewer: [UInt64] = n > 1 ? [1] : []
+                if n > 4 { fewer.append(n / 2) }
+                if n > 2 { fewer.append(n - 1) }
+                result += fewer.map { op.with(r.with(.pages, $0)) }
             }
             if fields == [.addr] || fields == [.addr, .value] {
                 let a = r[.addr]

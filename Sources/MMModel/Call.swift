@@ -58,6 +58,7 @@ extension Call {
     public static func store(cpu: Int, mm: Int32, addr: UInt64, value: UInt64) -> Call {
         Call(cpu: cpu, mm: mm, .store(addr: addr, value: value))
     }
+    public static func reclaim(cpu: Int, pages: UInt64) -> Call { Call(cpu: cpu, mm: nil, .reclaim(pages: pages)) }
 }
 
 /// Calls as a kernel developer reads them: `munmap(cpu 0, mm 1, addr

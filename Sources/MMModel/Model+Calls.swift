@@ -12,14 +12,21 @@ extension Model {
     ///   After an mprotect that returns ENOMEM under this flag, the
     ///   protection of its range is undecided: read the machine's mappings
     ///   of ``undecidedProtection`` and pass them to
-    ///   ``adoptProtection(mm:mappings:)`` before the next call.
+    ///   ``adoptProtection(mm:mappings:)`` before the next call.  Likewise
+    ///   after a MADV_DONTNEED that returns ENOMEM under this flag, which
+    ///   pages of its range are left is undecided: pass what the machine
+    ///   has there to ``adoptPages(mm:machine:)``.
+    ///   Once a reclaim has taken a page to swap, an access to a page the
+    ///   model has present may also run out of memory (a swap-in needs a
+    ///   frame).
     /// - Throws: ``Divergence`` when the outcome is not one the model allows.
     public mutating func apply(_ call: Call, outcome: Outcome,
                                mayFailAllocation: Bool) throws(Divergence) {
-        // Its case tested first: assigning nil destroys the old value
+        // Each case tested first: assigning nil destroys the old value
         // through outlined value-witness calls even when there is none
         // (nearly always), and `!= nil` copies it the same way.
         if case .some = undecided { undecided = nil }
+        if case .some = undecidedDrop { undecidedDrop = nil }
         let cpu = call.cpu, mm = call.mmID
         switch call.request {
         case .load(let addr):
@@ -81,7 +88,23 @@ extension Model {
                 return try expect(call, .errno(E.ESRCH), outcome)
             }
             try expect(call, .ok, outcome)
+        case .reclaim(let pages):
+            try reclaim(call, cpu: cpu, pages: pages, outcome: outcome)
         }
+    }
+
+    /// kswapd on `cpu` reclaims up to `pages` anonymous pages: how many
+    /// is the machine's choice (pages recently used get a second chance,
+    /// shared objects' pages are not reclaimed), and nothing a program
+    /// can see changes: every page keeps its value and its sharing; only
+    /// where it lives (a frame, or a swap slot) changes, which the model
+    /// does not know.
+    mutating func reclaim(_ call: Call, cpu: Int, pages: UInt64, outcome: Outcome) throws(Divergence) {
+        if cpu < 0 || cpu >= cpus { return try expect(call, .errno(E.EINVAL), outcome) }
+        guard case .count(let n) = outcome, n <= pages else {
+            throw divergence(call, expected: "a count of pages reclaimed from 0 to \(pages)", outcome)
+        }
+        if n > 0 { pagesMayBeInSwap = true }
     }
 }
 
@@ -232,9 +255,11 @@ extension Model {
             // private, this address space's alone.
             let allocates = present.map { segment.object == 0 && frames[$0].users > 1 } ?? true
             if outcome != .value(value) {
-                if mayFail, allocates, outcome == .oom { return }
+                // (Or the page is in swap, and the fault reads it back.)
+                let mayOOM = mayFail && (allocates || pagesMayBeInSwap)
+                if mayOOM, outcome == .oom { return }
                 throw divergence(call, expected: Outcome.value(value).description
-                    + (mayFail && allocates ? " or OOM" : ""), outcome)
+                    + (mayOOM ? " or OOM" : ""), outcome)
             }
             var key: UInt64
             if let present {
@@ -254,7 +279,10 @@ extension Model {
         }
 
         if let present {
-            return try expect(call, .value(frames[present].words[word] ?? 0), outcome)
+            // A present page needs no frame, unless it is in swap.
+            _ = try expectOrOOM(call, .value(frames[present].words[word] ?? 0), outcome,
+                                mayFail: mayFail && pagesMayBeInSwap)
+            return
         }
         // Not present: a private page reads as zero, a shared one as its
         // object holds it.
@@ -302,6 +330,7 @@ extension Model {
             return try apply(call, outcome: outcome, mayFailAllocation: mayFailAllocation)
         }
         undecided = nil
+        undecidedDrop = nil
         try madvise(call, cpu: call.cpu, mm: call.mmID, addr: addr, length: length, advice: advice.rawValue,
                     outcome: outcome, mayFail: mayFailAllocation, sparing: sparing)
     }
@@ -464,6 +493,7 @@ extension Model {
         // Unmapping fails for lack of memory only where a mapping must be
         // cut in two: at an end of the range that lies inside a mapping.
         let splits = spaces[live: mm].needsSplit(addr, end)
+            || tablesMayBeShared && spaces[live: mm].intersects(addr, end)
         if try expectOrENOMEM(call, .ok, outcome, mayFail: mayFail && splits) { return }
         var changed = spaces.take(mm)
         unmap(&changed, addr, end)
@@ -515,8 +545,13 @@ extension Model {
         let whole = spaces[live: mm].mappedPrefixEnd(addr, end) == end
         _ = try expectOrENOMEM(call, whole ? .ok : .errno(E.ENOMEM), outcome,
                                mayFail: mayFail && whole)
-        // MADV_DONTNEED allocates nothing that could stop it half-way: a
-        // failure for lack of memory is taken to have dropped the pages.
+        // A shared pte table is copied before its zap: that may fail and
+        // stop the call half-way, vmas before it zapped and the rest not.
+        // Which pages went is undecided until adoptPages() says.
+        if mayFail, outcome == .errno(E.ENOMEM) {
+            undecidedDrop = UndecidedPages(call: call, mm: mm, start: addr, end: end)
+            return
+        }
         var changed = spaces.take(mm)
         if sparing.isEmpty {
             dropPages(&changed, addr, end)

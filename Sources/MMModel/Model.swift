@@ -34,6 +34,21 @@ public struct Model: Hashable, Sendable {
     /// What an mprotect that failed for lack of memory left undecided,
     /// until ``adoptProtection(mm:mappings:)`` settles it.
     var undecided: UndecidedProtection?
+    /// The range of a MADV_DONTNEED that failed for lack of memory, whose
+    /// pages the machine may or may not have dropped, until
+    /// ``adoptPages(mm:machine:)`` settles it.
+    var undecidedDrop: UndecidedPages?
+    /// Whether a reclaim has taken some page to swap: a fault on a page
+    /// the model has present may then need a frame (a swap-in), so an
+    /// access to it may run out of memory.  Where a page lives is the
+    /// machine's business; that it may have to be read back is not.
+    public internal(set) var pagesMayBeInSwap = false
+    /// Whether the kernel may share pte tables between mms (fork shares
+    /// them): then an munmap or an mmap over a mapping may need a table
+    /// of its own first and fail for lack of memory before changing
+    /// anything, even where no mapping is split.  A boot option, set by
+    /// whoever runs the machine.
+    public var tablesMayBeShared = false
 
     public init(cpus: Int) {
         self.cpus = cpus
@@ -109,6 +124,46 @@ public struct Model: Hashable, Sendable {
     /// holds now.
     public var frameSlots: Int { frames.capacity }
 
+    /// The range of a MADV_DONTNEED that ran out of memory, whose pages
+    /// are undecided until ``adoptPages(mm:machine:)`` is called.
+    public var undecidedPages: (mm: Int32, start: UInt64, end: UInt64)? {
+        undecidedDrop.map { ($0.mm, $0.start, $0.end) }
+    }
+
+    /// Adopts what the machine kept of the range of a MADV_DONTNEED that
+    /// failed with ENOMEM under `mayFailAllocation` (see
+    /// ``undecidedPages``): it zaps vma by vma and stops where a shared
+    /// pte table could not be copied, so some of the range's pages may
+    /// be gone and others not.
+    ///
+    /// `machine` gives the first word of the page the machine still has
+    /// at a page address of `mm` (present, or in swap), or nil when it
+    /// has none there.  Every page the model has in the range and the
+    /// machine kept must still hold the model's value; the others are
+    /// dropped.
+    public mutating func adoptPages(mm: Int32, machine: (UInt64) -> UInt64?) throws(Divergence) {
+        guard let u = undecidedDrop, u.mm == mm, spaces.contains(mm) else {
+            throw Divergence("adoptPages: nothing undecided in mm \(mm)")
+        }
+        undecidedDrop = nil
+        var changed = spaces.removeValue(forKey: mm)!
+        defer { spaces[mm] = changed }
+        for page in changed.presentPages(u.start, u.end) {
+            let key = changed.pages[page]!
+            let address = page << Geometry.pageShift
+            if let word0 = machine(address) {
+                let expected = frames[key].words[0] ?? 0
+                if word0 != expected {
+                    throw Divergence("\(u.call) failed with errno 12: the machine kept the page at 0x"
+                        + String(address, radix: 16) + " with word0 0x" + String(word0, radix: 16)
+                        + ", the model's holds 0x" + String(expected, radix: 16))
+                }
+            } else {
+                release(changed.pages.removeValue(forKey: page)!)
+            }
+        }
+    }
+
     /// The range whose protection an mprotect that ran out of memory left
     /// undecided, until ``adoptProtection(mm:mappings:)`` is called.
     public var undecidedProtection: (mm: Int32, start: UInt64, end: UInt64)? {
@@ -157,6 +212,16 @@ struct UndecidedProtection: Hashable, Sendable {
     var prot: Int32
     /// The range's segments before the call.
     var before: [Segment]
+}
+
+/// The range of a MADV_DONTNEED that failed for lack of memory: the
+/// kernel dropped the pages of some of its vmas, and maybe part of one
+/// more, and kept the rest.
+struct UndecidedPages: Hashable, Sendable {
+    var call: Call
+    var mm: Int32
+    var start: UInt64
+    var end: UInt64
 }
 
 /// A result the model does not allow.
@@ -282,6 +347,7 @@ extension Model {
         }
         h.combine(frames.count)
         h.combine(usedIDs)
+        h.combine(pagesMayBeInSwap)
         return h.finalize()
     }
 }

@@ -1,9 +1,10 @@
 import CMMSim
 
 /// What one CPU does in a concurrent batch: a call or user access by a task
-/// of `mm` on `cpu` (`mm` nil only for a switch to a kernel thread).
+/// of `mm` on `cpu` (`mm` nil for a switch to a kernel thread, and for a
+/// kernel thread's call, reclaim, whatever was passed).
 /// Only the kinds the machine runs in batches (mmap, munmap, mprotect,
-/// madvise, fork, load, store, switchMM); others make the batch EINVAL.
+/// madvise, fork, load, store, switchMM, reclaim); others make the batch EINVAL.
 public struct ConcurrentOp: Hashable, Sendable {
     public var cpu: Int
     public var mm: MMID?
@@ -11,7 +12,7 @@ public struct ConcurrentOp: Hashable, Sendable {
 
     public init(cpu: Int, mm: MMID?, _ request: Request) {
         self.cpu = cpu
-        self.mm = mm
+        self.mm = request.kind.who.namesMM ? mm : nil
         self.request = request
     }
 }

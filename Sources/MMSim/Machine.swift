@@ -74,7 +74,7 @@ public final class Machine {
         let abi = request.abi
         op.kind = abi.kind
         op.cpu = c
-        op.mm = mm?.rawValue ?? MMSIM_NO_MM
+        op.mm = who.namesMM ? mm?.rawValue ?? MMSIM_NO_MM : MMSIM_NO_MM
         op.addr = abi.addr
         op.len = abi.len
         op.value = abi.value
@@ -161,6 +161,14 @@ public final class Machine {
         try AccessResult(perform(cpu: cpu, mm: mm, .store(addr: addr, value: value)))
     }
 
+    /// kswapd on `cpu` (a kernel thread: the CPU keeps its old mm loaded,
+    /// lazily) reclaims up to `pages` anonymous pages to swap, from every
+    /// mm; returns how many it reclaimed.  Values stay as they were: only
+    /// where pages live changes.
+    public func reclaim(cpu: Int, pages: UInt64) throws(Errno) -> UInt64 {
+        try call(cpu: cpu, .reclaim(pages: pages))
+    }
+
     // MARK: Fault injection
 
     /// Fails the `n`th frame or kernel-object allocation from now on (1 is
@@ -195,14 +203,17 @@ public final class Machine {
     }
 
     /// What `mm`'s page tables say about `addr` (read by software: no TLB,
-    /// no accessed bits), or nil when nothing is mapped there.
+    /// no accessed bits), or nil when nothing is mapped there.  A page in
+    /// swap is reported too (``PTEInfo/swapped``, not present): non-nil
+    /// means the mm has a page there, not that it is present.
+    @inline(__always)
     public func lookup(mm: MMID, addr: UInt64) throws(Errno) -> PTEInfo? {
         var p = mmsim_pte_info()
         let ret = mmsim_lookup(machine, mm.rawValue, addr, &p)
         if ret == -ENOENT_C { return nil }
         _ = try Errno.check(ret)
         return PTEInfo(pfn: p.pfn, word0: p.word0, present: p.present != 0,
-                       writable: p.writable != 0)
+                       writable: p.writable != 0, swapped: p.swapped != 0)
     }
 
     /// `mm`'s counters.
@@ -210,7 +221,8 @@ public final class Machine {
         var i = mmsim_mm_info()
         _ = try Errno.check(mmsim_mm_info(machine, mm.rawValue, &i))
         return MMInfo(anonRSS: i.anon_rss, fileRSS: i.file_rss, nrPtes: i.nr_ptes,
-                      totalVM: i.total_vm, mapCount: Int(i.map_count), users: Int(i.users))
+                      totalVM: i.total_vm, mapCount: Int(i.map_count), users: Int(i.users),
+                      swapEnts: i.swap_ents)
     }
 
     /// The machine's counters now.

@@ -60,19 +60,41 @@ public struct VMAInfo: Hashable, Sendable, Codable, CustomStringConvertible {
     }
 }
 
-/// What an mm's page tables say about one address.
+/// What an mm's page tables say about one address: a page mapped
+/// (present, or PROT_NONE: not present to the hardware), or a page in
+/// swap (a swap entry).
 public struct PTEInfo: Hashable, Sendable, Codable {
+    /// The page's identity: its frame; for a page in swap, the frame of
+    /// its swap-cache page if it has one, else the machine's frame count
+    /// plus its swap slot (slots run from 1 to the frame count).  Two
+    /// ptes name the same page exactly when their `pfn` is equal.
     public var pfn: UInt64
-    /// The first data word of the page.
+    /// The first data word of the page, wherever it lives.
     public var word0: UInt64
+    /// Present to the hardware (false for PROT_NONE and for swap entries).
     public var present: Bool
     public var writable: Bool
+    /// A swap entry: the page is in swap (or its swap cache), not mapped.
+    public var swapped: Bool
 
-    public init(pfn: UInt64, word0: UInt64, present: Bool, writable: Bool) {
+    public init(pfn: UInt64, word0: UInt64, present: Bool, writable: Bool, swapped: Bool = false) {
         self.pfn = pfn
         self.word0 = word0
         self.present = present
         self.writable = writable
+        self.swapped = swapped
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case pfn, word0, present, writable, swapped
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(pfn: try c.decode(UInt64.self, forKey: .pfn), word0: try c.decode(UInt64.self, forKey: .word0),
+                  present: try c.decode(Bool.self, forKey: .present),
+                  writable: try c.decode(Bool.self, forKey: .writable),
+                  swapped: try c.decodeIfPresent(Bool.self, forKey: .swapped) ?? false)
     }
 }
 
@@ -90,14 +112,33 @@ public struct MMInfo: Hashable, Sendable, Codable {
     public var mapCount: Int
     /// mm_users.
     public var users: Int
+    /// Ptes of the mm that are swap entries (those of a pte table shared
+    /// with other mms counted in each, as rss is).
+    public var swapEnts: UInt64
 
     public init(anonRSS: UInt64, fileRSS: UInt64, nrPtes: UInt64, totalVM: UInt64,
-                mapCount: Int, users: Int) {
+                mapCount: Int, users: Int, swapEnts: UInt64 = 0) {
         self.anonRSS = anonRSS
         self.fileRSS = fileRSS
         self.nrPtes = nrPtes
         self.totalVM = totalVM
         self.mapCount = mapCount
         self.users = users
+        self.swapEnts = swapEnts
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case anonRSS, fileRSS, nrPtes, totalVM, mapCount, users, swapEnts
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(anonRSS: try c.decode(UInt64.self, forKey: .anonRSS),
+                  fileRSS: try c.decode(UInt64.self, forKey: .fileRSS),
+                  nrPtes: try c.decode(UInt64.self, forKey: .nrPtes),
+                  totalVM: try c.decode(UInt64.self, forKey: .totalVM),
+                  mapCount: try c.decode(Int.self, forKey: .mapCount),
+                  users: try c.decode(Int.self, forKey: .users),
+                  swapEnts: try c.decodeIfPresent(UInt64.self, forKey: .swapEnts) ?? 0)
     }
 }

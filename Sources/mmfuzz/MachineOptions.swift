@@ -3,7 +3,7 @@ import MMSim
 
 /// One `--variant` argument: a spec, or `all`.
 enum VariantSelection: Equatable {
-    /// Every combination of gather, ptl and preempt.
+    /// Every combination the kernel runs (``Variant/allCombinations``).
     case all
     case one(Variant)
 
@@ -27,7 +27,7 @@ struct MachineOptions: ParsableArguments {
     @Option(
         name: .customLong("variant"),
         help: ArgumentHelp(
-            "A kernel variant: its short name GATHER/PTL/PREEMPT (vector/mm/nopreempt, inplace/split/preempt, ...), a spec gather=vector|inplace,ptl=mm|split,preempt=on|off (keys in any order, missing ones from the baseline gather=vector,ptl=mm,preempt=off), or 'all'. Repeatable. Default: for run and bench, every variant the simulator accepts; for scenario, the baseline with preempt on and off.",
+            "A kernel variant: its short name GATHER/PTL/PREEMPT[/share|/share-precise] (vector/mm/nopreempt, inplace/split/preempt/share, ...), a spec gather=vector|inplace,ptl=mm|split,preempt=on|off,share=off|fork,sharemask=all|precise (keys in any order, missing ones from the baseline gather=vector,ptl=mm,preempt=off,share=off,sharemask=all; share=fork needs ptl=split), or 'all' (the 16 combinations). Repeatable. Default: for run and bench, every variant the simulator accepts; for scenario, the baseline with preempt on and off.",
             valueName: "spec"),
         transform: VariantSelection.parse)
     var selections: [VariantSelection] = []

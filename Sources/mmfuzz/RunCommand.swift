@@ -30,7 +30,10 @@ struct RunCommand: ParsableCommand {
             interleaving of each batch.
 
             The last line is a greppable summary: `Done N cases, M ops in S \
-            s (R ops/s), F failures, stop REASON` (on standard error with \
+            s (R ops/s), reclaimed P, swapped in I, tables shared T unshared \
+            U, shared flushes X, F failures, stop REASON` (pages reclaimed \
+            to swap and read back, pte tables shared by fork and copied to \
+            change, flushes of entries of shared tables; on standard error with \
             --json, whose object is then all of standard output). Ctrl-C or SIGTERM stops \
             after the case running, prints the summary so far (with --json \
             too, stopReason "interrupted") and exits with 130. --save is \
@@ -181,9 +184,9 @@ struct RunCommand: ParsableCommand {
             print()
         }
         // Last: on standard output, or on standard error after the JSON.
-        let done = String(format: "Done %d cases, %d ops in %.2f s (%.0f ops/s), %d failures, stop %@",
+        let done = String(format: "Done %d cases, %d ops in %.2f s (%.0f ops/s), %@, %d failures, stop %@",
                           summary.cases, summary.ops, summary.seconds, summary.opsPerSecond,
-                          summary.failures.count, stop.rawValue)
+                          summary.events.reclaimAndSharing.line, summary.failures.count, stop.rawValue)
         if json { printError(done) } else { print(done) }
         try Interrupt.exitIfRequested()
         if !summary.failures.isEmpty {
@@ -225,6 +228,11 @@ struct RunCommand: ParsableCommand {
             ("batches", "\(s.batches)"),
             ("schedules tried", "\(s.schedules)"),
             ("race cases", "\(s.raceCases)"),
+            ("pages reclaimed to swap", "\(s.events.reclaimAndSharing.pagesReclaimed)"),
+            ("pages swapped in", "\(s.events.reclaimAndSharing.swapIns)"),
+            ("pte tables shared by fork", "\(s.events.reclaimAndSharing.tablesShared)"),
+            ("shared pte tables unshared", "\(s.events.reclaimAndSharing.tablesUnshared)"),
+            ("shared-table flushes", "\(s.events.reclaimAndSharing.sharedFlushes)"),
             ("violations / failures", "\(s.failures.count)"),
         ]
         for (k, v) in rows {
@@ -273,6 +281,8 @@ struct RunSummaryJSON: Encodable {
     var variants: [String]
     var casesPerVariant: [String: Int]
     var events: [String: UInt64]
+    /// The last line's figures of reclaim and shared pte tables.
+    var reclaim: ReclaimFigures
 
     init(_ s: SessionSummary, failures: [FailureReport], config: RunConfig, stopReason: StopReason) {
         self.config = config
@@ -297,5 +307,6 @@ struct RunSummaryJSON: Encodable {
             ev[row.key] = row.count
         }
         events = ev
+        reclaim = s.events.reclaimAndSharing
     }
 }

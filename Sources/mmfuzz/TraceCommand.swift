@@ -46,7 +46,7 @@ struct TraceCommand: ParsableCommand {
 
     @Option(
         name: .customLong("variant"),
-        help: ArgumentHelp("A kernel variant: a short name (vector/mm/nopreempt, ...), a spec gather=vector|inplace,ptl=mm|split,preempt=on|off, or 'all' (the default). Repeatable.",
+        help: ArgumentHelp("A kernel variant: a short name (vector/mm/nopreempt, inplace/split/preempt/share, ...), a spec gather=vector|inplace,ptl=mm|split,preempt=on|off,share=off|fork,sharemask=all|precise, or 'all' (the default). Repeatable.",
                            valueName: "spec"),
         transform: VariantSelection.parse)
     var selections: [VariantSelection] = []

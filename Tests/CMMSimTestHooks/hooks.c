@@ -4,6 +4,7 @@
  * fire.  See include/mmsim_test.h.
  */
 #include <linux/mm.h>
+#include <linux/rmap.h>
 #include <asm/tlbflush.h>
 #include <asm/pgalloc.h>
 #include "mmsim_test.h"

@@ -1,4 +1,5 @@
 import Foundation
+import MMSim
 import Testing
 
 /// Ctrl-C (SIGINT) and SIGTERM: the summary so far, exit status 130.
@@ -76,7 +77,7 @@ import Testing
         #expect(r.status == 130, "\(r)")
         #expect(r.json?["stopReason"] as? String == "interrupted", "\(r)")
         let variants = (r.json?["variants"] as? [[String: Any]]) ?? []
-        #expect(variants.count == 8)
+        #expect(variants.count == Variant.allCombinations.count)
         #expect(variants.allSatisfy { ($0["events"] as? Int ?? 0) > 250 && $0["interrupted"] as? Bool == true },
                 "\(r)")
         let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/report").sorted()

@@ -62,7 +62,7 @@ import Testing
         let r = try mmfuzz("scenario", "--json", "--variant", "all")
         #expect(r.status == 0, "\(r)")
         #expect(r.json?["stopReason"] as? String == "done")
-        #expect((r.json?["variants"] as? [Any])?.count == 8)
+        #expect((r.json?["variants"] as? [Any])?.count == Variant.allCombinations.count)
         #expect((r.json?["config"] as? [String: Any])?["frames"] as? Int == 4096)
     }
 }

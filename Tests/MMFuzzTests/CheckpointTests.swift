@@ -89,3 +89,69 @@ import Testing
         #expect(!ok)
     }
 }
+
+/// Checkpoints where pages live in swap: the model's anon rss is the
+/// machine's anon_rss plus its swap entries, page identity reaches past
+/// the frames (swap slots), and a page in swap without a swap-cache page
+/// is a user page the machine holds in a slot, not a frame.
+@Suite struct SwapCheckpointTests {
+    static let table: [Op] = [
+        .newMM,
+        .mmap(cpu: 0, slot: 0, addr: 0x4000_0000, length: 512 * 4096, prot: [.read, .write],
+              flags: [.private, .anonymous, .fixed]),
+        .touch(cpu: 0, slot: 0, addr: 0x4000_0000, pages: 12, value: 0x77_0000),
+        .fork(cpu: 1, slot: 0),
+        .store(cpu: 1, slot: 1, addr: 0x4000_1000, value: 5),
+    ]
+
+    @Test(arguments: [Variant.baseline, Variant(gather: .inplace, ptl: .split, preempt: true, share: .fork)])
+    func everyPageInSwapPassesBothPaths(variant: Variant) throws {
+        let r = try CaseRunner(config: CaseConfig(cpus: 2, frames: 256), variant: variant)
+        for (i, op) in (Self.table + [.reclaim(cpu: 0, pages: 100)]).enumerated() {
+            #expect(r.step(op, index: i) == nil)
+        }
+        #expect(r.machine.stats.pagesReclaimed == 13)
+        #expect(r.machine.stats.swapSlotsNow == 13)
+        // Both checkpoint paths agree, and agree it passes.
+        #expect(r.checkpoint() == nil)
+        #expect(r.compareStateInFull(index: nil, op: nil) == nil)
+        // Half of them back (a swap-in each; the others stay in swap).
+        for p: UInt64 in 0 ..< 6 {
+            #expect(r.step(.load(cpu: 1, slot: 0, addr: 0x4000_0000 + p * 4096), index: 10) == nil)
+        }
+        #expect(r.checkpoint() == nil)
+        #expect(r.compareStateInFull(index: nil, op: nil) == nil)
+        #expect(r.finish() == nil)
+    }
+
+    /// A page in swap whose value the model has wrong is still caught,
+    /// by both paths alike.
+    @Test func aWrongValueInSwapIsCaught() throws {
+        let r = try CaseRunner(config: CaseConfig(cpus: 2, frames: 256), variant: .baseline)
+        for (i, op) in (Self.table + [.reclaim(cpu: 0, pages: 100)]).enumerated() {
+            #expect(r.step(op, index: i) == nil)
+        }
+        let mm = r.live[0]
+        let key = r._model.spaces[mm]!.pages[0x4000_0000 >> 12]!
+        r._model.frames[key].words[0] = 1
+        let f = try #require(r.checkpoint())
+        #expect(f.kind == "state:page")
+        #expect(r.compareStateInFull(index: nil, op: nil)?.kind == "state:page")
+    }
+
+    /// share=fork: a MADV_DONTNEED that cannot copy a shared table fails
+    /// with ENOMEM and keeps its pages; the engine tells the model so.
+    @Test func dontneedStoppedByATableCopyIsAdopted() throws {
+        let variant = Variant(gather: .vector, ptl: .split, preempt: false, share: .fork)
+        let ops: [Op] = Array(Self.table.prefix(4)) + [
+            .failNthAlloc(n: 1),
+            .madvise(cpu: 1, slot: 1, addr: 0x4000_0000, length: 4 * 4096, advice: .dontneed),
+            .load(cpu: 0, slot: 1, addr: 0x4000_0000),
+        ]
+        let result = CaseRunner.run(FuzzCase(config: CaseConfig(cpus: 2, frames: 256), variant: variant,
+                                             seed: 0, ops: ops))
+        #expect(result.failure == nil, "\(result.failure.map(String.init(describing:)) ?? "")")
+        #expect(result.outcomes.adoptedDrops == 1)
+        #expect(result.outcomes.enomem == 1)
+    }
+}

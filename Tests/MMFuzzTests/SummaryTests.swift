@@ -33,3 +33,26 @@ import Testing
         #expect(rows["segv"] != nil)
     }
 }
+
+/// The run's last line and JSON count what reclaim and shared tables did.
+@Suite struct ReclaimSummaryTests {
+    @Test func theFiguresAreTheirCounters() {
+        var s = Stats()
+        s.pagesReclaimed = 120
+        s.swapIns = 40
+        s.ptablesShared = 9
+        s.ptablesUnshared = 7
+        s.sharedFlushes = 3
+        var totals = EventTotals()
+        totals.add(s, OutcomeTally())
+        totals.add(s, OutcomeTally())
+        let f = totals.reclaimAndSharing
+        #expect(f == ReclaimFigures(pagesReclaimed: 240, swapIns: 80, tablesShared: 18, tablesUnshared: 14,
+                                    sharedFlushes: 6))
+        #expect(f.line == "reclaimed 240, swapped in 80, tables shared 18 unshared 14, shared flushes 6")
+        // Still rows of the events, like every counter.
+        let rows = Dictionary(uniqueKeysWithValues: totals.rows.map { ($0.key, $0.count) })
+        #expect(rows["pages_reclaimed"] == 240 && rows["shared_flushes"] == 6)
+        #expect(rows["adoptedDrops"] == 0)
+    }
+}

@@ -14,6 +14,7 @@ import Testing
         .madvise(cpu: 1, mm: 1, addr: 0x1000, length: 0x10000, advice: 4),
         .switchMM(cpu: 1, mm: nil), .switchMM(cpu: 2, mm: 5),
         .load(cpu: 0, mm: 0, addr: 0x4000_0007), .store(cpu: 3, mm: 7, addr: 0x4000_0000, value: .max),
+        .reclaim(cpu: 2, pages: 64), .reclaim(cpu: -1, pages: .max),
     ]
 
     @Test func everyKindIsCovered() {
@@ -38,6 +39,19 @@ import Testing
         #expect(Call.mmap(cpu: 1, mm: 2, addr: 0x1000, length: 0x2000, prot: 3, flags: -1).description
             == "mmap(cpu 1, mm 2, addr 0x1000, length 0x2000, prot 3, flags 0xffffffff)")
         #expect(Call.switchMM(cpu: 1, mm: nil).description == "switchMM(cpu 1, mm none (kernel thread))")
+        // kswapd: a kernel thread, no mm at all; its count in decimal.
+        #expect(Call.reclaim(cpu: 2, pages: 64).description == "reclaim(cpu 2, pages 64)")
+    }
+
+    /// reclaim's JSON: `{"op": "reclaim", "cpu": 2, "pages": 64}`, no mm;
+    /// a count given as a string reads too.
+    @Test func reclaimIsCodedWithoutAnMM() throws {
+        let text = String(decoding: try JSONEncoder().encode(Call.reclaim(cpu: 2, pages: 64)), as: UTF8.self)
+        #expect(!text.contains("\"mm\""))
+        #expect(text.contains("\"pages\":64"))
+        let read = try JSONDecoder().decode(Call.self, from: Data(#"{"op": "reclaim", "cpu": 1, "mm": 3, "pages": "0x10"}"#.utf8))
+        #expect(read == .reclaim(cpu: 1, pages: 16))
+        #expect(read.mm == nil)
     }
 
     /// A request that names no CPU or no mm drops them, so equal calls
@@ -45,6 +59,7 @@ import Testing
     @Test func whoIsWhatTheRequestNames() {
         #expect(Call(cpu: 3, mm: 4, .newMM) == .newMM)
         #expect(Call(cpu: 3, mm: 4, .mmGet) == .mmGet(mm: 4))
+        #expect(Call(cpu: 3, mm: 4, .reclaim(pages: 1)) == .reclaim(cpu: 3, pages: 1))
     }
 
     @Test func outcomeFromTheMachinesReturn() {
@@ -61,6 +76,8 @@ import Testing
         #expect(Outcome(.load, ret: einval, out: 0) == .errno(22))
         // EFAULT from a call that is no access is just an errno.
         #expect(Outcome(.mprotect, ret: efault, out: 0) == .errno(14))
+        #expect(Outcome(.reclaim, ret: 0, out: 12) == .count(12))
+        #expect(Outcome(.reclaim, ret: enomem, out: 0) == .errno(12))
     }
 
     @Test func unknownOpIsNamed() {

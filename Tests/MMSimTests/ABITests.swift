@@ -43,12 +43,53 @@ import Testing
             .madvise: MMSIM_OP_MADVISE, .fork: MMSIM_OP_FORK, .load: MMSIM_OP_LOAD,
             .store: MMSIM_OP_STORE, .switchMM: MMSIM_OP_SWITCH_MM, .newMM: MMSIM_OP_MM_NEW,
             .mmGet: MMSIM_OP_MM_GET, .exit: MMSIM_OP_EXIT, .exec: MMSIM_OP_EXEC,
+            .reclaim: MMSIM_OP_RECLAIM,
         ]
         #expect(header.count == Request.Kind.allCases.count)
         #expect(Request.Kind.allCases.count == Int(MMSIM_OP_NR.rawValue) - 1)
         for kind in Request.Kind.allCases {
             #expect(kind.number == header[kind]?.rawValue, "\(kind)")
         }
+        #expect(Request.Kind.reclaim.number == 13)
+    }
+
+    /// reclaim is kswapd: a kernel thread on a CPU, no mm (MMSIM_NO_MM
+    /// goes in the op), its count of pages in `len`, its reply in `out`.
+    @Test func reclaimIsAKernelThreadsCall() throws {
+        let r = Request.reclaim(pages: 64)
+        #expect(r.kind.who == .kernelThread)
+        #expect(r.kind.who.namesCPU && !r.kind.who.namesMM)
+        #expect(r.kind.reply == .count && r.kind.batchable && r.kind.lifetime == .none)
+        #expect(!r.kind.mayFreeRange && !r.kind.mayReduceMappings)
+        #expect(r.abi == Request.ABI(kind: UInt32(MMSIM_OP_RECLAIM.rawValue), len: 64))
+        #expect(r.range == nil)
+        // A kernel thread's call carries no mm, whatever the caller had.
+        #expect(ConcurrentOp(cpu: 1, mm: MMID(rawValue: 3), r).mm == nil)
+        #expect(Outcome(.reclaim, ret: 0, out: 5) == .count(5))
+        #expect(Outcome(.reclaim, ret: -22, out: 0) == .errno(22))
+        #expect(r.description == "reclaim(pages 64)")
+        #expect(r.jsonFields.map(\.key) == ["pages"] && r.jsonFields.map(\.value) == ["64"])
+    }
+
+    /// The new fields of the views: a swap entry in mmsim_pte_info and the
+    /// count of them in mmsim_mm_info reach Swift.
+    @Test func swapFieldsReachTheViews() throws {
+        let m = try Machine(.default(cpus: 2, frames: 256))
+        let mm = try m.newMM()
+        let base = try m.mmap(cpu: 0, mm: mm, length: 4 * 4096, prot: .readWrite, flags: .anonymousPrivate)
+        for p in 0 ..< UInt64(4) {
+            _ = try m.store(cpu: 0, mm: mm, addr: base + p * 4096, value: 0x5a00 + p)
+        }
+        #expect(try m.reclaim(cpu: 1, pages: 4) == 4)
+        let info = try m.info(of: mm)
+        #expect(info.swapEnts == 4 && info.anonRSS == 0)
+        let pte = try #require(try m.lookup(mm: mm, addr: base + 4096))
+        #expect(pte.swapped && !pte.present && !pte.writable)
+        #expect(pte.word0 == 0x5a01)
+        // Its identity is past the frames: the frame count plus its slot.
+        #expect(pte.pfn > 256 && pte.pfn <= 512)
+        #expect(MemoryLayout<mmsim_pte_info>.size == 32)
+        try m.exit(cpu: 0, mm: mm)
     }
 
     /// Every request goes through the one entry and back: its ABI form
@@ -59,7 +100,7 @@ import Testing
             .mmap(addr: 0x1000, length: 0x2000, prot: .readWrite, flags: .anonymousPrivate),
             .munmap(addr: 0x1000, length: 0x2000), .mprotect(addr: 0x1000, length: 0x2000, prot: .read),
             .madvise(addr: 0x1000, length: 0x2000, advice: .dontneed),
-            .load(addr: 0x1008), .store(addr: 0x1008, value: 7),
+            .load(addr: 0x1008), .store(addr: 0x1008, value: 7), .reclaim(pages: 12),
         ]
         #expect(Set(requests.map(\.kind)) == Set(Request.Kind.allCases))
         for r in requests {

@@ -10,6 +10,12 @@ import Testing
         ("ptl=split", Variant(gather: .vector, ptl: .split, preempt: false)),
         ("gather=inplace", Variant(gather: .inplace, ptl: .mm, preempt: false)),
         (" Gather = InPlace , PREEMPT=off ", Variant(gather: .inplace, ptl: .mm, preempt: false)),
+        // The sharing keys: missing ones default to share=off, sharemask=all.
+        ("ptl=split,share=fork", Variant(gather: .vector, ptl: .split, preempt: false, share: .fork)),
+        ("share=fork,ptl=split,sharemask=precise,preempt=on",
+         Variant(gather: .vector, ptl: .split, preempt: true, share: .fork, sharemask: .precise)),
+        ("share=off", Variant.baseline),
+        ("share=off,sharemask=all,ptl=mm", Variant.baseline),
     ])
     func parses(spec: String, expected: Variant) throws {
         #expect(try Variant(parsing: spec) == expected)
@@ -26,9 +32,50 @@ import Testing
     }
 
     @Test func allCombinationsAreDistinct() {
-        #expect(Variant.allCombinations.count == 8)
-        #expect(Set(Variant.allCombinations).count == 8)
+        #expect(Variant.allCombinations.count == 16)
+        #expect(Set(Variant.allCombinations).count == 16)
         #expect(Variant.allCombinations.first == .baseline)
+        // The 8 without sharing first, as before; then share=fork with
+        // ptl=split across gather, preempt and sharemask.
+        #expect(Variant.allCombinations.prefix(8).allSatisfy { $0.share == .off && $0.sharemask == .all })
+        let shared = Variant.allCombinations.dropFirst(8)
+        #expect(shared.allSatisfy { $0.share == .fork && $0.ptl == .split })
+        #expect(Set(shared.map(\.sharemask)) == [.all, .precise])
+        #expect(Variant.allCombinations.allSatisfy { $0.incoherence == nil })
+    }
+
+    /// Specs written before the sharing keys existed print as they did, so
+    /// that old reproducers re-encode byte for byte.
+    @Test func theSharingKeysAppearOnlyWhenTablesAreShared() throws {
+        for v in Variant.allCombinations.prefix(8) {
+            #expect(!v.description.contains("share"), "\(v)")
+        }
+        let v = Variant(gather: .inplace, ptl: .split, preempt: true, share: .fork, sharemask: .precise)
+        #expect(v.description == "gather=inplace,ptl=split,preempt=on,share=fork,sharemask=precise")
+        #expect(Variant(gather: .vector, ptl: .split, preempt: false, share: .fork).description
+                == "gather=vector,ptl=split,preempt=off,share=fork,sharemask=all")
+        // JSON likewise: no sharing keys for the old variants, and old
+        // JSON without them reads back.
+        let old = try JSONEncoder().encode(Variant.baseline)
+        #expect(!String(decoding: old, as: UTF8.self).contains("share"))
+        #expect(try JSONDecoder().decode(Variant.self, from: Data(#"{"gather":"vector","ptl":"mm","preempt":true}"#.utf8))
+                == Variant(gather: .vector, ptl: .mm, preempt: true))
+        #expect(try JSONDecoder().decode(Variant.self, from: try JSONEncoder().encode(v)) == v)
+        var config = MachineConfig.default(variant: v)
+        #expect(try JSONDecoder().decode(MachineConfig.self, from: try JSONEncoder().encode(config)) == config)
+        config.variant = .baseline
+        #expect(!String(decoding: try JSONEncoder().encode(config), as: UTF8.self).contains("share"))
+    }
+
+    /// The machine boots every combination; share=fork without the split
+    /// lock is refused by the kernel as by the spec.
+    @Test func theKernelAgreesOnWhatRuns() throws {
+        for v in Variant.allCombinations {
+            #expect(throws: Never.self, "\(v)") { _ = try Machine(.default(variant: v)) }
+        }
+        var bad = MachineConfig.default(variant: .baseline)
+        bad.share = .fork
+        #expect(throws: Errno.EINVAL) { _ = try Machine(bad) }
     }
 
     @Test(arguments: [
@@ -40,6 +87,13 @@ import Testing
         ("=vector", "'=vector' is not key=value"),
         ("gather=vector,", "'' is not key=value"),
         ("gather=vector,gather=inplace", "key 'gather' given twice"),
+        ("share=yes", "unknown share 'yes'"),
+        ("ptl=split,share=fork,sharemask=some", "unknown sharemask 'some'"),
+        // The sharers' own page_table_locks cannot serialise a shared table.
+        ("share=fork", "share=fork needs ptl=split"),
+        ("ptl=mm,share=fork,sharemask=precise", "share=fork needs ptl=split"),
+        ("sharemask=precise", "sharemask=precise needs share=fork"),
+        ("share=fork,ptl=split,share=off", "key 'share' given twice"),
         // An empty spec once meant the baseline, silently.
         ("", "empty spec"),
         ("  ", "empty spec"),

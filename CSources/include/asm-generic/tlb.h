@@ -47,6 +47,11 @@ struct mmu_gather {
 	struct mm_struct *mm;
 	unsigned int need_flush;	/* really unmapped some ptes? */
 	unsigned int fullmm;		/* non-zero: the whole mm goes */
+	/*
+	 * free_pgtables() follows for [free_start, free_end) (free_end 0:
+	 * it does not): a shared pte table inside it is only let go of
+	 */
+	unsigned long free_start, free_end;
 	bool inplace;
 	/* gather=vector: this CPU's vector, held with preemption off */
 	struct mmu_gather_batch *batch;

@@ -64,13 +64,50 @@ static inline int page_mapcount(const struct page *page)
 	return page->_mapcount + 1;
 }
 
-void page_add_new_anon_rmap(struct page *page);
-void page_add_file_rmap(struct page *page);
-void page_dup_rmap(struct page *page);
-void page_remove_rmap(struct page *page);
-
 struct page *vm_normal_page(struct vm_area_struct *vma, unsigned long addr,
 			    pte_t pte);
+
+/*
+ * pte tables shared between mms (share=fork, mm/pt_share.c).  A pte
+ * table's page count is its share count: the pmd entries that point at
+ * it.  A table with a count above one lists its sharers, one node each.
+ */
+struct pt_sharer {
+	struct mm_struct *mm;
+	struct pt_sharer *next;
+};
+
+static inline bool pte_table_shared(const struct page *table)
+{
+	return page_count(table) > 1;
+}
+
+int share_pte_table(struct mm_struct *dst_mm, struct mm_struct *src_mm,
+		    pmd_t *dst_pmd, pmd_t *src_pmd, unsigned long addr);
+bool pte_table_shareable(struct vm_area_struct *vma, unsigned long addr);
+int unshare_pte_table(struct mm_struct *mm, pmd_t *pmd,
+		      unsigned long addr);
+int unshare_range(struct mm_struct *mm, unsigned long start,
+		  unsigned long end, bool keep_whole);
+bool drop_shared_pte_table(struct mm_struct *mm, pmd_t *pmd);
+
+/* A pte of @pmd's table, with the lock that guards it taken */
+static inline pte_t *pte_offset_map_lock(struct mm_struct *mm, pmd_t *pmd,
+					 unsigned long address,
+					 spinlock_t **ptlp)
+{
+	spinlock_t *ptl = pte_lockptr(mm, pmd);
+
+	*ptlp = ptl;
+	spin_lock(ptl);
+	return pte_offset_map(pmd, address);
+}
+
+static inline void pte_unmap_unlock(pte_t *pte, spinlock_t *ptl)
+{
+	spin_unlock(ptl);
+	pte_unmap(pte);
+}
 
 /* the fault path */
 #define VM_FAULT_OOM		0x0001

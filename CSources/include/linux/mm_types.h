@@ -9,24 +9,35 @@
 #include <asm/pgtable_types.h>
 
 struct address_space;
+struct anon_vma;
+struct pt_sharer;
 
 /*
  * struct page - one per physical frame.
  *
  * @_count counts references (0: free), @_mapcount the ptes that map the
- * page, biased by -1 as in the kernel.  A page-table page keeps its split
- * lock in @ptl.  @sim_gen and @sim_hwrefs belong to the simulated hardware:
- * the frame's generation (bumped at every free) and how many TLB or
- * paging-structure cache entries of any CPU refer to it.
+ * page, biased by -1 as in the kernel; a pte in a pte table shared by
+ * several mms is one pte.  A page-table page keeps its split lock in
+ * @ptl; a pte table's @_count is its share count, the number of pmd
+ * entries that point at it, and @sharers lists the mms that share it
+ * (mm/pt_share.c).  An anonymous page's @anon_vma and @index (its
+ * virtual page number, the same in every mm of the fork family) are its
+ * reverse map (mm/rmap.c); in the swap cache, @private is its swap slot.
+ * @sim_gen and @sim_hwrefs belong to the simulated hardware: the frame's
+ * generation (bumped at every free) and how many TLB or paging-structure
+ * cache entries of any CPU refer to it.
  */
 struct page {
 	_Atomic unsigned long flags;
 	_Atomic int _count;
 	_Atomic int _mapcount;
 	struct address_space *mapping;	/* shmem object, if a shared page */
-	unsigned long index;		/* offset in @mapping, in pages */
+	struct anon_vma *anon_vma;	/* fork family, if an anonymous page */
+	unsigned long index;		/* offset in @mapping, or the vpn */
+	unsigned long private;		/* swap slot, in the swap cache */
 	spinlock_t ptl;
 	struct list_head lru;
+	struct pt_sharer *sharers;	/* a pte table fork shared */
 	_Atomic u32 sim_gen;
 	_Atomic u32 sim_hwrefs;
 };
@@ -35,6 +46,9 @@ enum pageflags {
 	PG_anon,		/* private anonymous page */
 	PG_pgtable,		/* a page-table page of any level */
 	PG_buddy,		/* free, in the page allocator */
+	PG_locked,		/* reclaim owns it: swap-in waits */
+	PG_swapcache,		/* in the swap cache, @private is its slot */
+	PG_dirty,		/* differs from its copy in swap, if any */
 };
 
 #define PAGE_FLAG_FNS(uname, lname)					\
@@ -54,6 +68,9 @@ static inline void ClearPage##uname(struct page *page)			\
 PAGE_FLAG_FNS(Anon, anon)
 PAGE_FLAG_FNS(Pgtable, pgtable)
 PAGE_FLAG_FNS(Buddy, buddy)
+PAGE_FLAG_FNS(Locked, locked)
+PAGE_FLAG_FNS(SwapCache, swapcache)
+PAGE_FLAG_FNS(Dirty, dirty)
 
 struct mm_struct;
 
@@ -84,6 +101,10 @@ struct vm_area_struct {
  * @tlb_flush_pending: mmu_gathers under way on this mm.  Two at once
  *	(MADV_DONTNEEDs of one range) means one may find ptes the other has
  *	cleared and not yet flushed: each must then flush before it returns.
+ * @anon_vma: the reverse map's family: this mm and every mm forked from
+ *	it or that it was forked from, since the last exec.
+ * @swap_ents: ptes of this mm that are swap entries (MM_SWAPENTS); like
+ *	the rss counters it counts the entries of shared pte tables too.
  */
 struct mm_struct {
 	struct vm_area_struct *mmap;
@@ -101,6 +122,9 @@ struct mm_struct {
 	_Atomic unsigned long anon_rss;	/* atomic: split ptlocks */
 	_Atomic unsigned long file_rss;
 	_Atomic unsigned long nr_ptes;
+	_Atomic unsigned long swap_ents;
+	struct anon_vma *anon_vma;
+	struct list_head anon_vma_node;	/* in anon_vma->mms */
 };
 
 #endif /* _LINUX_MM_TYPES_H */

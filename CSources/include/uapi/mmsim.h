@@ -50,6 +50,18 @@ enum mmsim_ptl {
 	MMSIM_PTL_SPLIT = 1,		/* lock in each page-table page */
 };
 
+/* Page tables shared between mms (the 2002 proposal); needs MMSIM_PTL_SPLIT */
+enum mmsim_share {
+	MMSIM_SHARE_OFF = 0,		/* fork copies every pte */
+	MMSIM_SHARE_FORK = 1,		/* fork shares pte tables */
+};
+
+/* Whom a change to an entry of a shared pte table is flushed on */
+enum mmsim_sharemask {
+	MMSIM_SHAREMASK_ALL = 0,	/* every CPU (Linus's rule) */
+	MMSIM_SHAREMASK_PRECISE = 1,	/* the sharers' cpu_vm_masks */
+};
+
 struct mmsim_config {
 	uint32_t nr_cpus;		/* 1 .. MMSIM_MAX_CPUS */
 	uint32_t nr_frames;		/* physical page frames */
@@ -58,9 +70,14 @@ struct mmsim_config {
 	uint32_t gather;		/* enum mmsim_gather */
 	uint32_t ptl;			/* enum mmsim_ptl */
 	uint32_t preempt;		/* CONFIG_PREEMPT: 0 or 1 */
+	uint32_t share;			/* enum mmsim_share */
+	uint32_t sharemask;		/* enum mmsim_sharemask */
 };
 
-/* Fills @cfg with the defaults: 4 CPUs, 4096 frames, 64 TLB entries. */
+/*
+ * Fills @cfg with the defaults: 4 CPUs, 4096 frames, 64 TLB entries.
+ * The swap device has as many slots as the machine has frames.
+ */
 void mmsim_default_config(struct mmsim_config *cfg);
 
 struct mmsim;
@@ -111,6 +128,13 @@ enum mmsim_op_kind {
 	MMSIM_OP_MM_GET,		/* clone(CLONE_VM): mm_users++ */
 	MMSIM_OP_EXIT,			/* the last user's exit tears @mm down */
 	MMSIM_OP_EXEC,			/* a fresh, empty mm; out: its id */
+	/*
+	 * kswapd on @cpu (a kernel thread: lazy TLB, no mm; @mm is not
+	 * used): reclaim up to @len anonymous pages, unmapping each from
+	 * every mm through the reverse map, then writing it to swap and
+	 * freeing its frame.  Allowed in batches.  out: pages reclaimed.
+	 */
+	MMSIM_OP_RECLAIM,
 	MMSIM_OP_NR,
 };
 
@@ -248,11 +272,18 @@ struct mmsim_pte_info {
 	uint64_t word0;			/* first data word of the page */
 	int present;
 	int writable;
+	int swapped;			/* a swap entry: the page is in swap */
+	int pad;
 };
 
 /*
  * What @mm's page tables say about @addr, read by software (no TLB, no
- * accessed bits set).  -ENOENT when nothing is mapped there.
+ * accessed bits set).  -ENOENT when nothing is mapped there.  A page in
+ * swap is reported with @swapped set and @present clear; its @pfn is its
+ * identity: the frame of its swap-cache page if it has one, else the
+ * machine's frame count plus its swap slot, so that two ptes name the
+ * same page exactly when their @pfn is equal.  @word0 is read from the
+ * swap-cache page or the swap slot.
  */
 int mmsim_lookup(struct mmsim *m, int mm, uint64_t addr,
 		 struct mmsim_pte_info *out);
@@ -264,6 +295,7 @@ struct mmsim_mm_info {
 	uint64_t total_vm;		/* pages of vmas */
 	uint32_t map_count;		/* vmas */
 	uint32_t users;			/* mm_users */
+	uint64_t swap_ents;		/* ptes that are swap entries */
 };
 
 int mmsim_mm_info(struct mmsim *m, int mm, struct mmsim_mm_info *out);
@@ -316,6 +348,22 @@ enum mmsim_counter_kind {
 	C(forks, EVENT, "forks")					\
 	C(exits, EVENT, "exits")					\
 	C(alloc_failures, EVENT, "allocations failed (injected or OOM)")	\
+	/* reclaim and swap */						\
+	C(reclaim_scanned, EVENT, "pages reclaim looked at")		\
+	C(reclaim_referenced, EVENT, "pages reclaim found young")	\
+	C(pages_reclaimed, EVENT, "pages reclaimed to swap")		\
+	C(swap_outs, EVENT, "pages written to swap")			\
+	C(swap_ins, EVENT, "pages read back from swap")			\
+	C(swap_cache_hits, EVENT, "swap-in faults the swap cache served")	\
+	C(swap_slots_now, GAUGE, "swap slots in use")			\
+	C(swap_cache_now, GAUGE, "pages in the swap cache")		\
+	/* shared page tables */					\
+	C(fork_ptes_copied, EVENT, "ptes copied by fork")		\
+	C(ptables_shared, EVENT, "pte tables shared by fork")		\
+	C(ptables_unshared, EVENT, "shared pte tables copied to change")	\
+	C(ptables_share_dropped, EVENT, "shared pte tables let go whole")	\
+	C(shared_flushes, EVENT, "flushes of an entry of a shared table")	\
+	C(shared_flush_ipis, EVENT, "IPIs those flushes sent")		\
 	C(preempt_points, EVENT, "preemption points taken")		\
 	C(max_preempt_off_ptes, PEAK, "longest preempt-off stretch, ptes") \
 	C(gather_percpu_bytes, GAUGE, "per-CPU gather memory, bytes")	\

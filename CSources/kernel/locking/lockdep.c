@@ -19,6 +19,7 @@ static const char * const class_names[LOCK_CLASSES] = {
 	[LOCK_CLASS_MMAP_SEM] = "mm->mmap_sem",
 	[LOCK_CLASS_MM_PTL] = "mm->page_table_lock",
 	[LOCK_CLASS_PTE_PTL] = "pte page ptl",
+	[LOCK_CLASS_ANON_VMA] = "anon_vma->lock",
 	[LOCK_CLASS_OTHER] = "other",
 };
 
@@ -68,6 +69,24 @@ void lockdep_acquire(const void *lock, u32 class, int subclass)
 	}
 	__get_cpu_var(held_locks)[depth] = lock;
 	__get_cpu_var(held_keys)[depth] = key;
+	__get_cpu_var(locks_held) = depth + 1;
+}
+
+/*
+ * A trylock that succeeded: held from now on, so locks taken under it are
+ * ordered after it, but it never waited, so it orders nothing before it.
+ */
+void lockdep_acquire_trylock(const void *lock, u32 class)
+{
+	int depth = __get_cpu_var(locks_held);
+
+	if (depth == MAX_LOCK_DEPTH) {
+		sim_report(MMSIM_V_LOCKING, smp_processor_id(), 0, -1,
+			   __func__, "more than %d locks held", MAX_LOCK_DEPTH);
+		return;
+	}
+	__get_cpu_var(held_locks)[depth] = lock;
+	__get_cpu_var(held_keys)[depth] = lock_key(class, 0);
 	__get_cpu_var(locks_held) = depth + 1;
 }
 

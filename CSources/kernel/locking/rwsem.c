@@ -115,6 +115,25 @@ void down_read(struct rw_semaphore *sem)
 		per_cpu(op_locked, cpu) = sim_clock();
 }
 
+/**
+ * down_read_trylock - take @sem for reading if no one writes it
+ *
+ * Never waits, so it may be called under a spinlock.  Not in the
+ * threaded regime (nothing there calls it).  Return: 1 if taken.
+ */
+int down_read_trylock(struct rw_semaphore *sem)
+{
+	int cpu = smp_processor_id();
+
+	BUG_ON(sim_threaded());
+	sim_interleave();
+	if (sem->writer >= 0)
+		return 0;
+	lockdep_acquire_trylock(sem, sem->class);
+	sem->readers |= 1U << cpu;
+	return 1;
+}
+
 void up_read(struct rw_semaphore *sem)
 {
 	int cpu = smp_processor_id();

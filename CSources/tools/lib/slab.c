@@ -10,7 +10,7 @@ void *kmalloc(size_t size, unsigned int gfp)
 {
 	void *obj;
 
-	if (should_fail_alloc())
+	if (!(gfp & __GFP_NOFAIL) && should_fail_alloc())
 		return NULL;
 	obj = malloc(size);
 	if (obj)

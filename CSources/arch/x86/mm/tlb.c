@@ -25,7 +25,8 @@ static void smp_invalidate_interrupt(struct mm_struct *flush_mm,
 {
 	int cpu = smp_processor_id();
 
-	if (flush_mm != per_cpu(cpu_tlbstate, cpu).active_mm)
+	/* no mm: a shared pte table's entry, whatever this CPU runs */
+	if (flush_mm && flush_mm != per_cpu(cpu_tlbstate, cpu).active_mm)
 		return;
 	if (per_cpu(cpu_tlbstate, cpu).state == TLBSTATE_OK) {
 		if (flush_va == FLUSH_ALL)
@@ -43,10 +44,11 @@ static bool cpu_between_instructions(const void *cpu)
 	return !per_cpu(in_walk, (long)cpu);
 }
 
-void flush_tlb_others(cpumask_t cpumask, struct mm_struct *mm,
-		      unsigned long va)
+/* Return: the IPIs sent */
+int flush_tlb_others(cpumask_t cpumask, struct mm_struct *mm,
+		     unsigned long va)
 {
-	int cpu, self = smp_processor_id();
+	int cpu, self = smp_processor_id(), sent = 0;
 
 	BUG_ON(cpus_empty(cpumask) || cpu_isset(self, cpumask));
 	for_each_cpu_mask(cpu, cpumask) {
@@ -55,6 +57,7 @@ void flush_tlb_others(cpumask_t cpumask, struct mm_struct *mm,
 		sim_interleave();
 		sim_spin_until(cpu_between_instructions, (void *)(long)cpu);
 		count_vm_tlb_event(ipis);
+		sent++;
 		sim_mmu_lock(cpu);
 		if (per_cpu(cpu_tlbstate, cpu).state == TLBSTATE_LAZY)
 			count_vm_tlb_event(ipis_lazy);
@@ -63,6 +66,7 @@ void flush_tlb_others(cpumask_t cpumask, struct mm_struct *mm,
 		sim_cpu = self;
 		sim_mmu_unlock(cpu);
 	}
+	return sent;
 }
 
 /* What the local CPU does for @mm, before the remote ones are told */
@@ -109,4 +113,54 @@ void flush_tlb_range(struct vm_area_struct *vma, unsigned long start,
 		     unsigned long end)
 {
 	flush_tlb_mm(vma->vm_mm);
+}
+
+/* The CPUs that may cache a translation of a sharer of @table */
+static cpumask_t sharers_cpumask(struct page *table)
+{
+	struct pt_sharer *s;
+	cpumask_t mask;
+
+	cpus_clear(mask);
+	for (s = table->sharers; s; s = s->next)
+		mask.bits |= cpumask_read(s->mm->cpu_vm_mask).bits;
+	return mask;
+}
+
+/**
+ * flush_tlb_shared - flush @va from every CPU that may translate through
+ *	@table, a pte table several mms share (its lock held)
+ *
+ * With sharemask=all, every CPU: no mm's cpu_vm_mask covers a table that
+ * is not the mm's alone (Linus's rule of 2002).  With sharemask=precise,
+ * the union of the sharers' masks, read after the entry changed: a CPU
+ * that switches to a sharer later walks the changed table.
+ */
+void flush_tlb_shared(struct page *table, unsigned long va)
+{
+	int self = smp_processor_id();
+	struct mm_struct *active = current->active_mm;
+	struct pt_sharer *s;
+	cpumask_t mask;
+
+	count_vm_tlb_event(tlb_flush_calls);
+	count_vm_tlb_event(shared_flushes);
+	preempt_disable();
+	smp_mb();	/* the entry changed before the masks are read */
+	if (sharemask_precise()) {
+		mask = sharers_cpumask(table);
+	} else {
+		cpus_clear(mask);
+		mask.bits = (1ULL << num_online_cpus()) - 1;
+	}
+	for (s = table->sharers; s; s = s->next)
+		if (s->mm == active)
+			flush_local(active, va);
+	cpu_clear(self, mask);
+	if (!cpus_empty(mask))
+		count_vm_tlb_events(shared_flush_ipis,
+				    flush_tlb_others(mask, NULL, va));
+	for (s = table->sharers; s; s = s->next)
+		sim_tlb_flushed(s->mm, va);
+	preempt_enable();
 }

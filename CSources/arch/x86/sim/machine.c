@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <linux/mm.h>
+#include <linux/rmap.h>
+#include <linux/swap.h>
 #include <asm-generic/tlb.h>
 
 __thread struct sim_machine *sim;
@@ -166,6 +168,14 @@ static int check_config(const struct mmsim_config *cfg)
 		return -EINVAL;
 	if (cfg->preempt > 1)
 		return -EINVAL;
+	if (cfg->share != MMSIM_SHARE_OFF && cfg->share != MMSIM_SHARE_FORK)
+		return -EINVAL;
+	if (cfg->sharemask != MMSIM_SHAREMASK_ALL &&
+	    cfg->sharemask != MMSIM_SHAREMASK_PRECISE)
+		return -EINVAL;
+	/* sharers' own page_table_locks cannot guard a table they share */
+	if (cfg->share == MMSIM_SHARE_FORK && cfg->ptl != MMSIM_PTL_SPLIT)
+		return -EINVAL;
 	return 0;
 }
 
@@ -296,6 +306,7 @@ static void free_machine(struct sim_machine *m)
 	free(m->audit_maps);
 	free(m->audit_refs);
 	free(m->audit_table);
+	swap_info_free(m->swap_info);
 	put_memory(m);
 	free(m);
 }
@@ -359,6 +370,7 @@ void mmsim_destroy(struct mmsim *m)
 	struct sim_machine *machine = (struct sim_machine *)m;
 	struct sim_context saved;
 	struct vm_area_struct *vma, *next;
+	unsigned long pfn;
 	int id;
 
 	if (!machine)
@@ -373,7 +385,19 @@ void mmsim_destroy(struct mmsim *m)
 			next = vma->vm_next;
 			remove_vma(vma);
 		}
+		if (mm->anon_vma)
+			put_anon_vma(mm->anon_vma);
 		free(mm);
+	}
+	for (pfn = 0; pfn < machine->frames_hw; pfn++) {
+		struct page *table = &machine->mem_map[pfn];
+
+		while (table->sharers) {
+			struct pt_sharer *s = table->sharers;
+
+			table->sharers = s->next;
+			kfree(s);
+		}
 	}
 	sim_leave(saved);
 	free_machine(machine);

@@ -517,22 +517,32 @@ static int check_tlb_entry(unsigned int cpu, struct mm_struct *mm, long cr3,
 			   const char *func)
 {
 	unsigned long addr = e->vpn << PAGE_SHIFT;
+	bool old;
 	u64 pte;
 
 	if (addr < start || addr >= end)
 		return 0;
 	pte = soft_walk_cached(cr3, addr, c);
+	/*
+	 * x86 fills a TLB entry only from a pte it has made young: one whose
+	 * pte is old now had its accessed bit cleared without a flush, and
+	 * the CPU uses the page without the bit ever being set again.  (Host
+	 * threads do not set the bit: not checked there.)
+	 */
+	old = !(pte & _PAGE_ACCESSED) && !sim_threaded();
 	if ((pte & _PAGE_PRESENT) &&
 	    pte_pfn(__pte(pte)) == e->pfn &&
-	    (!e->writable || (pte & _PAGE_RW)))
+	    (!e->writable || (pte & _PAGE_RW)) && !old)
 		return 0;
 	if (sim_flush_owed_elsewhere(mm, addr, since))
 		return 0;
 	sim_report(MMSIM_V_INCOHERENT, cpu, addr, e->pfn, func,
-		   "cpu %u maps %#lx to frame %u%s (filled at %llu); ptes say %#llx",
+		   "cpu %u maps %#lx to frame %u%s (filled at %llu); ptes say %#llx%s",
 		   cpu, addr, e->pfn, e->writable ? " rw" : "",
 		   (unsigned long long)e->filled,
-		   (unsigned long long)pte);
+		   (unsigned long long)pte,
+		   (pte & _PAGE_PRESENT) && old ?
+		   ", old: its accessed bit was cleared and not flushed" : "");
 	return 1;
 }
 
@@ -571,6 +581,16 @@ static int check_coherent_on(unsigned int cpu, struct mm_struct *mm,
 		entry = soft_walk(cr3, addr, e->level);
 		if ((entry & _PAGE_PRESENT) &&
 		    ((entry & PTE_PFN_MASK) >> PAGE_SHIFT) == e->pfn)
+			continue;
+		/*
+		 * An unshare under way elsewhere repointed the pmd entry at
+		 * a copy and has yet to flush, under the old table's lock:
+		 * the walk still finds what the copy says, and nothing can
+		 * change the old table until that flush is done.  Whenever
+		 * it began: repointing alone takes no translation away.
+		 */
+		if (e->level == PSC_PDE &&
+		    sim_pmd_flush_owed_elsewhere(mm, addr))
 			continue;
 		found++;
 		sim_report(MMSIM_V_INCOHERENT, cpu, addr, e->pfn, func,

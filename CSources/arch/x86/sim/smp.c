@@ -633,14 +633,18 @@ static void log_pte_change(struct sim_smp *s, struct mm_struct *mm,
 }
 
 /* The running CPU took a translation away: it owes a flush for it */
-static void owe_flush(struct mm_struct *mm, unsigned long addr)
+/* An owed pmd entry: the vpn field holds its 2 MiB's number and this */
+#define OWED_PMD	(1UL << 63)
+
+static void owe_flush(struct mm_struct *mm, unsigned long vpn, bool any_mm)
 {
 	struct sim_owed *owed = &__get_cpu_var(owed);
 
-	if (owed->mm != mm) {
+	if (owed->mm != mm || owed->any_mm != any_mm) {
 		owed->mm = mm;
 		owed->nr = 0;
 		owed->all = false;
+		owed->any_mm = any_mm;
 	}
 	if (owed->all)
 		return;
@@ -649,7 +653,7 @@ static void owe_flush(struct mm_struct *mm, unsigned long addr)
 		owed->all_since = owed->pte[0].step;
 		return;
 	}
-	owed->pte[owed->nr].vpn = addr >> PAGE_SHIFT;
+	owed->pte[owed->nr].vpn = vpn;
 	owed->pte[owed->nr++].step = sim->clock;
 }
 
@@ -661,8 +665,8 @@ static void owe_flush(struct mm_struct *mm, unsigned long addr)
  * went away or lost rights, records that the running CPU owes a flush
  * for it (see sim_flush_owed_elsewhere()).
  */
-void sim_pte_changed(struct mm_struct *mm, unsigned long addr, u64 old,
-		     u64 new)
+void sim_pte_changed(struct mm_struct *mm, unsigned long addr, pte_t *ptep,
+		     u64 old, u64 new)
 {
 	struct sim_smp *s = sim->smp;
 	/* maps a page (a PROT_NONE pte does, with no translation) */
@@ -671,6 +675,9 @@ void sim_pte_changed(struct mm_struct *mm, unsigned long addr, u64 old,
 
 	if (!s || old == new)
 		return;
+	/* to or from swap: the mm maps the same page, wherever it is */
+	if (is_swap_pte(__pte(old)) || is_swap_pte(__pte(new)))
+		was = is;
 	if (was && !is)
 		log_pte_change(s, mm, addr, MMSIM_PTE_CLEARED);
 	else if (!was && is)
@@ -680,8 +687,20 @@ void sim_pte_changed(struct mm_struct *mm, unsigned long addr, u64 old,
 	/* what a TLB may hold: a translation gone, moved or made read-only */
 	if ((old & _PAGE_PRESENT) &&
 	    (!(new & _PAGE_PRESENT) || pfn_changed ||
-	     ((old & _PAGE_RW) && !(new & _PAGE_RW))))
-		owe_flush(mm, addr);
+	     ((old & _PAGE_RW) && !(new & _PAGE_RW)) ||
+	     ((old & _PAGE_ACCESSED) && !(new & _PAGE_ACCESSED))))
+		owe_flush(mm, addr >> PAGE_SHIFT,
+			  pte_table_shared(table_page(ptep)));
+}
+
+/*
+ * An unshare pointed @mm's pmd entry for @addr at a copy: a CPU may
+ * still cache a walk through the old table until the unshare's flush.
+ */
+void sim_pmd_changed(struct mm_struct *mm, unsigned long addr)
+{
+	if (sim->smp)
+		owe_flush(mm, OWED_PMD | addr >> PMD_SHIFT, false);
 }
 
 /* The running CPU's flush of @va (or FLUSH_ALL) in @mm has completed */
@@ -694,7 +713,7 @@ void sim_tlb_flushed(struct mm_struct *mm, unsigned long va)
 	if (!sim->smp)
 		return;
 	owed = &__get_cpu_var(owed);
-	if (owed->mm != mm)
+	if (owed->mm != mm && !owed->any_mm)
 		return;
 	if (va == FLUSH_ALL) {
 		owed->mm = NULL;
@@ -706,6 +725,30 @@ void sim_tlb_flushed(struct mm_struct *mm, unsigned long va)
 		else
 			i++;
 	}
+}
+
+/* Does a call under way on another CPU owe a flush of @vpn in @mm? */
+static bool owed_elsewhere(struct mm_struct *mm, unsigned long vpn, u64 since)
+{
+	int cpu, self = smp_processor_id();
+	u32 i;
+
+	if (!sim->smp)
+		return false;
+	for (cpu = 0; cpu < (int)sim->config.nr_cpus; cpu++) {
+		const struct sim_owed *owed = &per_cpu(owed, cpu);
+
+		if (cpu == self || !owed->mm ||
+		    (owed->mm != mm && !owed->any_mm))
+			continue;
+		if (owed->all && owed->all_since >= since)
+			return true;
+		for (i = 0; i < owed->nr; i++)
+			if (owed->pte[i].vpn == vpn &&
+			    owed->pte[i].step >= since)
+				return true;
+	}
+	return false;
 }
 
 /**
@@ -721,25 +764,16 @@ void sim_tlb_flushed(struct mm_struct *mm, unsigned long va)
 bool sim_flush_owed_elsewhere(struct mm_struct *mm, unsigned long addr,
 			      u64 since)
 {
-	unsigned long vpn = addr >> PAGE_SHIFT;
-	int cpu, self = smp_processor_id();
-	u32 i;
+	return owed_elsewhere(mm, addr >> PAGE_SHIFT, since);
+}
 
-	if (!sim->smp)
-		return false;
-	for (cpu = 0; cpu < (int)sim->config.nr_cpus; cpu++) {
-		const struct sim_owed *owed = &per_cpu(owed, cpu);
-
-		if (cpu == self || owed->mm != mm)
-			continue;
-		if (owed->all && owed->all_since >= since)
-			return true;
-		for (i = 0; i < owed->nr; i++)
-			if (owed->pte[i].vpn == vpn &&
-			    owed->pte[i].step >= since)
-				return true;
-	}
-	return false;
+/*
+ * A call under way on another CPU repointed @mm's pmd entry for @addr
+ * (an unshare) and has not flushed yet, whenever it began.
+ */
+bool sim_pmd_flush_owed_elsewhere(struct mm_struct *mm, unsigned long addr)
+{
+	return owed_elsewhere(mm, OWED_PMD | addr >> PMD_SHIFT, 0);
 }
 
 /* Copy up to @cap of a run's @nr records of @size bytes out; return @nr */

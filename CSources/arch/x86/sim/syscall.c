@@ -10,6 +10,7 @@
  * mm's user code holding a translation the page tables no longer grant.
  */
 #include <linux/mm.h>
+#include <linux/swap.h>
 #include <asm/sim_syscall.h>
 
 struct sim_call {
@@ -324,6 +325,29 @@ static int sys_store(struct mmsim *m, struct mmsim_op *op)
 }
 
 /*
+ * kswapd on @op->cpu: a kernel thread, which borrows the mm the CPU ran
+ * last (lazy TLB), reclaims up to @op->len pages from every mm.
+ */
+static int sys_reclaim(struct mmsim *m, struct mmsim_op *op)
+{
+	struct sim_call call;
+	struct mm_struct *mm;
+	int err, id;
+
+	err = sys_enter(m, op->cpu, MMSIM_NO_MM, true, &call);
+	if (err)
+		return err;
+	context_switch_to(NULL);
+	op->out = shrink_anon_pages(op->len);
+	/* it reduced the mappings of any mm: every CPU against every mm */
+	if (!sim_concurrent())
+		for_each_mm(mm, id)
+			sim_mmu_check_coherent(mm, 0, TASK_SIZE, U64_MAX,
+					       "mmsim_reclaim");
+	return sys_exit(&call, NULL, "mmsim_reclaim", 0);
+}
+
+/*
  * One entry per kind: adding a call is a kind in mmsim.h and a line here
  * (plus the kernel code it runs).
  */
@@ -339,6 +363,7 @@ static const struct sim_syscall {
 	[MMSIM_OP_LOAD]		= { sys_load, true },
 	[MMSIM_OP_STORE]	= { sys_store, true },
 	[MMSIM_OP_SWITCH_MM]	= { sys_switch_mm, true },
+	[MMSIM_OP_RECLAIM]	= { sys_reclaim, true },
 	[MMSIM_OP_MM_NEW]	= { sys_mm_new, false },
 	[MMSIM_OP_MM_GET]	= { sys_mm_get, false },
 	[MMSIM_OP_EXIT]		= { sys_exit_mm, false },
@@ -432,6 +457,16 @@ int mmsim_lookup(struct mmsim *m, int mm_id, uint64_t addr,
 		out->word0 = *(u64 *)page_address(pte_page(*ptep));
 		out->present = !!(pte_val(*ptep) & _PAGE_PRESENT);
 		out->writable = pte_write(*ptep);
+		out->swapped = 0;
+		err = 0;
+	} else if (ptep && is_swap_pte(*ptep)) {
+		unsigned long pfn;
+
+		out->word0 = swap_entry_word0(pte_to_swp_entry(*ptep), &pfn);
+		out->pfn = pfn;
+		out->present = 0;
+		out->writable = 0;
+		out->swapped = 1;
 		err = 0;
 	}
 	sim_leave(saved);
@@ -450,6 +485,7 @@ int mmsim_mm_info(struct mmsim *m, int mm_id, struct mmsim_mm_info *out)
 		out->total_vm = mm->total_vm;
 		out->map_count = mm->map_count;
 		out->users = mm->mm_users;
+		out->swap_ents = mm->swap_ents;
 	}
 	sim_leave(saved);
 	return mm ? 0 : -ESRCH;

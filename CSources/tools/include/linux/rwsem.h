@@ -21,6 +21,7 @@ struct rw_semaphore {
 
 void init_rwsem_class(struct rw_semaphore *sem, u32 class);
 void down_read(struct rw_semaphore *sem);
+int down_read_trylock(struct rw_semaphore *sem);
 void up_read(struct rw_semaphore *sem);
 void down_write_nested(struct rw_semaphore *sem, int subclass);
 void up_write(struct rw_semaphore *sem);

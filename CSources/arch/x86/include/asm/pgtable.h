@@ -108,6 +108,50 @@ static inline int pte_gathered(pte_t pte)
 				_PAGE_GATHERED)) == _PAGE_GATHERED;
 }
 
+/*
+ * A swap entry: not present to the hardware, naming the swap slot that
+ * holds the page (x86 keeps type and offset where the pfn goes; this
+ * machine has one swap device, so only the offset).
+ */
+typedef struct { u64 val; } swp_entry_t;
+
+static inline int is_swap_pte(pte_t pte)
+{
+	return (pte_val(pte) & (_PAGE_PRESENT | _PAGE_PROTNONE |
+				_PAGE_GATHERED | _PAGE_SWAPENT)) ==
+	       _PAGE_SWAPENT;
+}
+
+static inline swp_entry_t pte_to_swp_entry(pte_t pte)
+{
+	return (swp_entry_t) { pte_pfn(pte) };
+}
+
+static inline pte_t swp_entry_to_pte(swp_entry_t entry)
+{
+	return __pte(((u64)entry.val << PAGE_SHIFT) | _PAGE_SWAPENT);
+}
+
+static inline unsigned long swp_offset(swp_entry_t entry)
+{
+	return entry.val;
+}
+
+static inline int pte_dirty(pte_t pte)
+{
+	return !!(pte_val(pte) & _PAGE_DIRTY);
+}
+
+static inline int pte_young(pte_t pte)
+{
+	return !!(pte_val(pte) & _PAGE_ACCESSED);
+}
+
+static inline pte_t pte_mkold(pte_t pte)
+{
+	return __pte(pte_val(pte) & ~_PAGE_ACCESSED);
+}
+
 static inline int pte_same(pte_t a, pte_t b)
 {
 	return pte_val(a) == pte_val(b);
@@ -189,8 +233,10 @@ spinlock_t *pte_lockptr(struct mm_struct *mm, pmd_t *pmd);
 void check_pte_lock(struct mm_struct *mm, pte_t *ptep, const char *func);
 void check_upper_lock(struct mm_struct *mm, const char *func);
 /* What the simulated machine learns of every pte write (sim/smp.c) */
-void sim_pte_changed(struct mm_struct *mm, unsigned long addr, u64 old,
-		     u64 new);
+void sim_pte_changed(struct mm_struct *mm, unsigned long addr, pte_t *ptep,
+		     u64 old, u64 new);
+/* ... and of an unshare repointing the pmd entry of @addr */
+void sim_pmd_changed(struct mm_struct *mm, unsigned long addr);
 
 /* The setters exchange: the walker may be setting accessed or dirty */
 static inline void set_pte_at(struct mm_struct *mm, unsigned long addr,
@@ -200,7 +246,7 @@ static inline void set_pte_at(struct mm_struct *mm, unsigned long addr,
 
 	check_pte_lock(mm, ptep, __func__);
 	old = __atomic_exchange_n(&ptep->pte, pte_val(pte), __ATOMIC_RELAXED);
-	sim_pte_changed(mm, addr, old, pte_val(pte));
+	sim_pte_changed(mm, addr, ptep, old, pte_val(pte));
 }
 
 static inline pte_t ptep_get_and_clear(struct mm_struct *mm,
@@ -210,7 +256,7 @@ static inline pte_t ptep_get_and_clear(struct mm_struct *mm,
 
 	check_pte_lock(mm, ptep, __func__);
 	old = __atomic_exchange_n(&ptep->pte, 0, __ATOMIC_RELAXED);
-	sim_pte_changed(mm, addr, old, 0);
+	sim_pte_changed(mm, addr, ptep, old, 0);
 	return __pte(old);
 }
 
@@ -219,6 +265,8 @@ static inline pte_t ptep_get_and_clear(struct mm_struct *mm,
 struct vm_area_struct;
 pte_t ptep_clear_flush(struct vm_area_struct *vma, unsigned long address,
 		       pte_t *ptep);
+int ptep_clear_flush_young(struct vm_area_struct *vma, unsigned long address,
+			   pte_t *ptep);
 
 static inline void ptep_set_wrprotect(struct mm_struct *mm,
 				      unsigned long addr, pte_t *ptep)
@@ -227,7 +275,7 @@ static inline void ptep_set_wrprotect(struct mm_struct *mm,
 
 	check_pte_lock(mm, ptep, __func__);
 	old = __atomic_fetch_and(&ptep->pte, ~_PAGE_RW, __ATOMIC_RELAXED);
-	sim_pte_changed(mm, addr, old, old & ~_PAGE_RW);
+	sim_pte_changed(mm, addr, ptep, old, old & ~_PAGE_RW);
 }
 
 static inline void pmd_populate(struct mm_struct *mm, pmd_t *pmd,

@@ -41,6 +41,9 @@
 /* Software bit, ignored by the hardware: claimed by the in-place gather */
 #define _PAGE_SOFTW1	0x200UL
 #define _PAGE_GATHERED	_PAGE_SOFTW1
+/* Software bit, present clear: a swap entry, its slot in the pfn field */
+#define _PAGE_SOFTW2	0x400UL
+#define _PAGE_SWAPENT	_PAGE_SOFTW2
 
 #define PTE_PFN_MASK	0x000ffffffffff000UL
 #define PTE_FLAGS_MASK	(~PTE_PFN_MASK)

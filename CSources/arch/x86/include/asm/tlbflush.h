@@ -15,8 +15,9 @@ void flush_tlb_mm(struct mm_struct *mm);
 void flush_tlb_page(struct vm_area_struct *vma, unsigned long va);
 void flush_tlb_range(struct vm_area_struct *vma, unsigned long start,
 		     unsigned long end);
-void flush_tlb_others(cpumask_t cpumask, struct mm_struct *mm,
-		      unsigned long va);
+int flush_tlb_others(cpumask_t cpumask, struct mm_struct *mm,
+		     unsigned long va);
+void flush_tlb_shared(struct page *table, unsigned long va);
 void leave_mm(int cpu);
 
 #endif /* _ASM_X86_TLBFLUSH_H */

@@ -17,6 +17,7 @@
 
 struct mmu_gather_batch;
 struct sim_smp;
+struct swap_info_struct;
 
 #define MAX_LOCK_DEPTH		8
 
@@ -46,14 +47,18 @@ enum tlbstate {
 
 /*
  * What the call running on a CPU owes the TLBs: the ptes of @mm it has
- * taken a translation from (cleared, repointed or write-protected) and not
- * yet flushed, each with the step of the change.  Past SIM_OWED_MAX
- * entries it owes the whole mm from @all_since on.
+ * taken a translation from (cleared, repointed, write-protected or made
+ * old) and not yet flushed, each with the step of the change; and pmd
+ * entries it repointed (an unshare), by the address of their 2 MiB.
+ * Past SIM_OWED_MAX entries it owes the whole mm from @all_since on.
+ * @any_mm: the changes were to a pte table several mms share, and are
+ * owed to every mm.
  */
 struct sim_owed {
 	struct mm_struct *mm;
 	u32 nr;
 	bool all;
+	bool any_mm;
 	u64 all_since;
 	struct {
 		unsigned long vpn;
@@ -113,6 +118,9 @@ struct sim_machine {
 	struct sim_lock report_lock;	/* violations */
 	struct sim_lock mms_lock;	/* the mm registry */
 	struct sim_lock shmem_lock;	/* shmem objects */
+	struct sim_lock swap_lock;	/* swap_info */
+	struct swap_info_struct *swap_info;	/* set up at the first swap-out */
+	unsigned long reclaim_hand;	/* the clock of mm/vmscan.c, a pfn */
 	/* lockdep: lock_order[a][b] set once key b was taken holding key a */
 	u8 lock_order[LOCK_KEYS][LOCK_KEYS];
 	u64 stats[MMSIM_NR_COUNTERS];	/* by MMSIM_CTR_<name> */
@@ -224,6 +232,18 @@ static inline bool gather_inplace(void)
 	return sim->config.gather == MMSIM_GATHER_INPLACE;
 }
 
+/* fork shares pte tables (the 2002 proposal); implies split_ptlocks() */
+static inline bool share_ptables(void)
+{
+	return sim->config.share == MMSIM_SHARE_FORK;
+}
+
+/* A shared table's entry is flushed on its sharers' CPUs, not all */
+static inline bool sharemask_precise(void)
+{
+	return sim->config.sharemask == MMSIM_SHAREMASK_PRECISE;
+}
+
 /* The simulated CPUs run as host threads: no scheduler, real locks */
 static inline bool sim_threaded(void)
 {
@@ -285,6 +305,7 @@ u64 sim_clock(void);
 void sim_tlb_flushed(struct mm_struct *mm, unsigned long va);
 bool sim_flush_owed_elsewhere(struct mm_struct *mm, unsigned long addr,
 			      u64 since);
+bool sim_pmd_flush_owed_elsewhere(struct mm_struct *mm, unsigned long addr);
 void sim_smp_free(struct sim_machine *m);
 
 struct mm_struct *sim_mm_by_id(int id);
