@@ -72,7 +72,19 @@ public final class CaseRunner {
     public let machine: Machine
     /// The reference model, as the calls so far left it.
     public var model: Model { _model }
-    var _model: Model
+    /// The model, kept out of line and reached through its address: a
+    /// mutation of a class's stored property around a call the optimizer
+    /// cannot see into (`Model.apply`, in another module) is checked for
+    /// exclusive access at run time, on every call (swift_beginAccess
+    /// and swift_endAccess, 2 % of a checked run), and reading it
+    /// (`visitState`, `undecidedProtection`) copied the whole struct.
+    /// One runner is used by one thread at a time, and nothing it calls
+    /// reaches back into it.
+    var _model: Model {
+        unsafeAddress { UnsafePointer(modelStorage) }
+        unsafeMutableAddress { modelStorage }
+    }
+    private let modelStorage: UnsafeMutablePointer<Model>
     public let checked: Bool
     public let checkpointInterval: Int
 
@@ -92,6 +104,7 @@ public final class CaseRunner {
 
     // Checkpoint scratch, kept between checkpoints.
     private var identity = FrameIdentity()
+    private var mappingScratch: [Mapping] = []
     private let nrFrames: Int
     /// Page identities the machine reports (``PTEInfo/pfn``): a frame,
     /// or the frame count plus a swap slot (1 ... frames).
@@ -122,12 +135,19 @@ public final class CaseRunner {
     public init(config: CaseConfig, variant: Variant, checked: Bool = true,
                 checkpointInterval: Int = 64) throws(Errno) {
         machine = try Machine(config.machineConfig(variant))
-        _model = Model(cpus: config.cpus)
-        _model.tablesMayBeShared = variant.share == .fork
+        var model = Model(cpus: config.cpus)
+        model.tablesMayBeShared = variant.share == .fork
+        modelStorage = .allocate(capacity: 1)
+        modelStorage.initialize(to: model)
         self.checked = checked
         self.checkpointInterval = max(1, checkpointInterval)
         cpus = config.cpus
         nrFrames = max(0, config.frames)
+    }
+
+    deinit {
+        modelStorage.deinitialize(count: 1)
+        modelStorage.deallocate()
     }
 
     /// Runs `fuzzCase` from a fresh machine to its end-of-case audit.
@@ -390,16 +410,21 @@ public final class CaseRunner {
     public func normalize(_ vmas: [VMAInfo]) -> [Mapping] {
         var result: [Mapping] = []
         result.reserveCapacity(vmas.count)
-        for v in vmas {
-            if var last = result.last, last.end == v.start, last.prot == v.prot.rawValue,
-               last.shared == v.shared {
-                last.end = v.end
-                result[result.count - 1] = last
-            } else {
-                result.append(Mapping(start: v.start, end: v.end, prot: v.prot.rawValue, shared: v.shared))
-            }
-        }
+        for v in vmas { Self.append(v, normalizedTo: &result) }
         return result
+    }
+
+    /// Appends the next vma (in address order) to `mappings` as
+    /// ``normalize(_:)`` does: merged into the last mapping when it
+    /// continues it.
+    @inline(__always)
+    private static func append(_ v: VMAInfo, normalizedTo mappings: inout [Mapping]) {
+        if let last = mappings.last, last.end == v.start, last.prot == v.prot.rawValue,
+           last.shared == v.shared {
+            mappings[mappings.count - 1].end = v.end
+        } else {
+            mappings.append(Mapping(start: v.start, end: v.end, prot: v.prot.rawValue, shared: v.shared))
+        }
     }
 
     /// The machine's audit and the whole abstract state against the model.
@@ -429,14 +454,23 @@ public final class CaseRunner {
         // checks).
         var ids = identity
         identity = FrameIdentity()
-        defer { identity = ids }
-        ids.start(frames: identities, slots: _model.frameSlots)
+        var mappings = mappingScratch
+        mappingScratch = []
+        defer {
+            identity = ids
+            mappingScratch = mappings
+        }
+        // One copy of the model (its tables retained, not copied) for
+        // the whole scan, not one per mm: the visit calls out to C.
+        let model = _model
+        ids.start(frames: identities, slots: model.frameSlots)
         let limit = UInt64(identities)
+        let machine = machine
         for (i, mm) in _live.enumerated() {
             let id = MMID(rawValue: mm)
-            guard let (vmas, info) = try? machineView(of: id) else { return false }
+            guard let info = try? machineView(of: id, mappings: &mappings) else { return false }
             var bad = false
-            let visited = _model.visitState(of: mm) { addr, page in
+            let visited = model.visitState(of: mm) { addr, page in
                 guard let pte = try? machine.lookup(mm: id, addr: addr), pte.word0 == page.word0,
                       pte.pfn < limit, ids.agree(pfn: Int(pte.pfn), key: page.frame) else {
                     bad = true
@@ -446,11 +480,11 @@ public final class CaseRunner {
             }
             guard let state = visited, state.complete, !bad, info.users == users[i],
                   info.anonRSS &+ info.swapEnts == UInt64(state.anonRSS), info.fileRSS == UInt64(state.fileRSS),
-                  info.totalVM == UInt64(state.totalVM), normalize(vmas) == state.mappings else {
+                  info.totalVM == UInt64(state.totalVM), model.hasMappings(mappings, of: mm) else {
                 return false
             }
         }
-        return UInt64(_model.userPages) == machineUserPages().total
+        return UInt64(model.userPages) == machineUserPages().total
     }
 
     /// The pages of user memory the machine holds: each is one frame, or
@@ -487,14 +521,13 @@ public final class CaseRunner {
                 return fail("live", "the model has no state for live mm \(mm)")
             }
             let id = MMID(rawValue: mm)
-            let vmas: [VMAInfo]
+            var mappings: [Mapping] = []
             let info: MMInfo
             do {
-                (vmas, info) = try machineView(of: id)
+                info = try machineView(of: id, mappings: &mappings)
             } catch {
                 return fail("live", "mm \(mm) is live but the machine says \(error)")
             }
-            let mappings = normalize(vmas)
             if mappings != state.mappings {
                 return fail("mappings", "mm \(mm): machine \(mappings), model \(state.mappings)")
             }
@@ -534,10 +567,14 @@ public final class CaseRunner {
 
     /// The first page mismatch in address order (dictionary order varies
     /// between processes; the message should not).
-    /// What the machine says of `id` at a checkpoint: its vmas and
-    /// counters (both checkpoint paths read them alike).
-    private func machineView(of id: MMID) throws(Errno) -> ([VMAInfo], MMInfo) {
-        (try machine.vmas(of: id), try machine.info(of: id))
+    /// What the machine says of `id` at a checkpoint: its vmas, as
+    /// ``normalize(_:)`` makes them mappings, in `mappings` (emptied
+    /// first; its storage reused), and its counters (both checkpoint
+    /// paths read them alike).
+    private func machineView(of id: MMID, mappings: inout [Mapping]) throws(Errno) -> MMInfo {
+        mappings.removeAll(keepingCapacity: true)
+        try machine.forEachVMA(of: id) { Self.append($0, normalizedTo: &mappings) }
+        return try machine.info(of: id)
     }
 
     private func pageFailure(at: String, index: Int?) -> Failure {
@@ -640,11 +677,10 @@ struct FrameIdentity {
     private var stamp: UInt64 = 0
 
     /// Forgets every page seen, for a machine of `frames` frames and a
-    /// model whose keys have slots below `slots`.
+    /// model whose keys have slots below `slots`.  (The array by pfn
+    /// grows as pfns are seen, not to `frames` at once: a case's machine
+    /// is fresh, and its kernel hands out low pfns first.)
     mutating func start(frames: Int, slots: Int) {
-        if slotOfPfn.count < frames {
-            slotOfPfn += repeatElement(0, count: frames - slotOfPfn.count)
-        }
         if pfnOfSlot.count < slots {
             pfnOfSlot += repeatElement(0, count: slots - pfnOfSlot.count)
         }
@@ -665,6 +701,7 @@ struct FrameIdentity {
     mutating func agree(pfn: Int, key: FrameKey) -> Bool {
         let slot = key.slot
         let mark = stamp << 32
+        if pfn >= slotOfPfn.count { grow(toHold: pfn) }
         let seen = slotOfPfn[pfn]
         if seen >> 32 == stamp {
             // Seen: its key's pfn was recorded as this one then.
@@ -676,5 +713,12 @@ struct FrameIdentity {
         if other >> 32 == stamp { return other == mark | UInt64(pfn) }
         pfnOfSlot[slot] = mark | UInt64(pfn)
         return true
+    }
+
+    /// Makes `slotOfPfn` long enough for `pfn` (entries of no stamp).
+    @inline(never)
+    private mutating func grow(toHold pfn: Int) {
+        let count = Swift.max(pfn + 1, slotOfPfn.count * 2, 256)
+        slotOfPfn += repeatElement(0, count: count - slotOfPfn.count)
     }
 }

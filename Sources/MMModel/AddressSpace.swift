@@ -91,8 +91,203 @@ struct Frame: Hashable, Sendable {
 }
 
 /// Frames by page number: an address space's present pages and a shared
-/// object's pages, found on nearly every call.
-typealias PageMap = [UInt64: UInt64]
+/// object's pages, found on nearly every call.  What a `[UInt64: UInt64]`
+/// would hold, in a table of its own: open addressing with linear probing
+/// over a power-of-two array, at most half full, the bucket chosen by
+/// Fibonacci hashing (a multiply, the top bits), a removal closing its
+/// gap by shifting the entries after it back (no tombstones).
+///
+/// A `Dictionary` runs SipHash on every key, in every lookup, insertion,
+/// removal and each rehash as it grows (5 % of a checked run's
+/// instructions); Dictionary's own hook for a cheaper hash is not API.
+/// Page numbers come from the generator, not an adversary, and a
+/// multiply by an odd constant spreads a run of them over the table.
+///
+/// Equal, and hashed, as the same set of entries whatever the order they
+/// were made in or the table's size (as a dictionary is).
+struct PageMap: Hashable, Sendable, Sequence, ExpressibleByDictionaryLiteral {
+    fileprivate struct Entry: Sendable {
+        var key: UInt64
+        var value: UInt64
+    }
+
+    /// The key of an empty bucket: no page number or object offset is
+    /// this large (page numbers are below 2^52).
+    private static let vacant = UInt64.max
+    /// Buckets: none, or a power of two (at least 8) with `count` of them
+    /// at most half.
+    private var table: [Entry] = []
+    /// Entries held.
+    private(set) var count = 0
+
+    init() {}
+
+    init(dictionaryLiteral elements: (UInt64, UInt64)...) {
+        for (key, value) in elements { self[key] = value }
+    }
+
+    var isEmpty: Bool { count == 0 }
+
+    /// The bucket `key` hashes to in a table of 2^(64 - `shift`) buckets.
+    @inline(__always)
+    private static func home(_ key: UInt64, shift: UInt64) -> Int {
+        Int(truncatingIfNeeded: (key &* 0x9e37_79b9_7f4a_7c15) >> shift)
+    }
+
+    /// 64 - log2 of a table's size (not empty).
+    @inline(__always)
+    private static func shift(_ buckets: Int) -> UInt64 {
+        UInt64(64 - buckets.trailingZeroBitCount)
+    }
+
+    subscript(key: UInt64) -> UInt64? {
+        @inline(__always) get {
+            guard count != 0 else { return nil }
+            return table.withUnsafeBufferPointer { t in
+                let mask = t.count - 1
+                var i = Self.home(key, shift: Self.shift(t.count))
+                while true {
+                    let k = t[i].key
+                    if k == key { return t[i].value }
+                    if k == Self.vacant { return nil }
+                    i = (i + 1) & mask
+                }
+            }
+        }
+        set {
+            if let newValue {
+                insert(key, newValue)
+            } else {
+                removeValue(forKey: key)
+            }
+        }
+    }
+
+    /// Sets `key` to `value`, adding it if missing.
+    private mutating func insert(_ key: UInt64, _ value: UInt64) {
+        precondition(key != Self.vacant, "PageMap: key \(key) is reserved")
+        if (count + 1) * 2 > table.count { resize(to: Swift.max(8, table.count * 2)) }
+        let added = table.withUnsafeMutableBufferPointer { t in
+            let mask = t.count - 1
+            var i = Self.home(key, shift: Self.shift(t.count))
+            while true {
+                let k = t[i].key
+                if k == key {
+                    t[i].value = value
+                    return false
+                }
+                if k == Self.vacant {
+                    t[i] = Entry(key: key, value: value)
+                    return true
+                }
+                i = (i + 1) & mask
+            }
+        }
+        if added { count += 1 }
+    }
+
+    /// Removes `key`; returns its value, or nil when it was missing.
+    @discardableResult
+    mutating func removeValue(forKey key: UInt64) -> UInt64? {
+        guard count != 0 else { return nil }
+        let removed: UInt64? = table.withUnsafeMutableBufferPointer { t in
+            let mask = t.count - 1
+            let shift = Self.shift(t.count)
+            var hole = Self.home(key, shift: shift)
+            while true {
+                let k = t[hole].key
+                if k == key { break }
+                if k == Self.vacant { return nil }
+                hole = (hole + 1) & mask
+            }
+            let value = t[hole].value
+            // Close the gap: an entry further along the run moves into
+            // the hole when the hole lies between its home and where it
+            // sits, so that every entry stays reachable from its home.
+            var j = hole
+            while true {
+                j = (j + 1) & mask
+                let k = t[j].key
+                if k == Self.vacant { break }
+                let home = Self.home(k, shift: shift)
+                if (j &- home) & mask >= (j &- hole) & mask {
+                    t[hole] = t[j]
+                    hole = j
+                }
+            }
+            t[hole].key = Self.vacant
+            return value
+        }
+        if removed != nil { count -= 1 }
+        return removed
+    }
+
+    /// Makes room for `minimumCapacity` entries without growing.
+    mutating func reserveCapacity(_ minimumCapacity: Int) {
+        var buckets = Swift.max(8, table.count)
+        while minimumCapacity * 2 > buckets { buckets *= 2 }
+        if buckets > table.count { resize(to: buckets) }
+    }
+
+    /// Moves every entry to a table of `buckets` buckets.
+    private mutating func resize(to buckets: Int) {
+        var new = [Entry](repeating: Entry(key: Self.vacant, value: 0), count: buckets)
+        let shift = Self.shift(buckets)
+        let mask = buckets - 1
+        new.withUnsafeMutableBufferPointer { t in
+            for e in table where e.key != Self.vacant {
+                var i = Self.home(e.key, shift: shift)
+                while t[i].key != Self.vacant { i = (i + 1) & mask }
+                t[i] = e
+            }
+        }
+        table = new
+    }
+
+    /// The entries, in no particular order.
+    struct Iterator: IteratorProtocol {
+        fileprivate let table: [Entry]
+        fileprivate var index = 0
+
+        @inline(__always)
+        mutating func next() -> (key: UInt64, value: UInt64)? {
+            while index < table.count {
+                let e = table[index]
+                index += 1
+                if e.key != PageMap.vacant { return (e.key, e.value) }
+            }
+            return nil
+        }
+    }
+
+    func makeIterator() -> Iterator { Iterator(table: table) }
+
+    var underestimatedCount: Int { count }
+
+    /// The keys, in no particular order.
+    var keys: LazyMapSequence<PageMap, UInt64> { lazy.map { $0.key } }
+
+    /// The values, in the order of ``keys``.
+    var values: LazyMapSequence<PageMap, UInt64> { lazy.map { $0.value } }
+
+    static func == (a: PageMap, b: PageMap) -> Bool {
+        guard a.count == b.count else { return false }
+        for (key, value) in a where b[key] != value { return false }
+        return true
+    }
+
+    /// The entries' mixed sum: the same whatever order they lie in.
+    func hash(into hasher: inout Hasher) {
+        var sum: UInt64 = 0
+        for (key, value) in self {
+            var x = (key ^ (value &* 0xff51_afd7_ed55_8ccd)) &* 0x9e37_79b9_7f4a_7c15
+            x ^= x >> 31
+            sum &+= x
+        }
+        hasher.combine(count)
+        hasher.combine(sum)
+    }
+}
 
 /// The live address spaces by id: what a `[Int32: AddressSpace]` would
 /// hold, kept as two arrays sorted by id.  A case has a handful of mms
@@ -107,8 +302,9 @@ struct SpaceTable: Hashable, Sendable {
 
     var count: Int { ids.count }
 
+    /// Where the space of `id` is, for ``subscript(at:)``.
     @inline(__always)
-    private func index(of id: Int32) -> Int? {
+    func index(of id: Int32) -> Int? {
         var i = 0
         while i < ids.count {
             if ids[i] == id { return i }
@@ -138,6 +334,27 @@ struct SpaceTable: Hashable, Sendable {
     subscript(live id: Int32) -> AddressSpace {
         _read { yield spaces[index(of: id)!] }
         _modify { yield &spaces[index(of: id)!] }
+    }
+
+    /// The space at `index` (from ``index(of:)``), read where it lies.
+    subscript(at index: Int) -> AddressSpace {
+        _read { yield spaces[index] }
+    }
+
+    /// Takes the space of `id`, which must have one, out of the table to
+    /// be changed while the rest of the model changes too (its frames
+    /// and objects), leaving an empty space in its place: nothing is
+    /// moved or allocated, as removing and inserting it again would.
+    /// Put it back with ``restore(_:id:)``.
+    mutating func take(_ id: Int32) -> AddressSpace {
+        var space = AddressSpace()
+        swap(&space, &spaces[index(of: id)!])
+        return space
+    }
+
+    /// Puts back the space ``take(_:)`` took out for `id`.
+    mutating func restore(_ space: consuming AddressSpace, id: Int32) {
+        spaces[index(of: id)!] = space
     }
 
     /// Removes the space of `id` and returns it.
@@ -208,7 +425,9 @@ struct FrameTable: Hashable, Sendable {
 
     /// The live frame of `key`.
     subscript(key: UInt64) -> Frame {
-        @inline(__always) get { slots[Self.slot(key)] }
+        // Read where it lies: reading a field copies no frame (and
+        // retains no array of its words).
+        @inline(__always) _read { yield slots[Self.slot(key)] }
         @inline(__always) _modify { yield &slots[Self.slot(key)] }
     }
 }
@@ -439,19 +658,19 @@ struct AddressSpace: Hashable, Sendable {
         segments.insert(upper, at: i + 1)
     }
 
-    /// Removes the segments' parts inside [start, end) and returns them.
-    /// (A copy of them, not a slice: a slice would keep the whole array
-    /// shared, and the removal would copy all of it.)
-    mutating func cut(_ start: UInt64, _ end: UInt64) -> [Segment] {
+    /// Removes the segments' parts inside [start, end), handing each to
+    /// `removed` first, in order.  (No array of them is built: an unmap
+    /// only needs the shared ones, and most remove none.)
+    mutating func cut(_ start: UInt64, _ end: UInt64, _ removed: (Segment) -> Void) {
         split(at: start)
         split(at: end)
         let lo = firstIndex(endingAbove: start)
         var hi = lo
-        while hi < segments.count, segments[hi].start < end { hi += 1 }
-        if lo == hi { return [] }
-        let removed = Array(segments[lo ..< hi])
-        segments.removeSubrange(lo ..< hi)
-        return removed
+        while hi < segments.count, segments[hi].start < end {
+            removed(segments[hi])
+            hi += 1
+        }
+        if lo < hi { segments.removeSubrange(lo ..< hi) }
     }
 
     /// Inserts `segment`, which overlaps none.
@@ -520,21 +739,36 @@ struct AddressSpace: Hashable, Sendable {
             }
             return out
         }
-        return pages.keys.filter { $0 >= first && (last <= first || $0 < last) }
+        var out: [UInt64] = []
+        for (p, _) in pages where p >= first && (last <= first || p < last) { out.append(p) }
+        return out
     }
 
     /// The segments as the outside world sees them: touching ranges with
     /// the same protection and sharing merged.
     var normalized: [Mapping] {
         var out: [Mapping] = []
-        for s in segments {
-            if let last = out.last, last.end == s.start, last.prot == s.prot,
-               last.shared == s.isShared {
-                out[out.count - 1].end = s.end
-            } else {
-                out.append(Mapping(start: s.start, end: s.end, prot: s.prot, shared: s.isShared))
-            }
+        forEachNormalized {
+            out.append($0)
+            return true
         }
         return out
+    }
+
+    /// Hands each mapping of ``normalized``, in order, to `body` until it
+    /// returns false, without building the array; false when stopped.
+    @discardableResult
+    func forEachNormalized(_ body: (Mapping) -> Bool) -> Bool {
+        var run: Mapping?
+        for s in segments {
+            if let last = run, last.end == s.start, last.prot == s.prot, last.shared == s.isShared {
+                run!.end = s.end
+            } else {
+                if let last = run, !body(last) { return false }
+                run = Mapping(start: s.start, end: s.end, prot: s.prot, shared: s.isShared)
+            }
+        }
+        if let last = run { return body(last) }
+        return true
     }
 }

@@ -22,8 +22,11 @@ extension Model {
     /// - Throws: ``Divergence`` when the outcome is not one the model allows.
     public mutating func apply(_ call: Call, outcome: Outcome,
                                mayFailAllocation: Bool) throws(Divergence) {
-        undecided = nil
-        undecidedDrop = nil
+        // Each case tested first: assigning nil destroys the old value
+        // through outlined value-witness calls even when there is none
+        // (nearly always), and `!= nil` copies it the same way.
+        if case .some = undecided { undecided = nil }
+        if case .some = undecidedDrop { undecidedDrop = nil }
         let cpu = call.cpu, mm = call.mmID
         switch call.request {
         case .load(let addr):
@@ -190,8 +193,8 @@ extension Model {
     /// Removes [start, end) from `space`: pages and segments.
     mutating func unmap(_ space: inout AddressSpace, _ start: UInt64, _ end: UInt64) {
         dropPages(&space, start, end)
-        for segment in space.cut(start, end) where segment.isShared {
-            unmapObject(segment.object, pages: segment.pages)
+        space.cut(start, end) { segment in
+            if segment.isShared { unmapObject(segment.object, pages: segment.pages) }
         }
     }
 
@@ -341,9 +344,9 @@ extension Model {
     public mutating func zap(mm: Int32, addr: UInt64) -> Bool {
         let page = addr >> Geometry.pageShift
         guard spaces[mm]?.pages[page] != nil else { return false }
-        var space = spaces.removeValue(forKey: mm)!
+        var space = spaces.take(mm)
         dropPages(&space, page << Geometry.pageShift, (page + 1) << Geometry.pageShift)
-        spaces[mm] = space
+        spaces.restore(space, id: mm)
         return true
     }
 
@@ -378,11 +381,11 @@ extension Model {
     /// if present.  (Read where the space lies: no copy of it to retain,
     /// or to outlive the call and make a later change copy its tables.)
     func probe(_ mm: Int32, _ addr: UInt64) -> Probe {
-        guard spaces.contains(mm) else { return .noMM }
-        guard addr < Geometry.taskSize, let s = spaces[live: mm].segment(containing: addr) else {
+        guard let i = spaces.index(of: mm) else { return .noMM }
+        guard addr < Geometry.taskSize, let s = spaces[at: i].segment(containing: addr) else {
             return .unmapped
         }
-        return .mapped(s, spaces[live: mm].pages[addr >> Geometry.pageShift])
+        return .mapped(s, spaces[at: i].pages[addr >> Geometry.pageShift])
     }
 
     /// Throws unless `outcome` is `expected`, or `.oom` when `mayFail`.
@@ -470,11 +473,11 @@ extension Model {
             nextObject += 1
             objects[object] = SharedObject(pages: [:], mappedPages: len >> Geometry.pageShift)
         }
-        var changed = spaces.removeValue(forKey: mm)!
+        var changed = spaces.take(mm)
         unmap(&changed, start, start + len)
         changed.insert(Segment(start: start, end: start + len, prot: Bits.effective(prot),
                                object: object, pgoff: 0))
-        spaces[mm] = changed
+        spaces.restore(changed, id: mm)
     }
 
     mutating func munmap(_ call: Call, cpu: Int, mm: Int32, addr: UInt64, length: UInt64,
@@ -492,9 +495,9 @@ extension Model {
         let splits = spaces[live: mm].needsSplit(addr, end)
             || tablesMayBeShared && spaces[live: mm].intersects(addr, end)
         if try expectOrENOMEM(call, .ok, outcome, mayFail: mayFail && splits) { return }
-        var changed = spaces.removeValue(forKey: mm)!
+        var changed = spaces.take(mm)
         unmap(&changed, addr, end)
-        spaces[mm] = changed
+        spaces.restore(changed, id: mm)
     }
 
     mutating func mprotect(_ call: Call, cpu: Int, mm: Int32, addr: UInt64, length: UInt64,
@@ -549,7 +552,7 @@ extension Model {
             undecidedDrop = UndecidedPages(call: call, mm: mm, start: addr, end: end)
             return
         }
-        var changed = spaces.removeValue(forKey: mm)!
+        var changed = spaces.take(mm)
         if sparing.isEmpty {
             dropPages(&changed, addr, end)
         } else {
@@ -557,7 +560,7 @@ extension Model {
                 release(changed.pages.removeValue(forKey: page)!)
             }
         }
-        spaces[mm] = changed
+        spaces.restore(changed, id: mm)
     }
 }
 

@@ -78,27 +78,42 @@ public struct Model: Hashable, Sendable {
     }
 
     /// What ``state(of:)`` says of `mm`, without building its page
-    /// dictionary: each page goes to `visit` instead (in no particular
-    /// order) until it returns false, and `complete` says whether every
-    /// page was visited (the counters count only the visited ones
-    /// otherwise).  Nil when `mm` has no users.
+    /// dictionary or its mappings: each page goes to `visit` instead (in
+    /// no particular order) until it returns false, and `complete` says
+    /// whether every page was visited (the counters count only the
+    /// visited ones otherwise); ``hasMappings(_:of:)`` compares the
+    /// mappings.  Nil when `mm` has no users.
     public func visitState(
         of mm: Int32, _ visit: (_ address: UInt64, _ page: PageView) -> Bool
-    ) -> (mappings: [Mapping], anonRSS: Int, fileRSS: Int, totalVM: Int, complete: Bool)? {
-        guard let space = spaces[mm] else { return nil }
+    ) -> (anonRSS: Int, fileRSS: Int, totalVM: Int, complete: Bool)? {
+        guard let i = spaces.index(of: mm) else { return nil }
+        let space = spaces[at: i]
         var anon = 0, file = 0
         var complete = true
         for (page, key) in space.pages {
-            let frame = frames[key]
-            if frame.object == 0 { anon += 1 } else { file += 1 }
+            if frames[key].object == 0 { anon += 1 } else { file += 1 }
             if !visit(page << Geometry.pageShift,
-                      PageView(word0: frame.words[0] ?? 0, frame: FrameKey(raw: key))) {
+                      PageView(word0: frames[key].words[0] ?? 0, frame: FrameKey(raw: key))) {
                 complete = false
                 break
             }
         }
         let totalVM = space.segments.reduce(0) { $0 + Int($1.pages) }
-        return (space.normalized, anon, file, totalVM, complete)
+        return (anon, file, totalVM, complete)
+    }
+
+    /// Are `mappings` what ``state(of:)`` says are `mm`'s (its
+    /// ``MMState/mappings``)?  Compared as they are made, without
+    /// building them.  False when `mm` has no users.
+    public func hasMappings(_ mappings: [Mapping], of mm: Int32) -> Bool {
+        guard let i = spaces.index(of: mm) else { return false }
+        var n = 0
+        let same = spaces[at: i].forEachNormalized { m in
+            guard n < mappings.count, mappings[n] == m else { return false }
+            n += 1
+            return true
+        }
+        return same && n == mappings.count
     }
 
     /// User frames the machine must hold: private pages (pages shared

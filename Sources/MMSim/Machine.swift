@@ -182,14 +182,22 @@ public final class Machine {
     /// `mm`'s vmas in address order.
     public func vmas(of mm: MMID) throws(Errno) -> [VMAInfo] {
         var result: [VMAInfo] = []
+        try forEachVMA(of: mm) { result.append($0) }
+        return result
+    }
+
+    /// Calls `body` with each of `mm`'s vmas in address order, building
+    /// no array (the checked engine reads every live mm's vmas at each
+    /// checkpoint).  Throws before the first vma, or after the last one
+    /// read, as ``vmas(of:)`` does.
+    public func forEachVMA(of mm: MMID, _ body: (VMAInfo) -> Void) throws(Errno) {
         var index: UInt32 = 0
         while true {
             var v = mmsim_vma_info()
             let ret = mmsim_vma(machine, mm.rawValue, index, &v)
-            if ret == -ENOENT_C { return result }
+            if ret == -ENOENT_C { return }
             _ = try Errno.check(ret)
-            result.append(VMAInfo(start: v.start, end: v.end, prot: Prot(rawValue: v.prot),
-                                  shared: v.shared != 0))
+            body(VMAInfo(start: v.start, end: v.end, prot: Prot(rawValue: v.prot), shared: v.shared != 0))
             index += 1
         }
     }

@@ -28,6 +28,21 @@ struct BenchCommand: ParsableCommand {
             region); the workloads need --frames of at least --pages + 4 and \
             CPUs x (--pages + 1) + 3: less is a usage error.
 
+            Then shared pte tables (share=fork), from the first variant \
+            asked for with ptl=split: a parent with each of --fork-pages \
+            private pages stored to forks a child that exits, execs and \
+            exits, or exits after the parent stored to one page, with share=off and share=fork side by side (host ns per \
+            fork and per workload, medians of --fork-repeats; ptes copied, \
+            tables shared), on machines of their own sized for the largest \
+            parent (--frames does not apply); and the price of sharing per \
+            1,000 calls (unshares, shared-table flushes and their IPIs, all \
+            IPIs) with share=off, share=fork,sharemask=all and \
+            share=fork,sharemask=precise, on --cases sequential cases of \
+            the sharing variants' mix and, with --trace, on a trace.
+
+            --only runs one part: tool (checked and raw passes), checked, \
+            raw, fork or sharing.
+
             Ctrl-C or SIGTERM stops after the pass running and prints the \
             figures so far (exit status 130).
             """
@@ -58,9 +73,22 @@ struct BenchCommand: ParsableCommand {
 
     /// For profiling one kind of pass, `checked` or `raw`; or `tool`:
     /// checked and raw only, no concurrent pass, proposals or parallel
-    /// faults (what scripts/bench-compare measures).
-    @Option(help: .hidden)
+    /// faults (what scripts/bench-compare measures); or `fork` or
+    /// `sharing`: that part alone.
+    @Option(help: "Run one part only: tool, checked, raw, fork or sharing.")
     var only: String?
+
+    @Option(help: "Parent sizes, in pages, of the fork benchmark (comma-separated).")
+    var forkPages: String = ForkBench.defaultSizes.map(String.init).joined(separator: ",")
+
+    @Option(help: "Timed forks of each size, workload and variant; the median is reported.")
+    var forkRepeats: Int = 11
+
+    @Option(help: "A trace (as for `mmfuzz trace`) to measure the price of sharing on as well.")
+    var trace: String?
+
+    @Option(help: "Replay only the first N events of --trace.")
+    var traceEvents: Int?
 
     @Option(help: .hidden)
     var maxOps: Int = 300
@@ -77,6 +105,17 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--frames \(machine.framesOrDefault): --pages \(pages) on \(machine.cpus) CPUs needs at least \(need) frames (every CPU's region faulted in at once, with its page tables)")
         }
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, not \(repeats)") }
+        if let only, !["tool", "checked", "raw", "fork", "sharing"].contains(only) {
+            throw ValidationError("--only takes tool, checked, raw, fork or sharing, not '\(only)'")
+        }
+        let sizes = try Self.parseSizes(forkPages)
+        if ForkBench.frames(for: sizes) > MachineOptions.frameLimits.upperBound {
+            throw ValidationError("--fork-pages: a parent of \(sizes.max()!) pages needs more frames than the machine's \(MachineOptions.frameLimits.upperBound)")
+        }
+        guard forkRepeats >= 1 else { throw ValidationError("--fork-repeats must be at least 1, not \(forkRepeats)") }
+        if let traceEvents, traceEvents < 1 {
+            throw ValidationError("--trace-events must be at least 1, not \(traceEvents)")
+        }
         if machine.fuzzVariants.isEmpty {
             throw ValidationError("the simulator refuses every variant asked for with \(machine.hardware)")
         }
@@ -84,13 +123,17 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         let variants = machine.fuzzVariants
-        let list = Bench.cases(seed: seed, count: cases, variants: variants,
+        // The parts this run makes (--only picks one).
+        let toolPasses = only == nil || ["tool", "checked", "raw"].contains(only)
+        let workloads = only == nil || only == "checked" || only == "raw"
+        let sharingParts = only == nil
+        let list = !toolPasses ? [] : Bench.cases(seed: seed, count: cases, variants: variants,
                                generator: GeneratorSettings(cpus: machine.cpus, frames: machine.framesOrDefault,
                                                            minOps: minOps, maxOps: maxOps,
                                                            concurrency: .off))
         // The concurrent regime: cases that are mostly batches run on
         // several CPUs at once, checked for linearizability.
-        let concurrentList = Bench.cases(
+        let concurrentList = only != nil ? [] : Bench.cases(
             seed: seed, count: cases, variants: variants,
             generator: GeneratorSettings(cpus: machine.cpus, frames: machine.framesOrDefault,
                                          minOps: minOps, maxOps: maxOps, concurrency: .only))
@@ -101,12 +144,14 @@ struct BenchCommand: ParsableCommand {
         #endif
         Interrupt.install()
         // Warm up (page cache, allocator), then alternate.
-        _ = Bench.pass(Array(list.prefix(100)), checked: true)
-        _ = Bench.pass(Array(list.prefix(100)), checked: false)
+        if toolPasses {
+            _ = Bench.pass(Array(list.prefix(100)), checked: true)
+            _ = Bench.pass(Array(list.prefix(100)), checked: false)
+        }
         var checked: [Bench.Pass] = []
         var raw: [Bench.Pass] = []
         var concurrent: [Bench.Pass] = []
-        for _ in 0 ..< runs where !Interrupt.requested {
+        for _ in 0 ..< (toolPasses ? runs : 0) where !Interrupt.requested {
             if only != "raw" { checked.append(Bench.pass(list, checked: true)) }
             if only != "checked", !Interrupt.requested { raw.append(Bench.pass(list, checked: false)) }
             if only == nil, !Interrupt.requested { concurrent.append(Bench.pass(concurrentList, checked: true)) }
@@ -116,13 +161,22 @@ struct BenchCommand: ParsableCommand {
         let rawRate = median(raw.map(\.opsPerSecond))
         let checkedCPURate = median(checked.map(\.opsPerCPUSecond))
         let rawCPURate = median(raw.map(\.opsPerCPUSecond))
-        let failures = (checked + concurrent).map(\.failures).max() ?? 0
+        var failures = (checked + concurrent).map(\.failures).max() ?? 0
         var proposals: [ProposalBench.Row] = []
-        for variant in variants where only != "tool" && !Interrupt.requested {
+        for variant in variants where workloads && !Interrupt.requested {
             proposals.append(try ProposalBench.measure(machine.config(for: variant), pages: UInt64(pages),
                                                        repeats: repeats))
         }
-        let parallelFaults = only == "tool" ? [] : try parallelFaultRows(variants)
+        let parallelFaults = !workloads ? [] : try parallelFaultRows(variants)
+        let fork = (sharingParts || only == "fork") && !Interrupt.requested ? try forkRows() : []
+        var sharing: [SharingBench.Row] = []
+        var traceNote: String?
+        if (sharingParts || only == "sharing") && !Interrupt.requested {
+            let s = try sharingRows()
+            sharing = s.rows
+            traceNote = s.traceNote
+            failures = max(failures, s.failures)
+        }
         let result = BenchJSON(
             config: RunConfig(command: "bench", cpus: machine.cpus, frames: machine.framesOrDefault,
                               regime: "sequential and concurrent", seed: seed, variants: variants.map(\.name)),
@@ -140,11 +194,44 @@ struct BenchCommand: ParsableCommand {
             concurrentOverSequential: checkedRate > 0 ? (concurrentRate / checkedRate * 1000).rounded() / 1000 : 0,
             failures: failures,
             proposals: proposals,
-            parallelFaults: parallelFaults)
+            parallelFaults: parallelFaults,
+            fork: fork,
+            forkRatios: ForkBench.ratios(fork),
+            sharing: sharing)
         if json {
             print(try jsonText(result))
         } else {
             print("mmfuzz bench: seed \(seed), \(cases) cases, \(runs) runs, \(variants.count) variants, \(machine.hardware)")
+            if toolPasses { printTool(result, checked: checked, raw: raw, concurrent: concurrent) }
+            if failures > 0 {
+                let first = checked.compactMap(\.firstFailure).first.map { "\($0)" } ?? "in the price-of-sharing part"
+                print("warning: \(failures) cases failed in a checked run: \(first)")
+            }
+            if !result.proposals.isEmpty { printProposals(result.proposals) }
+            if !result.parallelFaults.isEmpty { printParallelFaults(result.parallelFaults) }
+            printFork(result.fork)
+            printSharing(result.sharing, traceNote: traceNote)
+            if Interrupt.requested {
+                print()
+                print("interrupted: the figures are those of the passes finished")
+            }
+        }
+        try Interrupt.exitIfRequested()
+        // A wrong result or a violation on a configuration the workloads
+        // fit in is a finding.
+        let problems = result.parallelFaults.reduce(0) { $0 + $1.violations + $1.failedOps + $1.auditProblems }
+        if failures > 0 || problems > 0 {
+            printError("mmfuzz bench: \(failures) failed cases, \(problems) problems in the parallel-faults workload")
+            throw ExitCode.failure
+        }
+    }
+
+    /// The tool's speed: checked and raw passes, and the concurrent one.
+    private func printTool(_ result: BenchJSON, checked: [Bench.Pass], raw: [Bench.Pass],
+                           concurrent: [Bench.Pass]) {
+            let checkedRate = result.checkedOpsPerSecond, rawRate = result.rawOpsPerSecond
+            let checkedCPURate = result.checkedOpsPerCPUSecond, rawCPURate = result.rawOpsPerCPUSecond
+            let concurrentRate = result.concurrentOpsPerSecond
             print()
             print(pad("", 24) + pad("ops/s (median)", 16, left: false) + pad("ops/CPU-s", 14, left: false)
                 + "   runs (ops/s)")
@@ -164,24 +251,6 @@ struct BenchCommand: ParsableCommand {
                     + "   (batches on several CPUs, checked for linearizability)")
             }
             print(pad("operations per run", 24) + pad("\(result.ops)", 16, left: false))
-            if failures > 0 {
-                print("warning: \(failures) cases failed in a checked run: \(checked.compactMap(\.firstFailure).first!)")
-            }
-            printProposals(result.proposals)
-            printParallelFaults(result.parallelFaults)
-            if Interrupt.requested {
-                print()
-                print("interrupted: the figures are those of the passes finished")
-            }
-        }
-        try Interrupt.exitIfRequested()
-        // A wrong result or a violation on a configuration the workloads
-        // fit in is a finding.
-        let problems = result.parallelFaults.reduce(0) { $0 + $1.violations + $1.failedOps + $1.auditProblems }
-        if failures > 0 || problems > 0 {
-            printError("mmfuzz bench: \(failures) failed cases, \(problems) problems in the parallel-faults workload")
-            throw ExitCode.failure
-        }
     }
 
     private func printProposals(_ rows: [ProposalBench.Row]) {
@@ -242,4 +311,11 @@ struct BenchJSON: Encodable {
     var proposals: [ProposalBench.Row]
     /// Lock contention of threads faulting at once (BenchCommand+ParallelFaults).
     var parallelFaults: [ParallelFaultsBench.Row]
+    /// Fork with pte tables copied and shared, per parent size and
+    /// workload (BenchCommand+Sharing).
+    var fork: [ForkBench.Row]
+    /// Shared over copied host time, per parent size.
+    var forkRatios: [ForkBench.Ratio]
+    /// The price of sharing per 1,000 calls, on the fuzz mix and a trace.
+    var sharing: [SharingBench.Row]
 }

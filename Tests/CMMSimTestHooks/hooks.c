@@ -5,6 +5,7 @@
  */
 #include <linux/mm.h>
 #include <linux/rmap.h>
+#include <linux/swap.h>
 #include <asm/tlbflush.h>
 #include <asm/pgalloc.h>
 #include "mmsim_test.h"
@@ -450,4 +451,85 @@ int mmsim_test_frames_nonzero(struct mmsim *m)
 	for (i = 0; i < n; i++)
 		found += word[i] != 0;
 	return found;
+}
+
+int mmsim_test_corrupt(struct mmsim *m, int mm_id, uint64_t addr, int what)
+{
+	struct sim_context saved;
+	struct mm_struct *mm;
+	struct page *table;
+	pmd_t *pmd;
+	pte_t *pte = hook_enter(m, 0, mm_id, addr, &saved, &mm, &pmd);
+	int err = -ENOENT;
+
+	if (!pte)
+		goto out;
+	table = table_page(pte);
+	switch (what) {
+	case MMSIM_TEST_SHARE_COUNT:
+		get_page(table);
+		err = 0;
+		break;
+	case MMSIM_TEST_SHARER_UNLISTED: {
+		struct pt_sharer **p;
+
+		for (p = &table->sharers; *p; p = &(*p)->next) {
+			if ((*p)->mm == mm) {
+				struct pt_sharer *s = *p;
+
+				*p = s->next;
+				kfree(s);
+				err = 0;
+				break;
+			}
+		}
+		break;
+	}
+	case MMSIM_TEST_SHARED_WRITABLE:
+		if (!pte_table_shared(table) || !pte_present(*pte))
+			break;
+		pte->pte |= _PAGE_RW;
+		err = 0;
+		break;
+	case MMSIM_TEST_RMAP_INDEX:
+		if (!pte_present(*pte) || !PageAnon(pte_page(*pte)))
+			break;
+		pte_page(*pte)->index++;
+		err = 0;
+		break;
+	case MMSIM_TEST_SWAP_COUNT:
+		if (!is_swap_pte(*pte))
+			break;
+		sim->swap_info->swap_map[swp_offset(pte_to_swp_entry(*pte))]++;
+		err = 0;
+		break;
+	case MMSIM_TEST_SWAP_SLOT_FREED: {
+		unsigned long slot;
+
+		if (!is_swap_pte(*pte))
+			break;
+		slot = swp_offset(pte_to_swp_entry(*pte));
+		if (sim->swap_info->cache[slot])
+			break;
+		sim->swap_info->swap_map[slot] = 0;
+		swap_slot_free(sim->swap_info, slot);
+		err = 0;
+		break;
+	}
+	case MMSIM_TEST_SWAP_ENTS:
+		mm->swap_ents++;
+		err = 0;
+		break;
+	case MMSIM_TEST_OLD_NO_FLUSH:
+		if (!pte_present(*pte))
+			break;
+		pte->pte &= ~_PAGE_ACCESSED;
+		err = 0;
+		break;
+	default:
+		err = -EINVAL;
+	}
+out:
+	sim_leave(saved);
+	return err;
 }

@@ -37,6 +37,59 @@ import Testing
         #expect(literal == written)
     }
 
+    /// A page map behaves as the dictionary it replaces, through growth
+    /// and removals that shift entries back over runs that wrap around
+    /// the table (page numbers in a few clusters, as the generator's
+    /// arenas give them); two maps with the same entries are equal and
+    /// hash alike whatever the order they were made in and however
+    /// large their tables grew.
+    @Test func pageMapsActAsADictionary() {
+        var map: PageMap = [:]
+        var oracle: [UInt64: UInt64] = [:]
+        var rng = SystemRandomNumberGenerator()
+        let bases: [UInt64] = [0, 0x1ff, 0x3_ffff_fe00, 0x7_ffff_fff0]
+        for round in 0 ..< 20_000 {
+            let page = bases.randomElement(using: &rng)! + UInt64.random(in: 0 ..< 48, using: &rng)
+            switch UInt.random(in: 0 ..< 3, using: &rng) {
+            case 0:
+                #expect(map.removeValue(forKey: page) == oracle.removeValue(forKey: page))
+            case 1:
+                map[page] = nil
+                oracle[page] = nil
+            default:
+                map[page] = UInt64(round)
+                oracle[page] = UInt64(round)
+            }
+            #expect(map.count == oracle.count)
+        }
+        for base in bases {
+            for page in base ..< base + 64 { #expect(map[page] == oracle[page]) }
+        }
+        #expect(Dictionary(uniqueKeysWithValues: map.map { ($0.key, $0.value) }) == oracle)
+        #expect(Set(map.keys) == Set(oracle.keys) && map.values.sorted() == oracle.values.sorted())
+
+        // The same entries, inserted in another order into a table
+        // reserved larger: equal, same hash.
+        var other: PageMap = [:]
+        other.reserveCapacity(1000)
+        for (page, key) in oracle.sorted(by: { $0.key > $1.key }) { other[page] = key }
+        #expect(other == map && other.hashValue == map.hashValue)
+        if let (page, key) = oracle.first {
+            other[page] = key + 1
+            #expect(other != map)
+            other[page] = nil
+            #expect(other != map)
+            other[page] = key
+            #expect(other == map)
+        }
+        // Emptied equals empty.
+        for page in oracle.keys { other[page] = nil }
+        #expect(other == [:] && other.isEmpty && other.hashValue == PageMap().hashValue)
+        #expect(other[bases[1]] == nil)
+        let literal: PageMap = [3: 1, 1: 2]
+        #expect(literal[3] == 1 && literal[1] == 2 && literal.count == 2)
+    }
+
     /// One word is kept inline, more in an array: a page that grew to
     /// two words and shrank back equals one written once, and a page
     /// emptied equals an empty one, as their dictionaries would.

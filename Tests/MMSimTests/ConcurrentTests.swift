@@ -32,7 +32,7 @@ import Testing
         let ops = try Self.disjointFaults(m, mm: mm, cpus: 4, pages: 8)
         let run = try m.runConcurrent(ops, scheduler: .random(seed: 7, switchPermille: 300))
         for (op, outcome) in zip(ops, run.outcomes) {
-            #expect(outcome.errno == nil)
+            #expect(outcome.errno == nil, "\(op.request)")
         }
         for i in stride(from: 0, to: ops.count, by: 2) {
             guard case .store(_, let value) = ops[i].request else { continue }

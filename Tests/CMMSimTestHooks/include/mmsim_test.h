@@ -134,4 +134,31 @@ int mmsim_test_frames_nonzero(struct mmsim *m);
 int mmsim_test_release_check(struct mmsim *m, int cpu, int mm,
 			     uint64_t addr, uint64_t len, uint64_t since);
 
+/*
+ * Break one rule of reclaim, swap or shared pte tables at @addr of @mm,
+ * without the flush or the bookkeeping the kernel would do, so that the
+ * audit (mmsim_check()) or coherence at return catches it:
+ */
+enum mmsim_test_corruption {
+	/* one more reference on the pte table than pmds point at it */
+	MMSIM_TEST_SHARE_COUNT = 1,
+	/* @mm no longer listed among the sharers of its shared pte table */
+	MMSIM_TEST_SHARER_UNLISTED,
+	/* a pte of a shared table made writable */
+	MMSIM_TEST_SHARED_WRITABLE,
+	/* the anonymous page's reverse map names another address */
+	MMSIM_TEST_RMAP_INDEX,
+	/* the swap slot of the swap entry at @addr counts one pte more */
+	MMSIM_TEST_SWAP_COUNT,
+	/* the swap slot of the swap entry at @addr freed under it */
+	MMSIM_TEST_SWAP_SLOT_FREED,
+	/* @mm counts one swap entry more than its ptes hold */
+	MMSIM_TEST_SWAP_ENTS,
+	/* the pte's accessed bit cleared, and no flush */
+	MMSIM_TEST_OLD_NO_FLUSH,
+};
+
+/* Return: 0, or -ENOENT when @addr has no pte of the kind the case needs */
+int mmsim_test_corrupt(struct mmsim *m, int mm, uint64_t addr, int what);
+
 #endif /* MMSIM_TEST_H */
