@@ -669,20 +669,24 @@ void sim_pte_changed(struct mm_struct *mm, unsigned long addr, pte_t *ptep,
 		     u64 old, u64 new)
 {
 	struct sim_smp *s = sim->smp;
-	/* maps a page (a PROT_NONE pte does, with no translation) */
-	bool was = pte_present(__pte(old)), is = pte_present(__pte(new));
+	/*
+	 * Maps a page: a PROT_NONE pte does, with no translation; so does a
+	 * swap entry, the page being in swap.  To or from swap the mm maps
+	 * the same page, wherever it is: neither a change nor another frame,
+	 * however the entry's bits compare with the pfn's.
+	 */
+	bool was = pte_present(__pte(old)) || is_swap_pte(__pte(old));
+	bool is = pte_present(__pte(new)) || is_swap_pte(__pte(new));
 	bool pfn_changed = (old & PTE_PFN_MASK) != (new & PTE_PFN_MASK);
 
 	if (!s || old == new)
 		return;
-	/* to or from swap: the mm maps the same page, wherever it is */
-	if (is_swap_pte(__pte(old)) || is_swap_pte(__pte(new)))
-		was = is;
 	if (was && !is)
 		log_pte_change(s, mm, addr, MMSIM_PTE_CLEARED);
 	else if (!was && is)
 		log_pte_change(s, mm, addr, MMSIM_PTE_INSTALLED);
-	else if (was && pfn_changed)
+	else if (pte_present(__pte(old)) && pte_present(__pte(new)) &&
+		 pfn_changed)
 		log_pte_change(s, mm, addr, MMSIM_PTE_CHANGED);
 	/* what a TLB may hold: a translation gone, moved or made read-only */
 	if ((old & _PAGE_PRESENT) &&
