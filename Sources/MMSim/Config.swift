@@ -1,83 +1,80 @@
 import CMMSim
 
+/// A boot option of `struct mmsim_config`: each case and the value C
+/// spells it with, stated once.
+protocol BootOption: CaseIterable, Equatable {
+    /// Every case with its value in `struct mmsim_config`.
+    static var cValues: KeyValuePairs<Self, UInt32> { get }
+}
+
+extension BootOption {
+    /// The case C's `value` names, or nil.
+    init?(c value: UInt32) {
+        guard let match = Self.cValues.first(where: { $0.value == value }) else { return nil }
+        self = match.key
+    }
+
+    /// This case's value in `struct mmsim_config`.
+    var c: UInt32 {
+        // cValues lists every case (ABITests checks it against mmsim.h)
+        Self.cValues.first { $0.key == self }!.value
+    }
+}
+
 /// How the unmap paths batch pages and TLB flushes (the `gather` boot
 /// option).
-public enum Gather: String, Sendable, Hashable, Codable, CaseIterable {
+public enum Gather: String, Sendable, Hashable, Codable, CaseIterable, BootOption {
     /// Linux 2.6.16: a per-CPU `mmu_gather` holding a vector of pages.
     case vector
     /// The 2006 RFC: an on-stack gather, pages remembered in the page tables.
     case inplace
 
-    init?(c: UInt32) {
-        switch c {
-        case UInt32(MMSIM_GATHER_VECTOR.rawValue): self = .vector
-        case UInt32(MMSIM_GATHER_INPLACE.rawValue): self = .inplace
-        default: return nil
-        }
-    }
-
-    var c: UInt32 {
-        switch self {
-        case .vector: UInt32(MMSIM_GATHER_VECTOR.rawValue)
-        case .inplace: UInt32(MMSIM_GATHER_INPLACE.rawValue)
-        }
-    }
+    static let cValues: KeyValuePairs<Gather, UInt32> = [
+        .vector: UInt32(MMSIM_GATHER_VECTOR.rawValue),
+        .inplace: UInt32(MMSIM_GATHER_INPLACE.rawValue),
+    ]
 }
 
 /// Which lock guards page-table entries (the `ptl` boot option).
-public enum PTL: String, Sendable, Hashable, Codable, CaseIterable {
+public enum PTL: String, Sendable, Hashable, Codable, CaseIterable, BootOption {
     /// One `mm->page_table_lock` for everything.
     case mm
     /// A lock in each page-table page's `struct page`.
     case split
 
-    init?(c: UInt32) {
-        switch c {
-        case UInt32(MMSIM_PTL_MM.rawValue): self = .mm
-        case UInt32(MMSIM_PTL_SPLIT.rawValue): self = .split
-        default: return nil
-        }
-    }
-
-    var c: UInt32 {
-        switch self {
-        case .mm: UInt32(MMSIM_PTL_MM.rawValue)
-        case .split: UInt32(MMSIM_PTL_SPLIT.rawValue)
-        }
-    }
+    static let cValues: KeyValuePairs<PTL, UInt32> = [
+        .mm: UInt32(MMSIM_PTL_MM.rawValue),
+        .split: UInt32(MMSIM_PTL_SPLIT.rawValue),
+    ]
 }
 
 /// Whether fork shares pte tables between parent and child (the `share`
 /// boot option; the 2002 proposal).  Needs ``PTL/split``.
-public enum Share: String, Sendable, Hashable, Codable, CaseIterable {
+public enum Share: String, Sendable, Hashable, Codable, CaseIterable, BootOption {
     /// fork copies every pte.
     case off
     /// fork shares a pte table whose 2 MiB holds only private vmas,
     /// write-protecting it once; a change unshares it first.
     case fork
 
-    var c: UInt32 {
-        switch self {
-        case .off: UInt32(MMSIM_SHARE_OFF.rawValue)
-        case .fork: UInt32(MMSIM_SHARE_FORK.rawValue)
-        }
-    }
+    static let cValues: KeyValuePairs<Share, UInt32> = [
+        .off: UInt32(MMSIM_SHARE_OFF.rawValue),
+        .fork: UInt32(MMSIM_SHARE_FORK.rawValue),
+    ]
 }
 
 /// Whom a change to an entry of a shared pte table is flushed on (the
 /// `sharemask` boot option; it matters only with ``Share/fork``).
-public enum ShareMask: String, Sendable, Hashable, Codable, CaseIterable {
+public enum ShareMask: String, Sendable, Hashable, Codable, CaseIterable, BootOption {
     /// Every CPU (Linus's rule).
     case all
     /// The union of the sharers' cpu masks.
     case precise
 
-    var c: UInt32 {
-        switch self {
-        case .all: UInt32(MMSIM_SHAREMASK_ALL.rawValue)
-        case .precise: UInt32(MMSIM_SHAREMASK_PRECISE.rawValue)
-        }
-    }
+    static let cValues: KeyValuePairs<ShareMask, UInt32> = [
+        .all: UInt32(MMSIM_SHAREMASK_ALL.rawValue),
+        .precise: UInt32(MMSIM_SHAREMASK_PRECISE.rawValue),
+    ]
 }
 
 /// The kernel variant a machine runs: the boot options of docs/DESIGN.md

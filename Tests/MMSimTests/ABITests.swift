@@ -1,12 +1,27 @@
 import CMMSim
 import MMCall
-import MMSim
+@testable import MMSim
 import Testing
 
 /// The Swift side spells the machine's ABI once, in MMCall (pure Swift, so
 /// the model can use it without the C machine); these prove each of its
 /// constants equal to mmsim.h's.
 @Suite struct ABITests {
+    /// Each boot option lists every case once with its own C value, so
+    /// that a config read from C names the case that was written.
+    @Test func bootOptionsNameEveryCaseOnce() {
+        func check<T: BootOption & Hashable>(_: T.Type, _ c: [UInt32]) {
+            #expect(T.cValues.count == T.allCases.count)
+            #expect(Set(T.cValues.map(\.value)) == Set(c))
+            for option in T.allCases { #expect(T(c: option.c) == option) }
+            #expect(T(c: 99) == nil)
+        }
+        check(Gather.self, [MMSIM_GATHER_VECTOR.rawValue, MMSIM_GATHER_INPLACE.rawValue])
+        check(PTL.self, [MMSIM_PTL_MM.rawValue, MMSIM_PTL_SPLIT.rawValue])
+        check(Share.self, [MMSIM_SHARE_OFF.rawValue, MMSIM_SHARE_FORK.rawValue])
+        check(ShareMask.self, [MMSIM_SHAREMASK_ALL.rawValue, MMSIM_SHAREMASK_PRECISE.rawValue])
+    }
+
     @Test func protMapAndAdviceAreMMSimH() {
         #expect(Prot.none.rawValue == MMSIM_PROT_NONE)
         #expect(Prot.read.rawValue == MMSIM_PROT_READ)
