@@ -14,6 +14,17 @@ import Testing
         return condition()
     }
 
+    /// Whether `p` catches `sig` yet (Linux: the SigCgt mask of
+    /// /proc/PID/status), so that a signal sent now reaches its handler
+    /// rather than ending the process before it installed one.
+    static func catches(_ p: Process, _ sig: Int32) -> Bool {
+        guard let status = try? String(contentsOfFile: "/proc/\(p.processIdentifier)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("SigCgt:") }),
+              let mask = UInt64(line.dropFirst("SigCgt:".count).trimmingCharacters(in: .whitespaces), radix: 16)
+        else { return false }
+        return mask & (1 << UInt64(sig - 1)) != 0
+    }
+
     static func stderr(_ dir: String) -> String {
         (try? String(contentsOfFile: dir + "/.stderr", encoding: .utf8)) ?? ""
     }
@@ -88,6 +99,7 @@ import Testing
         let dir = try scratchDirectory()
         defer { removeScratch(dir) }
         let p = try launch(["stress", "--time", "60", "--json", "--seed", "1"], in: dir)
+        #expect(Self.wait(30) { Self.catches(p, SIGTERM) })
         usleep(1_500_000)
         let r = try Self.stop(p, with: SIGTERM, in: dir)
         #expect(r.status == 130, "\(r)")
@@ -99,6 +111,7 @@ import Testing
         let dir = try scratchDirectory()
         defer { removeScratch(dir) }
         let p = try launch(["bench", "--cases", "300", "--runs", "100", "--json"], in: dir)
+        #expect(Self.wait(30) { Self.catches(p, SIGINT) })
         usleep(1_500_000)
         let r = try Self.stop(p, with: SIGINT, in: dir)
         #expect(r.status == 130, "\(r)")
