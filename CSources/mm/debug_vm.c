@@ -80,9 +80,9 @@ static void audit_swap_pte(struct audit *a, struct vm_area_struct *vma,
 			     "swap entry %lu outside any private vma", slot);
 		return;
 	}
-	if (!si || !slot || slot >= si->max) {
+	if (!si || !slot || slot >= si->slots_hw) {
 		audit_report(a, MMSIM_V_ACCOUNTING, addr, -1,
-			     "swap entry %lu names no slot", slot);
+			     "swap entry %lu names no slot ever used", slot);
 		return;
 	}
 	rss->swap++;
@@ -345,11 +345,14 @@ static int audit_begin(struct audit *a)
 	a->maps = sim->audit_maps;
 	a->refs = sim->audit_refs;
 	a->table = sim->audit_table;
-	if (sim->swap_info) {
-		a->slots = calloc(sim->swap_info->max, sizeof(*a->slots));
-		if (!a->slots)
+	/* the swap slots' counts, the same way, below the slots ever used */
+	if (sim->swap_info && !sim->audit_slots) {
+		sim->audit_slots = calloc(sim->swap_info->max,
+					  sizeof(*sim->audit_slots));
+		if (!sim->audit_slots)
 			return -ENOMEM;
 	}
+	a->slots = sim->audit_slots;
 	return 0;
 }
 
@@ -361,7 +364,9 @@ static void audit_end(struct audit *a)
 	memset(a->maps, 0, a->refs_end * sizeof(*a->maps));
 	memset(a->refs, 0, a->refs_end * sizeof(*a->refs));
 	memset(a->table, 0, a->refs_end);
-	free(a->slots);
+	if (a->slots)
+		memset(a->slots, 0,
+		       sim->swap_info->slots_hw * sizeof(*a->slots));
 }
 
 /*
@@ -376,7 +381,8 @@ static void audit_swap(struct audit *a)
 
 	if (!si || !a->slots)
 		return;
-	for (slot = 1; slot < si->max; slot++) {
+	/* never used, a slot is free: an entry naming one is reported above */
+	for (slot = 1; slot < si->slots_hw; slot++) {
 		u32 map = si->swap_map[slot];
 		struct page *page = si->cache[slot];
 

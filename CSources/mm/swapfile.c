@@ -77,6 +77,8 @@ swp_entry_t get_swap_page(void)
 	if (si && si->nr_free) {
 		entry.val = si->free_slots[--si->nr_free];
 		si->swap_map[entry.val] = SWAP_HAS_CACHE;
+		if (entry.val >= si->slots_hw)
+			si->slots_hw = entry.val + 1;
 		count_vm_event(swap_slots_now);
 	}
 	sim_unlock_threaded(&sim->swap_lock);

@@ -27,6 +27,7 @@ struct swap_info_struct {
 	struct page **cache;
 	u32 *free_slots;	/* stack of free slots, lowest on top */
 	unsigned long nr_free;
+	unsigned long slots_hw;	/* slots from here on were never used */
 	u64 *data;
 };
 

@@ -306,6 +306,7 @@ static void free_machine(struct sim_machine *m)
 	free(m->audit_maps);
 	free(m->audit_refs);
 	free(m->audit_table);
+	free(m->audit_slots);
 	swap_info_free(m->swap_info);
 	put_memory(m);
 	free(m);

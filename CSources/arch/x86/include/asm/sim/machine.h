@@ -128,6 +128,7 @@ struct sim_machine {
 	u32 *audit_maps;
 	u32 *audit_refs;
 	u8 *audit_table;
+	u32 *audit_slots;		/* by swap slot, below slots_hw */
 	/* the concurrent regime, while mmsim_run_concurrent() runs */
 	struct sim_smp *smp;
 	void *cpu_stacks[MMSIM_MAX_CPUS];
