@@ -36,6 +36,8 @@
 #define MMSIM_MAP_STACK		0x20000
 
 #define MMSIM_MADV_DONTNEED	4
+#define MMSIM_MADV_HUGEPAGE	14	/* private anonymous: 2 MiB pages */
+#define MMSIM_MADV_NOHUGEPAGE	15
 
 /* No mm: MMSIM_OP_SWITCH_MM to it runs a kernel thread (lazy TLB) */
 #define MMSIM_NO_MM		(-1)
@@ -273,7 +275,7 @@ struct mmsim_pte_info {
 	int present;
 	int writable;
 	int swapped;			/* a swap entry: the page is in swap */
-	int pad;
+	int huge;			/* mapped by a 2 MiB pmd entry */
 };
 
 /*
@@ -364,6 +366,19 @@ enum mmsim_counter_kind {
 	C(ptables_share_dropped, EVENT, "shared pte tables let go whole")	\
 	C(shared_flushes, EVENT, "flushes of an entry of a shared table")	\
 	C(shared_flush_ipis, EVENT, "IPIs those flushes sent")		\
+	/* huge pages */						\
+	C(thp_faults, EVENT, "faults that mapped a 2 MiB page")	\
+	C(thp_fallbacks, EVENT, "2 MiB faults fallen back to 4 KiB")	\
+	C(thp_splits, EVENT, "huge pmds split into pte tables")	\
+	C(thp_fork_copies, EVENT, "huge pmds copied by fork")		\
+	C(thp_cow_reuses, EVENT, "huge pmds made writable in place")	\
+	C(thp_zaps_vector, EVENT, "huge pmds zapped, gather=vector")	\
+	C(thp_zaps_inplace, EVENT, "huge pmds zapped, gather=inplace")	\
+	C(thp_freed, EVENT, "2 MiB compound pages freed")		\
+	C(thp_now, GAUGE, "2 MiB compound pages allocated")		\
+	C(tlb2m_hits, EVENT, "2 MiB TLB hits")				\
+	C(tlb2m_fills, EVENT, "2 MiB TLB fills")			\
+	C(phase3_entries, EVENT, "entries the in-place phase 3 visited")	\
 	C(preempt_points, EVENT, "preemption points taken")		\
 	C(max_preempt_off_ptes, PEAK, "longest preempt-off stretch, ptes") \
 	C(gather_percpu_bytes, GAUGE, "per-CPU gather memory, bytes")	\
