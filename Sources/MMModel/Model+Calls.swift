@@ -534,7 +534,8 @@ extension Model {
                           sparing: Set<UInt64> = []) throws(Divergence) {
         if let e = taskError(cpu: cpu, mm: mm) { return try expect(call, .errno(e), outcome) }
         if addr & Geometry.pageMask != 0 { return try expect(call, .errno(E.EINVAL), outcome) }
-        if advice != Bits.madvDontneed { return try expect(call, .errno(E.EINVAL), outcome) }
+        let huge = advice == Bits.madvHugepage || advice == Bits.madvNohugepage
+        if advice != Bits.madvDontneed && !huge { return try expect(call, .errno(E.EINVAL), outcome) }
         let len = Geometry.pageAlign(length)
         if length != 0 && len == 0 { return try expect(call, .errno(E.EINVAL), outcome) }
         let end = addr &+ len
@@ -543,6 +544,10 @@ extension Model {
 
         // Every mapped part loses its pages; a hole anywhere is ENOMEM.
         let whole = spaces[live: mm].mappedPrefixEnd(addr, end) == end
+        if huge {
+            return try adviseHuge(call, mm: mm, addr: addr, end: end, on: advice == Bits.madvHugepage,
+                                  whole: whole, outcome: outcome, mayFail: mayFail)
+        }
         _ = try expectOrENOMEM(call, whole ? .ok : .errno(E.ENOMEM), outcome,
                                mayFail: mayFail && whole)
         // A shared pte table is copied before its zap: that may fail and
@@ -561,6 +566,69 @@ extension Model {
             }
         }
         spaces.restore(changed, id: mm)
+    }
+}
+
+// MARK: Huge pages
+
+extension Model {
+    /// MADV_HUGEPAGE (`on`) or MADV_NOHUGEPAGE over [addr, end), validated
+    /// as MADV_DONTNEED is (a hole anywhere is ENOMEM, the mapped parts
+    /// still handled).  No data changes: it only says where a fault may
+    /// map a whole 2 MiB (``adoptHugePage(mm:start:)``).  Marking the
+    /// vmas splits them, which may run out of memory half-way: when
+    /// `mayFail`, ENOMEM is allowed, and the marks are then undecided
+    /// (MADV_HUGEPAGE's count as given, MADV_NOHUGEPAGE's as not).
+    mutating func adviseHuge(_ call: Call, mm: Int32, addr: UInt64, end: UInt64, on: Bool,
+                             whole: Bool, outcome: Outcome, mayFail: Bool) throws(Divergence) {
+        _ = try expectOrENOMEM(call, whole ? .ok : .errno(E.ENOMEM), outcome, mayFail: mayFail && whole)
+        if on {
+            spaces[live: mm].advise(addr, end, hugeAdvised: true)
+        } else if outcome == .ok || !mayFail {
+            spaces[live: mm].advise(addr, end, hugeAdvised: false)
+        }
+    }
+
+    /// The machine mapped the 2 MiB at `start` (aligned) of `mm` by one
+    /// huge page: a fault there found its pmd empty and populated all 512
+    /// pages at once, zero-filled, each its own frame.  The model cannot
+    /// predict that (only the fault's own page); it adopts it: every page
+    /// of the 2 MiB it has absent becomes present, zero, with a new frame
+    /// (pages it has keep theirs and their data).
+    ///
+    /// - Returns: the pages adopted.
+    /// - Throws: ``Divergence`` unless the 2 MiB lies wholly in one
+    ///   private anonymous, accessible mapping of `mm` that MADV_HUGEPAGE
+    ///   may have marked (the only place a kernel may put a huge page).
+    @discardableResult
+    public mutating func adoptHugePage(mm: Int32, start: UInt64) throws(Divergence) -> Int {
+        let end = start &+ Geometry.hugeSize
+        guard start & (Geometry.hugeSize - 1) == 0, end <= Geometry.taskSize else {
+            throw Divergence("adoptHugePage: 0x\(String(start, radix: 16)) is not a 2 MiB boundary in user space")
+        }
+        guard spaces.contains(mm) else {
+            throw Divergence("adoptHugePage: mm \(mm) has no users")
+        }
+        guard spaces[live: mm].mayMapHuge(start, end) else {
+            let there = spaces[live: mm].pieces(start, end).map { s in
+                Mapping(start: s.start, end: s.end, prot: s.prot, shared: s.isShared).description
+                    + (s.hugeAdvised ? " MADV_HUGEPAGE" : "")
+            }
+            throw Divergence("mm \(mm) has a 2 MiB page at 0x\(String(start, radix: 16)), but the model "
+                + "has \(there) there, not one accessible private anonymous mapping given MADV_HUGEPAGE")
+        }
+        var adopted = 0
+        var page = start >> Geometry.pageShift
+        let last = end >> Geometry.pageShift
+        while page < last {
+            if spaces[live: mm].pages[page] == nil {
+                let key = newFrame(users: 1, object: 0)
+                spaces[live: mm].pages[page] = key
+                adopted += 1
+            }
+            page += 1
+        }
+        return adopted
     }
 }
 
