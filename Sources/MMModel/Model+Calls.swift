@@ -630,6 +630,60 @@ extension Model {
         }
         return adopted
     }
+
+    /// Whether the 2 MiB at `start` of `mm` lies wholly in one accessible
+    /// private anonymous mapping that MADV_HUGEPAGE may have marked:
+    /// where a fault may map a huge page (see ``adoptHugePage(mm:start:)``).
+    public func mayMapHuge(mm: Int32, start: UInt64) -> Bool {
+        guard start & (Geometry.hugeSize - 1) == 0, let i = spaces.index(of: mm) else { return false }
+        return spaces[at: i].mayMapHuge(start, start &+ Geometry.hugeSize)
+    }
+
+    /// What is left, at the end of a concurrent batch, of a 2 MiB page
+    /// the machine mapped at `start` during it: the fault populated all
+    /// 512 pages at the moment it ran, and the batch's later calls may
+    /// have split it and taken some away (MADV_DONTNEED, munmap, an mmap
+    /// over part) or shared it with a child (fork).  The model, which
+    /// placed only the fault's own page, adopts the rest from the
+    /// machine: in each of `mms` (the faulting mm and the children its
+    /// forks made in the batch), each page of the 2 MiB it has absent
+    /// that lies in private anonymous memory and that the machine has
+    /// holding zero (`machine(mm, address)`: the page's identity, as
+    /// ``PTEInfo``'s pfn, and first word, or nil when it has none)
+    /// becomes present, zero; pages of one identity share one frame.
+    ///
+    /// Weaker than ``adoptHugePage(mm:start:)``: which pages are left is
+    /// the machine's word.  The engine calls it only for the 2 MiB of an
+    /// access of a batch in which a huge fault happened.
+    ///
+    /// - Returns: the pages adopted.
+    @discardableResult
+    public mutating func adoptHugeRemnants(start: UInt64, mms: [Int32],
+                                           machine: (Int32, UInt64) -> (identity: UInt64, word0: UInt64)?) -> Int {
+        guard start & (Geometry.hugeSize - 1) == 0 else { return 0 }
+        var keys: [UInt64: UInt64] = [:]
+        var adopted = 0
+        let first = start >> Geometry.pageShift
+        for mm in mms where spaces.contains(mm) {
+            for page in first ..< first + (Geometry.hugeSize >> Geometry.pageShift) {
+                let addr = page << Geometry.pageShift
+                guard spaces[live: mm].pages[page] == nil,
+                      let segment = spaces[live: mm].segment(containing: addr), !segment.isShared,
+                      let there = machine(mm, addr), there.word0 == 0 else { continue }
+                let key: UInt64
+                if let shared = keys[there.identity] {
+                    key = shared
+                    frames[key].users += 1
+                } else {
+                    key = newFrame(users: 1, object: 0)
+                    keys[there.identity] = key
+                }
+                spaces[live: mm].pages[page] = key
+                adopted += 1
+            }
+        }
+        return adopted
+    }
 }
 
 // MARK: mprotect's failures
