@@ -23,6 +23,14 @@ public struct EventTotals: Hashable, Sendable {
                        sharedFlushes: stats.sharedFlushes)
     }
 
+    /// What transparent huge pages did, the figures the run's last line
+    /// shows: 2 MiB faults, huge pmds split, huge pmds zapped by each
+    /// gather, and 2 MiB faults fallen back to 4 KiB.
+    public var hugePages: HugeFigures {
+        HugeFigures(faults: stats.thpFaults, splits: stats.thpSplits, zapsVector: stats.thpZapsVector,
+                    zapsInplace: stats.thpZapsInplace, fallbacks: stats.thpFallbacks)
+    }
+
     /// (JSON key, label, count), in the order the summary prints them:
     /// every event and peak counter of the C list (a gauge, read after
     /// every mm exited, says nothing), then the call results.
@@ -40,6 +48,7 @@ public struct EventTotals: Hashable, Sendable {
             ("otherErrno", "results: other errno", o.otherErrno),
             ("adoptedProtections", "mprotects stopped by ENOMEM (adopted)", o.adoptedProtections),
             ("adoptedDrops", "MADV_DONTNEEDs stopped by ENOMEM (adopted)", o.adoptedDrops),
+            ("adoptedHugePages", "2 MiB pages faulted in (adopted)", o.adoptedHugePages),
         ]
     }
 }
@@ -66,6 +75,33 @@ public struct ReclaimFigures: Hashable, Sendable, Codable {
     public var line: String {
         "reclaimed \(pagesReclaimed), swapped in \(swapIns), tables shared \(tablesShared) "
             + "unshared \(tablesUnshared), shared flushes \(sharedFlushes)"
+    }
+}
+
+/// Transparent huge pages' figures of a run (``EventTotals/hugePages``).
+public struct HugeFigures: Hashable, Sendable, Codable {
+    /// `thp_faults`: faults that mapped a 2 MiB page.
+    public var faults: UInt64
+    /// `thp_splits`: huge pmds split into pte tables.
+    public var splits: UInt64
+    /// `thp_zaps_vector`, `thp_zaps_inplace`: huge pmds zapped, by gather.
+    public var zapsVector: UInt64
+    public var zapsInplace: UInt64
+    /// `thp_fallbacks`: 2 MiB faults that fell back to a 4 KiB page.
+    public var fallbacks: UInt64
+
+    public init(faults: UInt64, splits: UInt64, zapsVector: UInt64, zapsInplace: UInt64, fallbacks: UInt64) {
+        self.faults = faults
+        self.splits = splits
+        self.zapsVector = zapsVector
+        self.zapsInplace = zapsInplace
+        self.fallbacks = fallbacks
+    }
+
+    /// `huge faults 12, splits 5, huge zaps 3 vector 4 inplace, fallbacks 2`.
+    public var line: String {
+        "huge faults \(faults), splits \(splits), huge zaps \(zapsVector) vector \(zapsInplace) inplace, "
+            + "fallbacks \(fallbacks)"
     }
 }
 

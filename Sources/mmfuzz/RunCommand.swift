@@ -31,9 +31,12 @@ struct RunCommand: ParsableCommand {
 
             The last line is a greppable summary: `Done N cases, M ops in S \
             s (R ops/s), reclaimed P, swapped in I, tables shared T unshared \
-            U, shared flushes X, F failures, stop REASON` (pages reclaimed \
+            U, shared flushes X, huge faults H, splits L, huge zaps V vector \
+            W inplace, fallbacks B, F failures, stop REASON` (pages reclaimed \
             to swap and read back, pte tables shared by fork and copied to \
-            change, flushes of entries of shared tables; on standard error with \
+            change, flushes of entries of shared tables; faults that mapped \
+            a 2 MiB page, huge pmds split, huge pmds zapped by each gather, \
+            2 MiB faults fallen back to 4 KiB; on standard error with \
             --json, whose object is then all of standard output). Ctrl-C or SIGTERM stops \
             after the case running, prints the summary so far (with --json \
             too, stopReason "interrupted") and exits with 130. --save is \
@@ -184,9 +187,10 @@ struct RunCommand: ParsableCommand {
             print()
         }
         // Last: on standard output, or on standard error after the JSON.
-        let done = String(format: "Done %d cases, %d ops in %.2f s (%.0f ops/s), %@, %d failures, stop %@",
+        let done = String(format: "Done %d cases, %d ops in %.2f s (%.0f ops/s), %@, %@, %d failures, stop %@",
                           summary.cases, summary.ops, summary.seconds, summary.opsPerSecond,
-                          summary.events.reclaimAndSharing.line, summary.failures.count, stop.rawValue)
+                          summary.events.reclaimAndSharing.line, summary.events.hugePages.line,
+                          summary.failures.count, stop.rawValue)
         if json { printError(done) } else { print(done) }
         try Interrupt.exitIfRequested()
         if !summary.failures.isEmpty {
@@ -233,6 +237,11 @@ struct RunCommand: ParsableCommand {
             ("pte tables shared by fork", "\(s.events.reclaimAndSharing.tablesShared)"),
             ("shared pte tables unshared", "\(s.events.reclaimAndSharing.tablesUnshared)"),
             ("shared-table flushes", "\(s.events.reclaimAndSharing.sharedFlushes)"),
+            ("2 MiB faults", "\(s.events.hugePages.faults)"),
+            ("huge pmds split", "\(s.events.hugePages.splits)"),
+            ("huge zaps, vector gather", "\(s.events.hugePages.zapsVector)"),
+            ("huge zaps, in-place gather", "\(s.events.hugePages.zapsInplace)"),
+            ("2 MiB faults fallen back", "\(s.events.hugePages.fallbacks)"),
             ("violations / failures", "\(s.failures.count)"),
         ]
         for (k, v) in rows {
@@ -283,6 +292,8 @@ struct RunSummaryJSON: Encodable {
     var events: [String: UInt64]
     /// The last line's figures of reclaim and shared pte tables.
     var reclaim: ReclaimFigures
+    /// The last line's figures of transparent huge pages.
+    var huge: HugeFigures
 
     init(_ s: SessionSummary, failures: [FailureReport], config: RunConfig, stopReason: StopReason) {
         self.config = config
@@ -308,5 +319,6 @@ struct RunSummaryJSON: Encodable {
         }
         events = ev
         reclaim = s.events.reclaimAndSharing
+        huge = s.events.hugePages
     }
 }

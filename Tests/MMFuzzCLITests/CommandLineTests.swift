@@ -42,6 +42,8 @@ import Testing
         #expect(r.status == 0, "\(r)")
         let last = r.stdout.split(separator: "\n").last.map(String.init) ?? ""
         #expect(last.hasPrefix("Done 20 cases, "), "\(r)")
+        #expect(last.contains(", huge faults "), "\(r)")
+        #expect(last.contains(" inplace, fallbacks "), "\(r)")
         #expect(last.contains("0 failures, stop limit"), "\(r)")
     }
 
@@ -85,6 +87,11 @@ import Testing
         #expect(config["version"] is String)
         #expect(config["variants"] as? [String] == ["inplace/split/preempt"])
         #expect(r.json?["stopReason"] as? String == "limit")
+        let huge = try #require(r.json?["huge"] as? [String: Any], "\(r)")
+        #expect(Set(huge.keys) == ["faults", "splits", "zapsVector", "zapsInplace", "fallbacks"])
+        let events = try #require(r.json?["events"] as? [String: Any], "\(r)")
+        #expect(events["thp_faults"] as? Int == huge["faults"] as? Int)
+        #expect(events["adoptedHugePages"] is Int)
         #expect(r.stderr.contains("Done 4 cases, "), "\(r)")
     }
 }

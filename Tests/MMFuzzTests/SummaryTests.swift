@@ -56,3 +56,28 @@ import Testing
         #expect(rows["adoptedDrops"] == 0)
     }
 }
+
+/// The run's last line and JSON count what transparent huge pages did.
+@Suite struct HugeSummaryTests {
+    @Test func theFiguresAreTheirCounters() {
+        var s = Stats()
+        s.thpFaults = 12
+        s.thpSplits = 5
+        s.thpZapsVector = 3
+        s.thpZapsInplace = 4
+        s.thpFallbacks = 2
+        var tally = OutcomeTally()
+        tally.adoptedHugePages = 11
+        var totals = EventTotals()
+        totals.add(s, tally)
+        totals.add(s, tally)
+        let f = totals.hugePages
+        #expect(f == HugeFigures(faults: 24, splits: 10, zapsVector: 6, zapsInplace: 8, fallbacks: 4))
+        #expect(f.line == "huge faults 24, splits 10, huge zaps 6 vector 8 inplace, fallbacks 4")
+        let rows = Dictionary(uniqueKeysWithValues: totals.rows.map { ($0.key, $0.count) })
+        #expect(rows["thp_faults"] == 24 && rows["thp_fallbacks"] == 4 && rows["thp_splits"] == 10)
+        #expect(rows["adoptedHugePages"] == 22)
+        // thp_now is a gauge: after every mm exited it says nothing.
+        #expect(rows["thp_now"] == nil)
+    }
+}
