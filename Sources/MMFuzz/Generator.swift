@@ -57,6 +57,17 @@ public struct GeneratorSettings: Hashable, Sendable {
 /// - On variants where fork shares pte tables, forks three times as often
 ///   and a quarter of the mmaps map a whole 2 MiB pte table privately, so
 ///   that tables are shared, and then unshared by the next change.
+/// - Transparent huge pages: a third of the cases have one or two *huge
+///   areas*, 2 MiB-aligned, of 2 to 8 MiB, which mmaps map privately and
+///   give MADV_HUGEPAGE (sometimes with an allocation failure injected at
+///   the fault that follows: the fallback to 4 KiB) before loads and
+///   stores fault them in as 2 MiB pages; munmaps, mprotects,
+///   MADV_DONTNEEDs and mmaps over aim at their edges (ranges starting or
+///   ending inside a 2 MiB, one whole 2 MiB, all of it), forks are
+///   followed by writes to them, some madvises are MADV_HUGEPAGE or
+///   MADV_NOHUGEPAGE, and a third of the batches race on one 2 MiB (two
+///   MADV_DONTNEEDs of it and a fault; a partial MADV_DONTNEED, munmap or
+///   mprotect beside accesses; a fork beside writes).
 public struct CaseGenerator {
     public var settings: GeneratorSettings
 
@@ -162,6 +173,16 @@ public struct CaseGenerator {
         var big = false
         /// Fork shares pte tables on the case's variant.
         var sharing = false
+        /// A case of transparent huge pages: it has huge areas.
+        var thp = false
+        /// The case's huge areas (start page, pages): 2 MiB-aligned, 512
+        /// to 2048 pages.
+        var hugeAreas: [(UInt64, UInt64)] = []
+        /// Ops made ahead (a huge area's set-up, writes after a fork),
+        /// issued before any new one.
+        var queued: [Op] = []
+        /// Making a batch's ops: nothing is queued then.
+        var inBatch = false
 
         init(seed: UInt64, settings: GeneratorSettings) {
             rng = Xoshiro256(seed: seed)
@@ -239,6 +260,23 @@ public struct CaseGenerator {
             for _ in 0 ..< n {
                 arenas.append(newArena())
             }
+            thp = rng.chance(1, in: 3)
+            if thp {
+                for _ in 0 ..< rng.int(1 ... 2) {
+                    hugeAreas.append(newHugeArea())
+                }
+            }
+        }
+
+        /// A huge area (start page, pages): 1 to 4 whole 2 MiB, at an
+        /// arena's pmd boundary.
+        mutating func newHugeArea() -> (UInt64, UInt64) {
+            let perTable = CaseGenerator.pmdSize / CaseGenerator.page
+            let pmds = UInt64(rng.int(1 ... 4))
+            var (start, _) = tableRange()
+            let top = CaseGenerator.taskSize / CaseGenerator.page / perTable * perTable
+            if start + pmds * perTable > top { start = top - pmds * perTable }
+            return (start, pmds * perTable)
         }
 
         mutating func newArena() -> Arena {
@@ -404,6 +442,10 @@ public struct CaseGenerator {
 
         /// A page to load from or store to.
         mutating func targetPage() -> UInt64 {
+            if thp, rng.chance(1, in: 4) {
+                let (s, n) = rng.element(hugeAreas)
+                return s + rng.below(n)
+            }
             if !recent.isEmpty, rng.chance(7, in: 10) {
                 let (s, n) = rng.element(recent.suffix(6))
                 return s + rng.below(n)
@@ -449,6 +491,41 @@ public struct CaseGenerator {
             }
         }
 
+        /// A range (start page, pages) at the edge of a huge area: starting
+        /// or ending inside one of its 2 MiB (a huge pmd there is split),
+        /// inside one, across two, one whole 2 MiB or all of the area
+        /// (a huge pmd is zapped whole).
+        mutating func hugeEdgeRange() -> (UInt64, UInt64) {
+            let perTable = CaseGenerator.pmdSize / CaseGenerator.page
+            let (s, n) = rng.element(hugeAreas)
+            let pmd = s + perTable * rng.below(n / perTable)
+            switch rng.below(7) {
+            case 0:
+                return (pmd, perTable)
+            case 1:
+                return (s, n)
+            case 2:
+                // From inside to past the 2 MiB's end.
+                let off = 1 + rng.below(perTable - 1)
+                return (pmd + off, perTable - off + rng.below(32))
+            case 3:
+                // From before the 2 MiB into it.
+                let before = min(pmd, rng.below(32))
+                return (pmd - before, before + 1 + rng.below(perTable - 1))
+            case 4:
+                // Inside it, a few pages.
+                let off = rng.below(perTable - 16)
+                return (pmd + off, 1 + rng.below(16))
+            case 5:
+                // Across two of the area's 2 MiB (or its end).
+                let across = pmd + perTable
+                return (across - 1 - rng.below(64), 2 + rng.below(128))
+            default:
+                // Whole 2 MiB and a bit.
+                return (pmd, perTable + 1 + rng.below(perTable))
+            }
+        }
+
         /// A whole 2 MiB pte table's range (start page, 512 pages) in an
         /// arena: fork shares a table only when every vma in it is
         /// private.
@@ -481,6 +558,11 @@ public struct CaseGenerator {
         // MARK: Ops
 
         mutating func nextOp() -> Op {
+            if !queued.isEmpty {
+                let op = queued.removeFirst()
+                follow(op)
+                return op
+            }
             let kind = kinds[rng.weighted(weights, total: totalWeight)]
             current = -1
             var op = make(kind)
@@ -502,6 +584,16 @@ public struct CaseGenerator {
                 return .newMM
             case .call(.fork):
                 let m = slot()
+                if thp, !inBatch, !shadows.isEmpty, rng.chance(1, in: 2) {
+                    // Then writes to a huge area, by parent and child:
+                    // copy-on-write of a huge pmd fork copied.
+                    let child = shadows.count
+                    for _ in 0 ..< rng.int(1 ... 3) {
+                        let (s, n) = rng.element(hugeAreas)
+                        queued.append(.store(cpu: cpu(), slot: rng.chance(1, in: 2) ? m : child,
+                                             addr: wordAddress(page: s + rng.below(n)), value: value()))
+                    }
+                }
                 return .fork(cpu: cpu(), slot: m)
             case .call(.mmGet):
                 return .mmGet(slot: slot())
@@ -513,6 +605,16 @@ public struct CaseGenerator {
                 return .exec(cpu: cpu(), slot: m)
             case .call(.mmap):
                 let m = slot()
+                if thp, !inBatch, rng.chance(1, in: 4) {
+                    return hugeSetUp(slot: m)
+                }
+                if thp, rng.chance(1, in: 8) {
+                    // Over part of a huge area.
+                    let (s, n) = hugeEdgeRange()
+                    let flags = (rng.chance(1, in: 4) ? mapShared : mapPrivate) | mapAnon | mapFixed
+                    return .mmap(cpu: cpu(), slot: m, addr: s &* CaseGenerator.page,
+                                 length: n &* CaseGenerator.page, prot: prot(), flags: flags)
+                }
                 if sharing, rng.chance(1, in: 4) {
                     // A whole pte table, private: one fork may share.
                     let (s, n) = tableRange()
@@ -537,19 +639,34 @@ public struct CaseGenerator {
                              prot: prot(), flags: flags)
             case .call(.munmap):
                 let m = slot()
-                let (s, n) = targetRange()
+                let (s, n) = thp && rng.chance(1, in: 3) ? hugeEdgeRange() : targetRange()
                 return .munmap(cpu: cpu(), slot: m, addr: s &* CaseGenerator.page,
                                length: length(pages: n))
             case .call(.mprotect):
                 let m = slot()
-                let (s, n) = targetRange()
+                let (s, n) = thp && rng.chance(1, in: 3) ? hugeEdgeRange() : targetRange()
                 return .mprotect(cpu: cpu(), slot: m, addr: s &* CaseGenerator.page,
                                  length: length(pages: n), prot: prot())
             case .call(.madvise):
                 let m = slot()
-                let (s, n) = targetRange()
+                var advice = Advice.dontneed
+                var (s, n) = targetRange()
+                if thp {
+                    switch rng.below(20) {
+                    case 0 ..< 5:
+                        advice = .hugepage
+                        if rng.chance(1, in: 2) { (s, n) = rng.element(hugeAreas) }
+                    case 5:
+                        advice = .nohugepage
+                        if rng.chance(1, in: 2) { (s, n) = hugeEdgeRange() }
+                    case 6 ..< 12:
+                        (s, n) = hugeEdgeRange()
+                    default:
+                        break
+                    }
+                }
                 return .madvise(cpu: cpu(), slot: m, addr: s &* CaseGenerator.page,
-                                length: length(pages: n), advice: Advice.dontneed.rawValue)
+                                length: length(pages: n), advice: advice)
             case .call(.switchMM):
                 return .switchMM(cpu: cpu(), slot: rng.chance(1, in: 4) ? nil : slot())
             case .call(.load):
@@ -593,7 +710,112 @@ public struct CaseGenerator {
                 // Not on small machines: a batch that runs out of frames
                 // in an mprotect leaves the model guessing.
                 guard config.frames >= 512 else { return make(.call(.store)) }
+                if thp, !inBatch, rng.chance(1, in: 3) { return hugeBatch() }
                 return makeBatch()
+            }
+        }
+
+        /// A huge area (or a 2 MiB of it) mapped privately, given
+        /// MADV_HUGEPAGE and accessed: the mmap now, the rest queued.
+        /// Sometimes an allocation fails at the first access (a huge fault
+        /// falls back to a 4 KiB page), or the advice covers only part.
+        mutating func hugeSetUp(slot m: Int) -> Op {
+            let perTable = CaseGenerator.pmdSize / CaseGenerator.page
+            let page = CaseGenerator.page
+            var (s, n) = rng.element(hugeAreas)
+            if rng.chance(1, in: 4) {
+                s += perTable * rng.below(n / perTable)
+                n = perTable
+            }
+            remember(s, n)
+            let c = cpu()
+            var (a, l) = (s, n)
+            if rng.chance(1, in: 6) {
+                // Only part advised: the 2 MiB around it are not one vma.
+                let off = rng.below(n)
+                (a, l) = (s + off, 1 + rng.below(n - off))
+            }
+            queued.append(.madvise(cpu: c, slot: m, addr: a &* page, length: l &* page, advice: .hugepage))
+            if rng.chance(1, in: 4) {
+                queued.append(.failNthAlloc(n: UInt64(rng.int(1 ... 3))))
+            }
+            for _ in 0 ..< rng.int(1 ... 4) {
+                let addr = wordAddress(page: s + rng.below(n))
+                queued.append(rng.chance(2, in: 3) ? .store(cpu: cpu(), slot: m, addr: addr, value: value())
+                                                   : .load(cpu: cpu(), slot: m, addr: addr))
+            }
+            return .mmap(cpu: c, slot: m, addr: s &* page, length: n &* page,
+                         prot: rng.chance(9, in: 10) ? 3 : prot(),
+                         flags: MapFlags.anonymousPrivate.union(.fixed).rawValue)
+        }
+
+        /// A batch racing on one 2 MiB of a huge area: two MADV_DONTNEEDs
+        /// of it and a fault on it; a partial MADV_DONTNEED, munmap or
+        /// mprotect beside loads and stores in it; a fork beside writes to
+        /// it.  Half the time the 2 MiB is mapped and given MADV_HUGEPAGE
+        /// just before (queued), so that the batch's fault maps it huge.
+        mutating func hugeBatch() -> Op {
+            let perTable = CaseGenerator.pmdSize / CaseGenerator.page
+            let page = CaseGenerator.page
+            let process = slot()
+            let (s, n) = rng.element(hugeAreas)
+            let pmd = s + perTable * rng.below(n / perTable)
+            var cpus = Array(0 ..< config.cpus)
+            for i in cpus.indices.reversed() { cpus.swapAt(i, rng.int(0 ... i)) }
+            func on(_ i: Int) -> Int { cpus[i % cpus.count] }
+            func access(_ c: Int) -> Op {
+                let addr = wordAddress(page: pmd + rng.below(perTable))
+                return rng.chance(1, in: 2) ? .store(cpu: c, slot: process, addr: addr, value: value())
+                                            : .load(cpu: c, slot: process, addr: addr)
+            }
+            func part() -> (UInt64, UInt64) {
+                let off = rng.below(perTable - 1)
+                return ((pmd + off) &* page, (1 + rng.below(min(64, perTable - off - 1))) &* page)
+            }
+            var ops: [Op] = []
+            switch rng.below(5) {
+            case 0 ..< 2:
+                ops = [.madvise(cpu: on(0), slot: process, addr: pmd &* page, length: perTable &* page,
+                                advice: .dontneed),
+                       .madvise(cpu: on(1), slot: process, addr: pmd &* page, length: perTable &* page,
+                                advice: .dontneed),
+                       access(on(2))]
+            case 2:
+                let (a, l) = part()
+                ops = [.madvise(cpu: on(0), slot: process, addr: a, length: l, advice: .dontneed), access(on(1)),
+                       access(on(2))]
+                if rng.chance(1, in: 2) { ops.append(access(on(1))) }
+            case 3:
+                let (a, l) = part()
+                ops = [rng.chance(1, in: 2) ? .munmap(cpu: on(0), slot: process, addr: a, length: l)
+                                            : .mprotect(cpu: on(0), slot: process, addr: a, length: l,
+                                                        prot: rng.element([0, 1, 3])),
+                       access(on(1)), access(on(2))]
+            default:
+                let fork = Op.fork(cpu: on(0), slot: process)
+                follow(fork)
+                ops = [fork, access(on(1)), access(on(2))]
+            }
+            let batch = Op.parallel(Batch(ops: ops, schedule: batchSchedule(calls: ops.count)))
+            guard rng.chance(1, in: 2) else { return batch }
+            let c = cpu()
+            queued.append(.madvise(cpu: c, slot: process, addr: pmd &* page, length: perTable &* page,
+                                   advice: .hugepage))
+            queued.append(batch)
+            return .mmap(cpu: c, slot: process, addr: pmd &* page, length: perTable &* page, prot: 3,
+                         flags: MapFlags.anonymousPrivate.union(.fixed).rawValue)
+        }
+
+        /// A batch's schedule: random, window or PCT over its length.
+        mutating func batchSchedule(calls: Int) -> Scheduler {
+            switch rng.below(3) {
+            case 0:
+                .random(seed: rng.next(), switchPermille: rng.element([20, 100, 300, 700, 1000]))
+            case 1:
+                .window(seed: rng.next(), switchPermille: rng.element([0, 2, 10]),
+                        windowPermille: rng.element([1000, 1000, 700]))
+            default:
+                .pct(seed: rng.next(), depth: rng.int(1 ... 4), steps: 40 * calls)
             }
         }
 
@@ -610,6 +832,8 @@ public struct CaseGenerator {
             // check searches orders of all of them.
             let perCPU = rng.int(1 ... 4)
             var ops: [Op] = []
+            inBatch = true
+            defer { inBatch = false }
             for c in cpus[0 ..< n] {
                 for _ in 0 ..< rng.int(1 ... perCPU) {
                     let kind = CaseGenerator.batchWeights[
@@ -628,17 +852,7 @@ public struct CaseGenerator {
                     ops.append(sub.with(cpu: c))
                 }
             }
-            let schedule: Scheduler
-            switch rng.below(3) {
-            case 0:
-                schedule = .random(seed: rng.next(), switchPermille: rng.element([20, 100, 300, 700, 1000]))
-            case 1:
-                schedule = .window(seed: rng.next(), switchPermille: rng.element([0, 2, 10]),
-                                   windowPermille: rng.element([1000, 1000, 700]))
-            default:
-                schedule = .pct(seed: rng.next(), depth: rng.int(1 ... 4), steps: 40 * ops.count)
-            }
-            return .parallel(Batch(ops: ops, schedule: schedule))
+            return .parallel(Batch(ops: ops, schedule: batchSchedule(calls: ops.count)))
         }
 
         /// The op made bad in one way it can be.

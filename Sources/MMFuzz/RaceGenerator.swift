@@ -19,6 +19,14 @@ import MMSim
 /// races of Linux's history need comes out of that menu: two writers to a
 /// copy-on-write page with a reader, a store against a zap, two zaps of
 /// one range with a fault, a fault against munmap or mprotect.
+///
+/// A quarter of the race cases are about one 2 MiB page instead
+/// (``generateHuge(seed:variant:rng:)``): on a machine with room for
+/// 2 MiB pages, the set-up maps one or two whole 2 MiB privately and gives
+/// them MADV_HUGEPAGE, faults the target's 2 MiB in (as one huge page)
+/// half the time and forks over it, and the batch races faults, writes,
+/// whole and partial MADV_DONTNEEDs, partial munmaps, mprotects and mmaps
+/// over, and forks on it.
 public struct RaceGenerator {
     /// Schedules tried per race case.
     public static let tries = 12
@@ -27,6 +35,9 @@ public struct RaceGenerator {
     /// tables need no more, and a small machine is quick to set up (each
     /// try has a fresh one).
     static let frames = 256
+    /// Frames of a huge race case's machine: room for two 2 MiB pages
+    /// and their copies besides.
+    static let hugeFrames = 2048
 
     public var settings: GeneratorSettings
 
@@ -38,6 +49,7 @@ public struct RaceGenerator {
     /// schedule; see ``schedule(_:try:steps:)`` for the others).
     public func generate(seed: UInt64, variant: Variant) -> FuzzCase {
         var rng = Xoshiro256(seed: seed)
+        if rng.chance(1, in: 4) { return generateHuge(seed: seed, variant: variant, rng: &rng) }
         let cpus = max(1, settings.cpus)
         let config = CaseConfig(cpus: cpus, frames: Self.frames)
         let page = Machine.pageSize
@@ -131,6 +143,113 @@ public struct RaceGenerator {
                     op = .reclaim(cpu: c, pages: UInt64(rng.int(1 ... 8)))
                 default:
                     op = .switchMM(cpu: c, slot: rng.chance(1, in: 2) ? nil : rng.int(0 ..< mms))
+                }
+                batch.append(op)
+            }
+        }
+        ops.append(.parallel(Batch(ops: batch, schedule: Self.schedule(seed, try: 0, steps: 40 * batch.count))))
+        return FuzzCase(config: config, variant: variant, seed: seed, ops: ops)
+    }
+
+    /// A race case on one 2 MiB page (see the type's discussion).
+    func generateHuge(seed: UInt64, variant: Variant, rng: inout Xoshiro256) -> FuzzCase {
+        let cpus = max(1, settings.cpus)
+        let config = CaseConfig(cpus: cpus, frames: Self.hugeFrames)
+        let page = Machine.pageSize
+        let huge: UInt64 = 1 << 21
+        let pmds = UInt64(rng.int(1 ... 2))
+        let start = (1 + rng.below((Machine.taskSize / huge) - 4)) * huge
+        let length = pmds * huge
+        let pmd = start + huge * rng.below(pmds)
+        let target = pmd + page * rng.below(huge / page)
+        var counter: UInt64 = rng.next() & ~0xffff
+        func value() -> UInt64 {
+            counter &+= 1
+            return counter
+        }
+        func cpu() -> Int { rng.int(0 ..< cpus) }
+        let flags = MapFlags.anonymousPrivate.union(.fixed)
+
+        var ops: [Op] = [
+            .newMM,
+            .mmap(cpu: cpu(), slot: 0, addr: start, length: length, prot: .readWrite, flags: flags),
+            .madvise(cpu: cpu(), slot: 0, addr: start, length: length, advice: .hugepage),
+        ]
+        // Half the time the 2 MiB is there before the batch (a huge
+        // page, a fork may share it); else the batch's fault maps it.
+        let faulted = rng.chance(1, in: 2)
+        var mms = 1
+        if faulted {
+            ops.append(.store(cpu: cpu(), slot: 0, addr: target, value: value()))
+            if rng.chance(3, in: 5) {
+                ops.append(.fork(cpu: cpu(), slot: 0))
+                mms = 2
+                if rng.chance(1, in: 4) {
+                    ops.append(.store(cpu: cpu(), slot: rng.int(0 ..< 2),
+                                      addr: pmd + page * rng.below(huge / page), value: value()))
+                }
+            }
+        }
+        var order = Array(0 ..< cpus)
+        for i in order.indices.reversed() { order.swapAt(i, rng.int(0 ... i)) }
+        let n = cpus > 1 ? rng.int(2 ... min(4, cpus)) : 1
+        let inBatch = Array(order[0 ..< n])
+        if faulted {
+            // Warm TLBs, as in the other race cases.
+            for c in inBatch where rng.chance(1, in: 2) {
+                ops.append(.load(cpu: c, slot: rng.int(0 ..< mms), addr: target))
+            }
+        }
+
+        func range() -> (UInt64, UInt64) {
+            switch rng.below(5) {
+            case 0: return (pmd, huge)                               // the whole 2 MiB
+            case 1: return (target, page)                            // the page
+            case 2:                                                  // from inside to past its end
+                let lo = pmd + page * (1 + rng.below(huge / page - 1))
+                return (lo, pmd + huge - lo + page * rng.below(4))
+            case 3:                                                  // from before into it
+                let hi = pmd + page * (1 + rng.below(huge / page - 1))
+                return (pmd - page * rng.below(4), hi - pmd + page * rng.below(4))
+            default:                                                 // a few pages around the target
+                let lo = max(pmd, target - page * rng.below(8))
+                return (lo, page * UInt64(rng.int(1 ... 16)))
+            }
+        }
+        func near() -> UInt64 {
+            rng.chance(3, in: 5) ? target : pmd + page * rng.below(huge / page) + 8 * rng.below(512)
+        }
+        var batch: [Op] = []
+        for c in inBatch {
+            for _ in 0 ..< (rng.chance(1, in: 3) ? 2 : 1) {
+                let slot = rng.int(0 ..< mms)
+                let op: Op
+                switch rng.below(34) {
+                case 0 ..< 9:
+                    op = .store(cpu: c, slot: slot, addr: near(), value: value())
+                case 9 ..< 16:
+                    op = .load(cpu: c, slot: slot, addr: near())
+                case 16 ..< 23:
+                    let (a, l) = range()
+                    op = .madvise(cpu: c, slot: slot, addr: a, length: l, advice: .dontneed)
+                case 23 ..< 26:
+                    let (a, l) = range()
+                    op = .munmap(cpu: c, slot: slot, addr: a, length: l)
+                case 26 ..< 28:
+                    let (a, l) = range()
+                    op = .mprotect(cpu: c, slot: slot, addr: a, length: l, prot: rng.element([0, 1, 1, 3]))
+                case 28 ..< 30:
+                    op = .fork(cpu: c, slot: slot)
+                case 30:
+                    let (a, l) = range()
+                    op = .mmap(cpu: c, slot: slot, addr: a, length: l, prot: .readWrite, flags: flags)
+                case 31:
+                    op = .madvise(cpu: c, slot: slot, addr: pmd, length: huge,
+                                  advice: rng.chance(1, in: 2) ? .hugepage : .nohugepage)
+                case 32:
+                    op = .reclaim(cpu: c, pages: UInt64(rng.int(1 ... 8)))
+                default:
+                    op = .touch(cpu: c, slot: slot, addr: target, pages: 4, value: value())
                 }
                 batch.append(op)
             }
