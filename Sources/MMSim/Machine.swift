@@ -213,7 +213,7 @@ public final class Machine {
         if ret == -ENOENT_C { return nil }
         _ = try Errno.check(ret)
         return PTEInfo(pfn: p.pfn, word0: p.word0, present: p.present != 0,
-                       writable: p.writable != 0, swapped: p.swapped != 0)
+                       writable: p.writable != 0, swapped: p.swapped != 0, huge: p.huge != 0)
     }
 
     /// `mm`'s counters.

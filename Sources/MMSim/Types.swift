@@ -76,17 +76,21 @@ public struct PTEInfo: Hashable, Sendable, Codable {
     public var writable: Bool
     /// A swap entry: the page is in swap (or its swap cache), not mapped.
     public var swapped: Bool
+    /// Mapped by a 2 MiB pmd entry (a transparent huge page).
+    public var huge: Bool
 
-    public init(pfn: UInt64, word0: UInt64, present: Bool, writable: Bool, swapped: Bool = false) {
+    public init(pfn: UInt64, word0: UInt64, present: Bool, writable: Bool, swapped: Bool = false,
+                huge: Bool = false) {
         self.pfn = pfn
         self.word0 = word0
         self.present = present
         self.writable = writable
         self.swapped = swapped
+        self.huge = huge
     }
 
     private enum CodingKeys: String, CodingKey {
-        case pfn, word0, present, writable, swapped
+        case pfn, word0, present, writable, swapped, huge
     }
 
     public init(from decoder: any Decoder) throws {
@@ -94,7 +98,8 @@ public struct PTEInfo: Hashable, Sendable, Codable {
         self.init(pfn: try c.decode(UInt64.self, forKey: .pfn), word0: try c.decode(UInt64.self, forKey: .word0),
                   present: try c.decode(Bool.self, forKey: .present),
                   writable: try c.decode(Bool.self, forKey: .writable),
-                  swapped: try c.decodeIfPresent(Bool.self, forKey: .swapped) ?? false)
+                  swapped: try c.decodeIfPresent(Bool.self, forKey: .swapped) ?? false,
+                  huge: try c.decodeIfPresent(Bool.self, forKey: .huge) ?? false)
     }
 }
 
