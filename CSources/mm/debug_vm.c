@@ -156,6 +156,97 @@ static void audit_pte(struct audit *a, struct mm_struct *mm,
 }
 
 /*
+ * A huge pmd of @mm at @addr: it maps a compound page, from one private
+ * vma that covers its 2 MiB, writable only if nothing else maps the page;
+ * every frame of the page counts the mapping, the head its reference.
+ */
+static void audit_huge_pmd(struct audit *a, struct mm_struct *mm,
+			   unsigned long addr, pmd_t pmd,
+			   struct audit_rss *rss)
+{
+	struct vm_area_struct *vma = vma_of(mm, addr);
+	unsigned long head = pmd_pfn(pmd), i;
+	struct page *page;
+
+	if (!(pmd_val(pmd) & (_PAGE_PRESENT | _PAGE_PROTNONE))) {
+		audit_report(a, MMSIM_V_ACCOUNTING, addr, -1,
+			     "huge pmd %#llx left %s", (unsigned long long)
+			     pmd_val(pmd), pmd_gathered(pmd) ?
+			     "gathered after its gather ended" :
+			     "invalidated after its split");
+		return;
+	}
+	if (!vma || vma->vm_file || addr < vma->vm_start ||
+	    addr + HPAGE_PMD_SIZE > vma->vm_end) {
+		audit_report(a, MMSIM_V_ACCOUNTING, addr, head,
+			     "huge pmd for frame %lu outside one private vma",
+			     head);
+		return;
+	}
+	if (!pfn_valid(head) || (head & (HPAGE_PMD_NR - 1)) ||
+	    !PageHead(pfn_to_page(head))) {
+		audit_report(a, MMSIM_V_USE_AFTER_FREE, addr, head,
+			     "huge pmd maps frame %lu, not a compound page",
+			     head);
+		return;
+	}
+	page = pfn_to_page(head);
+	if (pmd_write(pmd) && !(vma->vm_flags & VM_WRITE))
+		audit_report(a, MMSIM_V_ACCOUNTING, addr, head,
+			     "writable huge pmd in a vma without VM_WRITE (flags %#lx)",
+			     vma->vm_flags);
+	if (pmd_write(pmd) &&
+	    (page->compound_mapcount != 1 || page_count(page) != 1))
+		audit_report(a, MMSIM_V_ACCOUNTING, addr, head,
+			     "writable huge pmd to a page with %d references, mapped by %d pmds",
+			     page_count(page), page->compound_mapcount);
+	if (page->anon_vma != mm->anon_vma ||
+	    page->index != addr >> PAGE_SHIFT)
+		audit_report(a, MMSIM_V_ACCOUNTING, addr, head,
+			     "reverse map of huge page %lu leads to vpn %#lx of %s family, not to this pmd of mm %d",
+			     head, page->index,
+			     page->anon_vma == mm->anon_vma ? "this" :
+							      "another",
+			     mm->id);
+	rss->anon += HPAGE_PMD_NR;
+	for (i = 0; i < HPAGE_PMD_NR; i++)
+		a->maps[head + i]++;
+	audit_ref(a, head);
+	if (head + HPAGE_PMD_NR > a->refs_end)
+		a->refs_end = head + HPAGE_PMD_NR;
+}
+
+/*
+ * The pte tables deposited on the pmd table @holder: one per huge pmd in
+ * it (@nr_huge), empty, page tables nothing links.
+ */
+static void audit_deposits(struct audit *a, unsigned long addr,
+			   struct page *holder, unsigned long nr_huge)
+{
+	unsigned long nr = 0;
+	struct page *table;
+
+	for (table = holder->pmd_huge_pte; table && nr <= nr_huge;
+	     table = table->pmd_huge_pte, nr++) {
+		unsigned long pfn = page_to_pfn(table);
+
+		if (next_entry(page_address(table), 0, PTRS_PER_PTE) !=
+		    PTRS_PER_PTE)
+			audit_report(a, MMSIM_V_ACCOUNTING, addr, pfn,
+				     "deposited pte table %lu is not empty",
+				     pfn);
+		a->table[pfn] = 1;
+		audit_ref(a, pfn);
+	}
+	if (nr != nr_huge)
+		audit_report(a, MMSIM_V_ACCOUNTING, addr,
+			     page_to_pfn(holder),
+			     "pmd table %lu has %lu huge pmds and %s%lu deposited pte tables",
+			     page_to_pfn(holder), nr_huge,
+			     nr > nr_huge ? "more than " : "", nr);
+}
+
+/*
  * A pte table @mm's pmd entry at @addr points at: the share count (the
  * page count) is checked against the pmds that point at it once every mm
  * is walked; here, that a shared one is listed as shared by @mm, that
@@ -221,6 +312,8 @@ static void audit_mm(struct audit *a, struct mm_struct *mm)
 		     j = next_entry(pud, j + 1, PTRS_PER_PUD)) {
 			pmd_t *pmd;
 
+			unsigned long nr_huge = 0;
+
 			if (pud_none(pud[j]))
 				continue;
 			a->table[pud_pfn(pud[j])] = 1;
@@ -235,6 +328,15 @@ static void audit_mm(struct audit *a, struct mm_struct *mm)
 				if (pmd_none(pmd[k]))
 					continue;
 				nr_ptes++;
+				if (pmd_trans_huge(pmd[k])) {
+					nr_huge++;
+					audit_huge_pmd(a, mm,
+						       ((unsigned long)i << PGDIR_SHIFT) |
+						       ((unsigned long)j << PUD_SHIFT) |
+						       ((unsigned long)k << PMD_SHIFT),
+						       pmd[k], &rss);
+					continue;
+				}
 				once = !a->table[pmd_pfn(pmd[k])];
 				a->table[pmd_pfn(pmd[k])] = 1;
 				audit_ref(a, pmd_pfn(pmd[k]));
@@ -261,6 +363,9 @@ static void audit_mm(struct audit *a, struct mm_struct *mm)
 						  &rss);
 				}
 			}
+			audit_deposits(a, ((unsigned long)i << PGDIR_SHIFT) |
+				       ((unsigned long)j << PUD_SHIFT),
+				       virt_to_page(pmd), nr_huge);
 		}
 	}
 	for (vma = mm->mmap; vma; vma = vma->vm_next) {
@@ -450,7 +555,7 @@ static void audit_swap(struct audit *a)
  */
 int audit_vm(void)
 {
-	unsigned long nr = max_pfn, pfn;
+	unsigned long nr = max_pfn, pfn, nr_huge = 0;
 	struct address_space **seen = NULL;
 	struct mm_struct *mm;
 	size_t nr_seen = 0;
@@ -473,6 +578,7 @@ int audit_vm(void)
 	audit_swap(&a);
 	for (pfn = 0; pfn < max_used_pfn; pfn++) {
 		struct page *page = pfn_to_page(pfn);
+		u32 refs = a.refs[pfn];
 
 		if (PageBuddy(page)) {
 			if (a.refs[pfn])
@@ -481,16 +587,32 @@ int audit_vm(void)
 					     a.refs[pfn]);
 			continue;
 		}
-		if (!a.refs[pfn]) {
+		/* a compound page's references are its head's */
+		if (PageHead(page)) {
+			unsigned long i;
+
+			nr_huge++;
+			for (i = 1; i < HPAGE_PMD_NR; i++)
+				refs += a.refs[pfn + i];
+		}
+		if (PageTail(page)) {
+			if (page_mapcount(page) != (int)a.maps[pfn])
+				audit_report(&a, MMSIM_V_BAD_REFCOUNT, 0, pfn,
+					     "mapcount %d, ptes and huge pmds map it %u times",
+					     page_mapcount(page), a.maps[pfn]);
+			continue;
+		}
+		if (!refs) {
 			audit_report(&a, MMSIM_V_LEAK, 0, pfn,
-				     "frame allocated but unreachable (count %d)",
+				     "%s allocated but unreachable (count %d)",
+				     PageHead(page) ? "huge page" : "frame",
 				     page_count(page));
 			continue;
 		}
-		if (page_count(page) != (int)a.refs[pfn])
+		if (page_count(page) != (int)refs)
 			audit_report(&a, MMSIM_V_BAD_REFCOUNT, 0, pfn,
 				     "refcount %d, expected %u",
-				     page_count(page), a.refs[pfn]);
+				     page_count(page), refs);
 		if (page_mapcount(page) != (int)a.maps[pfn])
 			audit_report(&a, MMSIM_V_BAD_REFCOUNT, 0, pfn,
 				     "mapcount %d, ptes map it %u times",
@@ -509,6 +631,11 @@ int audit_vm(void)
 			audit_report(&a, MMSIM_V_USE_AFTER_FREE, 0, pfn,
 				     "free frame still has %u users",
 				     a.refs[pfn]);
+	if (nr_huge != global_vm_event(thp_now))
+		audit_report(&a, MMSIM_V_ACCOUNTING, 0, -1,
+			     "%lu compound pages allocated, thp_now says %llu",
+			     nr_huge,
+			     (unsigned long long)global_vm_event(thp_now));
 out:
 	free(seen);
 	audit_end(&a);
@@ -531,11 +658,12 @@ int audit_vm_leaks(void)
 	for (pfn = 0; pfn < max_used_pfn; pfn++) {
 		struct page *page = pfn_to_page(pfn);
 
-		if (PageBuddy(page))
+		if (PageBuddy(page) || PageTail(page))
 			continue;
 		sim_report(MMSIM_V_LEAK, -1, 0, pfn, "mmsim_check_leaks",
 			   "%s frame %lu still allocated after every mm exited",
-			   PagePgtable(page) ? "page-table" : "user", pfn);
+			   PagePgtable(page) ? "page-table" :
+			   PageCompound(page) ? "huge-page" : "user", pfn);
 		found++;
 	}
 	if (global_vm_event(swap_slots_now)) {

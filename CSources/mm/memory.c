@@ -84,30 +84,27 @@ pmd_t *pmd_alloc(struct mm_struct *mm, pud_t *pud, unsigned long address)
 	return pmd_offset(pud, address);
 }
 
+/*
+ * A pte table for the empty pmd @pmd, under the pmd's lock: a huge fault
+ * beside this one takes it too, and one of the two finds the pmd taken.
+ */
 int __pte_alloc(struct mm_struct *mm, pmd_t *pmd, unsigned long address)
 {
 	struct page *new = pte_alloc_one(mm, address);
+	spinlock_t *ptl;
 
 	if (!new)
 		return -ENOMEM;
-	spin_lock(&mm->page_table_lock);
-	if (pmd_present(*pmd)) {	/* another fault populated it */
-		spin_unlock(&mm->page_table_lock);
+	ptl = pmd_lock(mm, pmd);
+	if (!pmd_none(*pmd)) {	/* another fault populated it */
+		spin_unlock(ptl);
 		pte_free(new);
 		return 0;
 	}
 	mm->nr_ptes++;
 	pmd_populate(mm, pmd, new);
-	spin_unlock(&mm->page_table_lock);
+	spin_unlock(ptl);
 	return 0;
-}
-
-static pte_t *pte_alloc_map(struct mm_struct *mm, pmd_t *pmd,
-			    unsigned long address)
-{
-	if (!pmd_present(*pmd) && __pte_alloc(mm, pmd, address))
-		return NULL;
-	return pte_offset_map(pmd, address);
 }
 
 /* The fault handlers */
@@ -435,9 +432,21 @@ int handle_mm_fault(struct mm_struct *mm, struct vm_area_struct *vma,
 	pmd = pmd_alloc(mm, pud, address);
 	if (!pmd)
 		return VM_FAULT_OOM;
-	pte = pte_alloc_map(mm, pmd, address);
-	if (!pte)
+	if (pmd_none(*pmd) && vma_huge_eligible(vma, address)) {
+		int ret = do_huge_pmd_anonymous_page(mm, vma, address, pmd,
+						     write_access);
+
+		if (!(ret & VM_FAULT_FALLBACK))
+			return ret;
+	}
+	if (pmd_trans_huge(*pmd))
+		return do_huge_pmd_fault(mm, vma, address, pmd, write_access);
+	if (pmd_none(*pmd) && __pte_alloc(mm, pmd, address))
 		return VM_FAULT_OOM;
+	/* a huge fault beside this one mapped the pmd first: retry */
+	if (unlikely(pmd_trans_huge(*pmd)))
+		return VM_FAULT_MINOR;
+	pte = pte_offset_map(pmd, address);
 	/* every change to a shared pte table unshares it first */
 	if (unlikely(pte_table_shared(pmd_page(*pmd)))) {
 		if (unshare_pte_table(mm, pmd, address))
@@ -491,7 +500,7 @@ static int copy_pte_range(struct mm_struct *dst_mm, struct mm_struct *src_mm,
 	pte_t *src_pte, *dst_pte;
 	int rss[NR_RSS] = { 0 };
 
-	if (!pmd_present(*dst_pmd) && __pte_alloc(dst_mm, dst_pmd, addr))
+	if (pmd_none(*dst_pmd) && __pte_alloc(dst_mm, dst_pmd, addr))
 		return -ENOMEM;
 	dst_pte = pte_offset_map_lock(dst_mm, dst_pmd, addr, &dst_ptl);
 	src_pte = pte_offset_map(src_pmd, addr);
@@ -536,6 +545,12 @@ static int copy_pmd_range(struct mm_struct *dst_mm, struct mm_struct *src_mm,
 		next = pmd_addr_end(addr, end);
 		if (pmd_none(*src_pmd))
 			continue;
+		if (pmd_trans_huge(*src_pmd)) {
+			if (copy_huge_pmd(dst_mm, src_mm, dst_pmd, src_pmd,
+					  addr, vma))
+				return -ENOMEM;
+			continue;
+		}
 		if (pte_table_shareable(vma, addr)) {
 			if (share_pte_table(dst_mm, src_mm, dst_pmd, src_pmd,
 					    addr))
@@ -693,6 +708,19 @@ static unsigned long zap_pmd_range(struct mmu_gather *tlb,
 			continue;
 		}
 		/*
+		 * A huge pmd goes whole, or is split first when only part of
+		 * it is zapped (zap_huge_pmd() tests it again, locked).
+		 * Still huge after that, another gather owns it.
+		 */
+		if (pmd_trans_huge(*pmd)) {
+			if (next - addr != HPAGE_PMD_SIZE)
+				split_huge_pmd(vma, pmd, addr);
+			else if (zap_huge_pmd(tlb, vma, pmd, addr))
+				goto huge_done;
+			if (pmd_trans_huge(*pmd))
+				goto huge_done;
+		}
+		/*
 		 * A shared table is unshared before any zap of part of it;
 		 * one this unmap frees whole is only let go of.
 		 */
@@ -709,6 +737,9 @@ static unsigned long zap_pmd_range(struct mmu_gather *tlb,
 					   "zap of part of a shared pte table");
 		}
 		next = zap_pte_range(tlb, vma, pmd, addr, next, zap_work);
+		continue;
+huge_done:
+		*zap_work -= PAGE_SIZE;
 	} while (pmd++, addr = next, addr != end && *zap_work > 0);
 	return addr;
 }
@@ -867,7 +898,8 @@ static void free_pmd_range(struct mmu_gather *tlb, pud_t *pud,
 
 	do {
 		next = pmd_addr_end(addr, end);
-		if (pmd_none(*pmd))
+		/* a gathered huge pmd: phase 3 frees its page, in any table */
+		if (pmd_none(*pmd) || pmd_trans_huge(*pmd))
 			continue;
 		free_pte_range(tlb, pmd);
 	} while (pmd++, addr = next, addr != end);

@@ -112,6 +112,9 @@ struct vm_area_struct *vma_merge(struct mm_struct *mm,
  * split_vma - cut @vma in two at @addr
  * @new_below: the new vma takes the lower part rather than the upper
  *
+ * A huge pmd across @addr is split first, as Linux's
+ * vma_adjust_trans_huge() does: no huge pmd spans two vmas.
+ *
  * Return: 0, or -ENOMEM when out of memory or of vmas.
  */
 int split_vma(struct mm_struct *mm, struct vm_area_struct *vma,
@@ -121,6 +124,7 @@ int split_vma(struct mm_struct *mm, struct vm_area_struct *vma,
 
 	if (mm->map_count >= DEFAULT_MAX_MAP_COUNT)
 		return -ENOMEM;
+	split_huge_pmd_address(vma, addr);
 	new = vm_area_dup(vma);
 	if (!new)
 		return -ENOMEM;

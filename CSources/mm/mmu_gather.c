@@ -36,6 +36,7 @@ void tlb_gather_mmu(struct mmu_gather *tlb, struct mm_struct *mm,
 		tlb->start = -1UL;
 		tlb->end = 0;
 		INIT_LIST_HEAD(&tlb->pte_tables);
+		INIT_LIST_HEAD(&tlb->pmd_tables);
 		INIT_LIST_HEAD(&tlb->upper_tables);
 		return;
 	}
@@ -63,12 +64,38 @@ static void tlb_release_page(struct page *page)
 	put_page(page);
 }
 
+/* A huge pmd's compound page, unmapped: as tlb_release_page() */
+void tlb_release_huge_page(struct page *head)
+{
+	head->compound_mapcount--;
+	count_vm_tlb_events(pages_gathered, HPAGE_PMD_NR);
+	put_page(head);
+}
+
+/*
+ * gather=vector: an entry of the vector is a page, or, with the low bit
+ * set, the compound page of a huge pmd (struct pages are aligned).
+ */
+#define TLB_ENTRY_HUGE	1UL
+
+static struct page *encode_huge_page(struct page *head)
+{
+	return (struct page *)((unsigned long)head | TLB_ENTRY_HUGE);
+}
+
 static void free_pages_and_swap_cache(struct page **pages, unsigned int nr)
 {
 	unsigned int i;
 
-	for (i = 0; i < nr; i++)
-		tlb_release_page(pages[i]);
+	for (i = 0; i < nr; i++) {
+		unsigned long entry = (unsigned long)pages[i];
+
+		if (entry & TLB_ENTRY_HUGE)
+			tlb_release_huge_page((struct page *)
+					      (entry & ~TLB_ENTRY_HUGE));
+		else
+			tlb_release_page(pages[i]);
+	}
 }
 
 /* gather=vector: flush, then free what the vector holds */
@@ -154,20 +181,50 @@ void tlb_remove_page(struct mmu_gather *tlb, struct page *page)
 }
 
 /*
+ * tlb_remove_huge_page - gather=vector: queue the compound page of a huge
+ * pmd, with its size, to be freed after the flush (at once in fast mode)
+ */
+void tlb_remove_huge_page(struct mmu_gather *tlb, struct page *head)
+{
+	struct mmu_gather_batch *batch = tlb->batch;
+
+	tlb->need_flush = 1;
+	count_vm_tlb_event(thp_zaps_vector);
+	if (tlb_fast_mode(tlb)) {
+		count_vm_tlb_event(gather_fast_frees);
+		tlb_release_huge_page(head);
+		return;
+	}
+	batch->pages[batch->nr++] = encode_huge_page(head);
+	if (batch->nr >= FREE_PTE_NR) {
+		count_vm_tlb_event(gather_full);
+		tlb_flush_mmu(tlb);
+	}
+}
+
+/*
  * tlb_remove_table - a page table unhooked from the level above, to be
  * freed after the flush: through the vector, or (gather=inplace) on the
  * gather's lists, linked through the table's own struct page.
  */
 void tlb_remove_table(struct mmu_gather *tlb, struct page *table,
-		      bool pte_table)
+		      enum tlb_table_level level)
 {
 	tlb->need_flush = 1;
 	if (!tlb->inplace) {
 		tlb_remove_page(tlb, table);
 		return;
 	}
-	list_add_tail(&table->lru, pte_table ? &tlb->pte_tables :
-					       &tlb->upper_tables);
+	switch (level) {
+	case TLB_TABLE_PTE:
+		list_add_tail(&table->lru, &tlb->pte_tables);
+		break;
+	case TLB_TABLE_PMD:
+		list_add_tail(&table->lru, &tlb->pmd_tables);
+		break;
+	default:
+		list_add_tail(&table->lru, &tlb->upper_tables);
+	}
 }
 
 /*
@@ -201,6 +258,25 @@ void tlb_gather_pte(struct mmu_gather *tlb, unsigned long addr, pte_t *ptep,
 		tlb->end = addr + PAGE_SIZE;
 }
 
+/*
+ * Phase 1 of a huge pmd, already cleared: it now remembers the compound
+ * page @head, for the whole of its 2 MiB.
+ */
+void tlb_gather_pmd(struct mmu_gather *tlb, unsigned long addr, pmd_t *pmd,
+		    struct page *head)
+{
+	unsigned long haddr = addr & HPAGE_PMD_MASK;
+
+	set_pmd_at(tlb->mm, haddr, pmd,
+		   pmd_mkgathered(page_to_pfn(head), smp_processor_id()));
+	count_vm_tlb_event(thp_zaps_inplace);
+	tlb->need_flush = 1;
+	if (haddr < tlb->start)
+		tlb->start = haddr;
+	if (haddr + HPAGE_PMD_SIZE > tlb->end)
+		tlb->end = haddr + HPAGE_PMD_SIZE;
+}
+
 static void free_gathered_page(pte_t pte)
 {
 	tlb_release_page(pte_page(pte));
@@ -219,6 +295,7 @@ static void free_gathered_ptes(struct mmu_gather *tlb, pmd_t *pmd,
 		pte_t ptent = *pte;
 
 		preempt_account_work(1);
+		count_vm_event(phase3_entries);
 		if (pte_gathered(ptent) &&
 		    pte_gather_owner(ptent) == smp_processor_id()) {
 			pte_clear(mm, addr, pte);
@@ -266,6 +343,10 @@ void tlb_free_gathered_range(struct mmu_gather *tlb)
 				pmd_next = pmd_addr_end(addr, pud_next);
 				if (pmd_none(*pmd))
 					continue;
+				if (pmd_trans_huge(*pmd)) {
+					free_gathered_huge_pmd(tlb, pmd, addr);
+					continue;
+				}
 				free_gathered_ptes(tlb, pmd, addr, pmd_next);
 			} while (pmd++, addr = pmd_next, addr != pud_next);
 		} while (pud++, addr = pud_next, addr != next);
@@ -276,7 +357,8 @@ void tlb_free_gathered_range(struct mmu_gather *tlb)
 
 /*
  * Phase 3, detached tables: no CPU can reach them any more, so no lock is
- * needed to read them; free the pages they name, then the tables.
+ * needed to read them; free the pages they name (the compound pages of
+ * gathered huge pmds, in a pmd table), then the tables.
  */
 void tlb_free_detached_tables(struct mmu_gather *tlb)
 {
@@ -291,8 +373,22 @@ void tlb_free_detached_tables(struct mmu_gather *tlb)
 			if (pte_gathered(pte[i]))
 				free_gathered_page(pte[i]);
 		}
+		count_vm_events(phase3_entries, PTRS_PER_PTE);
 		list_del_init(&table->lru);
 		pte_free(table);
+		cond_resched();
+	}
+	list_for_each_entry_safe(table, next, &tlb->pmd_tables, lru) {
+		pmd_t *pmd = page_address(table);
+
+		for (i = 0; i < PTRS_PER_PMD; i++) {
+			preempt_account_work(1);
+			if (pmd_gathered(pmd[i]))
+				tlb_release_huge_page(pmd_page(pmd[i]));
+		}
+		count_vm_events(phase3_entries, PTRS_PER_PMD);
+		list_del_init(&table->lru);
+		__free_page(table);
 		cond_resched();
 	}
 	list_for_each_entry_safe(table, next, &tlb->upper_tables, lru) {

@@ -24,10 +24,11 @@ static void change_pte_range(struct mm_struct *mm, pmd_t *pmd,
 	spin_unlock(ptl);
 }
 
-static void change_pmd_range(struct mm_struct *mm, pud_t *pud,
+static void change_pmd_range(struct vm_area_struct *vma, pud_t *pud,
 			     unsigned long addr, unsigned long end,
 			     pgprot_t newprot)
 {
+	struct mm_struct *mm = vma->vm_mm;
 	pmd_t *pmd = pmd_offset(pud, addr);
 	unsigned long next;
 
@@ -35,11 +36,17 @@ static void change_pmd_range(struct mm_struct *mm, pud_t *pud,
 		next = pmd_addr_end(addr, end);
 		if (pmd_none(*pmd))
 			continue;
+		if (pmd_trans_huge(*pmd)) {
+			if (next - addr != HPAGE_PMD_SIZE)
+				split_huge_pmd(vma, pmd, addr);
+			else if (change_huge_pmd(vma, pmd, addr, newprot))
+				continue;
+		}
 		change_pte_range(mm, pmd, addr, next, newprot);
 	} while (pmd++, addr = next, addr != end);
 }
 
-static void change_pud_range(struct mm_struct *mm, pgd_t *pgd,
+static void change_pud_range(struct vm_area_struct *vma, pgd_t *pgd,
 			     unsigned long addr, unsigned long end,
 			     pgprot_t newprot)
 {
@@ -50,7 +57,7 @@ static void change_pud_range(struct mm_struct *mm, pgd_t *pgd,
 		next = pud_addr_end(addr, end);
 		if (pud_none(*pud))
 			continue;
-		change_pmd_range(mm, pud, addr, next, newprot);
+		change_pmd_range(vma, pud, addr, next, newprot);
 	} while (pud++, addr = next, addr != end);
 }
 
@@ -70,7 +77,7 @@ static void change_protection(struct vm_area_struct *vma, unsigned long addr,
 		next = pgd_addr_end(addr, end);
 		if (pgd_none(*pgd))
 			continue;
-		change_pud_range(mm, pgd, addr, next, newprot);
+		change_pud_range(vma, pgd, addr, next, newprot);
 	} while (pgd++, addr = next, addr != end);
 	flush_tlb_range(vma, start, end);
 }

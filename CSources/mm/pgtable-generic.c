@@ -53,6 +53,28 @@ void check_pte_lock(struct mm_struct *mm, pte_t *ptep, const char *func)
 						  "mm->page_table_lock");
 }
 
+/*
+ * The lock that guards pmd entry @pmd: a huge pmd, and the population of
+ * an empty one with a pte table or a huge page.
+ */
+spinlock_t *pmd_lockptr(struct mm_struct *mm, pmd_t *pmd)
+{
+	if (!split_ptlocks())
+		return &mm->page_table_lock;
+	return &table_page(pmd)->ptl;
+}
+
+void check_pmd_lock(struct mm_struct *mm, pmd_t *pmd, const char *func)
+{
+	sim_interleave();
+	if (likely(spin_is_locked_by_me(pmd_lockptr(mm, pmd))))
+		return;
+	sim_report(MMSIM_V_LOCKING, smp_processor_id(), 0,
+		   page_to_pfn(table_page(pmd)), func,
+		   "pmd write without %s", split_ptlocks() ?
+		   "its pmd page's lock" : "mm->page_table_lock");
+}
+
 void check_upper_lock(struct mm_struct *mm, const char *func)
 {
 	sim_interleave();

@@ -24,7 +24,7 @@
  * The table's own lock guards its entries, its count and its list of
  * sharers (ptl=split is required: no mm's page_table_lock can guard a
  * table two mms use).  Letting go of the table, by unshare or by exit,
- * takes the mm's page_table_lock (the pmd entry changes) and then the
+ * takes the mm's pmd lock (the pmd entry changes) and then the
  * table's lock, flushes the mm's CPUs (their TLB entries and
  * paging-structure caches may lead through the table) and only then
  * drops the count: a table whose count a sharer dropped without that
@@ -144,6 +144,7 @@ int share_pte_table(struct mm_struct *dst_mm, struct mm_struct *src_mm,
 	struct pt_sharer *child, *parent = NULL;
 	unsigned long a = addr & PMD_MASK;
 	pte_t *pte = page_address(table);
+	spinlock_t *dst_ptl;
 	long anon, swap;
 	unsigned int i;
 
@@ -162,7 +163,7 @@ int share_pte_table(struct mm_struct *dst_mm, struct mm_struct *src_mm,
 		kfree(parent);
 		return -ENOMEM;
 	}
-	spin_lock(&dst_mm->page_table_lock);
+	dst_ptl = pmd_lock(dst_mm, dst_pmd);
 	spin_lock(&table->ptl);
 	if (!table->sharers) {
 		parent->mm = src_mm;
@@ -183,7 +184,7 @@ int share_pte_table(struct mm_struct *dst_mm, struct mm_struct *src_mm,
 	dst_mm->nr_ptes++;
 	pmd_populate(dst_mm, dst_pmd, table);
 	spin_unlock(&table->ptl);
-	spin_unlock(&dst_mm->page_table_lock);
+	spin_unlock(dst_ptl);
 	kfree(parent);
 	count_vm_event(ptables_shared);
 	return 0;
@@ -203,6 +204,7 @@ int share_pte_table(struct mm_struct *dst_mm, struct mm_struct *src_mm,
 int unshare_pte_table(struct mm_struct *mm, pmd_t *pmd, unsigned long addr)
 {
 	struct page *table = pmd_page(*pmd), *new;
+	spinlock_t *pml;
 	pte_t *src, *dst;
 	unsigned int i;
 
@@ -211,13 +213,13 @@ int unshare_pte_table(struct mm_struct *mm, pmd_t *pmd, unsigned long addr)
 	new = pte_alloc_one(mm, addr);
 	if (!new)
 		return -ENOMEM;
-	spin_lock(&mm->page_table_lock);
+	pml = pmd_lock(mm, pmd);
 	table = pmd_page(*pmd);
 	spin_lock(&table->ptl);
 	if (!pte_table_shared(table)) {
 		/* the others let go meanwhile: it is ours alone */
 		spin_unlock(&table->ptl);
-		spin_unlock(&mm->page_table_lock);
+		spin_unlock(pml);
 		pte_free(new);
 		return 0;
 	}
@@ -245,7 +247,7 @@ int unshare_pte_table(struct mm_struct *mm, pmd_t *pmd, unsigned long addr)
 	flush_tlb_mm(mm);
 	sharer_drop(table, mm);
 	spin_unlock(&table->ptl);
-	spin_unlock(&mm->page_table_lock);
+	spin_unlock(pml);
 	count_vm_event(ptables_unshared);
 	return 0;
 }
@@ -279,7 +281,8 @@ int unshare_range(struct mm_struct *mm, unsigned long start,
 		if (pud_none(*pud))
 			continue;
 		pmd = pmd_offset(pud, addr);
-		if (pmd_none(*pmd) || !pte_table_shared(pmd_page(*pmd)))
+		if (pmd_none(*pmd) || pmd_trans_huge(*pmd) ||
+		    !pte_table_shared(pmd_page(*pmd)))
 			continue;
 		if (keep_whole && pte_table_within(addr, start, end))
 			continue;
@@ -301,14 +304,15 @@ int unshare_range(struct mm_struct *mm, unsigned long start,
 bool drop_shared_pte_table(struct mm_struct *mm, pmd_t *pmd)
 {
 	struct page *table;
+	spinlock_t *pml;
 	long anon, swap;
 
-	spin_lock(&mm->page_table_lock);
+	pml = pmd_lock(mm, pmd);
 	table = pmd_page(*pmd);
 	spin_lock(&table->ptl);
 	if (!pte_table_shared(table)) {
 		spin_unlock(&table->ptl);
-		spin_unlock(&mm->page_table_lock);
+		spin_unlock(pml);
 		return false;
 	}
 	table_rss(table, &anon, &swap);
@@ -319,7 +323,7 @@ bool drop_shared_pte_table(struct mm_struct *mm, pmd_t *pmd)
 	flush_tlb_mm(mm);
 	sharer_drop(table, mm);
 	spin_unlock(&table->ptl);
-	spin_unlock(&mm->page_table_lock);
+	spin_unlock(pml);
 	count_vm_event(ptables_share_dropped);
 	return true;
 }

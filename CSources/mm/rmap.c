@@ -6,7 +6,7 @@
  *
  * Lock order of a walk: anon_vma->lock; each mm's mmap_sem, tried for
  * reading (a walk never waits for it: the mm is changing its mappings,
- * and the walk passes it by); that mm's page_table_lock, held only while
+ * and the walk passes it by); that mm's pmd lock (pmd_lockptr()), held only while
  * the pmd entry is read and the pte table's lock taken, so that no
  * unshare can repoint the pmd in between.  Holding mmap_sem keeps every
  * table of the mm in place (only munmap, exit and exec free tables, and
@@ -117,7 +117,7 @@ static pte_t *page_check_address(struct mm_struct *mm, unsigned long address,
 				 spinlock_t **ptlp)
 {
 	pgd_t *pgd = pgd_offset(mm, address);
-	spinlock_t *ptl;
+	spinlock_t *ptl, *pml;
 	pud_t *pud;
 	pmd_t *pmd;
 
@@ -127,15 +127,16 @@ static pte_t *page_check_address(struct mm_struct *mm, unsigned long address,
 	if (pud_none(*pud))
 		return NULL;
 	pmd = pmd_offset(pud, address);
-	spin_lock(&mm->page_table_lock);
-	if (pmd_none(*pmd)) {
-		spin_unlock(&mm->page_table_lock);
+	pml = pmd_lock(mm, pmd);
+	/* a huge pmd maps a compound page, which reclaim passes by */
+	if (pmd_none(*pmd) || pmd_trans_huge(*pmd)) {
+		spin_unlock(pml);
 		return NULL;
 	}
 	ptl = pte_lockptr(mm, pmd);
-	if (ptl != &mm->page_table_lock) {
+	if (ptl != pml) {
 		spin_lock(ptl);
-		spin_unlock(&mm->page_table_lock);
+		spin_unlock(pml);
 	}
 	*ptlp = ptl;
 	return pte_offset_map(pmd, address);

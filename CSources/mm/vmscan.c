@@ -39,7 +39,8 @@ static bool shrink_page(struct page *page)
 
 /*
  * The page at @pfn, held and locked, if it is a mapped anonymous page
- * nobody else is reclaiming; else NULL.  Nothing between the test and the
+ * nobody else is reclaiming; else NULL.  Not a frame of a compound page:
+ * Linux splits a huge page before reclaiming it, which is not built.  Nothing between the test and the
  * hold lets another CPU run.
  */
 static struct page *isolate_page(unsigned long pfn)
@@ -47,7 +48,7 @@ static struct page *isolate_page(unsigned long pfn)
 	struct page *page = pfn_to_page(pfn);
 
 	if (PageBuddy(page) || PagePgtable(page) || !PageAnon(page) ||
-	    !page_mapped(page) || PageLocked(page))
+	    PageCompound(page) || !page_mapped(page) || PageLocked(page))
 		return NULL;
 	get_page(page);
 	SetPageLocked(page);

@@ -22,6 +22,12 @@
  * in the gather; phase 2 flushes the TLBs once; phase 3 walks the range
  * and the detached tables again and frees the pages and the tables.  The
  * zap takes ordinary preemption points, and nothing is allocated.
+ *
+ * A huge pmd (mm/huge_memory.c) goes through either gather as one entry:
+ * the vector holds its compound page tagged with its size (Linux's
+ * encoded pages), the in-place gather a gathered pmd entry naming it.
+ * x86 flushes the whole mm here, so a gather need not flush when the
+ * page size changes (tlb_change_page_size() of other architectures).
  */
 #ifndef _ASM_GENERIC_TLB_H
 #define _ASM_GENERIC_TLB_H
@@ -59,7 +65,15 @@ struct mmu_gather {
 	unsigned long start, end;
 	/* gather=inplace: page tables detached in phase 1 */
 	struct list_head pte_tables;
+	struct list_head pmd_tables;
 	struct list_head upper_tables;
+};
+
+/* The level of a page table tlb_remove_table() is given */
+enum tlb_table_level {
+	TLB_TABLE_PTE,
+	TLB_TABLE_PMD,		/* may hold gathered huge pmds */
+	TLB_TABLE_UPPER,
 };
 
 static inline bool tlb_fast_mode(const struct mmu_gather *tlb)
@@ -76,7 +90,11 @@ void tlb_remove_page(struct mmu_gather *tlb, struct page *page);
 void tlb_gather_pte(struct mmu_gather *tlb, unsigned long addr, pte_t *ptep,
 		    struct page *page);
 void tlb_remove_table(struct mmu_gather *tlb, struct page *table,
-		      bool pte_table);
+		      enum tlb_table_level level);
+void tlb_remove_huge_page(struct mmu_gather *tlb, struct page *head);
+void tlb_gather_pmd(struct mmu_gather *tlb, unsigned long addr, pmd_t *pmd,
+		    struct page *head);
+void tlb_release_huge_page(struct page *head);
 void tlb_free_gathered_range(struct mmu_gather *tlb);
 void tlb_free_detached_tables(struct mmu_gather *tlb);
 
@@ -93,8 +111,10 @@ static inline void tlb_remove_tlb_entry(struct mmu_gather *tlb, pte_t *ptep,
 }
 
 /* Page tables go through the gather like pages: freed after the flush */
-#define pte_free_tlb(tlb, page) tlb_remove_table((tlb), (page), true)
-#define pmd_free_tlb(tlb, pmd) tlb_remove_table((tlb), virt_to_page(pmd), false)
-#define pud_free_tlb(tlb, pud) tlb_remove_table((tlb), virt_to_page(pud), false)
+#define pte_free_tlb(tlb, page) tlb_remove_table((tlb), (page), TLB_TABLE_PTE)
+#define pmd_free_tlb(tlb, pmd)						\
+	tlb_remove_table((tlb), virt_to_page(pmd), TLB_TABLE_PMD)
+#define pud_free_tlb(tlb, pud)						\
+	tlb_remove_table((tlb), virt_to_page(pud), TLB_TABLE_UPPER)
 
 #endif /* _ASM_GENERIC_TLB_H */

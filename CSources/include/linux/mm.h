@@ -18,6 +18,8 @@
 #define VM_MAYEXEC	0x00000040UL
 #define VM_MAYSHARE	0x00000080UL
 #define VM_ACCOUNT	0x00100000UL
+#define VM_HUGEPAGE	0x20000000UL	/* MADV_HUGEPAGE */
+#define VM_NOHUGEPAGE	0x40000000UL	/* MADV_NOHUGEPAGE */
 
 #define VM_PROT_MASK	(VM_READ | VM_WRITE | VM_EXEC)
 
@@ -46,22 +48,42 @@ static inline bool mm_tlb_flush_nested(struct mm_struct *mm)
 	return READ_ONCE(mm->tlb_flush_pending) > 1;
 }
 
+/* The head of the compound page @page belongs to, or @page itself */
+static inline struct page *compound_head(struct page *page)
+{
+	if (unlikely(PageTail(page)))
+		return pfn_to_page(page_to_pfn(page) & ~(HPAGE_PMD_NR - 1));
+	return page;
+}
+
+/* A frame of a compound page counts its references on the head */
 static inline int page_count(const struct page *page)
 {
+	if (unlikely(PageTail(page)))
+		return pfn_to_page(page_to_pfn(page) &
+				   ~(HPAGE_PMD_NR - 1))->_count;
 	return page->_count;
 }
 
 static inline void get_page(struct page *page)
 {
+	page = compound_head(page);
 	BUG_ON(page->_count <= 0);
 	page->_count++;
 }
 
 void put_page(struct page *page);
 
+/* The ptes that map @page, and the huge pmds that map all of it */
 static inline int page_mapcount(const struct page *page)
 {
-	return page->_mapcount + 1;
+	int ptes = page->_mapcount + 1;
+	unsigned long head;
+
+	if (likely(!PageCompound(page)))
+		return ptes;
+	head = page_to_pfn(page) & ~(HPAGE_PMD_NR - 1);
+	return ptes + pfn_to_page(head)->compound_mapcount;
 }
 
 struct page *vm_normal_page(struct vm_area_struct *vma, unsigned long addr,
@@ -115,6 +137,7 @@ static inline void pte_unmap_unlock(pte_t *pte, spinlock_t *ptl)
 #define VM_FAULT_OOM		0x0001
 #define VM_FAULT_SIGSEGV	0x0002
 #define VM_FAULT_MINOR		0x0004
+#define VM_FAULT_FALLBACK	0x0008	/* no huge page: map 4 KiB */
 
 int handle_mm_fault(struct mm_struct *mm, struct vm_area_struct *vma,
 		    unsigned long address, int write_access);
@@ -154,6 +177,9 @@ long sys_mprotect(struct mm_struct *mm, unsigned long start, size_t len,
 		  unsigned long prot);
 long sys_madvise(struct mm_struct *mm, unsigned long start, size_t len,
 		 int behavior);
+
+/* transparent huge pages */
+#include <linux/huge_mm.h>
 
 /* audits and run-time checks (mm/debug_vm.c) */
 int audit_vm(void);

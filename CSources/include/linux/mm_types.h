@@ -23,6 +23,12 @@ struct pt_sharer;
  * (mm/pt_share.c).  An anonymous page's @anon_vma and @index (its
  * virtual page number, the same in every mm of the fork family) are its
  * reverse map (mm/rmap.c); in the swap cache, @private is its swap slot.
+ * A 2 MiB compound page is 512 aligned frames: the head (PG_head) holds
+ * the references of the whole (@_count: one per huge pmd that maps it and
+ * one per pte that maps any of its frames) and, in @compound_mapcount,
+ * the huge pmds that map it; each frame's @_mapcount counts the ptes that
+ * map that frame.  A pmd table page keeps the pte tables deposited for
+ * its huge pmds in @pmd_huge_pte (mm/huge_memory.c).
  * @sim_gen and @sim_hwrefs belong to the simulated hardware: the frame's
  * generation (bumped at every free) and how many TLB or paging-structure
  * cache entries of any CPU refer to it.
@@ -38,6 +44,8 @@ struct page {
 	spinlock_t ptl;
 	struct list_head lru;
 	struct pt_sharer *sharers;	/* a pte table fork shared */
+	_Atomic int compound_mapcount;	/* head: huge pmds mapping it */
+	struct page *pmd_huge_pte;	/* pmd table: deposited pte tables */
 	_Atomic u32 sim_gen;
 	_Atomic u32 sim_hwrefs;
 };
@@ -49,6 +57,8 @@ enum pageflags {
 	PG_locked,		/* reclaim owns it: swap-in waits */
 	PG_swapcache,		/* in the swap cache, @private is its slot */
 	PG_dirty,		/* differs from its copy in swap, if any */
+	PG_head,		/* first frame of a 2 MiB compound page */
+	PG_tail,		/* any other frame of one */
 };
 
 #define PAGE_FLAG_FNS(uname, lname)					\
@@ -71,6 +81,13 @@ PAGE_FLAG_FNS(Buddy, buddy)
 PAGE_FLAG_FNS(Locked, locked)
 PAGE_FLAG_FNS(SwapCache, swapcache)
 PAGE_FLAG_FNS(Dirty, dirty)
+PAGE_FLAG_FNS(Head, head)
+PAGE_FLAG_FNS(Tail, tail)
+
+static inline int PageCompound(const struct page *page)
+{
+	return !!(page->flags & ((1UL << PG_head) | (1UL << PG_tail)));
+}
 
 struct mm_struct;
 

@@ -13,7 +13,7 @@
 #ifndef _LINUX_RMAP_H
 #define _LINUX_RMAP_H
 
-#include <linux/mm_types.h>
+#include <linux/mm.h>
 
 /*
  * struct anon_vma - a fork family: the mms whose anonymous pages may be
@@ -43,7 +43,7 @@ void page_remove_rmap(struct page *page);
 
 static inline bool page_mapped(const struct page *page)
 {
-	return page->_mapcount >= 0;
+	return page_mapcount(page) > 0;
 }
 
 int page_referenced(struct page *page);

@@ -19,6 +19,7 @@ static const char * const class_names[LOCK_CLASSES] = {
 	[LOCK_CLASS_MMAP_SEM] = "mm->mmap_sem",
 	[LOCK_CLASS_MM_PTL] = "mm->page_table_lock",
 	[LOCK_CLASS_PTE_PTL] = "pte page ptl",
+	[LOCK_CLASS_PMD_PTL] = "pmd page ptl",
 	[LOCK_CLASS_ANON_VMA] = "anon_vma->lock",
 	[LOCK_CLASS_OTHER] = "other",
 };

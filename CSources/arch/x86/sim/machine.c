@@ -218,6 +218,8 @@ static void init_frames(struct sim_machine *m, u32 to)
 		m->free_list[nr - 1 - pfn] = pfn;
 	}
 	m->nr_free = nr;
+	for (pfn = 0; pfn < m->nr_blocks; pfn++)
+		m->block_free[pfn] = HPAGE_PMD_NR;
 }
 
 static int boot_memory(struct sim_machine *m)
@@ -225,6 +227,11 @@ static int boot_memory(struct sim_machine *m)
 	u32 nr = m->config.nr_frames;
 	struct spare_memory spare = { 0 };
 	int i;
+
+	m->nr_blocks = nr / HPAGE_PMD_NR;
+	m->block_free = calloc(m->nr_blocks + 1, sizeof(*m->block_free));
+	if (!m->block_free)
+		return -ENOMEM;
 
 	pthread_mutex_lock(&spares_lock);
 	for (i = 0; i < SPARE_SLOTS; i++) {
@@ -290,6 +297,7 @@ static void put_memory(struct sim_machine *m)
 	pthread_mutex_unlock(&spares_lock);
 	free(m->free_list);
 	free(m->mem_map);
+	free(m->block_free);
 	host_unmap(m->mem, (size_t)m->config.nr_frames * PAGE_SIZE);
 }
 

@@ -10,6 +10,14 @@
  * the generation of the frame it refers to, so that using an entry whose
  * frame was freed since is caught at the moment of use.
  *
+ * A pmd entry with the page-size bit is a leaf: the walker stops there
+ * and fills a separate, small TLB of 2 MiB entries; the paging-structure
+ * cache never caches it as a table.  invlpg of any address inside a
+ * 2 MiB entry drops it.  A CPU must never hold a 4 KiB and a 2 MiB
+ * translation of one address that disagree (the SDM leaves which one it
+ * uses undefined; AMD's erratum 383 makes it a machine check): the fills
+ * check it.
+ *
  * When the CPUs are host threads, each MMU has a host lock (see
  * sim_mmu_lock()): its owner holds it across a whole translation, fill
  * and the access that follows, and an IPI handler or a checker running
@@ -75,6 +83,32 @@ static void tlb_drop(struct sim_mmu *mmu, struct tlb_entry *e, bool flush)
 	}
 }
 
+static void tlb2m_drop(struct sim_mmu *mmu, struct tlb_entry *e, bool flush)
+{
+	if (!e->valid)
+		return;
+	e->valid = 0;
+	pfn_to_page(e->pfn)->sim_hwrefs--;
+	if (e->stale) {
+		e->stale = 0;
+		mmu->nr_stale--;
+	}
+	if (flush)
+		sim_stat_inc(entries_invalidated);
+}
+
+static struct tlb_entry *tlb2m_lookup(struct sim_mmu *mmu, unsigned long addr)
+{
+	u64 hpn = addr >> PMD_SHIFT;
+	struct tlb_entry *set = &mmu->tlb2m[(hpn % TLB2M_SETS) * TLB_WAYS];
+	unsigned int way;
+
+	for (way = 0; way < TLB_WAYS; way++)
+		if (set[way].valid && set[way].vpn == hpn)
+			return &set[way];
+	return NULL;
+}
+
 static void psc_drop(struct sim_mmu *mmu, struct psc_entry *e, bool flush)
 {
 	if (!e->valid)
@@ -107,13 +141,16 @@ void __flush_tlb(void)
 	sim_stat_inc(flush_all);
 	for (i = 0; i < mmu->tlb_sets * TLB_WAYS; i++)
 		tlb_drop(mmu, &mmu->tlb[i], true);
+	for (i = 0; i < TLB2M_ENTRIES; i++)
+		tlb2m_drop(mmu, &mmu->tlb2m[i], true);
 	psc_flush_all(mmu);
 	sim_mmu_unlock(smp_processor_id());
 }
 
 /*
- * invlpg: drops the TLB entry for @addr and, as the SDM specifies, every
- * paging-structure cache entry whatever its address.
+ * invlpg: drops the TLB entry for @addr, the 2 MiB entry that covers it,
+ * and, as the SDM specifies, every paging-structure cache entry whatever
+ * its address.
  */
 void __flush_tlb_one(unsigned long addr)
 {
@@ -128,6 +165,9 @@ void __flush_tlb_one(unsigned long addr)
 	for (way = 0; way < TLB_WAYS; way++)
 		if (set[way].valid && set[way].vpn == vpn)
 			tlb_drop(mmu, &set[way], true);
+	set = tlb2m_lookup(mmu, addr);
+	if (set)
+		tlb2m_drop(mmu, set, true);
 	psc_flush_all(mmu);
 	sim_mmu_unlock(smp_processor_id());
 }
@@ -153,11 +193,59 @@ static struct tlb_entry *tlb_lookup(struct sim_mmu *mmu, u64 vpn)
 	return NULL;
 }
 
+/*
+ * Two page sizes: does the 4 KiB translation of @vpn to @pfn disagree
+ * with the 2 MiB entry @big (frame or write permission)?
+ */
+static bool sizes_disagree(const struct tlb_entry *big, u64 vpn, u32 pfn,
+			   bool writable)
+{
+	return big->pfn + (vpn & (HPAGE_PMD_NR - 1)) != pfn ||
+	       big->writable != writable;
+}
+
+static void report_sizes(int cpu, const struct tlb_entry *big,
+			 const struct tlb_entry *small, const char *func)
+{
+	sim_report(MMSIM_V_INCOHERENT, cpu, small->vpn << PAGE_SHIFT,
+		   small->pfn, func,
+		   "cpu %d translates %#llx at two page sizes that disagree: 4 KiB to frame %u%s, 2 MiB to frame %llu%s",
+		   cpu, (unsigned long long)small->vpn << PAGE_SHIFT,
+		   small->pfn, small->writable ? " rw" : "",
+		   (unsigned long long)big->pfn +
+		   (small->vpn & (HPAGE_PMD_NR - 1)),
+		   big->writable ? " rw" : "");
+}
+
+/* The valid 4 KiB entries of @mmu inside the 2 MiB entry @big that disagree */
+static int check_sizes(int cpu, struct sim_mmu *mmu,
+		       const struct tlb_entry *big, const char *func)
+{
+	unsigned int i, w, words = (mmu->tlb_sets * TLB_WAYS + 63) / 64;
+	int found = 0;
+	u64 valid;
+
+	for (w = 0; w < words; w++) {
+		for (valid = mmu->tlb_valid[w]; valid; valid &= valid - 1) {
+			const struct tlb_entry *e;
+
+			i = w * 64 + __builtin_ctzll(valid);
+			e = &mmu->tlb[i];
+			if (e->vpn >> HPAGE_PMD_ORDER != big->vpn ||
+			    !sizes_disagree(big, e->vpn, e->pfn, e->writable))
+				continue;
+			report_sizes(cpu, big, e, func);
+			found++;
+		}
+	}
+	return found;
+}
+
 static void tlb_fill(struct sim_mmu *mmu, u64 vpn, u64 pte)
 {
 	unsigned int idx = vpn % mmu->tlb_sets;
 	struct tlb_entry *set = &mmu->tlb[idx * TLB_WAYS];
-	struct tlb_entry *e = NULL;
+	struct tlb_entry *e = NULL, *big;
 	unsigned int way;
 	u32 pfn = (pte & PTE_PFN_MASK) >> PAGE_SHIFT;
 
@@ -180,6 +268,42 @@ static void tlb_fill(struct sim_mmu *mmu, u64 vpn, u64 pte)
 	e->valid = 1;
 	mmu->tlb_valid[(e - mmu->tlb) / 64] |= 1ULL << ((e - mmu->tlb) % 64);
 	pfn_to_page(pfn)->sim_hwrefs++;
+	big = tlb2m_lookup(mmu, vpn << PAGE_SHIFT);
+	if (big && sizes_disagree(big, vpn, pfn, e->writable))
+		report_sizes(smp_processor_id(), big, e, "sim_mmu_translate");
+}
+
+/* Fill the 2 MiB TLB from the huge pmd @pmd that maps @addr */
+static void tlb2m_fill(struct sim_mmu *mmu, unsigned long addr, u64 pmd)
+{
+	u64 hpn = addr >> PMD_SHIFT;
+	unsigned int idx = hpn % TLB2M_SETS;
+	struct tlb_entry *set = &mmu->tlb2m[idx * TLB_WAYS];
+	struct tlb_entry *e = NULL;
+	u32 pfn = (pmd & PTE_PFN_MASK) >> PAGE_SHIFT;
+	unsigned int way;
+
+	for (way = 0; way < TLB_WAYS && !e; way++)
+		if (!set[way].valid || set[way].vpn == hpn)
+			e = &set[way];
+	if (!e) {
+		e = &set[mmu->tlb2m_victim[idx]];
+		mmu->tlb2m_victim[idx] = (mmu->tlb2m_victim[idx] + 1) %
+					 TLB_WAYS;
+		sim_stat_inc(tlb_evictions);
+	}
+	tlb2m_drop(mmu, e, false);
+	e->vpn = hpn;
+	e->pfn = pfn;
+	e->gen = pfn_to_page(pfn)->sim_gen;
+	e->writable = !!(pmd & _PAGE_RW);
+	e->dirty = !!(pmd & _PAGE_DIRTY);
+	e->filled = sim_clock();
+	e->stale = 0;
+	e->valid = 1;
+	pfn_to_page(pfn)->sim_hwrefs++;
+	sim_stat_inc(tlb2m_fills);
+	check_sizes(smp_processor_id(), mmu, e, "sim_mmu_translate");
 }
 
 static struct psc_entry *psc_lookup(struct sim_mmu *mmu, int level,
@@ -250,12 +374,38 @@ static unsigned int table_index(int level, unsigned long addr)
  * end (interrupts are taken between instructions), so no table the walk
  * holds can be flushed and freed under it.
  */
-static int __hw_walk(struct sim_mmu *mmu, unsigned long addr, bool write)
+/*
+ * The walk ends at a huge pmd, *@pmdp = @entry: check the rights, set the
+ * accessed and dirty bits in the pmd, and fill the 2 MiB TLB.
+ */
+static int walk_huge_pmd(struct sim_mmu *mmu, unsigned long addr, bool write,
+			 u64 *pmdp, u64 entry, u32 *pfn)
+{
+	int code = PF_USER | (write ? PF_WRITE : 0);
+	unsigned long head = (entry & PTE_PFN_MASK) >> PAGE_SHIFT;
+
+	if (!(entry & _PAGE_USER))
+		return code;
+	if (write && !(entry & _PAGE_RW))
+		return code | PF_PROT;
+	if (!pfn_valid(head) || (head & (HPAGE_PMD_NR - 1)))
+		return code | PF_PROT;
+	entry |= _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0);
+	if (!sim_threaded())
+		__atomic_fetch_or(pmdp, _PAGE_ACCESSED |
+				  (write ? _PAGE_DIRTY : 0), __ATOMIC_RELAXED);
+	tlb2m_fill(mmu, addr, entry);
+	*pfn = head + ((addr >> PAGE_SHIFT) & (HPAGE_PMD_NR - 1));
+	return 0;
+}
+
+static int __hw_walk(struct sim_mmu *mmu, unsigned long addr, bool write,
+		     u32 *pfn)
 {
 	int code = PF_USER | (write ? PF_WRITE : 0);
 	int level = PSC_PML4E;
 	u64 table = mmu->cr3;
-	u64 entry, *ptes;
+	u64 entry, *ptes, *slot;
 	int l;
 
 	sim_stat_inc(walks);
@@ -277,11 +427,14 @@ static int __hw_walk(struct sim_mmu *mmu, unsigned long addr, bool write)
 		sim_interleave();
 		if (PageBuddy(pfn_to_page(table)))
 			check_frame_live(table, ~0U, addr, "page walk");
+		slot = &((u64 *)__va(table << PAGE_SHIFT))
+			[table_index(level, addr)];
 		/* acquire: pairs with the release of *_populate() */
-		entry = smp_load_acquire(&((u64 *)__va(table << PAGE_SHIFT))
-					 [table_index(level, addr)]);
+		entry = smp_load_acquire(slot);
 		if (!(entry & _PAGE_PRESENT))
 			return code;
+		if (level == PSC_PDE && (entry & _PAGE_PSE))
+			return walk_huge_pmd(mmu, addr, write, slot, entry, pfn);
 		table = (entry & PTE_PFN_MASK) >> PAGE_SHIFT;
 		if (!pfn_valid(table))
 			return code;
@@ -310,6 +463,7 @@ static int __hw_walk(struct sim_mmu *mmu, unsigned long addr, bool write)
 				  _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0),
 				  __ATOMIC_RELAXED);
 	tlb_fill(mmu, addr >> PAGE_SHIFT, entry);
+	*pfn = (entry & PTE_PFN_MASK) >> PAGE_SHIFT;
 	return 0;
 }
 
@@ -332,16 +486,17 @@ static void psc_drop_walk(struct sim_mmu *mmu, unsigned long addr)
 	}
 }
 
-static int hw_walk(struct sim_mmu *mmu, unsigned long addr, bool write)
+static int hw_walk(struct sim_mmu *mmu, unsigned long addr, bool write,
+		   u32 *pfn)
 {
 	int code;
 
 	/* host threads: the MMU lock keeps IPIs out instead */
 	if (sim_threaded()) {
-		code = __hw_walk(mmu, addr, write);
+		code = __hw_walk(mmu, addr, write, pfn);
 	} else {
 		__get_cpu_var(in_walk) = true;
-		code = __hw_walk(mmu, addr, write);
+		code = __hw_walk(mmu, addr, write, pfn);
 		__get_cpu_var(in_walk) = false;
 	}
 	if (code)
@@ -354,6 +509,7 @@ static int __sim_mmu_translate(unsigned long addr, bool write, u32 *pfn)
 	struct sim_mmu *mmu = this_mmu();
 	u64 vpn = addr >> PAGE_SHIFT;
 	struct tlb_entry *e = tlb_lookup(mmu, vpn);
+	struct tlb_entry *big = e ? NULL : tlb2m_lookup(mmu, addr);
 	int code;
 
 	if (e) {
@@ -370,6 +526,18 @@ static int __sim_mmu_translate(unsigned long addr, bool write, u32 *pfn)
 		}
 		/* first write through a clean entry: walk to set dirty */
 		tlb_drop(mmu, e, false);
+	} else if (big) {
+		check_frame_live(big->pfn, big->gen, addr, "2 MiB TLB hit");
+		if (write && !big->writable) {
+			tlb2m_drop(mmu, big, false);
+			return PF_PROT | PF_WRITE | PF_USER;
+		}
+		if (!write || big->dirty) {
+			sim_stat_inc(tlb2m_hits);
+			*pfn = big->pfn + (vpn & (HPAGE_PMD_NR - 1));
+			return 0;
+		}
+		tlb2m_drop(mmu, big, false);
 	} else {
 		u64 *slot = &mmu->flushed_vpn[vpn %
 					      ARRAY_SIZE(mmu->flushed_vpn)];
@@ -380,13 +548,10 @@ static int __sim_mmu_translate(unsigned long addr, bool write, u32 *pfn)
 			*slot = 0;
 		}
 	}
-	code = hw_walk(mmu, addr, write);
-	if (code) {
+	code = hw_walk(mmu, addr, write, pfn);
+	if (code)
 		sim_stat_inc(hw_faults);
-		return code;
-	}
-	*pfn = tlb_lookup(mmu, vpn)->pfn;
-	return 0;
+	return code;
 }
 
 int sim_mmu_translate(unsigned long addr, bool write, u32 *pfn)
@@ -423,6 +588,24 @@ static void frame_freed_on(struct page *page, u32 pfn, unsigned int cpu,
 			   pfn, cpu,
 			   per_cpu(task, cpu).mm ? "" : " (lazy)",
 			   (unsigned long long)e->vpn << PAGE_SHIFT);
+	}
+	for (i = 0; i < TLB2M_ENTRIES; i++) {
+		struct tlb_entry *e = &mmu->tlb2m[i];
+
+		if (!e->valid || e->pfn != pfn ||
+		    e->gen != page->sim_gen || e->stale)
+			continue;
+		if (cpu == me) {
+			e->stale = 1;
+			mmu->nr_stale++;
+			continue;
+		}
+		sim_report(MMSIM_V_FREE_WHILE_CACHED, cpu,
+			   e->vpn << PMD_SHIFT, pfn, func,
+			   "huge page at frame %u freed while cpu %u%s maps %#llx to it (2 MiB)",
+			   pfn, cpu,
+			   per_cpu(task, cpu).mm ? "" : " (lazy)",
+			   (unsigned long long)e->vpn << PMD_SHIFT);
 	}
 	for (i = 0; i < mmu->psc_size; i++) {
 		struct psc_entry *e = &mmu->psc[i];
@@ -528,6 +711,9 @@ static u64 soft_walk_cached(long cr3, unsigned long addr,
 	}
 	if (!(c->pmd & _PAGE_PRESENT))
 		return 0;
+	if (c->pmd & _PAGE_PSE)
+		return pte_val(pmd_subpage_pte(__pmd(c->pmd),
+					       pte_index(addr)));
 	table = (c->pmd & PTE_PFN_MASK) >> PAGE_SHIFT;
 	return READ_ONCE(((u64 *)__va(table << PAGE_SHIFT))
 			 [table_index(PSC_LEVELS, addr)]);
@@ -578,6 +764,35 @@ static int check_tlb_entry(unsigned int cpu, struct mm_struct *mm, long cr3,
 	return 1;
 }
 
+/*
+ * Is @e, a valid 2 MiB entry of @cpu, coherent: the pmd still maps the
+ * huge page, as writably, and no 4 KiB entry disagrees with it?
+ */
+static int check_tlb2m_entry(unsigned int cpu, struct mm_struct *mm,
+			     long cr3, struct sim_mmu *mmu,
+			     const struct tlb_entry *e, unsigned long start,
+			     unsigned long end, u64 since, const char *func)
+{
+	unsigned long addr = e->vpn << PMD_SHIFT;
+	u64 pmd;
+
+	if (addr + PMD_SIZE <= start || addr >= end)
+		return 0;
+	pmd = soft_walk(cr3, addr, PSC_PDE);
+	if ((pmd & (_PAGE_PRESENT | _PAGE_PSE)) == (_PAGE_PRESENT | _PAGE_PSE) &&
+	    pmd_pfn(__pmd(pmd)) == e->pfn &&
+	    (!e->writable || (pmd & _PAGE_RW)) &&
+	    ((pmd & _PAGE_ACCESSED) || sim_threaded()))
+		return check_sizes(cpu, mmu, e, func);
+	if (sim_huge_flush_owed_elsewhere(mm, addr, since))
+		return check_sizes(cpu, mmu, e, func);
+	sim_report(MMSIM_V_INCOHERENT, cpu, addr, e->pfn, func,
+		   "cpu %u maps %#lx to huge page %u%s (filled at %llu); the pmd says %#llx",
+		   cpu, addr, e->pfn, e->writable ? " rw" : "",
+		   (unsigned long long)e->filled, (unsigned long long)pmd);
+	return 1 + check_sizes(cpu, mmu, e, func);
+}
+
 /* Coherence at return, on @cpu's MMU */
 static int check_coherent_on(unsigned int cpu, struct mm_struct *mm,
 			     long cr3, unsigned long start, unsigned long end,
@@ -599,6 +814,11 @@ static int check_coherent_on(unsigned int cpu, struct mm_struct *mm,
 						 &c, start, end, since, func);
 		}
 	}
+	for (i = 0; i < TLB2M_ENTRIES; i++)
+		if (mmu->tlb2m[i].valid)
+			found += check_tlb2m_entry(cpu, mm, cr3, mmu,
+						   &mmu->tlb2m[i], start, end,
+						   since, func);
 	for (i = 0; i < mmu->psc_size; i++) {
 		struct psc_entry *e = &mmu->psc[i];
 		unsigned long addr;

@@ -635,6 +635,8 @@ static void log_pte_change(struct sim_smp *s, struct mm_struct *mm,
 /* The running CPU took a translation away: it owes a flush for it */
 /* An owed pmd entry: the vpn field holds its 2 MiB's number and this */
 #define OWED_PMD	(1UL << 63)
+/* An owed huge pmd's translation: its 2 MiB's number and this */
+#define OWED_HUGE	(1UL << 62)
 
 static void owe_flush(struct mm_struct *mm, unsigned long vpn, bool any_mm)
 {
@@ -707,6 +709,44 @@ void sim_pmd_changed(struct mm_struct *mm, unsigned long addr)
 		owe_flush(mm, OWED_PMD | addr >> PMD_SHIFT, false);
 }
 
+/* Does the huge pmd entry @e map its page (present or not)? */
+static bool huge_maps(u64 e)
+{
+	return (e & _PAGE_PSE) && !pmd_gathered(__pmd(e));
+}
+
+/**
+ * sim_huge_pmd_changed - a huge pmd of @mm at @addr went from @old to @new
+ *
+ * A huge page mapped or unmapped is logged as 512 pte events, one per
+ * page, as the linearizer reads them; an invalidation for a split maps
+ * the same pages, and is not.  A translation a 2 MiB TLB entry may hold
+ * that went away or lost rights is a flush owed for the whole 2 MiB.
+ */
+void sim_huge_pmd_changed(struct mm_struct *mm, unsigned long addr, u64 old,
+			  u64 new)
+{
+	struct sim_smp *s = sim->smp;
+	u32 what = 0;
+	unsigned long i;
+
+	if (!s || old == new)
+		return;
+	addr &= HPAGE_PMD_MASK;
+	if (huge_maps(old) && !huge_maps(new))
+		what = MMSIM_PTE_CLEARED;
+	else if (!huge_maps(old) && huge_maps(new))
+		what = MMSIM_PTE_INSTALLED;
+	if (what)
+		for (i = 0; i < HPAGE_PMD_NR; i++)
+			log_pte_change(s, mm, addr + i * PAGE_SIZE, what);
+	if ((old & _PAGE_PRESENT) &&
+	    (!(new & _PAGE_PRESENT) ||
+	     pmd_pfn(__pmd(old)) != pmd_pfn(__pmd(new)) ||
+	     ((old & _PAGE_RW) && !(new & _PAGE_RW))))
+		owe_flush(mm, OWED_HUGE | addr >> PMD_SHIFT, false);
+}
+
 /* The running CPU's flush of @va (or FLUSH_ALL) in @mm has completed */
 void sim_tlb_flushed(struct mm_struct *mm, unsigned long va)
 {
@@ -724,7 +764,9 @@ void sim_tlb_flushed(struct mm_struct *mm, unsigned long va)
 		return;
 	}
 	for (i = 0; i < owed->nr; ) {
-		if (owed->pte[i].vpn == vpn)
+		/* invlpg of any address of a 2 MiB entry drops it */
+		if (owed->pte[i].vpn == vpn ||
+		    owed->pte[i].vpn == (OWED_HUGE | va >> PMD_SHIFT))
 			owed->pte[i] = owed->pte[--owed->nr];
 		else
 			i++;
@@ -778,6 +820,16 @@ bool sim_flush_owed_elsewhere(struct mm_struct *mm, unsigned long addr,
 bool sim_pmd_flush_owed_elsewhere(struct mm_struct *mm, unsigned long addr)
 {
 	return owed_elsewhere(mm, OWED_PMD | addr >> PMD_SHIFT, 0);
+}
+
+/*
+ * A call under way on another CPU took away (or write-protected) the huge
+ * pmd translation of @addr at or after @since and has not flushed yet.
+ */
+bool sim_huge_flush_owed_elsewhere(struct mm_struct *mm, unsigned long addr,
+				   u64 since)
+{
+	return owed_elsewhere(mm, OWED_HUGE | addr >> PMD_SHIFT, since);
 }
 
 /* Copy up to @cap of a run's @nr records of @size bytes out; return @nr */

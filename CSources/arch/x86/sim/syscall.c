@@ -423,21 +423,34 @@ int mmsim_vma(struct mmsim *m, int mm_id, uint32_t index,
 	return err;
 }
 
-static pte_t *lookup_pte(struct mm_struct *mm, unsigned long addr)
+/*
+ * The pte of @mm at @addr in *@pte: read from its pte table, or made up
+ * from the huge pmd that maps it (*@huge set).  Return: false when no
+ * table maps @addr.
+ */
+static bool lookup_pte(struct mm_struct *mm, unsigned long addr, pte_t *pte,
+		       int *huge)
 {
 	pgd_t *pgd = pgd_offset(mm, addr);
 	pud_t *pud;
 	pmd_t *pmd;
 
+	*huge = 0;
 	if (pgd_none(*pgd))
-		return NULL;
+		return false;
 	pud = pud_offset(pgd, addr);
 	if (pud_none(*pud))
-		return NULL;
+		return false;
 	pmd = pmd_offset(pud, addr);
 	if (pmd_none(*pmd))
-		return NULL;
-	return pte_offset_map(pmd, addr);
+		return false;
+	if (pmd_trans_huge(*pmd)) {
+		*huge = 1;
+		*pte = pmd_subpage_pte(*pmd, pte_index(addr));
+		return true;
+	}
+	*pte = *pte_offset_map(pmd, addr);
+	return true;
 }
 
 int mmsim_lookup(struct mmsim *m, int mm_id, uint64_t addr,
@@ -445,28 +458,31 @@ int mmsim_lookup(struct mmsim *m, int mm_id, uint64_t addr,
 {
 	struct sim_context saved = sim_enter(to_machine(m), 0);
 	struct mm_struct *mm = sim_mm_by_id(mm_id);
-	pte_t *ptep = NULL;
-	int err = -ESRCH;
+	bool found = false;
+	int err = -ESRCH, huge = 0;
+	pte_t pte = __pte(0);
 
 	if (mm && addr < TASK_SIZE) {
 		err = -ENOENT;
-		ptep = lookup_pte(mm, addr);
+		found = lookup_pte(mm, addr, &pte, &huge);
 	}
-	if (ptep && pte_present(*ptep)) {
-		out->pfn = pte_pfn(*ptep);
-		out->word0 = *(u64 *)page_address(pte_page(*ptep));
-		out->present = !!(pte_val(*ptep) & _PAGE_PRESENT);
-		out->writable = pte_write(*ptep);
+	if (found && pte_present(pte) && !pte_gathered(pte)) {
+		out->pfn = pte_pfn(pte);
+		out->word0 = *(u64 *)page_address(pte_page(pte));
+		out->present = !!(pte_val(pte) & _PAGE_PRESENT);
+		out->writable = pte_write(pte);
 		out->swapped = 0;
+		out->huge = huge;
 		err = 0;
-	} else if (ptep && is_swap_pte(*ptep)) {
+	} else if (found && is_swap_pte(pte)) {
 		unsigned long pfn;
 
-		out->word0 = swap_entry_word0(pte_to_swp_entry(*ptep), &pfn);
+		out->word0 = swap_entry_word0(pte_to_swp_entry(pte), &pfn);
 		out->pfn = pfn;
 		out->present = 0;
 		out->writable = 0;
 		out->swapped = 1;
+		out->huge = 0;
 		err = 0;
 	}
 	sim_leave(saved);

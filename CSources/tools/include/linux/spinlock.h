@@ -15,6 +15,7 @@ enum lock_class {
 	LOCK_CLASS_MMAP_SEM,		/* mm->mmap_sem (a sleeping lock) */
 	LOCK_CLASS_MM_PTL,		/* mm->page_table_lock */
 	LOCK_CLASS_PTE_PTL,		/* page->ptl of a pte page */
+	LOCK_CLASS_PMD_PTL,		/* page->ptl of a pmd page */
 	LOCK_CLASS_ANON_VMA,		/* anon_vma->lock of a fork family */
 	LOCK_CLASS_OTHER,
 	LOCK_CLASSES,

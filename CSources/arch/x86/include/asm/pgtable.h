@@ -191,6 +191,67 @@ static inline unsigned long pgd_pfn(pgd_t pgd)
 
 #define pmd_page(pmd)	pfn_to_page(pmd_pfn(pmd))
 
+/*
+ * A huge pmd: the page-size bit makes the entry a leaf that maps 2 MiB.
+ * It stays set while the entry is invalidated for a split, PROT_NONE or
+ * gathered, so that no walker of the kernel takes it for a pte table.
+ * Read once, with acquire, as the other upper-level tests are.
+ */
+#define pmd_trans_huge(e)	(!!(smp_load_acquire(&(e).pmd) & _PAGE_PSE))
+
+static inline pmd_t pfn_pmd(unsigned long pfn, pgprot_t prot)
+{
+	return __pmd(((u64)pfn << PAGE_SHIFT) | pgprot_val(prot) | _PAGE_PSE);
+}
+
+static inline int pmd_write(pmd_t pmd)	{ return !!(pmd_val(pmd) & _PAGE_RW); }
+
+static inline pmd_t pmd_wrprotect(pmd_t pmd)
+{
+	return __pmd(pmd_val(pmd) & ~_PAGE_RW);
+}
+
+static inline pmd_t pmd_mkwrite(pmd_t pmd)
+{
+	return __pmd(pmd_val(pmd) | _PAGE_RW);
+}
+
+static inline pmd_t pmd_mkdirty(pmd_t pmd)
+{
+	return __pmd(pmd_val(pmd) | _PAGE_DIRTY);
+}
+
+static inline pmd_t pmd_mkyoung(pmd_t pmd)
+{
+	return __pmd(pmd_val(pmd) | _PAGE_ACCESSED);
+}
+
+static inline pmd_t pmd_modify(pmd_t pmd, pgprot_t newprot)
+{
+	u64 keep = pmd_val(pmd) & (PTE_PFN_MASK | _PAGE_DIRTY | _PAGE_PSE);
+
+	return __pmd(keep | pgprot_val(newprot));
+}
+
+/* The pte that maps the frame @index of a huge pmd, with its rights */
+static inline pte_t pmd_subpage_pte(pmd_t pmd, unsigned long index)
+{
+	u64 flags = pmd_val(pmd) & PTE_FLAGS_MASK & ~_PAGE_PSE;
+
+	return __pte(((pmd_pfn(pmd) + index) << PAGE_SHIFT) | flags);
+}
+
+/* gather=inplace: a zapped huge pmd that still names its compound page */
+static inline pmd_t pmd_mkgathered(unsigned long pfn, int owner)
+{
+	return __pmd(pte_val(pte_mkgathered(pfn, owner)) | _PAGE_PSE);
+}
+
+static inline int pmd_gathered(pmd_t pmd)
+{
+	return pte_gathered(__pte(pmd_val(pmd)));
+}
+
 static inline pgd_t *pgd_offset(struct mm_struct *mm, unsigned long addr)
 {
 	return mm->pgd + pgd_index(addr);
@@ -237,6 +298,11 @@ void sim_pte_changed(struct mm_struct *mm, unsigned long addr, pte_t *ptep,
 		     u64 old, u64 new);
 /* ... and of an unshare repointing the pmd entry of @addr */
 void sim_pmd_changed(struct mm_struct *mm, unsigned long addr);
+/* ... and of every write of a huge pmd */
+void sim_huge_pmd_changed(struct mm_struct *mm, unsigned long addr,
+			  u64 old, u64 new);
+/* The lock that guards the pmd entry @pmd, and its check */
+void check_pmd_lock(struct mm_struct *mm, pmd_t *pmd, const char *func);
 
 /* The setters exchange: the walker may be setting accessed or dirty */
 static inline void set_pte_at(struct mm_struct *mm, unsigned long addr,
@@ -281,7 +347,7 @@ static inline void ptep_set_wrprotect(struct mm_struct *mm,
 static inline void pmd_populate(struct mm_struct *mm, pmd_t *pmd,
 				struct page *pte)
 {
-	check_upper_lock(mm, __func__);
+	check_pmd_lock(mm, pmd, __func__);
 	/* the table, zeroed and its lock set up, before it is linked */
 	smp_store_release(&pmd->pmd, ((u64)page_to_pfn(pte) << PAGE_SHIFT) |
 			  _PAGE_TABLE);
@@ -301,6 +367,38 @@ static inline void pgd_populate(struct mm_struct *mm, pgd_t *pgd,
 	check_upper_lock(mm, __func__);
 	/* release: the table below is set up before it is linked */
 	smp_store_release(&pgd->pgd, __pa(pud) | _PAGE_TABLE);
+}
+
+/* The setters of a huge pmd, under pmd_lockptr() */
+static inline void set_pmd_at(struct mm_struct *mm, unsigned long addr,
+			      pmd_t *pmdp, pmd_t pmd)
+{
+	u64 old;
+
+	check_pmd_lock(mm, pmdp, __func__);
+	old = __atomic_exchange_n(&pmdp->pmd, pmd_val(pmd), __ATOMIC_RELEASE);
+	sim_huge_pmd_changed(mm, addr, old, pmd_val(pmd));
+}
+
+static inline pmd_t pmdp_huge_get_and_clear(struct mm_struct *mm,
+					    unsigned long addr, pmd_t *pmdp)
+{
+	u64 old;
+
+	check_pmd_lock(mm, pmdp, __func__);
+	old = __atomic_exchange_n(&pmdp->pmd, 0, __ATOMIC_RELAXED);
+	sim_huge_pmd_changed(mm, addr, old, 0);
+	return __pmd(old);
+}
+
+static inline void pmdp_set_wrprotect(struct mm_struct *mm,
+				      unsigned long addr, pmd_t *pmdp)
+{
+	u64 old;
+
+	check_pmd_lock(mm, pmdp, __func__);
+	old = __atomic_fetch_and(&pmdp->pmd, ~_PAGE_RW, __ATOMIC_RELAXED);
+	sim_huge_pmd_changed(mm, addr, old, old & ~_PAGE_RW);
 }
 
 /*

@@ -26,6 +26,12 @@
 #define PGDIR_SIZE	(1UL << PGDIR_SHIFT)
 #define PGDIR_MASK	(~(PGDIR_SIZE - 1))
 
+/* A transparent huge page: one pmd entry maps 512 frames */
+#define HPAGE_PMD_ORDER	(PMD_SHIFT - PAGE_SHIFT)
+#define HPAGE_PMD_NR	(1UL << HPAGE_PMD_ORDER)
+#define HPAGE_PMD_SIZE	PMD_SIZE
+#define HPAGE_PMD_MASK	PMD_MASK
+
 /* The lower half of the 48-bit space, less the guard page at the top */
 #define TASK_SIZE		0x00007ffffffff000UL
 #define FIRST_USER_ADDRESS	0UL
@@ -36,6 +42,8 @@
 #define _PAGE_USER	0x004UL
 #define _PAGE_ACCESSED	0x020UL
 #define _PAGE_DIRTY	0x040UL
+/* In a pmd entry: a leaf that maps a 2 MiB page, not a pte table */
+#define _PAGE_PSE	0x080UL
 /* Only meaningful when _PAGE_PRESENT is clear: PROT_NONE, still mapped */
 #define _PAGE_PROTNONE	0x100UL
 /* Software bit, ignored by the hardware: claimed by the in-place gather */

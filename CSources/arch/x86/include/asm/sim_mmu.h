@@ -8,10 +8,13 @@
 #define _ASM_X86_SIM_MMU_H
 
 #define TLB_WAYS	4
+/* A separate, small TLB for 2 MiB pages, as x86 cores have */
+#define TLB2M_ENTRIES	8
+#define TLB2M_SETS	(TLB2M_ENTRIES / TLB_WAYS)
 
 struct tlb_entry {
-	u64 vpn;		/* virtual page number */
-	u32 pfn;
+	u64 vpn;		/* virtual page number (2 MiB TLB: of 2 MiB) */
+	u32 pfn;		/* (2 MiB TLB: of the first frame) */
 	u32 gen;		/* frame generation when filled */
 	u8 valid;
 	u8 writable;
@@ -52,6 +55,8 @@ struct sim_mmu {
 	int nr_stale;		/* entries marked stale, not yet flushed */
 	u64 flushed_vpn[64];	/* recently invalidated vpns, plus one */
 	u64 tlb_valid[4096 / 64];	/* bit i: tlb[i].valid */
+	struct tlb_entry tlb2m[TLB2M_ENTRIES];
+	u8 tlb2m_victim[TLB2M_SETS];
 };
 
 int sim_mmu_init(struct sim_mmu *mmu, unsigned int tlb_entries,

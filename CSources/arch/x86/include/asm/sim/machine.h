@@ -107,6 +107,8 @@ struct sim_machine {
 	u32 nr_free;
 	u32 frames_hw;			/* frames below: allocated once or more */
 	u32 frames_cleared;		/* frames below: zeroed by the boot */
+	u16 *block_free;		/* free frames of each aligned 2 MiB */
+	u32 nr_blocks;			/* whole 2 MiB blocks of frames */
 	struct sim_percpu percpu[MMSIM_MAX_CPUS];
 	struct mm_struct **mms;		/* by id; NULL once gone */
 	int nr_mm_ids;
@@ -307,6 +309,8 @@ void sim_tlb_flushed(struct mm_struct *mm, unsigned long va);
 bool sim_flush_owed_elsewhere(struct mm_struct *mm, unsigned long addr,
 			      u64 since);
 bool sim_pmd_flush_owed_elsewhere(struct mm_struct *mm, unsigned long addr);
+bool sim_huge_flush_owed_elsewhere(struct mm_struct *mm, unsigned long addr,
+				   u64 since);
 void sim_smp_free(struct sim_machine *m);
 
 struct mm_struct *sim_mm_by_id(int id);
