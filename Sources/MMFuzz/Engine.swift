@@ -16,8 +16,8 @@ public struct OutcomeTally: Hashable, Sendable, Codable {
     /// not copied), whose pages the model adopted from the machine.
     public var adoptedDrops: UInt64 = 0
     /// 2 MiB pages the machine mapped at a fault (transparent huge
-    /// pages), whose other 511 pages the model adopted; in a batch, each
-    /// 2 MiB whose remnants it adopted.
+    /// pages), whose other 511 pages the model adopted (sequentially, or
+    /// where the linearizer placed the fault of a batch's access).
     public var adoptedHugePages: UInt64 = 0
 
     public init() {}
@@ -525,6 +525,7 @@ public final class CaseRunner {
             }
         }
         return UInt64(model.userPages) == machineUserPages().total
+            && UInt64(model.hugePages) == machine[Self.thpNow]
     }
 
     /// The pages of user memory the machine holds: each is one frame, or
@@ -543,6 +544,7 @@ public final class CaseRunner {
     private static let framesUsedNow = Stats.counter(named: "frames_used_now")!
     private static let swapSlotsNow = Stats.counter(named: "swap_slots_now")!
     private static let swapCacheNow = Stats.counter(named: "swap_cache_now")!
+    private static let thpNow = Stats.counter(named: "thp_now")!
 
     /// The whole abstract state against the model, reporting the first
     /// difference.
@@ -601,6 +603,10 @@ public final class CaseRunner {
         if UInt64(_model.userPages) != held.total {
             return fail("user-pages",
                         "machine holds \(held.total) user pages (\(held.frames) frames besides \(held.tables) page tables, \(held.inSwapOnly) in swap only), model \(_model.userPages)")
+        }
+        if UInt64(_model.hugePages) != machine[Self.thpNow] {
+            return fail("user-pages",
+                        "machine holds \(machine[Self.thpNow]) 2 MiB pages, model \(_model.hugePages)")
         }
         return nil
     }

@@ -47,6 +47,10 @@ public struct EffectSteps: Sendable {
     }
 
     public var cleared: [Key: UInt64] = [:]
+    /// The accesses (by event) whose fault mapped a whole 2 MiB page: the
+    /// model adopts the 2 MiB where it places their fault.  Not a hint:
+    /// the model cannot know it otherwise.
+    public var hugeFaults: Set<Int> = []
     /// Every time, in order: a fault may be retried and take effect
     /// again (a fork write-protected the page in between).
     public var installed: [Key: [UInt64]] = [:]
@@ -131,7 +135,7 @@ public struct Linearizer {
                       steps machineSteps: EffectSteps = EffectSteps(),
                       accept: (Model, [Int]) -> Bool) -> Verdict {
         precondition(events.count <= 64, "a batch has at most 64 calls")
-        let loose = Loose(events)
+        let loose = Loose(events, hugeFaults: machineSteps.hugeFaults)
         // Most often the machine's own order explains the batch: one pass,
         // no copies of the model, before any search.  Each loose effect
         // goes where the machine made it: a zap when its CPU cleared the
@@ -216,7 +220,8 @@ public struct Linearizer {
     /// An effect placed apart from the call that had it.
     struct LooseEffect {
         enum Kind {
-            case fault(write: Bool)
+            /// A fault; `huge`: one that maps the whole 2 MiB.
+            case fault(write: Bool, huge: Bool)
             case zap
         }
         var kind: Kind
@@ -225,20 +230,35 @@ public struct Linearizer {
         /// The call it belongs to, in whose interval it falls.
         var owner: Int
 
-        /// Applies the effect; false when it changed nothing.
+        /// Applies the effect; false when it changed nothing (or a huge
+        /// fault is not possible there).
         @discardableResult
         func apply(to model: inout Model) -> Bool {
             switch kind {
-            case .fault(let write): model.fault(mm: mm, addr: addr, write: write)
-            case .zap: model.zap(mm: mm, addr: addr)
+            case .fault(let write, let huge):
+                guard huge, model.presentWord(mm: mm, addr: addr) == nil else {
+                    return model.fault(mm: mm, addr: addr, write: write)
+                }
+                var next = model
+                guard next.fault(mm: mm, addr: addr, write: write),
+                      (try? next.adoptHugePage(mm: mm, start: addr & ~(Linearizer.hugeSize - 1))) != nil
+                else { return false }
+                model = next
+                return true
+            case .zap: return model.zap(mm: mm, addr: addr)
             }
         }
     }
+
+    /// Bytes of a 2 MiB page.
+    static let hugeSize: UInt64 = 1 << 21
 
     /// The loose effects of a batch, and how its madvises spare the pages
     /// zapped on their own.
     struct Loose {
         let events: [HistoryEvent]
+        /// Accesses whose fault mapped a 2 MiB page.
+        let hugeFaults: Set<Int>
         /// Faults of accesses that overlap, in the same mm, a call changing
         /// mappings.
         var faults: [LooseEffect] = []
@@ -262,8 +282,9 @@ public struct Linearizer {
         /// strays, begun before the load ended).
         var strayValues: [Int: Set<UInt64>] = [:]
 
-        init(_ events: [HistoryEvent]) {
+        init(_ events: [HistoryEvent], hugeFaults: Set<Int> = []) {
             self.events = events
+            self.hugeFaults = hugeFaults
             for (i, e) in events.enumerated() {
                 guard let (mm, addr, write) = e.call.access else { continue }
                 var overlapped = false
@@ -279,7 +300,8 @@ public struct Linearizer {
                     zaps.append(LooseEffect(kind: .zap, mm: mm, addr: addr & ~0xfff, owner: k))
                 }
                 if overlapped {
-                    faults.append(LooseEffect(kind: .fault(write: write), mm: mm, addr: addr, owner: i))
+                    faults.append(LooseEffect(kind: .fault(write: write, huge: hugeFaults.contains(i)), mm: mm,
+                                              addr: addr, owner: i))
                 }
                 if write, case .value = e.outcome, events.contains(where: { other in
                     other.call.removes(mm: mm, addr: addr) && !(other.end < e.start || e.end < other.start)
@@ -342,9 +364,18 @@ public struct Linearizer {
             return bits
         }
 
-        /// Applies event `i` (a madvise sparing its zapped pages).
+        /// Applies event `i` (a madvise sparing its zapped pages; an access
+        /// whose fault maps a 2 MiB page adopting it when it faults here).
         func apply(_ i: Int, to model: inout Model, mayFail: Bool,
                    settle: (inout Model) throws(Divergence) -> Void) throws(Divergence) {
+            if hugeFaults.contains(i), let (mm, addr, _) = events[i].call.access,
+               model.presentWord(mm: mm, addr: addr) == nil {
+                try model.apply(events[i].call, outcome: events[i].outcome, mayFailAllocation: mayFail)
+                if model.presentWord(mm: mm, addr: addr) != nil {
+                    try model.adoptHugePage(mm: mm, start: addr & ~(Linearizer.hugeSize - 1))
+                }
+                return
+            }
             if let spared = sparing[i] {
                 try model.applyDontneed(events[i].call, outcome: events[i].outcome,
                                         mayFailAllocation: mayFail, sparing: spared)

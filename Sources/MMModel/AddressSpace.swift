@@ -96,6 +96,9 @@ struct Frame: Hashable, Sendable {
     /// For a private frame: the number of address spaces that map it.
     /// Unused (0) for a shared object's frame: the object holds it.
     var users: Int32
+    /// The 2 MiB compound page the frame is one of (``FrameTable``'s
+    /// group), or 0.
+    var compound: UInt32 = 0
     /// The shared object the frame belongs to, or 0 for a private frame.
     var object: UInt64
 }
@@ -394,13 +397,32 @@ struct SpaceTable: Hashable, Sendable {
 /// again gives a new key, so keys stay unique over the model's life (a
 /// stale TLB entry's frame never aliases a newer one; see
 /// ``Model/presentWord(mm:addr:)``).
+///
+/// Frames of a 2 MiB page the machine mapped at a fault are a *compound*
+/// group: the kernel frees the 512 of them together, when the last is
+/// no longer mapped (a split, a zap of part, a copy-on-write leave the
+/// others allocated).  So a group holds 512 user pages while any of its
+/// frames is live: ``compoundSlack`` counts the dead frames of live
+/// groups.
 struct FrameTable: Hashable, Sendable {
     private var slots: [Frame] = []
     private var generations: [UInt32] = []
     private var free: [UInt32] = []
+    /// Live frames of each group, by group number (0 unused); groups
+    /// with none are free for reuse.
+    private var groupLive: [Int] = [0]
+    private var freeGroups: [UInt32] = []
+
+    /// Frames in a 2 MiB page.
+    static let compoundFrames = 512
 
     /// Live frames.
     private(set) var count = 0
+    /// Groups with a live frame: 2 MiB pages allocated.
+    private(set) var compounds = 0
+    /// Frames of live groups that are no longer live: pages the kernel
+    /// still holds in their 2 MiB page.
+    private(set) var compoundSlack = 0
 
     /// One more than the highest slot a live key can have.
     var capacity: Int { slots.count }
@@ -427,10 +449,40 @@ struct FrameTable: Hashable, Sendable {
     mutating func remove(_ key: UInt64) {
         let i = Self.slot(key)
         precondition(UInt64(generations[i]) == key >> 32, "frame key \(key) is not live")
+        let group = slots[i].compound
+        if group != 0 {
+            groupLive[Int(group)] -= 1
+            if groupLive[Int(group)] == 0 {
+                compoundSlack -= Self.compoundFrames - 1
+                compounds -= 1
+                freeGroups.append(group)
+            } else {
+                compoundSlack += 1
+            }
+        }
         slots[i] = Frame(words: [:], users: 0, object: 0)
         generations[i] &+= 1
         free.append(UInt32(i))
         count -= 1
+    }
+
+    /// Makes the live frames of `keys` (512, none in a group yet) one
+    /// 2 MiB page.
+    mutating func makeCompound(_ keys: [UInt64]) {
+        precondition(keys.count == Self.compoundFrames, "a 2 MiB page has 512 frames")
+        let group: UInt32
+        if let g = freeGroups.popLast() {
+            group = g
+        } else {
+            group = UInt32(groupLive.count)
+            groupLive.append(0)
+        }
+        for key in keys {
+            precondition(self[key].compound == 0, "frame key \(key) is in a 2 MiB page already")
+            self[key].compound = group
+        }
+        groupLive[Int(group)] = keys.count
+        compounds += 1
     }
 
     /// The live frame of `key`.

@@ -591,18 +591,26 @@ extension Model {
 
     /// The machine mapped the 2 MiB at `start` (aligned) of `mm` by one
     /// huge page: a fault there found its pmd empty and populated all 512
-    /// pages at once, zero-filled, each its own frame.  The model cannot
-    /// predict that (only the fault's own page); it adopts it: every page
-    /// of the 2 MiB it has absent becomes present, zero, with a new frame
-    /// (pages it has keep theirs and their data).
+    /// pages at once, zero-filled, each its own frame of one compound
+    /// page.  The model cannot predict that (only the fault's own page);
+    /// it adopts it: every page of the 2 MiB becomes present, zero, with a
+    /// new frame, but the fault's own page, which keeps its frame and its
+    /// data; the 512 frames are one 2 MiB page from then on (the kernel
+    /// frees them together, see ``userPages``).
     ///
-    /// - Returns: the pages adopted.
+    /// Call it right after the access that faulted (in a concurrent
+    /// batch, where the fault is placed).
+    ///
+    /// - Returns: the pages adopted (511).
     /// - Throws: ``Divergence`` unless the 2 MiB lies wholly in one
     ///   private anonymous, accessible mapping of `mm` that MADV_HUGEPAGE
-    ///   may have marked (the only place a kernel may put a huge page).
+    ///   may have marked (the only place a kernel may put a huge page),
+    ///   and the model has at most one page there, of this mm alone (the
+    ///   fault's: the pmd was empty).
     @discardableResult
     public mutating func adoptHugePage(mm: Int32, start: UInt64) throws(Divergence) -> Int {
         let end = start &+ Geometry.hugeSize
+        func at() -> String { "mm \(mm) has a 2 MiB page at 0x\(String(start, radix: 16))" }
         guard start & (Geometry.hugeSize - 1) == 0, end <= Geometry.taskSize else {
             throw Divergence("adoptHugePage: 0x\(String(start, radix: 16)) is not a 2 MiB boundary in user space")
         }
@@ -614,75 +622,29 @@ extension Model {
                 Mapping(start: s.start, end: s.end, prot: s.prot, shared: s.isShared).description
                     + (s.hugeAdvised ? " MADV_HUGEPAGE" : "")
             }
-            throw Divergence("mm \(mm) has a 2 MiB page at 0x\(String(start, radix: 16)), but the model "
-                + "has \(there) there, not one accessible private anonymous mapping given MADV_HUGEPAGE")
+            throw Divergence("\(at()), but the model has \(there) there, not one accessible private "
+                + "anonymous mapping given MADV_HUGEPAGE")
         }
-        var adopted = 0
+        let present = spaces[live: mm].presentPages(start, end)
+        if present.count > 1 || present.contains(where: { frames[spaces[live: mm].pages[$0]!].users != 1 }) {
+            throw Divergence("\(at()), but the model has \(present.count) page(s) there (the pmd was not empty)")
+        }
+        var keys: [UInt64] = []
+        keys.reserveCapacity(FrameTable.compoundFrames)
         var page = start >> Geometry.pageShift
         let last = end >> Geometry.pageShift
         while page < last {
-            if spaces[live: mm].pages[page] == nil {
+            if let key = spaces[live: mm].pages[page] {
+                keys.append(key)
+            } else {
                 let key = newFrame(users: 1, object: 0)
                 spaces[live: mm].pages[page] = key
-                adopted += 1
+                keys.append(key)
             }
             page += 1
         }
-        return adopted
-    }
-
-    /// Whether the 2 MiB at `start` of `mm` lies wholly in one accessible
-    /// private anonymous mapping that MADV_HUGEPAGE may have marked:
-    /// where a fault may map a huge page (see ``adoptHugePage(mm:start:)``).
-    public func mayMapHuge(mm: Int32, start: UInt64) -> Bool {
-        guard start & (Geometry.hugeSize - 1) == 0, let i = spaces.index(of: mm) else { return false }
-        return spaces[at: i].mayMapHuge(start, start &+ Geometry.hugeSize)
-    }
-
-    /// What is left, at the end of a concurrent batch, of a 2 MiB page
-    /// the machine mapped at `start` during it: the fault populated all
-    /// 512 pages at the moment it ran, and the batch's later calls may
-    /// have split it and taken some away (MADV_DONTNEED, munmap, an mmap
-    /// over part) or shared it with a child (fork).  The model, which
-    /// placed only the fault's own page, adopts the rest from the
-    /// machine: in each of `mms` (the faulting mm and the children its
-    /// forks made in the batch), each page of the 2 MiB it has absent
-    /// that lies in private anonymous memory and that the machine has
-    /// holding zero (`machine(mm, address)`: the page's identity, as
-    /// ``PTEInfo``'s pfn, and first word, or nil when it has none)
-    /// becomes present, zero; pages of one identity share one frame.
-    ///
-    /// Weaker than ``adoptHugePage(mm:start:)``: which pages are left is
-    /// the machine's word.  The engine calls it only for the 2 MiB of an
-    /// access of a batch in which a huge fault happened.
-    ///
-    /// - Returns: the pages adopted.
-    @discardableResult
-    public mutating func adoptHugeRemnants(start: UInt64, mms: [Int32],
-                                           machine: (Int32, UInt64) -> (identity: UInt64, word0: UInt64)?) -> Int {
-        guard start & (Geometry.hugeSize - 1) == 0 else { return 0 }
-        var keys: [UInt64: UInt64] = [:]
-        var adopted = 0
-        let first = start >> Geometry.pageShift
-        for mm in mms where spaces.contains(mm) {
-            for page in first ..< first + (Geometry.hugeSize >> Geometry.pageShift) {
-                let addr = page << Geometry.pageShift
-                guard spaces[live: mm].pages[page] == nil,
-                      let segment = spaces[live: mm].segment(containing: addr), !segment.isShared,
-                      let there = machine(mm, addr), there.word0 == 0 else { continue }
-                let key: UInt64
-                if let shared = keys[there.identity] {
-                    key = shared
-                    frames[key].users += 1
-                } else {
-                    key = newFrame(users: 1, object: 0)
-                    keys[there.identity] = key
-                }
-                spaces[live: mm].pages[page] = key
-                adopted += 1
-            }
-        }
-        return adopted
+        frames.makeCompound(keys)
+        return FrameTable.compoundFrames - present.count
     }
 }
 

@@ -117,8 +117,13 @@ public struct Model: Hashable, Sendable {
     }
 
     /// User frames the machine must hold: private pages (pages shared
-    /// copy-on-write counted once) plus pages of shared objects.
-    public var userPages: Int { frames.count }
+    /// copy-on-write counted once) plus pages of shared objects, plus the
+    /// pages of 2 MiB pages no longer mapped while another page of their
+    /// 2 MiB is (the kernel frees a huge page whole).
+    public var userPages: Int { frames.count + frames.compoundSlack }
+
+    /// 2 MiB pages the machine must hold: those with a page still mapped.
+    public var hugePages: Int { frames.compounds }
 
     /// One more than the highest ``FrameKey/slot`` of a frame the model
     /// holds now.
@@ -312,6 +317,7 @@ extension Model {
         var h = Hasher()
         var frameNames: [UInt64: Int] = [:]
         var objectNames: [UInt64: Int] = [:]
+        var groupNames: [UInt64: Int] = [:]
         func name(_ key: UInt64, _ names: inout [UInt64: Int]) -> Int {
             if let n = names[key] { return n }
             names[key] = names.count
@@ -334,6 +340,7 @@ extension Model {
                 h.combine(page)
                 h.combine(name(key, &frameNames))
                 h.combine(frames[key].words)
+                h.combine(frames[key].compound == 0 ? -1 : name(UInt64(frames[key].compound), &groupNames))
             }
         }
         // Pages of shared objects that no address space has present.
@@ -347,6 +354,8 @@ extension Model {
             }
         }
         h.combine(frames.count)
+        h.combine(frames.compounds)
+        h.combine(frames.compoundSlack)
         h.combine(usedIDs)
         h.combine(pagesMayBeInSwap)
         return h.finalize()

@@ -6,7 +6,7 @@ let huge: UInt64 = 1 << 21
 
 /// MADV_HUGEPAGE and MADV_NOHUGEPAGE, and adopting the 2 MiB pages the
 /// machine maps (transparent huge pages).
-@Suite struct HugePageTests {
+@Suite struct HugeModelTests {
     /// A 2 MiB-aligned base, at a pud boundary.
     let base: UInt64 = 0x4000_0000
 
@@ -99,10 +99,47 @@ let huge: UInt64 = 1 << 21
         // Every page is present now: loads read zero, the store's word stays.
         try d.load(a, base + 0x3008, 0x77)
         try d.load(a, base + huge - page, 0)
-        // A second adoption finds nothing absent.
-        #expect(try d.model.adoptHugePage(mm: a, start: base) == 0)
+        #expect(d.model.hugePages == 1)
+        // A second huge page there cannot be: its pmd is not empty.
+        var copy = d.model
+        #expect(throws: Divergence.self) { try copy.adoptHugePage(mm: a, start: base) }
         // Nothing adopted in the other 2 MiB.
         #expect(d.state(a).pages[base + huge] == nil)
+        // A page there before the fault means the pmd was not empty.
+        try d.store(a, base + huge, 1)
+        try d.store(a, base + huge + page, 2)
+        copy = d.model
+        #expect(throws: Divergence.self) { try copy.adoptHugePage(mm: a, start: base + huge) }
+    }
+
+    /// The kernel frees a 2 MiB page whole, when no page of it is mapped
+    /// any more: until then its dropped pages are user pages still.
+    @Test func aHugePageIsFreedWhole() throws {
+        var d = Driver()
+        let a = try d.newMM()
+        try d.map(a, base, pages: 512)
+        try d.run(.madvise(cpu: 0, mm: a, addr: base, length: huge, advice: MADV_HUGEPAGE), .ok)
+        try d.store(a, base, 1)
+        try d.model.adoptHugePage(mm: a, start: base)
+        try d.run(.madvise(cpu: 0, mm: a, addr: base + page, length: 100 * page, advice: MADV_DONTNEED), .ok)
+        #expect(d.state(a).anonRSS == 412)
+        #expect(d.model.userPages == 512 && d.model.hugePages == 1)
+        // A fork, then a copy-on-write: the copy is a page of its own.
+        let b = try d.fork(a)
+        try d.store(b, base, 2)
+        #expect(d.model.userPages == 513)
+        try d.run(.exit(cpu: 0, mm: b), .ok)
+        #expect(d.model.userPages == 512)
+        // Refaulted pages are 4 KiB pages of their own.
+        try d.store(a, base + page, 3)
+        #expect(d.model.userPages == 513 && d.model.hugePages == 1)
+        try d.run(.munmap(cpu: 0, mm: a, addr: base + 101 * page, length: huge - 101 * page), .ok)
+        #expect(d.model.userPages == 513 && d.model.hugePages == 1)
+        // The last page of the 2 MiB page goes: all 512 go.
+        try d.run(.madvise(cpu: 0, mm: a, addr: base, length: page, advice: MADV_DONTNEED), .ok)
+        #expect(d.model.userPages == 1 && d.model.hugePages == 0)
+        try d.run(.exit(cpu: 0, mm: a), .ok)
+        #expect(d.model.userPages == 0)
     }
 
     /// After the adoption the pages are ordinary: fork shares them, a
