@@ -260,7 +260,7 @@ public struct Linearizer {
         /// Accesses whose fault mapped a 2 MiB page.
         let hugeFaults: Set<Int>
         /// Faults of accesses that overlap, in the same mm, a call changing
-        /// mappings.
+        /// mappings, and of accesses that mapped a 2 MiB page.
         var faults: [LooseEffect] = []
         /// Zaps of the pages such accesses touch in an overlapping
         /// MADV_DONTNEED's range, one per page and madvise (at most 64).
@@ -299,7 +299,10 @@ public struct Linearizer {
                           sparing[k, default: []].insert(addr >> 12).inserted else { continue }
                     zaps.append(LooseEffect(kind: .zap, mm: mm, addr: addr & ~0xfff, owner: k))
                 }
-                if overlapped {
+                // A fault that mapped a 2 MiB page is placed on its own
+                // too: another access may use the page it populated
+                // before this one completes.
+                if overlapped || hugeFaults.contains(i) {
                     faults.append(LooseEffect(kind: .fault(write: write, huge: hugeFaults.contains(i)), mm: mm,
                                               addr: addr, owner: i))
                 }

@@ -166,6 +166,9 @@ import Testing
              .store(cpu: 1, slot: 0, addr: b + 10 * p, value: 9)],
             [.fork(cpu: 0, slot: 0), .store(cpu: 1, slot: 0, addr: b + 0x3000, value: 10),
              .load(cpu: 2, slot: 0, addr: b + 0x5000)],
+            // The load's fault maps the 2 MiB; the store writes it before
+            // the load reads.
+            [.load(cpu: 0, slot: 0, addr: b + 0x1db000), .store(cpu: 1, slot: 0, addr: b + 0x1db000, value: 1)],
             [.munmap(cpu: 0, slot: 0, addr: b + h - 2 * p, length: 4 * p),
              .store(cpu: 1, slot: 0, addr: b + h - p, value: 11), .load(cpu: 2, slot: 0, addr: b + 0x6000)],
         ]
