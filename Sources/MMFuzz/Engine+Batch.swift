@@ -60,10 +60,10 @@ extension CaseRunner {
                          index: index)
     }
 
-    /// Where each op's CPU changed ptes while the op ran; and which
-    /// accesses mapped a 2 MiB page (their CPU installed other pages of
-    /// the access's 2 MiB at once: the machine logs a huge pmd mapped as
-    /// its 512 pages).
+    /// Where each op's CPU changed ptes while the op ran; which accesses
+    /// mapped a 2 MiB page (their CPU installed other pages of the
+    /// access's 2 MiB at once: the machine logs a huge pmd mapped as its
+    /// 512 pages); and which stores copied their page.
     static func effectSteps(_ run: ConcurrentRun, ops: [ConcurrentOp]) -> EffectSteps {
         var steps = EffectSteps(complete: run.pteEventsComplete)
         guard !run.pteEvents.isEmpty else { return steps }
@@ -78,9 +78,14 @@ extension CaseRunner {
             case .cleared: steps.cleared[key] = e.step
             case .installed, .changed: steps.installed[key, default: []].append(e.step)
             }
-            if e.change == .installed, e.mm == ops[i].mm, let addr = ops[i].request.accessAddress,
-               e.addr & ~(Self.hugeSize - 1) == addr & ~(Self.hugeSize - 1), e.addr & ~0xfff != addr & ~0xfff {
+            guard e.mm == ops[i].mm, let addr = ops[i].request.accessAddress else { continue }
+            if e.change == .installed, e.addr & ~(Self.hugeSize - 1) == addr & ~(Self.hugeSize - 1),
+               e.addr & ~0xfff != addr & ~0xfff {
                 steps.hugeFaults.insert(i)
+            }
+            if e.change == .cleared, e.addr & ~0xfff == addr & ~0xfff, case .store = ops[i].request {
+                // A store's own CPU takes its pte away only to copy the page.
+                steps.copies.insert(i)
             }
         }
         return steps

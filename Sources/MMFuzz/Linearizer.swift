@@ -48,9 +48,16 @@ public struct EffectSteps: Sendable {
 
     public var cleared: [Key: UInt64] = [:]
     /// The accesses (by event) whose fault mapped a whole 2 MiB page: the
-    /// model adopts the 2 MiB where it places their fault.  Not a hint:
-    /// the model cannot know it otherwise.
+    /// model adopts the 2 MiB where it places their fault (where its pmd
+    /// may still be empty: a retried fault maps 4 KiB).  Not a hint: the
+    /// model cannot know it otherwise.
     public var hugeFaults: Set<Int> = []
+    /// The stores (by event) whose fault copied their page.  Two
+    /// copy-on-write faults on one page may both see the other's mapping
+    /// and copy; for a page of a 2 MiB page that is visible (the 2 MiB
+    /// page keeps the old frame allocated), so the model copies too
+    /// where it would have reused the page.
+    public var copies: Set<Int> = []
     /// Every time, in order: a fault may be retried and take effect
     /// again (a fork write-protected the page in between).
     public var installed: [Key: [UInt64]] = [:]
@@ -135,7 +142,7 @@ public struct Linearizer {
                       steps machineSteps: EffectSteps = EffectSteps(),
                       accept: (Model, [Int]) -> Bool) -> Verdict {
         precondition(events.count <= 64, "a batch has at most 64 calls")
-        let loose = Loose(events, hugeFaults: machineSteps.hugeFaults)
+        let loose = Loose(events, hugeFaults: machineSteps.hugeFaults, copies: machineSteps.copies)
         // Most often the machine's own order explains the batch: one pass,
         // no copies of the model, before any search.  Each loose effect
         // goes where the machine made it: a zap when its CPU cleared the
@@ -220,8 +227,9 @@ public struct Linearizer {
     /// An effect placed apart from the call that had it.
     struct LooseEffect {
         enum Kind {
-            /// A fault; `huge`: one that maps the whole 2 MiB.
-            case fault(write: Bool, huge: Bool)
+            /// A fault; `huge`: one that maps the whole 2 MiB; `copies`:
+            /// a write fault that copied its page.
+            case fault(write: Bool, huge: Bool, copies: Bool)
             case zap
         }
         var kind: Kind
@@ -235,16 +243,13 @@ public struct Linearizer {
         @discardableResult
         func apply(to model: inout Model) -> Bool {
             switch kind {
-            case .fault(let write, let huge):
-                guard huge, model.presentWord(mm: mm, addr: addr) == nil else {
-                    return model.fault(mm: mm, addr: addr, write: write)
+            case .fault(let write, let huge, let copies):
+                let absent = model.presentWord(mm: mm, addr: addr) == nil
+                if model.fault(mm: mm, addr: addr, write: write) {
+                    if absent, huge { model.adoptHugePageIfEmpty(mm: mm, addr: addr) }
+                    return true
                 }
-                var next = model
-                guard next.fault(mm: mm, addr: addr, write: write),
-                      (try? next.adoptHugePage(mm: mm, start: addr & ~(Linearizer.hugeSize - 1))) != nil
-                else { return false }
-                model = next
-                return true
+                return !absent && copies && model.copyExclusivePage(mm: mm, addr: addr)
             case .zap: return model.zap(mm: mm, addr: addr)
             }
         }
@@ -257,8 +262,10 @@ public struct Linearizer {
     /// zapped on their own.
     struct Loose {
         let events: [HistoryEvent]
-        /// Accesses whose fault mapped a 2 MiB page.
+        /// Accesses whose fault mapped a 2 MiB page, and stores that
+        /// copied their page (``EffectSteps``).
         let hugeFaults: Set<Int>
+        let copies: Set<Int>
         /// Faults of accesses that overlap, in the same mm, a call changing
         /// mappings, and of accesses that mapped a 2 MiB page.
         var faults: [LooseEffect] = []
@@ -282,9 +289,10 @@ public struct Linearizer {
         /// strays, begun before the load ended).
         var strayValues: [Int: Set<UInt64>] = [:]
 
-        init(_ events: [HistoryEvent], hugeFaults: Set<Int> = []) {
+        init(_ events: [HistoryEvent], hugeFaults: Set<Int> = [], copies: Set<Int> = []) {
             self.events = events
             self.hugeFaults = hugeFaults
+            self.copies = copies
             for (i, e) in events.enumerated() {
                 guard let (mm, addr, write) = e.call.access else { continue }
                 var overlapped = false
@@ -303,8 +311,9 @@ public struct Linearizer {
                 // too: another access may use the page it populated
                 // before this one completes.
                 if overlapped || hugeFaults.contains(i) {
-                    faults.append(LooseEffect(kind: .fault(write: write, huge: hugeFaults.contains(i)), mm: mm,
-                                              addr: addr, owner: i))
+                    faults.append(LooseEffect(kind: .fault(write: write, huge: hugeFaults.contains(i),
+                                                           copies: copies.contains(i)),
+                                              mm: mm, addr: addr, owner: i))
                 }
                 if write, case .value = e.outcome, events.contains(where: { other in
                     other.call.removes(mm: mm, addr: addr) && !(other.end < e.start || e.end < other.start)
@@ -371,11 +380,14 @@ public struct Linearizer {
         /// whose fault maps a 2 MiB page adopting it when it faults here).
         func apply(_ i: Int, to model: inout Model, mayFail: Bool,
                    settle: (inout Model) throws(Divergence) -> Void) throws(Divergence) {
-            if hugeFaults.contains(i), let (mm, addr, _) = events[i].call.access,
-               model.presentWord(mm: mm, addr: addr) == nil {
+            if hugeFaults.contains(i) || copies.contains(i), let (mm, addr, _) = events[i].call.access {
+                let before = model.presentWord(mm: mm, addr: addr)?.frame
                 try model.apply(events[i].call, outcome: events[i].outcome, mayFailAllocation: mayFail)
-                if model.presentWord(mm: mm, addr: addr) != nil {
-                    try model.adoptHugePage(mm: mm, start: addr & ~(Linearizer.hugeSize - 1))
+                guard let after = model.presentWord(mm: mm, addr: addr)?.frame else { return }
+                if before == nil, hugeFaults.contains(i) {
+                    model.adoptHugePageIfEmpty(mm: mm, addr: addr)
+                } else if before == after, copies.contains(i) {
+                    model.copyExclusivePage(mm: mm, addr: addr)
                 }
                 return
             }

@@ -646,6 +646,41 @@ extension Model {
         frames.makeCompound(keys)
         return FrameTable.compoundFrames - present.count
     }
+
+    /// ``adoptHugePage(mm:start:)`` for the 2 MiB around `addr` if a fault
+    /// at `addr`, just made, may have mapped it whole (the 2 MiB is
+    /// eligible and the model had no other page there); else nothing: the
+    /// fault mapped 4 KiB.  For the concurrent regime, where a fault the
+    /// machine made huge may be placed again after a zap, as a retry.
+    ///
+    /// - Returns: whether it adopted.
+    @discardableResult
+    public mutating func adoptHugePageIfEmpty(mm: Int32, addr: UInt64) -> Bool {
+        (try? adoptHugePage(mm: mm, start: addr & ~(Geometry.hugeSize - 1))) != nil
+    }
+
+    /// The machine copied the page at `addr` of `mm` on a write although
+    /// `mm` alone maps it: a copy-on-write fault that raced another mm's
+    /// on the same page (each saw the other's mapping, and both copied).
+    /// Only a page of a 2 MiB page is changed: the kernel frees a page of
+    /// its own at once, which is the same as reusing it for everything
+    /// the model predicts, but a 2 MiB page keeps the old frame
+    /// allocated.  The page gets a new frame with its data; the old one is
+    /// released.
+    ///
+    /// - Returns: false when there is no such page (nothing done).
+    @discardableResult
+    public mutating func copyExclusivePage(mm: Int32, addr: UInt64) -> Bool {
+        let page = addr >> Geometry.pageShift
+        guard spaces.contains(mm), let key = spaces[live: mm].pages[page], frames[key].object == 0,
+              frames[key].users == 1, frames[key].compound != 0 else { return false }
+        let words = frames[key].words
+        release(key)
+        let copy = newFrame(users: 1, object: 0)
+        frames[copy].words = words
+        spaces[live: mm].pages[page] = copy
+        return true
+    }
 }
 
 // MARK: mprotect's failures

@@ -226,6 +226,38 @@ let huge: UInt64 = 1 << 21
         #expect(throws: Divergence.self) { try copy.adoptHugePage(mm: 99, start: base) }
     }
 
+    /// The concurrent regime's adoptions: a fault the machine made huge,
+    /// placed again after a zap, maps 4 KiB; a copy-on-write that raced
+    /// another's copies a page of a 2 MiB page even if exclusive.
+    @Test func adoptIfEmptyAndCopyExclusivePage() throws {
+        var d = Driver()
+        let a = try d.newMM()
+        try d.map(a, base, pages: 512)
+        try d.run(.madvise(cpu: 0, mm: a, addr: base, length: huge, advice: MADV_HUGEPAGE), .ok)
+        try d.store(a, base + 0x2000, 4)
+        let adopted = d.model.adoptHugePageIfEmpty(mm: a, addr: base + 0x2000)
+        #expect(adopted)
+        try d.run(.madvise(cpu: 0, mm: a, addr: base + 0x2000, length: page, advice: MADV_DONTNEED), .ok)
+        try d.store(a, base + 0x2000, 5)
+        let again = d.model.adoptHugePageIfEmpty(mm: a, addr: base + 0x2000)
+        #expect(!again)
+        #expect(d.model.userPages == 513 && d.state(a).anonRSS == 512)
+        // A page of its own is not changed; a page of the 2 MiB page is.
+        let own = d.model.copyExclusivePage(mm: a, addr: base + 0x2000)
+        #expect(!own)
+        let old = d.state(a).pages[base + 0x3000]!.frame
+        try d.store(a, base + 0x3008, 6)
+        let copied = d.model.copyExclusivePage(mm: a, addr: base + 0x3000)
+        #expect(copied)
+        #expect(d.state(a).pages[base + 0x3000]!.frame != old)
+        try d.load(a, base + 0x3008, 6)
+        #expect(d.model.userPages == 514 && d.state(a).anonRSS == 512)
+        // Shared with a child: that is an ordinary copy-on-write's to do.
+        let b = try d.fork(a)
+        let shared = d.model.copyExclusivePage(mm: b, addr: base + 0x4000)
+        #expect(!shared)
+    }
+
     /// Where MADV_HUGEPAGE was given is part of the state: two models that
     /// differ only there are different states.
     @Test func theAdviceIsPartOfTheState() throws {
