@@ -617,6 +617,23 @@ int mmsim_test_corrupt_huge(struct mmsim *m, int mm_id, uint64_t addr,
 	case MMSIM_TEST_HUGE_COUNT:
 		sim_stat_inc(thp_now);
 		break;
+	case MMSIM_TEST_HUGE_SPLIT_NO_FLUSH: {
+		spinlock_t *ptl = pmd_lock(mm, pmd);
+		struct page *table = pgtable_trans_huge_withdraw(mm, pmd);
+		pte_t *pte = page_address(table);
+		unsigned long i;
+
+		for (i = 0; i < HPAGE_PMD_NR; i++) {
+			pte[i] = pmd_subpage_pte(*pmd, i);
+			head[i]._mapcount++;
+		}
+		head->_count += HPAGE_PMD_NR - 1;
+		head->compound_mapcount--;
+		mm->nr_ptes++;
+		pmd_populate(mm, pmd, table);
+		spin_unlock(ptl);
+		break;
+	}
 	default:
 		err = -EINVAL;
 	}

@@ -222,6 +222,17 @@ import Testing
         }, "\(m.violations)")
     }
 
+    /// A huge pmd turned into a pte table while a CPU still caches its
+    /// 2 MiB translation: the page size changed under it.
+    @Test func splitWithoutInvalidateAndFlush() throws {
+        let m = try makeMachine()
+        let mm = try Self.hugeMM(m)
+        #expect(corrupt(m, mm, MMSIM_TEST_HUGE_SPLIT_NO_FLUSH) == 0)
+        #expect(m.violations.contains {
+            $0.kind == .incoherent && $0.message.contains("caches its 2 MiB translation (pmd not invalidated)")
+        }, "\(m.violations)")
+    }
+
     /// A 2 MiB entry that grants more than the pmd: coherence.
     @Test func hugeWriteProtectWithoutFlush() throws {
         let m = try makeMachine()

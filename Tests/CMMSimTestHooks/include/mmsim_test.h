@@ -180,6 +180,8 @@ enum mmsim_test_huge_corruption {
 	MMSIM_TEST_HUGE_MAPCOUNT,
 	/* thp_now counts one compound page more */
 	MMSIM_TEST_HUGE_COUNT,
+	/* the huge pmd split, its pte table linked without a flush */
+	MMSIM_TEST_HUGE_SPLIT_NO_FLUSH,
 };
 
 /* Return: 0, or -ENOENT when @addr is not mapped as the case needs */
