@@ -301,6 +301,8 @@ void sim_pmd_changed(struct mm_struct *mm, unsigned long addr);
 /* ... and of every write of a huge pmd */
 void sim_huge_pmd_changed(struct mm_struct *mm, unsigned long addr,
 			  u64 old, u64 new);
+/* ... and of a pmd that mapped 2 MiB (@old) now linking a pte table */
+void sim_pmd_size_changed(struct mm_struct *mm, u64 old, const char *func);
 /* The lock that guards the pmd entry @pmd, and its check */
 void check_pmd_lock(struct mm_struct *mm, pmd_t *pmd, const char *func);
 
@@ -347,10 +349,15 @@ static inline void ptep_set_wrprotect(struct mm_struct *mm,
 static inline void pmd_populate(struct mm_struct *mm, pmd_t *pmd,
 				struct page *pte)
 {
+	u64 old;
+
 	check_pmd_lock(mm, pmd, __func__);
+	old = READ_ONCE(pmd->pmd);
 	/* the table, zeroed and its lock set up, before it is linked */
 	smp_store_release(&pmd->pmd, ((u64)page_to_pfn(pte) << PAGE_SHIFT) |
 			  _PAGE_TABLE);
+	if (old & _PAGE_PSE)
+		sim_pmd_size_changed(mm, old, __func__);
 }
 
 static inline void pud_populate(struct mm_struct *mm, pud_t *pud,
