@@ -192,6 +192,19 @@ static inline unsigned long pgd_pfn(pgd_t pgd)
 #define pmd_page(pmd)	pfn_to_page(pmd_pfn(pmd))
 
 /*
+ * A pmd entry read once without its lock, by a walker that other CPUs
+ * may race (MADV_DONTNEED and faults hold mmap_sem only for reading): a
+ * huge pmd may be zapped or split between two reads.  What the walker
+ * decides is decided on this one value; only a pte table, once linked,
+ * stays where it is under mmap_sem.
+ */
+static inline pmd_t pmdp_get_lockless(pmd_t *pmdp)
+{
+	/* acquire: pairs with the release of pmd_populate() */
+	return __pmd(smp_load_acquire(&pmdp->pmd));
+}
+
+/*
  * A huge pmd: the page-size bit makes the entry a leaf that maps 2 MiB.
  * It stays set while the entry is invalidated for a split, PROT_NONE or
  * gathered, so that no walker of the kernel takes it for a pte table.
