@@ -205,17 +205,7 @@ import Testing
                     let r = Self.run(ops, variant: variant)
                     faults += r.stats.thpFaults
                     let what: Comment = "batch \(k) seed \(seed) prefault \(prefault): \(String(describing: r.failure))"
-                    if k == 0, prefault, variant.gather == .inplace {
-                        // The C kernel's bug, reported: a store that meets
-                        // a huge pmd two in-place MADV_DONTNEEDs are
-                        // zapping makes no progress.
-                        withKnownIssue("store vs two in-place DONTNEEDs of a huge pmd: no progress",
-                                       isIntermittent: true) {
-                            #expect(r.failure == nil, what)
-                        }
-                    } else {
-                        #expect(r.failure == nil, what)
-                    }
+                    #expect(r.failure == nil, what)
                 }
             }
         }
