@@ -57,7 +57,7 @@ public struct GeneratorSettings: Hashable, Sendable {
 /// - On variants where fork shares pte tables, forks three times as often
 ///   and a quarter of the mmaps map a whole 2 MiB pte table privately, so
 ///   that tables are shared, and then unshared by the next change.
-/// - Transparent huge pages: a third of the cases have one or two *huge
+/// - Transparent huge pages: one case in eight has one or two *huge
 ///   areas*, 2 MiB-aligned, of 2 to 8 MiB, which mmaps map privately and
 ///   give MADV_HUGEPAGE (sometimes with an allocation failure injected at
 ///   the fault that follows: the fallback to 4 KiB) before loads and
@@ -65,7 +65,7 @@ public struct GeneratorSettings: Hashable, Sendable {
 ///   MADV_DONTNEEDs and mmaps over aim at their edges (ranges starting or
 ///   ending inside a 2 MiB, one whole 2 MiB, all of it), forks are
 ///   followed by writes to them, some madvises are MADV_HUGEPAGE or
-///   MADV_NOHUGEPAGE, and a third of the batches race on one 2 MiB (two
+///   MADV_NOHUGEPAGE, and a third of its batches race on one 2 MiB (two
 ///   MADV_DONTNEEDs of it and a fault; a partial MADV_DONTNEED, munmap or
 ///   mprotect beside accesses; a fork beside writes).
 public struct CaseGenerator {
@@ -260,7 +260,10 @@ public struct CaseGenerator {
             for _ in 0 ..< n {
                 arenas.append(newArena())
             }
-            thp = rng.chance(1, in: 3)
+            // Not more: a case's machine is fresh, and each 2 MiB page
+            // it maps is host memory touched for the first time (a huge
+            // case costs the machine about eight plain ones).
+            thp = rng.chance(1, in: 8)
             if thp {
                 for _ in 0 ..< rng.int(1 ... 2) {
                     hugeAreas.append(newHugeArea())

@@ -20,7 +20,7 @@ import MMSim
 /// copy-on-write page with a reader, a store against a zap, two zaps of
 /// one range with a fault, a fault against munmap or mprotect.
 ///
-/// A quarter of the race cases are about one 2 MiB page instead
+/// One race case in eight is about one 2 MiB page instead
 /// (``generateHuge(seed:variant:rng:)``): on a machine with room for
 /// 2 MiB pages, the set-up maps one or two whole 2 MiB privately and gives
 /// them MADV_HUGEPAGE, faults the target's 2 MiB in (as one huge page)
@@ -49,7 +49,7 @@ public struct RaceGenerator {
     /// schedule; see ``schedule(_:try:steps:)`` for the others).
     public func generate(seed: UInt64, variant: Variant) -> FuzzCase {
         var rng = Xoshiro256(seed: seed)
-        if rng.chance(1, in: 4) { return generateHuge(seed: seed, variant: variant, rng: &rng) }
+        if rng.chance(1, in: 8) { return generateHuge(seed: seed, variant: variant, rng: &rng) }
         let cpus = max(1, settings.cpus)
         let config = CaseConfig(cpus: cpus, frames: Self.frames)
         let page = Machine.pageSize
