@@ -80,8 +80,8 @@ extension CaseRunner {
             }
             guard e.mm == ops[i].mm, let addr = ops[i].request.accessAddress else { continue }
             if e.change == .installed, e.addr & ~(Self.hugeSize - 1) == addr & ~(Self.hugeSize - 1),
-               e.addr & ~0xfff != addr & ~0xfff {
-                steps.hugeFaults.insert(i)
+               e.addr & ~0xfff != addr & ~0xfff, steps.hugeFaults[i]?.last != e.step {
+                steps.hugeFaults[i, default: []].append(e.step)
             }
             if e.change == .cleared, e.addr & ~0xfff == addr & ~0xfff, case .store = ops[i].request {
                 // A store's own CPU takes its pte away only to copy the page.
@@ -150,7 +150,7 @@ extension CaseRunner {
         let history = events.map(\.description).joined(separator: "; ")
         switch verdict {
         case .linearizable:
-            _outcomes.adoptedHugePages += UInt64(steps.hugeFaults.count)
+            _outcomes.adoptedHugePages += UInt64(steps.hugeFaults.values.reduce(0) { $0 + $1.count })
             return nil
         case .notLinearizable(let deepest, let refusal):
             (_model, _live, users) = before

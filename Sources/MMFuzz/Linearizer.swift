@@ -47,11 +47,12 @@ public struct EffectSteps: Sendable {
     }
 
     public var cleared: [Key: UInt64] = [:]
-    /// The accesses (by event) whose fault mapped a whole 2 MiB page: the
-    /// model adopts the 2 MiB where it places their fault (where its pmd
-    /// may still be empty: a retried fault maps 4 KiB).  Not a hint: the
-    /// model cannot know it otherwise.
-    public var hugeFaults: Set<Int> = []
+    /// The accesses (by event) whose fault mapped a whole 2 MiB page, and
+    /// at which steps (a fault retried after a zap of the whole 2 MiB may
+    /// map it again; one retried after a split maps 4 KiB).  Each is an
+    /// effect of its own, placed exactly once (``Model/adoptHugePage(mm:start:)``
+    /// where it goes).  Not a hint: the model cannot know it otherwise.
+    public var hugeFaults: [Int: [UInt64]] = [:]
     /// The stores (by event) whose fault copied their page.  Two
     /// copy-on-write faults on one page may both see the other's mapping
     /// and copy; for a page of a 2 MiB page that is visible (the 2 MiB
@@ -162,7 +163,9 @@ public struct Linearizer {
             }
         }
         for z in loose.zaps {
-            if let t = machineSteps.cleared[EffectSteps.Key(event: z.owner, mm: z.mm, page: z.addr)] {
+            if case .hugeFault(_, let t) = z.kind {
+                callsAndFaults.append((t, events[z.owner].end, z.owner, z))
+            } else if let t = machineSteps.cleared[EffectSteps.Key(event: z.owner, mm: z.mm, page: z.addr)] {
                 callsAndFaults.append((t, events[z.owner].end, z.owner, z))
             }
         }
@@ -211,7 +214,11 @@ public struct Linearizer {
         return withoutActuallyEscaping(accept) { accept in withoutActuallyEscaping(settle) { settle in
             var search = Search(events: events, loose: loose, mayFail: mayFailAllocation, budget: budget,
                                 settle: settle, accept: accept)
-            search.earlyZaps = loose.zaps.map { present($0.mm, $0.addr) }
+            // A huge fault first: it came before what split or zapped it.
+            search.earlyZaps = loose.zaps.map {
+                if case .hugeFault = $0.kind { return true }
+                return present($0.mm, $0.addr)
+            }
             search.earlyFaults = loose.faults.map { present($0.mm, $0.addr & ~0xfff) }
             if let (m, order) = search.explore(model, placed: 0, zapped: 0, witnessed: 0, order: []) {
                 return .linearizable(m, order)
@@ -227,10 +234,12 @@ public struct Linearizer {
     /// An effect placed apart from the call that had it.
     struct LooseEffect {
         enum Kind {
-            /// A fault; `huge`: one that maps the whole 2 MiB; `copies`:
-            /// a write fault that copied its page.
-            case fault(write: Bool, huge: Bool, copies: Bool)
+            /// A fault; `copies`: a write fault that copied its page.
+            case fault(write: Bool, copies: Bool)
             case zap
+            /// A fault that mapped the whole 2 MiB, at `step` in the
+            /// machine: placed exactly once, as a zap is.
+            case hugeFault(write: Bool, step: UInt64)
         }
         var kind: Kind
         var mm: Int32
@@ -243,14 +252,19 @@ public struct Linearizer {
         @discardableResult
         func apply(to model: inout Model) -> Bool {
             switch kind {
-            case .fault(let write, let huge, let copies):
-                let absent = model.presentWord(mm: mm, addr: addr) == nil
-                if model.fault(mm: mm, addr: addr, write: write) {
-                    if absent, huge { model.adoptHugePageIfEmpty(mm: mm, addr: addr) }
-                    return true
-                }
-                return !absent && copies && model.copyExclusivePage(mm: mm, addr: addr)
+            case .fault(let write, let copies):
+                if model.fault(mm: mm, addr: addr, write: write) { return true }
+                return copies && model.copyExclusivePage(mm: mm, addr: addr)
             case .zap: return model.zap(mm: mm, addr: addr)
+            case .hugeFault(let write, _):
+                // Only where the model's 2 MiB may still have an empty pmd.
+                guard model.presentWord(mm: mm, addr: addr) == nil else { return false }
+                var next = model
+                guard next.fault(mm: mm, addr: addr, write: write),
+                      (try? next.adoptHugePage(mm: mm, start: addr & ~(Linearizer.hugeSize - 1))) != nil
+                else { return false }
+                model = next
+                return true
             }
         }
     }
@@ -262,9 +276,7 @@ public struct Linearizer {
     /// zapped on their own.
     struct Loose {
         let events: [HistoryEvent]
-        /// Accesses whose fault mapped a 2 MiB page, and stores that
-        /// copied their page (``EffectSteps``).
-        let hugeFaults: Set<Int>
+        /// Stores that copied their page (``EffectSteps/copies``).
         let copies: Set<Int>
         /// Faults of accesses that overlap, in the same mm, a call changing
         /// mappings, and of accesses that mapped a 2 MiB page.
@@ -289,9 +301,8 @@ public struct Linearizer {
         /// strays, begun before the load ended).
         var strayValues: [Int: Set<UInt64>] = [:]
 
-        init(_ events: [HistoryEvent], hugeFaults: Set<Int> = [], copies: Set<Int> = []) {
+        init(_ events: [HistoryEvent], hugeFaults: [Int: [UInt64]] = [:], copies: Set<Int> = []) {
             self.events = events
-            self.hugeFaults = hugeFaults
             self.copies = copies
             for (i, e) in events.enumerated() {
                 guard let (mm, addr, write) = e.call.access else { continue }
@@ -307,13 +318,16 @@ public struct Linearizer {
                           sparing[k, default: []].insert(addr >> 12).inserted else { continue }
                     zaps.append(LooseEffect(kind: .zap, mm: mm, addr: addr & ~0xfff, owner: k))
                 }
-                // A fault that mapped a 2 MiB page is placed on its own
-                // too: another access may use the page it populated
-                // before this one completes.
-                if overlapped || hugeFaults.contains(i) {
-                    faults.append(LooseEffect(kind: .fault(write: write, huge: hugeFaults.contains(i),
-                                                           copies: copies.contains(i)),
+                if overlapped {
+                    faults.append(LooseEffect(kind: .fault(write: write, copies: copies.contains(i)),
                                               mm: mm, addr: addr, owner: i))
+                }
+                // A fault that mapped a 2 MiB page is placed on its own,
+                // once for each time it did: another access may use the
+                // pages it populated before this one completes.
+                for step in hugeFaults[i] ?? [] where zaps.count < 64 {
+                    zaps.append(LooseEffect(kind: .hugeFault(write: write, step: step), mm: mm, addr: addr,
+                                            owner: i))
                 }
                 if write, case .value = e.outcome, events.contains(where: { other in
                     other.call.removes(mm: mm, addr: addr) && !(other.end < e.start || e.end < other.start)
@@ -380,13 +394,10 @@ public struct Linearizer {
         /// whose fault maps a 2 MiB page adopting it when it faults here).
         func apply(_ i: Int, to model: inout Model, mayFail: Bool,
                    settle: (inout Model) throws(Divergence) -> Void) throws(Divergence) {
-            if hugeFaults.contains(i) || copies.contains(i), let (mm, addr, _) = events[i].call.access {
+            if copies.contains(i), let (mm, addr, _) = events[i].call.access {
                 let before = model.presentWord(mm: mm, addr: addr)?.frame
                 try model.apply(events[i].call, outcome: events[i].outcome, mayFailAllocation: mayFail)
-                guard let after = model.presentWord(mm: mm, addr: addr)?.frame else { return }
-                if before == nil, hugeFaults.contains(i) {
-                    model.adoptHugePageIfEmpty(mm: mm, addr: addr)
-                } else if before == after, copies.contains(i) {
+                if let before, model.presentWord(mm: mm, addr: addr)?.frame == before {
                     model.copyExclusivePage(mm: mm, addr: addr)
                 }
                 return
@@ -524,7 +535,7 @@ public struct Linearizer {
             where zapped & (1 << j) == 0 && earlyZaps[j] == early && fits(z) {
                 var next = model
                 applied += 1
-                z.apply(to: &next)
+                if !z.apply(to: &next), case .hugeFault = z.kind { continue }
                 let seen = loose.removesReadPages(z, z.owner)
                     ? loose.witness(z, z.owner, before: model, after: next) : 0
                 if let found = explore(next, placed: placed, zapped: zapped | (1 << j),

@@ -647,18 +647,6 @@ extension Model {
         return FrameTable.compoundFrames - present.count
     }
 
-    /// ``adoptHugePage(mm:start:)`` for the 2 MiB around `addr` if a fault
-    /// at `addr`, just made, may have mapped it whole (the 2 MiB is
-    /// eligible and the model had no other page there); else nothing: the
-    /// fault mapped 4 KiB.  For the concurrent regime, where a fault the
-    /// machine made huge may be placed again after a zap, as a retry.
-    ///
-    /// - Returns: whether it adopted.
-    @discardableResult
-    public mutating func adoptHugePageIfEmpty(mm: Int32, addr: UInt64) -> Bool {
-        (try? adoptHugePage(mm: mm, start: addr & ~(Geometry.hugeSize - 1))) != nil
-    }
-
     /// The machine copied the page at `addr` of `mm` on a write although
     /// `mm` alone maps it: a copy-on-write fault that raced another mm's
     /// on the same page (each saw the other's mapping, and both copied).

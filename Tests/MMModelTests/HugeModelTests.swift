@@ -226,21 +226,17 @@ let huge: UInt64 = 1 << 21
         #expect(throws: Divergence.self) { try copy.adoptHugePage(mm: 99, start: base) }
     }
 
-    /// The concurrent regime's adoptions: a fault the machine made huge,
-    /// placed again after a zap, maps 4 KiB; a copy-on-write that raced
-    /// another's copies a page of a 2 MiB page even if exclusive.
-    @Test func adoptIfEmptyAndCopyExclusivePage() throws {
+    /// A copy-on-write that raced another's copies a page of a 2 MiB page
+    /// even if exclusive (the concurrent regime's adoption).
+    @Test func copyExclusivePage() throws {
         var d = Driver()
         let a = try d.newMM()
         try d.map(a, base, pages: 512)
         try d.run(.madvise(cpu: 0, mm: a, addr: base, length: huge, advice: MADV_HUGEPAGE), .ok)
         try d.store(a, base + 0x2000, 4)
-        let adopted = d.model.adoptHugePageIfEmpty(mm: a, addr: base + 0x2000)
-        #expect(adopted)
+        try d.model.adoptHugePage(mm: a, start: base)
         try d.run(.madvise(cpu: 0, mm: a, addr: base + 0x2000, length: page, advice: MADV_DONTNEED), .ok)
         try d.store(a, base + 0x2000, 5)
-        let again = d.model.adoptHugePageIfEmpty(mm: a, addr: base + 0x2000)
-        #expect(!again)
         #expect(d.model.userPages == 513 && d.state(a).anonRSS == 512)
         // A page of its own is not changed; a page of the 2 MiB page is.
         let own = d.model.copyExclusivePage(mm: a, addr: base + 0x2000)
