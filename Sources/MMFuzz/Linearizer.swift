@@ -158,7 +158,9 @@ public struct Linearizer {
         for f in loose.faults {
             let key = EffectSteps.Key(event: f.owner, mm: f.mm, page: f.addr)
             let fallback = machineSteps.complete ? [] : events[f.owner].faultHint.map { [$0] } ?? []
-            for t in machineSteps.installed[key] ?? fallback where t < events[f.owner].hint {
+            // A huge fault's own page is its effect's (placed below).
+            let huge = machineSteps.hugeFaults[f.owner] ?? []
+            for t in machineSteps.installed[key] ?? fallback where t < events[f.owner].hint && !huge.contains(t) {
                 callsAndFaults.append((t, events[f.owner].end, f.owner, f))
             }
         }
