@@ -143,6 +143,7 @@ public struct Linearizer {
                       steps machineSteps: EffectSteps = EffectSteps(),
                       accept: (Model, [Int]) -> Bool) -> Verdict {
         precondition(events.count <= 64, "a batch has at most 64 calls")
+        let events = Self.hintingDontneedsAfterHugeFaults(events, machineSteps)
         let loose = Loose(events, hugeFaults: machineSteps.hugeFaults, copies: machineSteps.copies)
         // Most often the machine's own order explains the batch: one pass,
         // no copies of the model, before any search.  Each loose effect
@@ -231,6 +232,42 @@ public struct Linearizer {
             }
             return .notLinearizable(deepest: search.deepest, refusal: search.refusal)
         } }
+    }
+
+    /// `events` with the hint of each MADV_DONTNEED moved past the huge
+    /// faults it zapped.  A MADV_DONTNEED reads each pmd of its range
+    /// once: a 2 MiB page a fault maps there after the call took mmap_sem
+    /// but before it reached that pmd goes with the call, which so took
+    /// effect there after the fault; its hint (when it took mmap_sem)
+    /// would place it before.  It goes where it first cleared a page of
+    /// that 2 MiB after the fault.  (Only the order tried first changes.)
+    static func hintingDontneedsAfterHugeFaults(_ events: [HistoryEvent],
+                                                _ steps: EffectSteps) -> [HistoryEvent] {
+        guard !steps.hugeFaults.isEmpty else { return events }
+        var hinted = events
+        for (i, e) in events.enumerated() {
+            guard case .madvise(let start, let length, .dontneed) = e.call.request, let mm = e.call.mm else {
+                continue
+            }
+            let end = start &+ length
+            for (j, faults) in steps.hugeFaults {
+                guard let (owner, addr, _) = events[j].call.access, owner == mm else { continue }
+                let region = addr & ~(hugeSize - 1)
+                guard region < end, region &+ hugeSize > start else { continue }
+                for t in faults where t > hinted[i].hint && t < e.end {
+                    var page = max(region, start & ~0xfff)
+                    var first = UInt64.max
+                    while page < min(region &+ hugeSize, end) {
+                        if let c = steps.cleared[EffectSteps.Key(event: i, mm: mm, page: page)], c > t {
+                            first = min(first, c)
+                        }
+                        page += 0x1000
+                    }
+                    if first != .max { hinted[i].hint = first }
+                }
+            }
+        }
+        return hinted
     }
 
     /// An effect placed apart from the call that had it.
