@@ -357,7 +357,9 @@ public struct Linearizer {
                           sparing[k, default: []].insert(addr >> 12).inserted else { continue }
                     zaps.append(LooseEffect(kind: .zap, mm: mm, addr: addr & ~0xfff, owner: k))
                 }
-                if overlapped {
+                // A store that copied its page decided to when it faulted,
+                // which may be well before it wrote: placed on its own too.
+                if overlapped || copies.contains(i) {
                     faults.append(LooseEffect(kind: .fault(write: write, copies: copies.contains(i)),
                                               mm: mm, addr: addr, owner: i))
                 }
