@@ -43,7 +43,10 @@ static long do_madvise(struct mm_struct *mm, unsigned long start,
 
 			if (err)
 				return err;
+			/* merged with the next vma: go on after all of it */
 			vma = prev;
+			if (vma->vm_end > tmp)
+				tmp = min(vma->vm_end, end);
 		} else {
 			/* a shared pte table gets the zap of its own copy */
 			if (unshare_range(mm, start, tmp, false))
