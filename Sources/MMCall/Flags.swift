@@ -88,8 +88,19 @@ public struct Advice: RawRepresentable, Hashable, Sendable, Codable, CustomStrin
 
     /// MADV_DONTNEED: drop the pages; private ones read back as zeros.
     @inlinable public static var dontneed: Advice { Advice(rawValue: 4) }
+    /// MADV_HUGEPAGE: private anonymous memory of the range may be mapped
+    /// by 2 MiB pages (transparent huge pages).  Changes no data.
+    @inlinable public static var hugepage: Advice { Advice(rawValue: 14) }
+    /// MADV_NOHUGEPAGE: no 2 MiB pages for the range from now on (those
+    /// already there stay).  Changes no data.
+    @inlinable public static var nohugepage: Advice { Advice(rawValue: 15) }
 
     public var description: String {
-        self == .dontneed ? "MADV_DONTNEED" : "advice \(rawValue)"
+        switch self {
+        case .dontneed: "MADV_DONTNEED"
+        case .hugepage: "MADV_HUGEPAGE"
+        case .nohugepage: "MADV_NOHUGEPAGE"
+        default: "advice \(rawValue)"
+        }
     }
 }

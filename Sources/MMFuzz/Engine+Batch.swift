@@ -13,6 +13,7 @@ extension CaseRunner {
         // makes allocate first; it is for the sequential ops.
         machine.failNthAllocation(0)
         let allocBefore = machine.stats.allocFailures
+        let thpBefore = machine[Self.thpFaultsCounter]
         let run: ConcurrentRun
         do {
             run = try machine.runConcurrent(ops, scheduler: batch.schedule)
@@ -53,10 +54,59 @@ extension CaseRunner {
         let failures = machine.stats.allocFailures
         let mayFail = failures != allocBefore
         allocFailures = failures
+        let thp = machine[Self.thpFaultsCounter]
+        thpFaults = thp
         // The machine's own audit runs at the checkpoints, as for
         // sequential ops; a batch counts its ops towards them.
-        return linearize(events, steps: Self.effectSteps(run, ops: ops), mayFail: mayFail, op: op,
-                         index: index)
+        return linearize(events, steps: Self.effectSteps(run, ops: ops), mayFail: mayFail,
+                         huge: thp != thpBefore ? hugeRegions(events) : [], op: op, index: index)
+    }
+
+    /// A 2 MiB a huge fault of a batch may have mapped: around one of its
+    /// accesses, in the accessing mm and the children its forks in the
+    /// batch made (they share what the fault mapped before them).
+    struct HugeRegion {
+        var start: UInt64
+        var mms: [Int32]
+    }
+
+    /// The 2 MiB of each access of `events` (a batch in which a huge
+    /// fault happened) where one may have been mapped: MADV_HUGEPAGE
+    /// may have been in force there before the batch, or the batch gave
+    /// it there.
+    func hugeRegions(_ events: [HistoryEvent]) -> [HugeRegion] {
+        var children: [Int32: [Int32]] = [:]
+        for e in events {
+            if case .fork = e.call.request, let parent = e.call.mm, case .mm(let child) = e.outcome {
+                children[parent, default: []].append(child)
+            }
+        }
+        func family(_ mm: Int32) -> [Int32] {
+            var all = [mm]
+            var i = 0
+            while i < all.count {
+                for c in children[all[i], default: []] where !all.contains(c) { all.append(c) }
+                i += 1
+            }
+            return all
+        }
+        var regions: [HugeRegion] = []
+        var seen: Set<PageKey> = []
+        for e in events {
+            guard let (mm, addr, _) = e.call.access else { continue }
+            let start = addr & ~(Self.hugeSize - 1)
+            guard seen.insert(PageKey(mm: mm, page: start >> 12)).inserted else { continue }
+            let advisedInBatch = events.contains { other in
+                guard case .madvise(let a, let l, .hugepage) = other.call.request, other.call.mm == mm else {
+                    return false
+                }
+                return a < start &+ Self.hugeSize && a &+ l > start
+            }
+            if advisedInBatch || _model.mayMapHuge(mm: mm, start: start) {
+                regions.append(HugeRegion(start: start, mms: family(mm)))
+            }
+        }
+        return regions
     }
 
     /// Where each op's CPU changed ptes while the op ran.
@@ -80,10 +130,21 @@ extension CaseRunner {
 
     /// Finds an order of `events` the model explains and that leaves the
     /// machine's state; adopts it.
-    private func linearize(_ events: [HistoryEvent], steps: EffectSteps, mayFail: Bool, op: Op,
-                           index: Int) -> Failure? {
+    private func linearize(_ events: [HistoryEvent], steps: EffectSteps, mayFail: Bool,
+                           huge: [HugeRegion], op: Op, index: Int) -> Failure? {
         let before = (_model, _live, users)
         var lastState: Failure?
+        // What the machine has at a page of a huge region, read once.
+        var hugePages: [PageKey: (identity: UInt64, word0: UInt64)?] = [:]
+        let machinePage = { (mm: Int32, addr: UInt64) -> (identity: UInt64, word0: UInt64)? in
+            let key = PageKey(mm: mm, page: addr >> 12)
+            if let known = hugePages[key] { return known }
+            let pte = (try? self.machine.lookup(mm: MMID(rawValue: mm), addr: addr)) ?? nil
+            let page = pte.map { (identity: $0.pfn, word0: $0.word0) }
+            hugePages[key] = page
+            return page
+        }
+        var hugeAdopted = 0
         // An mprotect stopped by a failed allocation takes what the machine
         // has in its range at the end of the batch; a MADV_DONTNEED so
         // stopped, the pages it has there.
@@ -128,6 +189,13 @@ extension CaseRunner {
                 track(events[i].call, events[i].outcome)
             }
             sortLive()
+            // A huge fault populated its 2 MiB at once; what the batch
+            // left of it is the machine's to say.
+            hugeAdopted = 0
+            for region in huge where _model.adoptHugeRemnants(start: region.start, mms: region.mms,
+                                                              machine: machinePage) > 0 {
+                hugeAdopted += 1
+            }
             if let f = compareState(index: index, op: op) {
                 lastState = f
                 return false
@@ -137,6 +205,7 @@ extension CaseRunner {
         let history = events.map(\.description).joined(separator: "; ")
         switch verdict {
         case .linearizable:
+            _outcomes.adoptedHugePages += UInt64(hugeAdopted)
             return nil
         case .notLinearizable(let deepest, let refusal):
             (_model, _live, users) = before

@@ -15,6 +15,10 @@ public struct OutcomeTally: Hashable, Sendable, Codable {
     /// MADV_DONTNEEDs stopped by a failed allocation (a shared pte table
     /// not copied), whose pages the model adopted from the machine.
     public var adoptedDrops: UInt64 = 0
+    /// 2 MiB pages the machine mapped at a fault (transparent huge
+    /// pages), whose other 511 pages the model adopted; in a batch, each
+    /// 2 MiB whose remnants it adopted.
+    public var adoptedHugePages: UInt64 = 0
 
     public init() {}
 
@@ -27,6 +31,7 @@ public struct OutcomeTally: Hashable, Sendable, Codable {
         otherErrno += other.otherErrno
         adoptedProtections += other.adoptedProtections
         adoptedDrops += other.adoptedDrops
+        adoptedHugePages += other.adoptedHugePages
     }
 }
 
@@ -99,6 +104,9 @@ public final class CaseRunner {
 
     var violationsSeen = 0
     var allocFailures: UInt64 = 0
+    /// The machine's `thp_faults` when last read: a load or store after
+    /// which it moved mapped a 2 MiB page.
+    var thpFaults: UInt64 = 0
     private var sinceCheckpoint = 0
     let cpus: Int
 
@@ -289,8 +297,40 @@ public final class CaseRunner {
             }
             _outcomes.adoptedDrops += 1
         }
+        switch call.request {
+        case .load(let addr), .store(let addr, _):
+            // One counter read per access; a lookup only after a fault
+            // that mapped a huge page.
+            let thp = machine[Self.thpFaultsCounter]
+            if thp != thpFaults {
+                thpFaults = thp
+                return adoptHugeFault(mm: call.mmID, addr: addr, op: op, index: index)
+            }
+        default:
+            break
+        }
         return nil
     }
+
+    static let thpFaultsCounter = Stats.counter(named: "thp_faults")!
+
+    /// An access's fault mapped the 2 MiB around `addr` by one huge page
+    /// (the machine's `thp_faults` moved): if the machine says `addr` is
+    /// mapped huge, the model adopts the other pages of the 2 MiB.
+    private func adoptHugeFault(mm: Int32, addr: UInt64, op: Op?, index: Int?) -> Failure? {
+        guard let pte = (try? machine.lookup(mm: MMID(rawValue: mm), addr: addr & ~(Machine.pageSize - 1))) ?? nil,
+              pte.huge else { return nil }
+        do {
+            try _model.adoptHugePage(mm: mm, start: addr & ~(Self.hugeSize - 1))
+        } catch {
+            return Failure(kind: "divergence", message: "\(where_(op, index)): \(error.message)", opIndex: index)
+        }
+        _outcomes.adoptedHugePages += 1
+        return nil
+    }
+
+    /// Bytes of a transparent huge page (a pmd's reach).
+    static let hugeSize: UInt64 = 1 << 21
 
     /// Tells `model` which pages of its undecided MADV_DONTNEED range the
     /// machine still has in `mm` (present or in swap), and their values.

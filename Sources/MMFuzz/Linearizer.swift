@@ -515,11 +515,13 @@ extension Call {
     }
 
     /// Whether the call may free the page at `addr` of `mm` (munmap,
-    /// MADV_DONTNEED, an mmap over it); mprotect keeps the page.
+    /// MADV_DONTNEED, an mmap over it); mprotect keeps the page, and so
+    /// does any other advice (MADV_HUGEPAGE changes no data).
     func removes(mm: Int32, addr: UInt64) -> Bool {
         guard request.kind.mayFreeRange, self.mm == mm, let (start, length) = request.range else {
             return false
         }
+        if case .madvise(_, _, let advice) = request, advice != .dontneed { return false }
         return addr >= start && addr - start < length
     }
 

@@ -12,6 +12,8 @@ enum Geometry {
     static let pageMask: UInt64 = pageSize - 1
     /// x86-64's TASK_SIZE: the top of user space.
     static let taskSize: UInt64 = 0x7fff_ffff_f000
+    /// Bytes a pmd entry maps: one transparent huge page.
+    static let hugeSize: UInt64 = 1 << 21
 
     /// Rounds up to a page; wraps to 0 near the top of the 64-bit space,
     /// as C's `PAGE_ALIGN` does.
@@ -46,6 +48,8 @@ enum Bits {
     }
 
     static var madvDontneed: Int32 { Advice.dontneed.rawValue }
+    static var madvHugepage: Int32 { Advice.hugepage.rawValue }
+    static var madvNohugepage: Int32 { Advice.nohugepage.rawValue }
 
     /// The protection a mapping gets for `prot` (already validated): x86
     /// without NX cannot grant write or exec without read.
@@ -63,6 +67,12 @@ struct Segment: Hashable, Sendable {
     var prot: Int32
     var object: UInt64
     var pgoff: UInt64
+    /// MADV_HUGEPAGE may be in force here (given, and not taken back by
+    /// a MADV_NOHUGEPAGE known to have passed): the kernel may map its
+    /// private anonymous memory by 2 MiB pages.  A superset of where the
+    /// kernel's vmas are marked (a madvise that failed half-way leaves
+    /// the marks undecided, and counts as given).
+    var hugeAdvised = false
 
     var pages: UInt64 { (end - start) >> Geometry.pageShift }
     var isShared: Bool { object != 0 }
@@ -75,7 +85,7 @@ struct Segment: Hashable, Sendable {
     /// Can `self`, just below `next`, be one segment with it?
     func joins(_ next: Segment) -> Bool {
         end == next.start && prot == next.prot && object == next.object &&
-            (object == 0 || pgoff + pages == next.pgoff)
+            hugeAdvised == next.hugeAdvised && (object == 0 || pgoff + pages == next.pgoff)
     }
 }
 
@@ -691,6 +701,29 @@ struct AddressSpace: Hashable, Sendable {
             i += 1
         }
         coalesce()
+    }
+
+    /// Marks (or unmarks) the mapped parts of [start, end) as MADV_HUGEPAGE
+    /// may have left them.
+    mutating func advise(_ start: UInt64, _ end: UInt64, hugeAdvised: Bool) {
+        guard start < end else { return }
+        split(at: start)
+        split(at: end)
+        var i = firstIndex(endingAbove: start)
+        while i < segments.count, segments[i].start < end {
+            segments[i].hugeAdvised = hugeAdvised
+            i += 1
+        }
+        coalesce()
+    }
+
+    /// Whether [start, end) lies wholly in private anonymous memory of one
+    /// protection, accessible, that MADV_HUGEPAGE may have marked: where
+    /// a fault may map one 2 MiB page.  (Marked segments of one
+    /// protection that touch are joined, so it is one segment.)
+    func mayMapHuge(_ start: UInt64, _ end: UInt64) -> Bool {
+        guard let s = segment(containing: start) else { return false }
+        return s.end >= end && !s.isShared && s.prot != 0 && s.hugeAdvised
     }
 
     /// Joins neighbouring segments that can be one, to keep lookups short.

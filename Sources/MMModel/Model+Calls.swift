@@ -534,7 +534,8 @@ extension Model {
                           sparing: Set<UInt64> = []) throws(Divergence) {
         if let e = taskError(cpu: cpu, mm: mm) { return try expect(call, .errno(e), outcome) }
         if addr & Geometry.pageMask != 0 { return try expect(call, .errno(E.EINVAL), outcome) }
-        if advice != Bits.madvDontneed { return try expect(call, .errno(E.EINVAL), outcome) }
+        let huge = advice == Bits.madvHugepage || advice == Bits.madvNohugepage
+        if advice != Bits.madvDontneed && !huge { return try expect(call, .errno(E.EINVAL), outcome) }
         let len = Geometry.pageAlign(length)
         if length != 0 && len == 0 { return try expect(call, .errno(E.EINVAL), outcome) }
         let end = addr &+ len
@@ -543,6 +544,10 @@ extension Model {
 
         // Every mapped part loses its pages; a hole anywhere is ENOMEM.
         let whole = spaces[live: mm].mappedPrefixEnd(addr, end) == end
+        if huge {
+            return try adviseHuge(call, mm: mm, addr: addr, end: end, on: advice == Bits.madvHugepage,
+                                  whole: whole, outcome: outcome, mayFail: mayFail)
+        }
         _ = try expectOrENOMEM(call, whole ? .ok : .errno(E.ENOMEM), outcome,
                                mayFail: mayFail && whole)
         // A shared pte table is copied before its zap: that may fail and
@@ -561,6 +566,123 @@ extension Model {
             }
         }
         spaces.restore(changed, id: mm)
+    }
+}
+
+// MARK: Huge pages
+
+extension Model {
+    /// MADV_HUGEPAGE (`on`) or MADV_NOHUGEPAGE over [addr, end), validated
+    /// as MADV_DONTNEED is (a hole anywhere is ENOMEM, the mapped parts
+    /// still handled).  No data changes: it only says where a fault may
+    /// map a whole 2 MiB (``adoptHugePage(mm:start:)``).  Marking the
+    /// vmas splits them, which may run out of memory half-way: when
+    /// `mayFail`, ENOMEM is allowed, and the marks are then undecided
+    /// (MADV_HUGEPAGE's count as given, MADV_NOHUGEPAGE's as not).
+    mutating func adviseHuge(_ call: Call, mm: Int32, addr: UInt64, end: UInt64, on: Bool,
+                             whole: Bool, outcome: Outcome, mayFail: Bool) throws(Divergence) {
+        _ = try expectOrENOMEM(call, whole ? .ok : .errno(E.ENOMEM), outcome, mayFail: mayFail && whole)
+        if on {
+            spaces[live: mm].advise(addr, end, hugeAdvised: true)
+        } else if outcome == .ok || !mayFail {
+            spaces[live: mm].advise(addr, end, hugeAdvised: false)
+        }
+    }
+
+    /// The machine mapped the 2 MiB at `start` (aligned) of `mm` by one
+    /// huge page: a fault there found its pmd empty and populated all 512
+    /// pages at once, zero-filled, each its own frame.  The model cannot
+    /// predict that (only the fault's own page); it adopts it: every page
+    /// of the 2 MiB it has absent becomes present, zero, with a new frame
+    /// (pages it has keep theirs and their data).
+    ///
+    /// - Returns: the pages adopted.
+    /// - Throws: ``Divergence`` unless the 2 MiB lies wholly in one
+    ///   private anonymous, accessible mapping of `mm` that MADV_HUGEPAGE
+    ///   may have marked (the only place a kernel may put a huge page).
+    @discardableResult
+    public mutating func adoptHugePage(mm: Int32, start: UInt64) throws(Divergence) -> Int {
+        let end = start &+ Geometry.hugeSize
+        guard start & (Geometry.hugeSize - 1) == 0, end <= Geometry.taskSize else {
+            throw Divergence("adoptHugePage: 0x\(String(start, radix: 16)) is not a 2 MiB boundary in user space")
+        }
+        guard spaces.contains(mm) else {
+            throw Divergence("adoptHugePage: mm \(mm) has no users")
+        }
+        guard spaces[live: mm].mayMapHuge(start, end) else {
+            let there = spaces[live: mm].pieces(start, end).map { s in
+                Mapping(start: s.start, end: s.end, prot: s.prot, shared: s.isShared).description
+                    + (s.hugeAdvised ? " MADV_HUGEPAGE" : "")
+            }
+            throw Divergence("mm \(mm) has a 2 MiB page at 0x\(String(start, radix: 16)), but the model "
+                + "has \(there) there, not one accessible private anonymous mapping given MADV_HUGEPAGE")
+        }
+        var adopted = 0
+        var page = start >> Geometry.pageShift
+        let last = end >> Geometry.pageShift
+        while page < last {
+            if spaces[live: mm].pages[page] == nil {
+                let key = newFrame(users: 1, object: 0)
+                spaces[live: mm].pages[page] = key
+                adopted += 1
+            }
+            page += 1
+        }
+        return adopted
+    }
+
+    /// Whether the 2 MiB at `start` of `mm` lies wholly in one accessible
+    /// private anonymous mapping that MADV_HUGEPAGE may have marked:
+    /// where a fault may map a huge page (see ``adoptHugePage(mm:start:)``).
+    public func mayMapHuge(mm: Int32, start: UInt64) -> Bool {
+        guard start & (Geometry.hugeSize - 1) == 0, let i = spaces.index(of: mm) else { return false }
+        return spaces[at: i].mayMapHuge(start, start &+ Geometry.hugeSize)
+    }
+
+    /// What is left, at the end of a concurrent batch, of a 2 MiB page
+    /// the machine mapped at `start` during it: the fault populated all
+    /// 512 pages at the moment it ran, and the batch's later calls may
+    /// have split it and taken some away (MADV_DONTNEED, munmap, an mmap
+    /// over part) or shared it with a child (fork).  The model, which
+    /// placed only the fault's own page, adopts the rest from the
+    /// machine: in each of `mms` (the faulting mm and the children its
+    /// forks made in the batch), each page of the 2 MiB it has absent
+    /// that lies in private anonymous memory and that the machine has
+    /// holding zero (`machine(mm, address)`: the page's identity, as
+    /// ``PTEInfo``'s pfn, and first word, or nil when it has none)
+    /// becomes present, zero; pages of one identity share one frame.
+    ///
+    /// Weaker than ``adoptHugePage(mm:start:)``: which pages are left is
+    /// the machine's word.  The engine calls it only for the 2 MiB of an
+    /// access of a batch in which a huge fault happened.
+    ///
+    /// - Returns: the pages adopted.
+    @discardableResult
+    public mutating func adoptHugeRemnants(start: UInt64, mms: [Int32],
+                                           machine: (Int32, UInt64) -> (identity: UInt64, word0: UInt64)?) -> Int {
+        guard start & (Geometry.hugeSize - 1) == 0 else { return 0 }
+        var keys: [UInt64: UInt64] = [:]
+        var adopted = 0
+        let first = start >> Geometry.pageShift
+        for mm in mms where spaces.contains(mm) {
+            for page in first ..< first + (Geometry.hugeSize >> Geometry.pageShift) {
+                let addr = page << Geometry.pageShift
+                guard spaces[live: mm].pages[page] == nil,
+                      let segment = spaces[live: mm].segment(containing: addr), !segment.isShared,
+                      let there = machine(mm, addr), there.word0 == 0 else { continue }
+                let key: UInt64
+                if let shared = keys[there.identity] {
+                    key = shared
+                    frames[key].users += 1
+                } else {
+                    key = newFrame(users: 1, object: 0)
+                    keys[there.identity] = key
+                }
+                spaces[live: mm].pages[page] = key
+                adopted += 1
+            }
+        }
+        return adopted
     }
 }
 

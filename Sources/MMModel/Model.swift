@@ -327,6 +327,7 @@ extension Model {
                 h.combine(s.prot)
                 h.combine(s.object == 0 ? -1 : name(s.object, &objectNames))
                 h.combine(s.object == 0 ? 0 : s.pgoff)
+                h.combine(s.hugeAdvised)
             }
             for page in space.pages.keys.sorted() {
                 let key = space.pages[page]!

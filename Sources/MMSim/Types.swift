@@ -76,7 +76,9 @@ public struct PTEInfo: Hashable, Sendable, Codable {
     public var writable: Bool
     /// A swap entry: the page is in swap (or its swap cache), not mapped.
     public var swapped: Bool
-    /// Mapped by a 2 MiB pmd entry (a transparent huge page).
+    /// Mapped by a 2 MiB pmd entry (a transparent huge page): every page
+    /// of the aligned 2 MiB around it is present, each with its own
+    /// `pfn` (the head's plus its index).
     public var huge: Bool
 
     public init(pfn: UInt64, word0: UInt64, present: Bool, writable: Bool, swapped: Bool = false,

@@ -1,4 +1,5 @@
 import CMMSim
+import Foundation
 import MMCall
 @testable import MMSim
 import Testing
@@ -35,6 +36,30 @@ import Testing
         #expect(MapFlags.noReserve.rawValue == MMSIM_MAP_NORESERVE)
         #expect(MapFlags.stack.rawValue == MMSIM_MAP_STACK)
         #expect(Advice.dontneed.rawValue == MMSIM_MADV_DONTNEED)
+        #expect(Advice.hugepage.rawValue == MMSIM_MADV_HUGEPAGE)
+        #expect(Advice.nohugepage.rawValue == MMSIM_MADV_NOHUGEPAGE)
+        #expect(Advice.hugepage.description == "MADV_HUGEPAGE")
+        #expect(Advice.nohugepage.description == "MADV_NOHUGEPAGE")
+        #expect(Advice(rawValue: 9).description == "advice 9")
+    }
+
+    /// `struct mmsim_pte_info`'s `huge` (the old pad) reaches `PTEInfo`:
+    /// same size as before, the field at the pad's place, and a lookup
+    /// of a 4 KiB page says it is not huge.
+    @Test func pteInfoHugeIsTheCField() throws {
+        #expect(MemoryLayout<mmsim_pte_info>.size == 32)
+        #expect(MemoryLayout<mmsim_pte_info>.offset(of: \.huge) == 28)
+        let m = try Machine(.default(cpus: 1, frames: 64))
+        let mm = try m.newMM()
+        let base = try m.mmap(cpu: 0, mm: mm, length: 4096, prot: .readWrite, flags: .anonymousPrivate)
+        _ = try m.store(cpu: 0, mm: mm, addr: base, value: 7)
+        let pte = try #require(try m.lookup(mm: mm, addr: base))
+        #expect(pte.present && !pte.huge)
+        // Decoding a PTEInfo written before the field existed.
+        let old = #"{"pfn": 3, "word0": 7, "present": true, "writable": true}"#
+        let decoded = try JSONDecoder().decode(PTEInfo.self, from: Data(old.utf8))
+        #expect(!decoded.huge && decoded.pfn == 3)
+        try m.exit(cpu: 0, mm: mm)
     }
 
     /// The model predicts Linux's numbers; mmsim.h states the numbers the
