@@ -146,6 +146,12 @@ public enum HugeBench {
         public var nsPerMunmap: Double
         /// The same for each repetition, in order.
         public var nsRuns: [Double]
+        /// Violations the machine recorded, over every repetition: during
+        /// the workload, in the audit after the munmap, at the exit and in
+        /// the leak audit after it (on unmodified code: none).
+        public var problems: Int = 0
+        /// The first of them.
+        public var firstProblem: String?
 
         /// User pages freed per gather flush (`pages_gathered /
         /// gather_flushes`).
@@ -170,7 +176,7 @@ public enum HugeBench {
         private enum CodingKeys: String, CodingKey {
             case variant, gather, preempt, pageSize, density, megabytes, pagesTouched, hugeFaults,
                  repetitions, counts, maxPreemptOffPtes, maxPreemptOffPtesBefore, nsPerMunmap, nsRuns,
-                 pagesFreedPerFlush, phase3PerPageFreed, nsPerPageFreed
+                 problems, firstProblem, pagesFreedPerFlush, phase3PerPageFreed, nsPerPageFreed
         }
 
         public init(variant: Variant, pageSize: PageSize, density: Density, megabytes: Int,
@@ -208,6 +214,8 @@ public enum HugeBench {
             maxPreemptOffPtesBefore = try c.decode(UInt64.self, forKey: .maxPreemptOffPtesBefore)
             nsPerMunmap = try c.decode(Double.self, forKey: .nsPerMunmap)
             nsRuns = try c.decode([Double].self, forKey: .nsRuns)
+            problems = try c.decodeIfPresent(Int.self, forKey: .problems) ?? 0
+            firstProblem = try c.decodeIfPresent(String.self, forKey: .firstProblem)
         }
 
         /// The derived figures are written too, for readers of the JSON.
@@ -227,6 +235,8 @@ public enum HugeBench {
             try c.encode(maxPreemptOffPtesBefore, forKey: .maxPreemptOffPtesBefore)
             try c.encode(nsPerMunmap, forKey: .nsPerMunmap)
             try c.encode(nsRuns, forKey: .nsRuns)
+            try c.encode(problems, forKey: .problems)
+            try c.encodeIfPresent(firstProblem, forKey: .firstProblem)
             try c.encode(pagesFreedPerFlush, forKey: .pagesFreedPerFlush)
             try c.encode(phase3PerPageFreed, forKey: .phase3PerPageFreed)
             try c.encode(nsPerPageFreed, forKey: .nsPerPageFreed)
@@ -284,18 +294,33 @@ public enum HugeBench {
         return (m, mm, count)
     }
 
-    /// One repetition: a fresh machine, touched, then the timed munmap.
+    /// What one repetition measured.
+    struct Sample {
+        var ns: UInt64
+        var counts: Counts
+        var touched: Int
+        var hugeFaults: UInt64
+        var peakBefore: UInt64
+        var peakAfter: UInt64
+        var violations: [Violation]
+    }
+
+    /// One repetition: a fresh machine, touched, then the timed munmap;
+    /// then (untimed) the machine's audit, the exit and the leak audit.
     static func once(_ config: MachineConfig, pageSize: PageSize, density: Density,
-                     megabytes: Int) throws -> (ns: UInt64, counts: Counts, touched: Int, hugeFaults: UInt64,
-                                                peakBefore: UInt64, peakAfter: UInt64) {
+                     megabytes: Int) throws -> Sample {
         let (m, mm, touched) = try populate(config, pageSize: pageSize, density: density, megabytes: megabytes)
         let before = m.stats
         let t0 = ForkBench.now()
         try m.munmap(cpu: 0, mm: mm, addr: base, length: UInt64(megabytes) << 20)
         let t1 = ForkBench.now()
         let after = m.stats
-        return (t1 - t0, Counts(from: before, to: after), touched, before.thpFaults,
-                before.maxPreemptOffPtes, after.maxPreemptOffPtes)
+        m.check()
+        try m.exit(cpu: 0, mm: mm)
+        try m.checkLeaks()
+        return Sample(ns: t1 - t0, counts: Counts(from: before, to: after), touched: touched,
+                      hugeFaults: before.thpFaults, peakBefore: before.maxPreemptOffPtes,
+                      peakAfter: after.maxPreemptOffPtes, violations: m.violations)
     }
 
     /// Every configuration: `variants` x page size x density, `repetitions`
@@ -320,8 +345,7 @@ public enum HugeBench {
             }
         }
         let frames = frames(megabytes: megabytes)
-        var samples: [Key: [(ns: UInt64, counts: Counts, touched: Int, hugeFaults: UInt64,
-                             peakBefore: UInt64, peakAfter: UInt64)]] = [:]
+        var samples: [Key: [Sample]] = [:]
         for _ in 0 ..< max(1, repetitions) {
             for k in keys {
                 let config = MachineConfig.default(cpus: cpus, frames: frames, variant: k.variant)
@@ -332,11 +356,15 @@ public enum HugeBench {
         }
         return keys.compactMap { k in
             guard let s = samples[k], let first = s.first else { return nil }
-            return Row(variant: k.variant, pageSize: k.pageSize, density: k.density, megabytes: megabytes,
-                       pagesTouched: first.touched, hugeFaults: first.hugeFaults, repetitions: s.count,
-                       counts: first.counts, maxPreemptOffPtes: s.map(\.peakAfter).max() ?? 0,
-                       maxPreemptOffPtesBefore: s.map(\.peakBefore).max() ?? 0,
-                       nsRuns: s.map { Double($0.ns) })
+            var row = Row(variant: k.variant, pageSize: k.pageSize, density: k.density, megabytes: megabytes,
+                          pagesTouched: first.touched, hugeFaults: first.hugeFaults, repetitions: s.count,
+                          counts: first.counts, maxPreemptOffPtes: s.map(\.peakAfter).max() ?? 0,
+                          maxPreemptOffPtesBefore: s.map(\.peakBefore).max() ?? 0,
+                          nsRuns: s.map { Double($0.ns) })
+            let violations = s.flatMap(\.violations)
+            row.problems = violations.count
+            row.firstProblem = violations.first.map { "\($0)" }
+            return row
         }
     }
 

@@ -37,6 +37,9 @@ extension BenchCommand {
                 .init("ns/page freed") { String(format: "%.1f", $0.nsPerPageFreed) },
             ])
         print(table.text(rows), terminator: "")
+        for row in rows where row.problems > 0 {
+            print("\(row.variant), \(row.pageSize.rawValue), \(row.density.rawValue): \(row.problems) violations, the first: \(row.firstProblem ?? "?")")
+        }
         print("(pages freed: 4 KiB user pages, 512 per huge page; huge zaps: thp_zaps_vector or thp_zaps_inplace; phase-3 entries: ptes walked in linked tables, 512 per detached pte or pmd table, 1 per huge pmd in a linked pmd table)")
     }
 }

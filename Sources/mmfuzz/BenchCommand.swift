@@ -245,8 +245,10 @@ struct BenchCommand: ParsableCommand {
         // A wrong result or a violation on a configuration the workloads
         // fit in is a finding.
         let problems = result.parallelFaults.reduce(0) { $0 + $1.violations + $1.failedOps + $1.auditProblems }
-        if failures > 0 || problems > 0 {
-            printError("mmfuzz bench: \(failures) failed cases, \(problems) problems in the parallel-faults workload")
+        let hugeProblems = result.huge.reduce(0) { $0 + $1.problems }
+        if failures > 0 || problems > 0 || hugeProblems > 0 {
+            let first = result.huge.compactMap(\.firstProblem).first.map { " (first: \($0))" } ?? ""
+            printError("mmfuzz bench: \(failures) failed cases, \(problems) problems in the parallel-faults workload, \(hugeProblems) violations in the huge-page workload\(first)")
             throw ExitCode.failure
         }
     }

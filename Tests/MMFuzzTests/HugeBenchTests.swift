@@ -49,6 +49,7 @@ struct HugeBenchTests {
             let c = row.counts
             #expect(c.pagesGathered == c.pagesFreed, "\(row)")
             #expect(row.maxPreemptOffPtesBefore == 0, "touching takes no preempt-off stretch: \(row)")
+            #expect(row.problems == 0 && row.firstProblem == nil, "the audits and the leak audit pass: \(row)")
             switch (row.pageSize, row.density) {
             case (.small, .dense):
                 #expect(c.pagesFreed == all && row.pagesTouched == Int(all), "\(row)")
