@@ -419,9 +419,9 @@ unlock:
 int handle_mm_fault(struct mm_struct *mm, struct vm_area_struct *vma,
 		    unsigned long address, int write_access)
 {
+	pmd_t *pmd, pmdval;
 	pgd_t *pgd;
 	pud_t *pud;
-	pmd_t *pmd;
 	pte_t *pte;
 
 	count_vm_event(faults);
@@ -439,12 +439,17 @@ int handle_mm_fault(struct mm_struct *mm, struct vm_area_struct *vma,
 		if (!(ret & VM_FAULT_FALLBACK))
 			return ret;
 	}
-	if (pmd_trans_huge(*pmd))
+	pmdval = pmdp_get_lockless(pmd);
+	if (pmd_trans_huge(pmdval))
 		return do_huge_pmd_fault(mm, vma, address, pmd, write_access);
-	if (pmd_none(*pmd) && __pte_alloc(mm, pmd, address))
+	if (pmd_none(pmdval) && __pte_alloc(mm, pmd, address))
 		return VM_FAULT_OOM;
-	/* a huge fault beside this one mapped the pmd first: retry */
-	if (unlikely(pmd_trans_huge(*pmd)))
+	/*
+	 * A huge fault beside this one mapped the pmd first, and a
+	 * MADV_DONTNEED may have zapped it since: retry
+	 */
+	pmdval = pmdp_get_lockless(pmd);
+	if (unlikely(pmd_none(pmdval) || pmd_trans_huge(pmdval)))
 		return VM_FAULT_MINOR;
 	pte = pte_offset_map(pmd, address);
 	/* every change to a shared pte table unshares it first */
@@ -702,22 +707,26 @@ static unsigned long zap_pmd_range(struct mmu_gather *tlb,
 	unsigned long next;
 
 	do {
+		pmd_t pmdval = pmdp_get_lockless(pmd);
+
 		next = pmd_addr_end(addr, end);
-		if (pmd_none(*pmd)) {
+		if (pmd_none(pmdval)) {
 			(*zap_work)--;
 			continue;
 		}
 		/*
 		 * A huge pmd goes whole, or is split first when only part of
-		 * it is zapped (zap_huge_pmd() tests it again, locked).
-		 * Still huge after that, another gather owns it.
+		 * it is zapped (zap_huge_pmd() tests it again, locked).  Then
+		 * it is a pte table, or it went meanwhile: zapped by another
+		 * MADV_DONTNEED, or still huge, another gather's.
 		 */
-		if (pmd_trans_huge(*pmd)) {
+		if (pmd_trans_huge(pmdval)) {
 			if (next - addr != HPAGE_PMD_SIZE)
 				split_huge_pmd(vma, pmd, addr);
 			else if (zap_huge_pmd(tlb, vma, pmd, addr))
 				goto huge_done;
-			if (pmd_trans_huge(*pmd))
+			pmdval = pmdp_get_lockless(pmd);
+			if (pmd_none(pmdval) || pmd_trans_huge(pmdval))
 				goto huge_done;
 		}
 		/*

@@ -340,10 +340,12 @@ void tlb_free_gathered_range(struct mmu_gather *tlb)
 				continue;
 			pmd = pmd_offset(pud, addr);
 			do {
+				pmd_t pmdval = pmdp_get_lockless(pmd);
+
 				pmd_next = pmd_addr_end(addr, pud_next);
-				if (pmd_none(*pmd))
+				if (pmd_none(pmdval))
 					continue;
-				if (pmd_trans_huge(*pmd)) {
+				if (pmd_trans_huge(pmdval)) {
 					free_gathered_huge_pmd(tlb, pmd, addr);
 					continue;
 				}

@@ -6,19 +6,24 @@
  *
  * ptl=split: the spinlock in the struct page of a pte page guards the ptes
  * in it, so that faults and zaps in different 2 MiB regions of one mm run
- * in parallel; mm->page_table_lock only guards populating the upper levels
- * (pgd, pud and pmd entries).  Lock order, outermost first:
+ * in parallel; the spinlock of a pmd page guards its pmd entries (a huge
+ * pmd, and populating an empty one with a pte table: Linux 3.13's split
+ * PMD lock); mm->page_table_lock only guards populating the pgd and pud
+ * entries.  Lock order, outermost first:
  *
  *	mmap_sem
- *	  mm->page_table_lock	taken alone, never under a pte lock
+ *	  mm->page_table_lock	taken alone, never under a pte or pmd lock
+ *	  pmd page lock		(child's, at fork)
+ *	    pmd page lock	nested: the parent's, at fork
+ *	    pte page lock	the table an unshare copies
  *	  pte page lock		(child's, at fork)
  *	    pte page lock	nested: the parent's, at fork
  *
  * A pte table that fork shared between mms (share=fork) is guarded by its
  * own lock whatever mm reaches it: no mm's page_table_lock can serialise
  * the sharers, each of which holds only its own.  That is why share=fork
- * needs ptl=split.  An unshare takes the mm's page_table_lock (it repoints
- * the pmd) and then the table's lock.
+ * needs ptl=split.  An unshare takes the pmd's lock (it repoints the pmd)
+ * and then the table's lock.
  *
  * The setters in <asm/pgtable.h> call the checks below on every write;
  * every write is also a point where another CPU may run.

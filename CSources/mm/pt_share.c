@@ -270,8 +270,8 @@ int unshare_range(struct mm_struct *mm, unsigned long start,
 		return 0;
 	for (addr = start; addr < end; addr = next) {
 		pgd_t *pgd = pgd_offset(mm, addr);
+		pmd_t *pmd, pmdval;
 		pud_t *pud;
-		pmd_t *pmd;
 		int err;
 
 		next = pmd_addr_end(addr, end);
@@ -281,8 +281,9 @@ int unshare_range(struct mm_struct *mm, unsigned long start,
 		if (pud_none(*pud))
 			continue;
 		pmd = pmd_offset(pud, addr);
-		if (pmd_none(*pmd) || pmd_trans_huge(*pmd) ||
-		    !pte_table_shared(pmd_page(*pmd)))
+		pmdval = pmdp_get_lockless(pmd);
+		if (pmd_none(pmdval) || pmd_trans_huge(pmdval) ||
+		    !pte_table_shared(pmd_page(pmdval)))
 			continue;
 		if (keep_whole && pte_table_within(addr, start, end))
 			continue;

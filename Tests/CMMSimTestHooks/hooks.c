@@ -533,3 +533,111 @@ out:
 	sim_leave(saved);
 	return err;
 }
+
+static pmd_t *walk_pmd(struct mm_struct *mm, unsigned long addr)
+{
+	pgd_t *pgd = pgd_offset(mm, addr);
+	pud_t *pud;
+
+	if (pgd_none(*pgd))
+		return NULL;
+	pud = pud_offset(pgd, addr);
+	if (pud_none(*pud))
+		return NULL;
+	return pmd_offset(pud, addr);
+}
+
+/* A huge page mapped at @haddr of @mm by @pmd, behind the kernel's back */
+static int collapse_no_flush(struct mm_struct *mm, pmd_t *pmd,
+			     unsigned long haddr)
+{
+	struct page *head;
+	unsigned long i;
+
+	if (pmd_none(*pmd) || pmd_trans_huge(*pmd))
+		return -ENOENT;
+	head = alloc_huge_page();
+	if (!head)
+		return -ENOMEM;
+	for (i = 0; i < HPAGE_PMD_NR; i++) {
+		SetPageAnon(head + i);
+		head[i].anon_vma = mm->anon_vma;
+		head[i].index = (haddr >> PAGE_SHIFT) + i;
+	}
+	head->compound_mapcount = 1;
+	WRITE_ONCE(pmd->pmd, pmd_val(pfn_pmd(page_to_pfn(head), PAGE_SHARED)));
+	return 0;
+}
+
+int mmsim_test_corrupt_huge(struct mmsim *m, int mm_id, uint64_t addr,
+			    int what)
+{
+	struct sim_context saved = sim_enter((struct sim_machine *)m, 0);
+	struct mm_struct *mm = sim_mm_by_id(mm_id);
+	unsigned long haddr = addr & HPAGE_PMD_MASK;
+	pmd_t *pmd = mm ? walk_pmd(mm, addr) : NULL;
+	struct page *head;
+	int err = -ENOENT;
+
+	if (!pmd)
+		goto out;
+	if (what == MMSIM_TEST_HUGE_COLLAPSE_NO_FLUSH) {
+		err = collapse_no_flush(mm, pmd, haddr);
+		goto out;
+	}
+	if (!pmd_trans_huge(*pmd) || pmd_gathered(*pmd))
+		goto out;
+	head = pmd_page(*pmd);
+	err = 0;
+	switch (what) {
+	case MMSIM_TEST_HUGE_FREE_NO_FLUSH:
+		WRITE_ONCE(pmd->pmd, 0);
+		mm->anon_rss -= HPAGE_PMD_NR;
+		spin_lock(pmd_lockptr(mm, pmd));
+		__free_page(pgtable_trans_huge_withdraw(mm, pmd));
+		spin_unlock(pmd_lockptr(mm, pmd));
+		head->compound_mapcount--;
+		put_page(head);
+		break;
+	case MMSIM_TEST_HUGE_WRPROTECT_NO_FLUSH:
+		pmd->pmd &= ~_PAGE_RW;
+		break;
+	case MMSIM_TEST_HUGE_WRITABLE:
+		pmd->pmd |= _PAGE_RW;
+		break;
+	case MMSIM_TEST_HUGE_NO_DEPOSIT:
+		spin_lock(pmd_lockptr(mm, pmd));
+		pgtable_trans_huge_withdraw(mm, pmd);
+		spin_unlock(pmd_lockptr(mm, pmd));
+		mm->nr_ptes++;
+		break;
+	case MMSIM_TEST_HUGE_MAPCOUNT:
+		head->compound_mapcount++;
+		break;
+	case MMSIM_TEST_HUGE_COUNT:
+		sim_stat_inc(thp_now);
+		break;
+	case MMSIM_TEST_HUGE_SPLIT_NO_FLUSH: {
+		spinlock_t *ptl = pmd_lock(mm, pmd);
+		struct page *table = pgtable_trans_huge_withdraw(mm, pmd);
+		pte_t *pte = page_address(table);
+		unsigned long i;
+
+		for (i = 0; i < HPAGE_PMD_NR; i++) {
+			pte[i] = pmd_subpage_pte(*pmd, i);
+			head[i]._mapcount++;
+		}
+		head->_count += HPAGE_PMD_NR - 1;
+		head->compound_mapcount--;
+		mm->nr_ptes++;
+		pmd_populate(mm, pmd, table);
+		spin_unlock(ptl);
+		break;
+	}
+	default:
+		err = -EINVAL;
+	}
+out:
+	sim_leave(saved);
+	return err;
+}

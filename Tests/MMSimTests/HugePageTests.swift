@@ -1,3 +1,4 @@
+import CMMSimTestHooks
 import MMSim
 import Testing
 
@@ -161,5 +162,123 @@ import Testing
         #expect(m.stats.thpFallbacks == 1)
         expectClean(m)
         try expectNoLeaks(m, exiting: [mm])
+    }
+}
+
+/// The checks that came with huge pages, each shown to fire on a machine
+/// broken on purpose through `mmsim_test_corrupt_huge()`.
+@Suite struct HugeCheckerTests {
+    static let base: UInt64 = 0x4000_0000
+    static let huge: UInt64 = 2 << 20
+
+    /// An mm with one aligned 2 MiB, huge unless `huge` is false, read by
+    /// CPUs 1 and 2.
+    static func hugeMM(_ m: Machine, huge: Bool = true) throws -> MMID {
+        let mm = try m.newMM()
+        _ = try m.mmap(cpu: 0, mm: mm, addr: base, length: Self.huge, prot: rw,
+                       flags: [.private, .anonymous, .fixed])
+        if huge {
+            try m.madvise(cpu: 0, mm: mm, addr: base, length: Self.huge, advice: Advice(rawValue: 14))
+        }
+        try put(m, cpu: 0, mm: mm, base, tag(1, 0))
+        #expect(try m.load(cpu: 1, mm: mm, addr: base) == .ok(tag(1, 0)))
+        #expect(try m.load(cpu: 2, mm: mm, addr: base + page) == .ok(0))
+        #expect(try m.lookup(mm: mm, addr: base)?.huge == huge)
+        expectClean(m)
+        return mm
+    }
+
+    func corrupt(_ m: Machine, _ mm: MMID, _ what: mmsim_test_huge_corruption) -> Int32 {
+        m.withCMachine { mmsim_test_corrupt_huge($0, mm.rawValue, Self.base, Int32(what.rawValue)) }
+    }
+
+    func audit(_ m: Machine) -> [Violation] {
+        m.clearViolations()
+        _ = m.check()
+        return m.violations
+    }
+
+    /// No CPU may hold a 4 KiB and a 2 MiB translation of one address
+    /// that disagree: a pte table replaced by a huge pmd without a flush
+    /// leaves CPU 1's 4 KiB entry beside the 2 MiB one it fills next.
+    @Test func twoPageSizesThatDisagree() throws {
+        let m = try makeMachine()
+        let mm = try Self.hugeMM(m, huge: false)
+        #expect(corrupt(m, mm, MMSIM_TEST_HUGE_COLLAPSE_NO_FLUSH) == 0)
+        _ = try m.load(cpu: 1, mm: mm, addr: Self.base + 5 * page)
+        #expect(m.violations.contains {
+            $0.kind == .incoherent && $0.message.contains("two page sizes that disagree")
+        }, "\(m.violations)")
+    }
+
+    /// A compound page freed while CPUs cache its 2 MiB translation.
+    @Test(arguments: supportedVariants)
+    func hugePageFreedWhileCached(variant: Variant) throws {
+        let m = try makeMachine(variant: variant)
+        let mm = try Self.hugeMM(m)
+        #expect(corrupt(m, mm, MMSIM_TEST_HUGE_FREE_NO_FLUSH) == 0)
+        #expect(m.violations.contains {
+            $0.kind == .freeWhileCached && $0.message.contains("(2 MiB)")
+        }, "\(m.violations)")
+    }
+
+    /// A huge pmd turned into a pte table while a CPU still caches its
+    /// 2 MiB translation: the page size changed under it.
+    @Test func splitWithoutInvalidateAndFlush() throws {
+        let m = try makeMachine()
+        let mm = try Self.hugeMM(m)
+        #expect(corrupt(m, mm, MMSIM_TEST_HUGE_SPLIT_NO_FLUSH) == 0)
+        #expect(m.violations.contains {
+            $0.kind == .incoherent && $0.message.contains("caches its 2 MiB translation (pmd not invalidated)")
+        }, "\(m.violations)")
+    }
+
+    /// A 2 MiB entry that grants more than the pmd: coherence.
+    @Test func hugeWriteProtectWithoutFlush() throws {
+        let m = try makeMachine()
+        let mm = try Self.hugeMM(m)
+        try put(m, cpu: 3, mm: mm, Self.base + 8, 1)
+        #expect(corrupt(m, mm, MMSIM_TEST_HUGE_WRPROTECT_NO_FLUSH) == 0)
+        let found = audit(m)
+        #expect(found.contains { $0.kind == .incoherent && $0.message.contains("the pmd says") }, "\(found)")
+    }
+
+    /// A huge pmd is writable only if nothing else maps its page.
+    @Test func writableSharedHugePmd() throws {
+        let m = try makeMachine()
+        let mm = try Self.hugeMM(m)
+        _ = try m.fork(cpu: 0, mm: mm)
+        #expect(corrupt(m, mm, MMSIM_TEST_HUGE_WRITABLE) == 0)
+        let found = audit(m)
+        #expect(found.contains { $0.kind == .accounting && $0.message.contains("writable huge pmd to a page with 2 references") },
+                "\(found)")
+    }
+
+    /// One deposited pte table per huge pmd.
+    @Test func depositPerHugePmd() throws {
+        let m = try makeMachine()
+        let mm = try Self.hugeMM(m)
+        #expect(corrupt(m, mm, MMSIM_TEST_HUGE_NO_DEPOSIT) == 0)
+        let found = audit(m)
+        #expect(found.contains { $0.message.contains("1 huge pmds and 0 deposited") }, "\(found)")
+        #expect(found.contains { $0.kind == .leak }, "\(found)")
+    }
+
+    /// Every frame of a compound page counts the huge pmds that map it.
+    @Test func compoundMapcount() throws {
+        let m = try makeMachine()
+        let mm = try Self.hugeMM(m)
+        #expect(corrupt(m, mm, MMSIM_TEST_HUGE_MAPCOUNT) == 0)
+        let found = audit(m)
+        #expect(found.contains { $0.kind == .badRefcount && $0.message.contains("mapcount 2") }, "\(found)")
+    }
+
+    /// The compound pages allocated, against thp_now.
+    @Test func compoundPagesCounted() throws {
+        let m = try makeMachine()
+        let mm = try Self.hugeMM(m)
+        #expect(corrupt(m, mm, MMSIM_TEST_HUGE_COUNT) == 0)
+        let found = audit(m)
+        #expect(found.contains { $0.message.contains("thp_now says 2") }, "\(found)")
     }
 }

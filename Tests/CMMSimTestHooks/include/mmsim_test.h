@@ -161,4 +161,31 @@ enum mmsim_test_corruption {
 /* Return: 0, or -ENOENT when @addr has no pte of the kind the case needs */
 int mmsim_test_corrupt(struct mmsim *m, int mm, uint64_t addr, int what);
 
+/*
+ * Break one rule of huge pages at the 2 MiB of @addr in @mm, without the
+ * flush or the bookkeeping the kernel would do:
+ */
+enum mmsim_test_huge_corruption {
+	/* a pte table replaced by a huge pmd of a new page, no flush */
+	MMSIM_TEST_HUGE_COLLAPSE_NO_FLUSH = 1,
+	/* the huge pmd cleared and its page freed, no flush */
+	MMSIM_TEST_HUGE_FREE_NO_FLUSH,
+	/* the huge pmd write-protected, no flush */
+	MMSIM_TEST_HUGE_WRPROTECT_NO_FLUSH,
+	/* the huge pmd made writable (after fork: shared with another mm) */
+	MMSIM_TEST_HUGE_WRITABLE,
+	/* the huge pmd's deposited pte table taken away and leaked */
+	MMSIM_TEST_HUGE_NO_DEPOSIT,
+	/* one huge pmd more counted in the compound page's mapcount */
+	MMSIM_TEST_HUGE_MAPCOUNT,
+	/* thp_now counts one compound page more */
+	MMSIM_TEST_HUGE_COUNT,
+	/* the huge pmd split, its pte table linked without a flush */
+	MMSIM_TEST_HUGE_SPLIT_NO_FLUSH,
+};
+
+/* Return: 0, or -ENOENT when @addr is not mapped as the case needs */
+int mmsim_test_corrupt_huge(struct mmsim *m, int mm, uint64_t addr,
+			    int what);
+
 #endif /* MMSIM_TEST_H */

@@ -793,6 +793,41 @@ static int check_tlb2m_entry(unsigned int cpu, struct mm_struct *mm,
 	return 1 + check_sizes(cpu, mmu, e, func);
 }
 
+/**
+ * sim_pmd_size_changed - the pmd that mapped the huge page of @old now
+ *	links a pte table: the translation of its 2 MiB changed page size
+ *
+ * The SDM asks software to invalidate a translation before its page size
+ * changes (and AMD's erratum 383 makes the two sizes at once a machine
+ * check): so the split invalidates the pmd and flushes before it links
+ * the table.  No CPU that runs @mm may still cache the 2 MiB entry.
+ */
+void sim_pmd_size_changed(struct mm_struct *mm, u64 old, const char *func)
+{
+	long cr3 = page_to_pfn(virt_to_page(mm->pgd));
+	u32 head = pmd_pfn(__pmd(old));
+	unsigned int cpu, i;
+
+	for (cpu = 0; cpu < sim->config.nr_cpus; cpu++) {
+		struct sim_mmu *mmu = &per_cpu(mmu, cpu);
+
+		sim_mmu_lock(cpu);
+		for (i = 0; mmu->cr3 == cr3 && i < TLB2M_ENTRIES; i++) {
+			const struct tlb_entry *e = &mmu->tlb2m[i];
+
+			if (!e->valid || e->pfn != head)
+				continue;
+			sim_report(MMSIM_V_INCOHERENT, cpu,
+				   e->vpn << PMD_SHIFT, head, func,
+				   "pte table linked at %#llx while cpu %u caches its 2 MiB translation (pmd %s)",
+				   (unsigned long long)e->vpn << PMD_SHIFT,
+				   cpu, old & _PAGE_PRESENT ?
+				   "not invalidated" : "invalidated, not flushed");
+		}
+		sim_mmu_unlock(cpu);
+	}
+}
+
 /* Coherence at return, on @cpu's MMU */
 static int check_coherent_on(unsigned int cpu, struct mm_struct *mm,
 			     long cr3, unsigned long start, unsigned long end,

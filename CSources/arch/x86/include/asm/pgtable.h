@@ -192,6 +192,19 @@ static inline unsigned long pgd_pfn(pgd_t pgd)
 #define pmd_page(pmd)	pfn_to_page(pmd_pfn(pmd))
 
 /*
+ * A pmd entry read once without its lock, by a walker that other CPUs
+ * may race (MADV_DONTNEED and faults hold mmap_sem only for reading): a
+ * huge pmd may be zapped or split between two reads.  What the walker
+ * decides is decided on this one value; only a pte table, once linked,
+ * stays where it is under mmap_sem.
+ */
+static inline pmd_t pmdp_get_lockless(pmd_t *pmdp)
+{
+	/* acquire: pairs with the release of pmd_populate() */
+	return __pmd(smp_load_acquire(&pmdp->pmd));
+}
+
+/*
  * A huge pmd: the page-size bit makes the entry a leaf that maps 2 MiB.
  * It stays set while the entry is invalidated for a split, PROT_NONE or
  * gathered, so that no walker of the kernel takes it for a pte table.
@@ -301,6 +314,8 @@ void sim_pmd_changed(struct mm_struct *mm, unsigned long addr);
 /* ... and of every write of a huge pmd */
 void sim_huge_pmd_changed(struct mm_struct *mm, unsigned long addr,
 			  u64 old, u64 new);
+/* ... and of a pmd that mapped 2 MiB (@old) now linking a pte table */
+void sim_pmd_size_changed(struct mm_struct *mm, u64 old, const char *func);
 /* The lock that guards the pmd entry @pmd, and its check */
 void check_pmd_lock(struct mm_struct *mm, pmd_t *pmd, const char *func);
 
@@ -347,10 +362,15 @@ static inline void ptep_set_wrprotect(struct mm_struct *mm,
 static inline void pmd_populate(struct mm_struct *mm, pmd_t *pmd,
 				struct page *pte)
 {
+	u64 old;
+
 	check_pmd_lock(mm, pmd, __func__);
+	old = READ_ONCE(pmd->pmd);
 	/* the table, zeroed and its lock set up, before it is linked */
 	smp_store_release(&pmd->pmd, ((u64)page_to_pfn(pte) << PAGE_SHIFT) |
 			  _PAGE_TABLE);
+	if (old & _PAGE_PSE)
+		sim_pmd_size_changed(mm, old, __func__);
 }
 
 static inline void pud_populate(struct mm_struct *mm, pud_t *pud,
