@@ -61,7 +61,7 @@ struct TraceHugeTests {
 
     static let snippet = snippet(splits: false)
 
-    static let advised = "anonymous private mappings of 2 MiB or more given MADV_HUGEPAGE (--huge)"
+    static let advised = TraceTally.hugeAdvised
 
     @Test("beside: each variant as traced, then with huge pages; only the large anonymous private mapping is advised",
           arguments: [Variant.baseline, Variant(gather: .inplace, ptl: .split, preempt: true)])
@@ -150,6 +150,7 @@ struct TraceHugeTests {
         let rows = try #require(object["variants"] as? [[String: Any]])
         #expect(rows.map { $0["hugePages"] as? Bool } == [false, true, false, true])
         #expect(rows.map { $0["hugeFaults"] as? Int } == [0, 2, 0, 2])
+        #expect(rows.map { $0["hugeAdvised"] as? Int } == [0, 1, 0, 1])
         #expect(rows[3]["hugeZapsInplace"] as? Int ?? 0 > 0 && rows[1]["hugeZapsVector"] as? Int ?? 0 > 0)
         #expect(run.ratioLines().count == 2)
         #expect(run.ratioLines()[1].contains("vector/mm/preempt +thp"))

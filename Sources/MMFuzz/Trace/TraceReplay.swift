@@ -80,6 +80,10 @@ public struct TraceTally: Sendable, Hashable, Codable {
 
     public var skippedTotal: Int { skipped.values.reduce(0, +) }
 
+    /// The note counting the mappings a replay with huge pages gave
+    /// MADV_HUGEPAGE.
+    public static let hugeAdvised = "anonymous private mappings of 2 MiB or more given MADV_HUGEPAGE (--huge)"
+
     mutating func skip(_ reason: String) {
         skipped[reason, default: 0] += 1
     }
@@ -695,7 +699,7 @@ public final class TraceReplayer {
             return f
         }
         if lastOutcome == .ok {
-            tally.note("anonymous private mappings of 2 MiB or more given MADV_HUGEPAGE (--huge)")
+            tally.note(TraceTally.hugeAdvised)
         } else {
             tally.note("MADV_HUGEPAGE refused by the machine (--huge): \(lastOutcome.map { "\($0)" } ?? "?")")
         }

@@ -234,6 +234,7 @@ extension TraceRun {
                 ("events", .int(r.tally.events)),
                 ("skipped", .int(r.tally.skippedTotal)),
                 ("machineCalls", .int(r.tally.machineCalls)),
+                ("hugeAdvised", .int(r.tally.notes[TraceTally.hugeAdvised] ?? 0)),
                 ("seconds", .double(m.seconds)),
             ]
             if let f = r.failure {
