@@ -40,8 +40,20 @@ struct BenchCommand: ParsableCommand {
             share=fork,sharemask=precise, on --cases sequential cases of \
             the sharing variants' mix and, with --trace, on a trace.
 
+            Then huge pages: a munmap of --huge-megabytes MiB (a multiple \
+            of 2) mapped by 4 KiB pages and by 2 MiB pages (MADV_HUGEPAGE), \
+            touched from every CPU, densely (every 4 KiB page) or sparsely \
+            (one 4 KiB page per 2 MiB), under each gather with preemption \
+            off and on (the page-table lock of the first variant asked \
+            for): flushes, IPIs, entries invalidated, pages freed per \
+            flush, the longest preemption-disabled stretch, zap breaks, \
+            the in-place gather's phase-3 entries per page freed, and host \
+            ns of the munmap per page freed, median of --huge-repeats, \
+            each on a fresh machine sized for the mapping (--frames does \
+            not apply).
+
             --only runs one part: tool (checked and raw passes), checked, \
-            raw, fork or sharing.
+            raw, fork, sharing or huge.
 
             Ctrl-C or SIGTERM stops after the pass running and prints the \
             figures so far (exit status 130).
@@ -74,8 +86,8 @@ struct BenchCommand: ParsableCommand {
     /// For profiling one kind of pass, `checked` or `raw`; or `tool`:
     /// checked and raw only, no concurrent pass, proposals or parallel
     /// faults (what scripts/bench-compare measures); or `fork` or
-    /// `sharing`: that part alone.
-    @Option(help: "Run one part only: tool, checked, raw, fork or sharing.")
+    /// `sharing` or `huge`: that part alone.
+    @Option(help: "Run one part only: tool, checked, raw, fork, sharing or huge.")
     var only: String?
 
     @Option(help: "Parent sizes, in pages, of the fork benchmark (comma-separated).")
@@ -89,6 +101,12 @@ struct BenchCommand: ParsableCommand {
 
     @Option(help: "Replay only the first N events of --trace.")
     var traceEvents: Int?
+
+    @Option(help: "MiB the huge-page benchmark maps and unmaps (a multiple of 2).")
+    var hugeMegabytes: Int = HugeBench.defaultMegabytes
+
+    @Option(help: "Timed munmaps of each huge-page configuration, each on a fresh machine; the median is reported.")
+    var hugeRepeats: Int = 5
 
     @Option(help: .hidden)
     var maxOps: Int = 300
@@ -105,9 +123,13 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--frames \(machine.framesOrDefault): --pages \(pages) on \(machine.cpus) CPUs needs at least \(need) frames (every CPU's region faulted in at once, with its page tables)")
         }
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, not \(repeats)") }
-        if let only, !["tool", "checked", "raw", "fork", "sharing"].contains(only) {
-            throw ValidationError("--only takes tool, checked, raw, fork or sharing, not '\(only)'")
+        if let only, !["tool", "checked", "raw", "fork", "sharing", "huge"].contains(only) {
+            throw ValidationError("--only takes tool, checked, raw, fork, sharing or huge, not '\(only)'")
         }
+        guard hugeMegabytes >= 2, hugeMegabytes % 2 == 0, hugeMegabytes <= HugeBench.maxMegabytes else {
+            throw ValidationError("--huge-megabytes must be a multiple of 2 from 2 to \(HugeBench.maxMegabytes), not \(hugeMegabytes)")
+        }
+        guard hugeRepeats >= 1 else { throw ValidationError("--huge-repeats must be at least 1, not \(hugeRepeats)") }
         let sizes = try Self.parseSizes(forkPages)
         if ForkBench.frames(for: sizes) > MachineOptions.frameLimits.upperBound {
             throw ValidationError("--fork-pages: a parent of \(sizes.max()!) pages needs more frames than the machine's \(MachineOptions.frameLimits.upperBound)")
@@ -177,6 +199,7 @@ struct BenchCommand: ParsableCommand {
             traceNote = s.traceNote
             failures = max(failures, s.failures)
         }
+        let huge = (sharingParts || only == "huge") && !Interrupt.requested ? try hugeRows() : []
         let result = BenchJSON(
             config: RunConfig(command: "bench", cpus: machine.cpus, frames: machine.framesOrDefault,
                               regime: "sequential and concurrent", seed: seed, variants: variants.map(\.name)),
@@ -197,7 +220,8 @@ struct BenchCommand: ParsableCommand {
             parallelFaults: parallelFaults,
             fork: fork,
             forkRatios: ForkBench.ratios(fork),
-            sharing: sharing)
+            sharing: sharing,
+            huge: huge)
         if json {
             print(try jsonText(result))
         } else {
@@ -211,6 +235,7 @@ struct BenchCommand: ParsableCommand {
             if !result.parallelFaults.isEmpty { printParallelFaults(result.parallelFaults) }
             printFork(result.fork)
             printSharing(result.sharing, traceNote: traceNote)
+            printHuge(result.huge)
             if Interrupt.requested {
                 print()
                 print("interrupted: the figures are those of the passes finished")
@@ -220,8 +245,10 @@ struct BenchCommand: ParsableCommand {
         // A wrong result or a violation on a configuration the workloads
         // fit in is a finding.
         let problems = result.parallelFaults.reduce(0) { $0 + $1.violations + $1.failedOps + $1.auditProblems }
-        if failures > 0 || problems > 0 {
-            printError("mmfuzz bench: \(failures) failed cases, \(problems) problems in the parallel-faults workload")
+        let hugeProblems = result.huge.reduce(0) { $0 + $1.problems }
+        if failures > 0 || problems > 0 || hugeProblems > 0 {
+            let first = result.huge.compactMap(\.firstProblem).first.map { " (first: \($0))" } ?? ""
+            printError("mmfuzz bench: \(failures) failed cases, \(problems) problems in the parallel-faults workload, \(hugeProblems) violations in the huge-page workload\(first)")
             throw ExitCode.failure
         }
     }
@@ -318,4 +345,7 @@ struct BenchJSON: Encodable {
     var forkRatios: [ForkBench.Ratio]
     /// The price of sharing per 1,000 calls, on the fuzz mix and a trace.
     var sharing: [SharingBench.Row]
+    /// munmap of memory mapped by 4 KiB and by 2 MiB pages, per gather
+    /// and preemption setting (BenchCommand+Huge).
+    var huge: [HugeBench.Row]
 }

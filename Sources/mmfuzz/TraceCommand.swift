@@ -26,6 +26,14 @@ struct TraceCommand: ParsableCommand {
             variant's replay and writes a reproducer (an excerpt of the \
             trace) to --save.
 
+            --huge replays every variant twice, side by side: as traced, \
+            and with transparent huge pages (rows marked +thp): each traced \
+            anonymous private mmap of 2 MiB or more is given MADV_HUGEPAGE \
+            right after it, so that a fault in an aligned 2 MiB of it maps \
+            a huge page; the table adds huge faults, fallbacks, splits, \
+            huge zaps per gather, fork copies, huge pages freed and the \
+            in-place gather's phase-3 entries.
+
             The input is read and decoded once: every line goes to one \
             machine per variant, side by side (so a pipe serves them all). \
             --save and --report are checked before the replay starts; \
@@ -69,6 +77,9 @@ struct TraceCommand: ParsableCommand {
     @Flag(help: "Print the result as one JSON object.")
     var json = false
 
+    @Flag(help: "Replay each variant twice, side by side: as traced, and with transparent huge pages (MADV_HUGEPAGE on every anonymous private mmap of 2 MiB or more, right after it).")
+    var huge = false
+
     /// Replay without the model and checks (to measure their cost).
     @Flag(help: .hidden)
     var unchecked = false
@@ -107,6 +118,7 @@ struct TraceCommand: ParsableCommand {
         options.checkpointEvery = checkpointEvery
         options.saveDirectory = save
         options.checked = !unchecked
+        options.hugePages = huge ? .beside : .off
         Interrupt.install()
         let run: TraceRun
         do {
@@ -114,7 +126,7 @@ struct TraceCommand: ParsableCommand {
                                    shouldStop: { Interrupt.requested }) { r in
                 if !json {
                     let status = r.interrupted ? "interrupted" : r.failure.map { "STOPPED: \($0)" } ?? "clean"
-                    printError("mmfuzz trace: \(r.variant.name): \(r.tally.events) events in \(TraceRun.fixedPublic(r.seconds, 2)) s, \(status)")
+                    printError("mmfuzz trace: \(r.label): \(r.tally.events) events in \(TraceRun.fixedPublic(r.seconds, 2)) s, \(status)")
                 }
             }
         } catch {
@@ -152,11 +164,18 @@ struct TraceCommand: ParsableCommand {
         print("\(TraceSource.file(file).name): \(t.events) events, \(t.replayed) replayed, \(t.skippedTotal) skipped, \(t.machineCalls) machine calls (first variant)")
         for (k, v) in t.skipped.sorted(by: { $0.value > $1.value }) { print("  skipped \(v): \(k)") }
         for (k, v) in t.notes.sorted(by: { $0.key < $1.key }) { print("  \(v): \(k)") }
+        if let h = run.results.first(where: \.hugePages), !(run.results.first?.hugePages ?? true) {
+            // What --huge added, from the first replay with huge pages.
+            print("  with huge pages (+thp rows): \(h.tally.machineCalls) machine calls")
+            for (k, v) in h.tally.notes.sorted(by: { $0.key < $1.key }) where t.notes[k] != v {
+                print("    \(v): \(k)")
+            }
+        }
         print("")
         print(run.textTable())
         for r in run.results {
             if let f = r.failure {
-                print("\(r.variant.name): \(f)")
+                print("\(r.label): \(f)")
                 if let path = f.reproducer {
                     print("  reproducer: \(path)" + (f.reproducerReplays == true ? " (fails the same way on its own)" : " (does NOT fail on its own)"))
                 }

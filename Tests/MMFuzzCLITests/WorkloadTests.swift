@@ -26,6 +26,26 @@ import Testing
         #expect((r.json?["config"] as? [String: Any])?["frames"] as? Int == 2055)
     }
 
+    /// `--only huge` runs that part alone: 16 rows, nothing else measured.
+    @Test func benchOnlyHuge() throws {
+        let r = try mmfuzz(["bench", "--only", "huge", "--huge-megabytes", "4", "--huge-repeats", "1", "--json"])
+        #expect(r.status == 0, "\(r)")
+        let rows = try #require(r.json?["huge"] as? [[String: Any]], "\(r)")
+        #expect(rows.count == 16)
+        #expect(rows.allSatisfy { ($0["counts"] as? [String: Any])?["pagesFreed"] as? Int ?? 0 > 0 })
+        #expect((r.json?["proposals"] as? [Any])?.isEmpty == true && (r.json?["fork"] as? [Any])?.isEmpty == true)
+        let text = try mmfuzz(["bench", "--only", "huge", "--huge-megabytes", "2", "--huge-repeats", "1"])
+        #expect(text.status == 0 && text.stdout.contains("inplace/mm/preempt, 2m, sparse"), "\(text)")
+    }
+
+    @Test(arguments: [["--huge-megabytes", "3"], ["--huge-megabytes", "0"], ["--huge-megabytes", "9000"],
+                      ["--huge-repeats", "0"]])
+    func benchRefusesBadHugeOptions(arguments: [String]) throws {
+        let r = try mmfuzz(["bench", "--only", "huge"] + arguments)
+        #expect(r.status == 2, "\(r)")
+        #expect(r.stderr.contains(arguments[0]), "\(r)")
+    }
+
     @Test func stressHasJSON() throws {
         let r = try mmfuzz(["stress", "--time", "0.3", "--json", "--seed", "3", "--variant", "vector/split/preempt"])
         #expect(r.status == 0, "\(r)")

@@ -24,7 +24,8 @@ public enum TraceExcerpt {
         var chosen: [UInt8]?
         var replays = false
         for n in sizes {
-            let bytes = excerpt(ring.last(n), failure: failure, source: source, variant: variant)
+            let bytes = excerpt(ring.last(n), failure: failure, source: source, variant: variant,
+                                hugePages: options.hugePages != .off)
             var again = options
             again.saveDirectory = nil
             if let result = try? TraceReplayer.replay(.bytes(bytes), variant: variant, options: again),
@@ -37,6 +38,7 @@ public enum TraceExcerpt {
         }
         guard let bytes = chosen else { return (nil, nil) }
         let compact = variant.name.replacingOccurrences(of: "/", with: "-")
+            + (options.hugePages != .off ? "-thp" : "")
         let name = "trace-\(compact)-line\(failure.line.map(String.init) ?? "end").perfscript"
         let path = (directory as NSString).appendingPathComponent(name)
         do {
@@ -49,16 +51,16 @@ public enum TraceExcerpt {
     }
 
     static func excerpt(_ lines: [(Int, [UInt8])], failure: TraceFailure, source: TraceSource,
-                        variant: Variant) -> [UInt8] {
+                        variant: Variant, hugePages: Bool = false) -> [UInt8] {
         var out: [UInt8] = []
         func put(_ s: String) { out.append(contentsOf: s.utf8); out.append(0x0A) }
         put(marker)
         if let first = lines.first?.0, let last = lines.last?.0 {
             put("# lines \(first)-\(last) of \(source.name)")
         }
-        put("# variant: \(variant.name)")
+        put("# variant: \(variant.name)\(hugePages ? ", huge pages (--huge)" : "")")
         put("# failure: \(failure.description.replacingOccurrences(of: "\n", with: " "))")
-        put("# replay: mmfuzz trace THIS-FILE --variant \(variant.name)")
+        put("# replay: mmfuzz trace THIS-FILE --variant \(variant.name)\(hugePages ? " --huge" : "")")
         for (_, line) in lines where !line.starts(with: marker.utf8) {
             if line.first == UInt8(ascii: "#") { continue }
             out.append(contentsOf: line)

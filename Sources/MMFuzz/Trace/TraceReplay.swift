@@ -24,8 +24,27 @@ public struct TraceReplayOptions: Sendable, Hashable {
     public var maxEvents: Int?
     /// A test-only seam: see ``TraceSeam``.
     public var seam: TraceSeam?
+    /// Transparent huge pages (`mmfuzz trace --huge`): see ``HugePages``.
+    public var hugePages: HugePages = .off
 
     public init() {}
+
+    /// Whether a replay gives the anonymous private mappings of the trace
+    /// that are 2 MiB or longer `MADV_HUGEPAGE`, right after their mmap, so
+    /// that the kernel maps each aligned 2 MiB of them by one huge page.
+    public enum HugePages: String, Sendable, Hashable, Codable {
+        /// No advice: 4 KiB pages only, as traced.
+        case off
+        /// Every variant with the advice.
+        case only
+        /// Every variant twice, side by side from the same pass over the
+        /// input: without the advice, then with it.
+        case beside
+    }
+
+    /// The smallest traced anonymous private mmap given `MADV_HUGEPAGE`
+    /// when huge pages are on: one huge page's worth.
+    public static let hugeMinimum: UInt64 = 2 << 20
 }
 
 /// A deliberate disagreement between machine and model, for the test that
@@ -60,6 +79,10 @@ public struct TraceTally: Sendable, Hashable, Codable {
     public var machineCalls = 0
 
     public var skippedTotal: Int { skipped.values.reduce(0, +) }
+
+    /// The note counting the mappings a replay with huge pages gave
+    /// MADV_HUGEPAGE.
+    public static let hugeAdvised = "anonymous private mappings of 2 MiB or more given MADV_HUGEPAGE (--huge)"
 
     mutating func skip(_ reason: String) {
         skipped[reason, default: 0] += 1
@@ -110,6 +133,16 @@ public struct TraceVariantResult: Sendable {
     public var seconds: Double
     /// The replay was stopped (Ctrl-C) before the end of the trace.
     public var interrupted = false
+    /// Replayed with transparent huge pages (``TraceReplayOptions/HugePages``).
+    public var hugePages = false
+
+    /// The variant's short name, with ` +thp` for a replay with huge
+    /// pages: how tables and messages name the replay.
+    public var label: String { TraceVariantResult.label(variant, hugePages: hugePages) }
+
+    public static func label(_ variant: Variant, hugePages: Bool) -> String {
+        variant.name + (hugePages ? " +thp" : "")
+    }
 
     public init(variant: Variant, tally: TraceTally, stats: Stats, failure: TraceFailure?, seconds: Double) {
         self.variant = variant
@@ -164,6 +197,8 @@ public struct TraceVariantResult: Sendable {
 public final class TraceReplayer {
     public let variant: Variant
     public let options: TraceReplayOptions
+    /// Anonymous private mmaps of 2 MiB or more get MADV_HUGEPAGE.
+    public let hugePages: Bool
     private let runner: CaseRunner
     public private(set) var tally = TraceTally()
 
@@ -204,9 +239,14 @@ public final class TraceReplayer {
     private static let mapKeptBits: Int32 = 0x800 | 0x4000 | 0x20000
     private static let page = Machine.pageSize
 
-    public init(variant: Variant, options: TraceReplayOptions) throws(Errno) {
+    /// A replayer of `variant`; with `hugePages` (nil: as
+    /// `options.hugePages` says, `beside` counting as on) the traced
+    /// anonymous private mappings of 2 MiB or more are given
+    /// MADV_HUGEPAGE.
+    public init(variant: Variant, options: TraceReplayOptions, hugePages: Bool? = nil) throws(Errno) {
         self.variant = variant
         self.options = options
+        self.hugePages = hugePages ?? (options.hugePages != .off)
         let config = CaseConfig(cpus: options.cpus, frames: options.frames)
         runner = try CaseRunner(config: config, variant: variant, checked: options.checked,
                                 checkpointInterval: Int.max)
@@ -233,7 +273,9 @@ public final class TraceReplayer {
     /// `options.saveDirectory` is set.
     public static func replay(_ source: TraceSource, variant: Variant,
                               options: TraceReplayOptions) throws(TraceError) -> TraceVariantResult {
-        try replay(source, variants: [variant], options: options)[0]
+        var options = options
+        if options.hugePages == .beside { options.hugePages = .only }
+        return try replay(source, variants: [variant], options: options)[0]
     }
 
     /// Replays the trace from `source` on one machine per variant, all
@@ -245,18 +287,30 @@ public final class TraceReplayer {
     /// `shouldStop` is asked between events; when it answers true the
     /// replay stops there, every variant not yet stopped is marked
     /// ``TraceVariantResult/interrupted`` and no end-of-trace exits run.
+    ///
+    /// With `options.hugePages` `beside`, each variant is replayed twice,
+    /// without and with huge pages, in that order, so that the results
+    /// come in pairs.
     /// Throws ``TraceError`` for bad input, and for a trace with no events.
     public static func replay(_ source: TraceSource, variants: [Variant], options: TraceReplayOptions,
                               shouldStop: () -> Bool = { false }) throws(TraceError) -> [TraceVariantResult] {
         let clock = ContinuousClock()
         var replayers: [TraceReplayer] = []
+        let modes: [Bool] = switch options.hugePages {
+        case .off: [false]
+        case .only: [true]
+        case .beside: [false, true]
+        }
         for variant in variants {
-            do {
-                replayers.append(try TraceReplayer(variant: variant, options: options))
-            } catch {
-                throw TraceError(line: nil, "the simulator refuses \(variant.name) with \(options.cpus) CPUs and \(options.frames) frames: \(error)")
+            for huge in modes {
+                do {
+                    replayers.append(try TraceReplayer(variant: variant, options: options, hugePages: huge))
+                } catch {
+                    throw TraceError(line: nil, "the simulator refuses \(variant.name) with \(options.cpus) CPUs and \(options.frames) frames: \(error)")
+                }
             }
         }
+        let variants = replayers.map(\.variant)
         var failures: [TraceFailure?] = Array(repeating: nil, count: variants.count)
         var elapsed: [Duration] = Array(repeating: .zero, count: variants.count)
         var sinceCheckpoint = 0
@@ -269,6 +323,8 @@ public final class TraceReplayer {
         func settle(_ i: Int, _ f: TraceFailure) {
             var f = f
             if let dir = options.saveDirectory {
+                var options = options
+                options.hugePages = replayers[i].hugePages ? .only : .off
                 let saved = TraceExcerpt.save(ring: ring, failure: f, source: source, variant: variants[i],
                                               options: options, directory: dir)
                 f.reproducer = saved.path
@@ -323,6 +379,7 @@ public final class TraceReplayer {
                                             failure: failures[i],
                                             seconds: Double(d.seconds) + Double(d.attoseconds) / 1e18)
             result.interrupted = interrupted && failures[i] == nil
+            result.hugePages = r.hugePages
             results.append(result)
         }
         return results
@@ -563,10 +620,20 @@ public final class TraceReplayer {
                 tally.note(flags & 0x3 == Self.mapShared ? "MAP_SHARED file mappings made shared anonymous"
                     : "private file mappings made anonymous")
             }
-            return call(exit, traced: .address(ret), pairs: 2) { cpu, s in
+            if let failure = call(exit, traced: .address(ret), pairs: 2, { cpu, s in
                 .mmap(cpu: cpu, slot: s, addr: ret, length: length, prot: Int32(truncatingIfNeeded: prot & 7),
                       flags: f.rawValue)
+            }) {
+                return failure
             }
+            // --huge: the traced anonymous private mappings of a huge
+            // page or more are given MADV_HUGEPAGE at once, as a program
+            // asking for transparent huge pages would.
+            if hugePages, flags & Self.mapAnonymous != 0, flags & 0x3 != Self.mapShared,
+               length >= TraceReplayOptions.hugeMinimum, lastOutcome == .address(ret) {
+                return adviseHuge(exit, addr: ret, length: length)
+            }
+            return nil
         case .enterMunmap(let addr, let length):
             return call(exit, traced: .ok, pairs: 2) { cpu, s in
                 .munmap(cpu: cpu, slot: s, addr: addr, length: length)
@@ -617,6 +684,24 @@ public final class TraceReplayer {
             default: what = "\(got)"
             }
             tally.note("\(op.kind.rawValue) results differing from the trace's (\(what) where the trace succeeded)")
+        }
+        return nil
+    }
+
+    /// MADV_HUGEPAGE on the mapping just made at `addr` (one machine call,
+    /// counted apart from the traced ones).
+    private func adviseHuge(_ exit: TraceEvent, addr: UInt64, length: UInt64) -> TraceFailure? {
+        let (cpu, f0) = place(exit.tid, line: exit.line)
+        if let f0 { return f0 }
+        guard let s = slot(tasks[exit.tid]!.mm) else { return nil }
+        if let f = step(.madvise(cpu: cpu, slot: s, addr: addr, length: length, advice: Advice.hugepage),
+                        line: exit.line) {
+            return f
+        }
+        if lastOutcome == .ok {
+            tally.note(TraceTally.hugeAdvised)
+        } else {
+            tally.note("MADV_HUGEPAGE refused by the machine (--huge): \(lastOutcome.map { "\($0)" } ?? "?")")
         }
         return nil
     }

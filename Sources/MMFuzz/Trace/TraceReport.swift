@@ -30,8 +30,9 @@ extension TraceRun {
     }
 
     /// The per-variant comparison: the figures of docs/DESIGN.md section 7.
+    /// With huge pages (`--huge`) the huge-page counters are shown too.
     public var comparison: ComparisonTable<(TraceVariantResult, TraceMetrics)> {
-        ComparisonTable(variant: { $0.1.variant.name }, columns: [
+        var table = ComparisonTable<(TraceVariantResult, TraceMetrics)>(variant: { $0.1.label }, columns: [
             .init("flushes") { Self.grouped($0.1.flushes) },
             .init("of which gather") { Self.grouped($0.1.gatherFlushes) },
             .init("zap breaks") { Self.grouped($0.1.zapBreaks) },
@@ -51,6 +52,19 @@ extension TraceRun {
                 return r.0.failure.map { "stopped at line \($0.line.map(String.init) ?? "end"): \($0.kind)" } ?? "clean"
             },
         ])
+        if results.contains(where: \.hugePages) {
+            table.columns.insert(contentsOf: [
+                .init("huge faults") { Self.grouped($0.1.hugeFaults) },
+                .init("fallbacks") { Self.grouped($0.1.hugeFallbacks) },
+                .init("splits") { Self.grouped($0.1.hugeSplits) },
+                .init("huge zaps (vector)") { Self.grouped($0.1.hugeZapsVector) },
+                .init("huge zaps (inplace)") { Self.grouped($0.1.hugeZapsInplace) },
+                .init("huge fork copies") { Self.grouped($0.1.hugeForkCopies) },
+                .init("huge pages freed") { Self.grouped($0.1.hugeFreed) },
+                .init("phase-3 entries") { Self.grouped($0.1.phase3Entries) },
+            ], at: table.columns.count - 1)
+        }
+        return table
     }
 
     /// The Markdown table (one row per variant), as in docs/RESULTS.md.
@@ -67,12 +81,15 @@ extension TraceRun {
     /// time 1.23x, ...`, for each page-table lock with both gathers run.
     public func ratioLines(markdown: Bool = false) -> [String] {
         var out: [String] = []
-        for ptl in PTL.allCases {
-            let a = Variant(gather: .vector, ptl: ptl, preempt: true)
-            let b = Variant(gather: .inplace, ptl: ptl, preempt: true)
-            guard let r = ratios(a, over: b) else { continue }
-            let q = markdown ? "`" : ""
-            out.append("\(q)\(a.name)\(q) over \(q)\(b.name)\(q): modelled TLB time \(Self.fixed(r.time, 2))x, flushes \(Self.fixed(r.flushes, 2))x (gather flushes \(Self.fixed(r.gatherFlushes, 2))x)")
+        for huge in [false, true] {
+            for ptl in PTL.allCases {
+                let a = Variant(gather: .vector, ptl: ptl, preempt: true)
+                let b = Variant(gather: .inplace, ptl: ptl, preempt: true)
+                guard let r = ratios(a, over: b, hugePages: huge) else { continue }
+                let q = markdown ? "`" : ""
+                let (na, nb) = (TraceVariantResult.label(a, hugePages: huge), TraceVariantResult.label(b, hugePages: huge))
+                out.append("\(q)\(na)\(q) over \(q)\(nb)\(q): modelled TLB time \(Self.fixed(r.time, 2))x, flushes \(Self.fixed(r.flushes, 2))x (gather flushes \(Self.fixed(r.gatherFlushes, 2))x)")
+            }
         }
         return out
     }
@@ -90,6 +107,11 @@ extension TraceRun {
         if !t.notes.isEmpty {
             out += "What the replay made up or adapted:\n\n"
             for (k, v) in t.notes.sorted(by: { $0.key < $1.key }) { out += "- \(v): \(k)\n" }
+            out += "\n"
+        }
+        if let h = results.first(where: \.hugePages), results.first?.hugePages == false {
+            out += "With huge pages (`--huge`, the `+thp` rows), \(h.tally.machineCalls) machine calls (\(t.machineCalls) without):\n\n"
+            for (k, v) in h.tally.notes.sorted(by: { $0.key < $1.key }) where t.notes[k] != v { out += "- \(v): \(k)\n" }
             out += "\n"
         }
         out += markdownTable() + "\n"
@@ -124,7 +146,7 @@ extension TraceRun {
         ]
         for (i, row) in m.enumerated() {
             let y = top + Double(i) * rowH
-            s += "<text x=\"\(Int(labelW - 8))\" y=\"\(Int(y + 15))\" text-anchor=\"end\">\(row.variant.name)</text>\n"
+            s += "<text x=\"\(Int(labelW - 8))\" y=\"\(Int(y + 15))\" text-anchor=\"end\">\(row.label)</text>\n"
         }
         for (p, panel) in panels.enumerated() {
             let x0 = labelW + Double(p) * (panelW + gap)

@@ -4,6 +4,10 @@ import MMSim
 /// section 7, on the same work as every other variant's.
 public struct TraceMetrics: Sendable, Hashable {
     public var variant: Variant
+    /// Replayed with transparent huge pages (`--huge`).
+    public var hugePages: Bool
+    /// ``TraceVariantResult/label``.
+    public var label: String { TraceVariantResult.label(variant, hugePages: hugePages) }
     public var completed: Bool
     /// Kernel violations (the replay stops at the first: 0 or 1).
     public var violations: Int
@@ -34,12 +38,29 @@ public struct TraceMetrics: Sendable, Hashable {
     public var lockAcquisitions: UInt64
     public var lockContended: UInt64
     public var faults: UInt64
+    /// Huge pages (all 0 without `--huge`): faults that mapped a 2 MiB
+    /// page, 2 MiB faults fallen back to 4 KiB pages (no free aligned
+    /// block), huge pmds split, copied by fork, made writable in place,
+    /// zapped by each gather, compound pages freed.
+    public var hugeFaults: UInt64
+    public var hugeFallbacks: UInt64
+    public var hugeSplits: UInt64
+    public var hugeForkCopies: UInt64
+    public var hugeCowReuses: UInt64
+    public var hugeZapsVector: UInt64
+    public var hugeZapsInplace: UInt64
+    public var hugeFreed: UInt64
+    /// 2 MiB TLB hits.
+    public var tlb2mHits: UInt64
+    /// Entries the in-place gather's phase 3 visited.
+    public var phase3Entries: UInt64
     public var modelledTlbNs: Double
     public var seconds: Double
 
     public init(_ r: TraceVariantResult, cost: TLBCostModel) {
         let s = r.stats
         variant = r.variant
+        hugePages = r.hugePages
         completed = r.completed
         violations = r.failure?.isViolation == true ? 1 : 0
         disagreements = r.failure != nil && r.failure?.isViolation == false ? 1 : 0
@@ -61,6 +82,16 @@ public struct TraceMetrics: Sendable, Hashable {
         lockAcquisitions = s.lockAcquisitions
         lockContended = s.lockContended
         faults = s.faults
+        hugeFaults = s.thpFaults
+        hugeFallbacks = s.thpFallbacks
+        hugeSplits = s.thpSplits
+        hugeForkCopies = s.thpForkCopies
+        hugeCowReuses = s.thpCowReuses
+        hugeZapsVector = s.thpZapsVector
+        hugeZapsInplace = s.thpZapsInplace
+        hugeFreed = s.thpFreed
+        tlb2mHits = s.tlb2mHits
+        phase3Entries = s.phase3Entries
         modelledTlbNs = cost.nanoseconds(s)
         seconds = r.seconds
     }
@@ -98,10 +129,12 @@ public struct TraceRun: Sendable {
     public var clean: Bool { results.allSatisfy(\.completed) }
 
     /// The ratio `a / b` of modelled TLB time and of flushes between two
-    /// variants, when both were run.
-    public func ratios(_ a: Variant, over b: Variant) -> (time: Double, flushes: Double, gatherFlushes: Double)? {
+    /// variants, when both were run (with huge pages or without).
+    public func ratios(_ a: Variant, over b: Variant,
+                       hugePages: Bool = false) -> (time: Double, flushes: Double, gatherFlushes: Double)? {
         let m = metrics
-        guard let x = m.first(where: { $0.variant == a }), let y = m.first(where: { $0.variant == b }),
+        guard let x = m.first(where: { $0.variant == a && $0.hugePages == hugePages }),
+              let y = m.first(where: { $0.variant == b && $0.hugePages == hugePages }),
               y.modelledTlbNs > 0, y.flushes > 0, y.gatherFlushes > 0 else { return nil }
         return (x.modelledTlbNs / y.modelledTlbNs, Double(x.flushes) / Double(y.flushes),
                 Double(x.gatherFlushes) / Double(y.gatherFlushes))
@@ -164,6 +197,7 @@ extension TraceRun {
         for (r, m) in zip(results, metrics) {
             var o: [(String, JSON)] = [
                 ("variant", .string(m.variant.name)),
+                ("hugePages", .bool(m.hugePages)),
                 ("completed", .bool(m.completed)),
                 ("interrupted", .bool(r.interrupted)),
                 ("violations", .int(m.violations)),
@@ -187,9 +221,20 @@ extension TraceRun {
                 ("lockAcquisitions", .uint(m.lockAcquisitions)),
                 ("lockContended", .uint(m.lockContended)),
                 ("faults", .uint(m.faults)),
+                ("hugeFaults", .uint(m.hugeFaults)),
+                ("hugeFallbacks", .uint(m.hugeFallbacks)),
+                ("hugeSplits", .uint(m.hugeSplits)),
+                ("hugeForkCopies", .uint(m.hugeForkCopies)),
+                ("hugeCowReuses", .uint(m.hugeCowReuses)),
+                ("hugeZapsVector", .uint(m.hugeZapsVector)),
+                ("hugeZapsInplace", .uint(m.hugeZapsInplace)),
+                ("hugeFreed", .uint(m.hugeFreed)),
+                ("tlb2mHits", .uint(m.tlb2mHits)),
+                ("phase3Entries", .uint(m.phase3Entries)),
                 ("events", .int(r.tally.events)),
                 ("skipped", .int(r.tally.skippedTotal)),
                 ("machineCalls", .int(r.tally.machineCalls)),
+                ("hugeAdvised", .int(r.tally.notes[TraceTally.hugeAdvised] ?? 0)),
                 ("seconds", .double(m.seconds)),
             ]
             if let f = r.failure {
