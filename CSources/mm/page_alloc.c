@@ -125,8 +125,13 @@ struct page *alloc_huge_page(void)
 		page->anon_vma = NULL;
 		page->index = 0;
 		page->private = 0;
-		/* as alloc_page(): a frame the boot zeroed is still zero */
-		if (!(pfn >= hw && pfn < sim->frames_cleared))
+		/*
+		 * A frame never allocated since the boot is still zero: the
+		 * boot zeroed it, or the host has never given it.  Unlike
+		 * alloc_page(), not written now: most of a huge page's frames
+		 * are never touched, and writing them costs the host 2 MiB.
+		 */
+		if (pfn < hw)
 			memset(page_address(page), 0, PAGE_SIZE);
 	}
 	page = pfn_to_page(first);
