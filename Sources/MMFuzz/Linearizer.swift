@@ -507,7 +507,7 @@ public struct Linearizer {
                 }
                 // Faults may still come after the last call.
             }
-            guard applied < budget,
+            guard applied < budget, !stranded(model, placed: placed, zapped: zapped, latestStart: latestStart),
                   seen.insert(Key(placed: placed, zapped: zapped, witnessed: witnessed,
                                   state: model.canonicalHash)).inserted
             else {
@@ -563,6 +563,39 @@ public struct Linearizer {
             }
             return exploreEffects(model, placed: placed, zapped: zapped, witnessed: witnessed, order: order,
                                   window: window, early: false)
+        }
+
+        /// Whether a loose effect that must still be placed no longer can
+        /// be, so that nothing below this node can explain the batch (every
+        /// zap and huge fault is placed for an order to be complete):
+        /// - its call ended before a call already placed began (it only
+        ///   goes inside its call's interval, and `latestStart` only grows);
+        /// - a huge fault needs its 2 MiB empty in the model
+        ///   (``LooseEffect/apply(to:)``), and a page there stays unless a
+        ///   zap of that page or a call that may free pages of its mm (an
+        ///   mmap, munmap or madvise) is still to be placed.
+        /// Without it a load placed after the zap of its page (it faults the
+        /// page back, where the machine read it through a stale TLB entry)
+        /// sends the search through every order below it.
+        func stranded(_ model: Model, placed: UInt64, zapped: UInt64, latestStart: UInt64) -> Bool {
+            for (j, h) in loose.zaps.enumerated() where zapped & (1 << j) == 0 {
+                if events[h.owner].end < latestStart { return true }
+                guard case .hugeFault = h.kind else { continue }
+                if events.indices.contains(where: { i in
+                    placed & (1 << i) == 0 && events[i].call.mm == h.mm && events[i].call.request.kind.mayFreeRange
+                }) {
+                    continue
+                }
+                let region = h.addr & ~(Linearizer.hugeSize - 1)
+                for page in model.presentPages(mm: h.mm, start: region, end: region &+ Linearizer.hugeSize) {
+                    let zappable = loose.zaps.indices.contains { k in
+                        guard zapped & (1 << k) == 0, case .zap = loose.zaps[k].kind else { return false }
+                        return loose.zaps[k].mm == h.mm && loose.zaps[k].addr == page
+                    }
+                    if !zappable { return true }
+                }
+            }
+            return false
         }
 
         /// Loose effects that may come next, inside their call's interval.

@@ -365,6 +365,13 @@ extension Model {
     /// The frame `mm` has present at `addr` and the 64-bit word there,
     /// or nil when no page is present (what a TLB entry for the page
     /// reads until it is flushed).
+    /// Addresses of the present pages of `mm` inside [start, end) (none
+    /// when `mm` has no users).
+    public func presentPages(mm: Int32, start: UInt64, end: UInt64) -> [UInt64] {
+        guard let space = spaces[mm] else { return [] }
+        return space.presentPages(start, end).map { $0 << Geometry.pageShift }
+    }
+
     public func presentWord(mm: Int32, addr: UInt64) -> (frame: FrameKey, value: UInt64)? {
         guard let key = spaces[mm]?.pages[addr >> Geometry.pageShift] else { return nil }
         let word = UInt16((addr & Geometry.pageMask) >> 3)
