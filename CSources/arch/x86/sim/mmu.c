@@ -564,6 +564,39 @@ int sim_mmu_translate(unsigned long addr, bool write, u32 *pfn)
 	return code;
 }
 
+/*
+ * Frame safety at free time, for the @n entries of @tlb, one of @cpu's
+ * TLBs, whose pages are 1 << @shift bytes
+ */
+static void tlb_frame_freed(struct sim_mmu *mmu, struct tlb_entry *tlb,
+			    unsigned int n, unsigned int shift,
+			    struct page *page, u32 pfn, unsigned int cpu,
+			    int me, const char *func)
+{
+	bool huge = shift != PAGE_SHIFT;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		struct tlb_entry *e = &tlb[i];
+
+		if (!e->valid || e->pfn != pfn ||
+		    e->gen != page->sim_gen || e->stale)
+			continue;
+		if (cpu == me) {
+			e->stale = 1;
+			mmu->nr_stale++;
+			continue;
+		}
+		sim_report(MMSIM_V_FREE_WHILE_CACHED, cpu, e->vpn << shift,
+			   pfn, func,
+			   "%s %u freed while cpu %u%s maps %#llx to it%s",
+			   huge ? "huge page at frame" : "frame", pfn, cpu,
+			   per_cpu(task, cpu).mm ? "" : " (lazy)",
+			   (unsigned long long)e->vpn << shift,
+			   huge ? " (2 MiB)" : "");
+	}
+}
+
 /* Frame safety at free time, on @cpu's MMU */
 static void frame_freed_on(struct page *page, u32 pfn, unsigned int cpu,
 		   int me, const char *func)
@@ -571,42 +604,10 @@ static void frame_freed_on(struct page *page, u32 pfn, unsigned int cpu,
 	struct sim_mmu *mmu = &per_cpu(mmu, cpu);
 	unsigned int i;
 
-	for (i = 0; i < mmu->tlb_sets * TLB_WAYS; i++) {
-		struct tlb_entry *e = &mmu->tlb[i];
-
-		if (!e->valid || e->pfn != pfn ||
-		    e->gen != page->sim_gen || e->stale)
-			continue;
-		if (cpu == me) {
-			e->stale = 1;
-			mmu->nr_stale++;
-			continue;
-		}
-		sim_report(MMSIM_V_FREE_WHILE_CACHED, cpu,
-			   e->vpn << PAGE_SHIFT, pfn, func,
-			   "frame %u freed while cpu %u%s maps %#llx to it",
-			   pfn, cpu,
-			   per_cpu(task, cpu).mm ? "" : " (lazy)",
-			   (unsigned long long)e->vpn << PAGE_SHIFT);
-	}
-	for (i = 0; i < TLB2M_ENTRIES; i++) {
-		struct tlb_entry *e = &mmu->tlb2m[i];
-
-		if (!e->valid || e->pfn != pfn ||
-		    e->gen != page->sim_gen || e->stale)
-			continue;
-		if (cpu == me) {
-			e->stale = 1;
-			mmu->nr_stale++;
-			continue;
-		}
-		sim_report(MMSIM_V_FREE_WHILE_CACHED, cpu,
-			   e->vpn << PMD_SHIFT, pfn, func,
-			   "huge page at frame %u freed while cpu %u%s maps %#llx to it (2 MiB)",
-			   pfn, cpu,
-			   per_cpu(task, cpu).mm ? "" : " (lazy)",
-			   (unsigned long long)e->vpn << PMD_SHIFT);
-	}
+	tlb_frame_freed(mmu, mmu->tlb, mmu->tlb_sets * TLB_WAYS, PAGE_SHIFT,
+			page, pfn, cpu, me, func);
+	tlb_frame_freed(mmu, mmu->tlb2m, TLB2M_ENTRIES, PMD_SHIFT, page, pfn,
+			cpu, me, func);
 	for (i = 0; i < mmu->psc_size; i++) {
 		struct psc_entry *e = &mmu->psc[i];
 
