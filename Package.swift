@@ -60,12 +60,25 @@ let package = Package(
             pkgConfig: "liblzma",
             providers: [.apt(["liblzma-dev"])]
         ),
+        // The native harness (issue 14): a child process that makes real
+        // system calls and user accesses inside an arena of its own, driven
+        // by the engine over a socket pair.  Not kernel code: plain C for
+        // the host, kept out of CSources (the simulated kernel).
+        .target(
+            name: "CNative",
+            path: "Sources/CNative",
+            cSettings: [
+                .define("_GNU_SOURCE"),
+                .unsafeFlags(["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror",
+                              "-gdwarf-4"]),
+            ]
+        ),
         // The fuzzing engine: generates operations, runs them on a Machine
         // and the model side by side, shrinks failures, writes reproducers;
         // and the trace replayer (Trace/).
         .target(
             name: "MMFuzz",
-            dependencies: ["MMCall", "MMSim", "MMModel", "CLzma"]
+            dependencies: ["MMCall", "MMSim", "MMModel", "CLzma", "CNative"]
         ),
         // The command-line tool.
         .executableTarget(

@@ -1,0 +1,104 @@
+/*
+ * native.h: the host side of `mmfuzz native` (issue 14).
+ *
+ * A child process, forked per case, reserves an arena of address space and
+ * makes real system calls inside it (mmap, munmap, mprotect, madvise) and
+ * real user loads and stores of one 64-bit word, for the parent that drives
+ * it over a socket pair, one request at a time.  Addresses travel as
+ * offsets into the arena, so the child never touches memory outside it.
+ *
+ * Self-contained: Swift imports this header.
+ */
+#ifndef MMFUZZ_NATIVE_H
+#define MMFUZZ_NATIVE_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bytes of the arena: 64 GiB, reserved PROT_NONE with MAP_NORESERVE. */
+#define NATIVE_ARENA_SIZE (64ULL << 30)
+/* The arena's base is aligned to this (1 GiB): offsets keep their
+ * alignment to 2 MiB (huge pages) and 1 GiB. */
+#define NATIVE_ARENA_ALIGN (1ULL << 30)
+
+/* Request kinds: the same numbers as Request.Kind (mmsim.h). */
+enum native_kind {
+	NATIVE_MMAP = 1,
+	NATIVE_MUNMAP = 2,
+	NATIVE_MPROTECT = 3,
+	NATIVE_MADVISE = 4,
+	NATIVE_LOAD = 6,
+	NATIVE_STORE = 7,
+	NATIVE_EXIT = 11,
+};
+
+/* Linux's MAP_FIXED_NOREPLACE (not in every libc's headers). */
+#define NATIVE_MAP_FIXED_NOREPLACE 0x100000
+
+/* One request.  `off` is an offset into the arena (any value: the child
+ * refuses ranges that leave it).  mmap's flags must hold MAP_FIXED or
+ * MAP_FIXED_NOREPLACE, or the child refuses it. */
+struct native_req {
+	uint32_t kind;
+	int32_t prot;
+	int32_t flags;		/* mmap's flags, madvise's advice */
+	uint32_t pad;
+	uint64_t off;
+	uint64_t len;
+	uint64_t value;		/* a store's value */
+};
+
+/* What happened. */
+enum native_status {
+	NATIVE_OK = 0,		/* the call returned `ret` (>= 0) */
+	NATIVE_ERRNO = 1,	/* the call failed with errno `err` */
+	NATIVE_FAULT = 2,	/* the access took signal `sig` (si_code `code`) */
+	NATIVE_REFUSED = 3,	/* the harness refused: it would leave the arena */
+};
+
+struct native_res {
+	int32_t status;		/* enum native_status */
+	int32_t err;
+	int32_t sig;
+	int32_t code;
+	uint64_t ret;		/* mmap: the offset mapped; other calls 0 */
+	uint64_t value;		/* a load's value */
+	uint64_t fault_off;	/* the faulting address's offset (si_addr) */
+};
+
+/* The parent's handle on a child. */
+struct native_child {
+	int pid;
+	int fd;
+	uint64_t base;		/* the child's arena base, as it reported it */
+};
+
+/*
+ * Forks the child and waits for it to report its arena.  Returns 0, or a
+ * negative errno (-ENOSYS where the host is not Linux).
+ */
+int native_start(struct native_child *c);
+
+/*
+ * Sends one request and waits up to `timeout_ms` for its result.  Returns
+ * 0, or a negative errno: -EPIPE when the child died (see native_stop()),
+ * -ETIMEDOUT.
+ */
+int native_call(struct native_child *c, const struct native_req *req,
+		struct native_res *res, int timeout_ms);
+
+/*
+ * Asks the child to exit (NATIVE_EXIT), closes the socket, kills it if it
+ * has not exited within `timeout_ms`, and reaps it.  Returns its wait
+ * status, or -1.
+ */
+int native_stop(struct native_child *c, int timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MMFUZZ_NATIVE_H */

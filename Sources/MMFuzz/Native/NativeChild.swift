@@ -1,0 +1,71 @@
+import CNative
+
+/// The thin Swift face of `Sources/CNative`: one child process that makes
+/// real system calls and user accesses inside its arena (64 GiB of address
+/// space), one request at a time over a socket pair.  Addresses are
+/// offsets into the arena; the child refuses any range that would leave it.
+///
+/// It lives in the engine (not a target of its own) because everything
+/// that uses it (the native runner, later the shrinker and the session)
+/// is the engine's, and the CLI reaches it through `MMFuzz` as it does
+/// the rest.
+public final class NativeChild {
+    /// Bytes of the arena.
+    public static let arenaSize: UInt64 = UInt64(NATIVE_ARENA_SIZE)
+    /// Linux's MAP_FIXED_NOREPLACE.
+    public static let mapFixedNoReplace: Int32 = 0x100000
+
+    /// What the child did with one request.
+    public enum Reply: Hashable, Sendable {
+        /// The call returned 0 (mmap: the offset it mapped; a load: the
+        /// value; a store: 0).
+        case ok(UInt64)
+        case errno(Int32)
+        /// The access took `signal` (11 SIGSEGV, 7 SIGBUS) with `code`
+        /// (si_code) at offset `offset`.
+        case fault(signal: Int32, code: Int32, offset: UInt64)
+        /// The child refused: the request would leave the arena.
+        case refused
+    }
+
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    private var child = native_child(pid: -1, fd: -1, base: 0)
+    /// The arena's base in the child (for messages only).
+    public var base: UInt64 { child.base }
+    public var pid: Int32 { child.pid }
+
+    /// Forks the child; throws where the host cannot (not Linux).
+    public init() throws(Failure) {
+        let r = native_start(&child)
+        if r != 0 { throw Failure(description: "cannot start the native child: errno \(-r)") }
+    }
+
+    deinit { _ = native_stop(&child, 1000) }
+
+    /// One request: `kind` is a `Request.Kind` number (mmap 1, munmap 2,
+    /// mprotect 3, madvise 4, load 6, store 7).
+    public func call(kind: UInt32, offset: UInt64, length: UInt64 = 0, prot: Int32 = 0,
+                     flags: Int32 = 0, value: UInt64 = 0) throws(Failure) -> Reply {
+        var q = native_req(kind: kind, prot: prot, flags: flags, pad: 0, off: offset, len: length,
+                           value: value)
+        var res = native_res()
+        let r = native_call(&child, &q, &res, 10_000)
+        if r != 0 {
+            let status = native_stop(&child, 1000)
+            throw Failure(description: "the native child stopped answering (errno \(-r), wait status \(status))")
+        }
+        switch UInt32(res.status) {
+        case NATIVE_OK.rawValue: return .ok(kind == 6 ? res.value : res.ret)
+        case NATIVE_ERRNO.rawValue: return .errno(res.err)
+        case NATIVE_FAULT.rawValue: return .fault(signal: res.sig, code: res.code, offset: res.fault_off)
+        default: return .refused
+        }
+    }
+
+    /// Asks the child to exit and reaps it; returns its wait status.
+    @discardableResult
+    public func stop() -> Int32 { native_stop(&child, 1000) }
+}
