@@ -1,4 +1,7 @@
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import MMFuzz
 import MMModel
 import MMSim
@@ -119,5 +122,31 @@ struct NativeTests {
         #expect(d.request == .load(addr: base))
         #expect(d.host == Outcome.value(0x10).description)
         #expect(d.message.contains("expected value 0x11"))
+    }
+}
+
+/// A wider sweep, only when asked (MMFUZZ_NATIVE_SWEEP=N cases).
+@Test("native sweep", .enabled(if: nativeHost && (Int(Environment.get("MMFUZZ_NATIVE_SWEEP") ?? "") ?? 0) > 0))
+func nativeSweep() throws {
+    let n = Int(Environment.get("MMFUZZ_NATIVE_SWEEP")!)!
+    var diffs: [String] = [], cases = 0, requests = 0
+    var adaptations: [String: Int] = [:]
+    for seed in UInt64(5000) ..< UInt64(5000 + n) {
+        guard let c = NativeTests.nativeCase(seed: seed) else { continue }
+        let r = try NativeRunner().run(c)
+        cases += 1
+        requests += r.requests
+        for (k, v) in r.adaptations { adaptations[k, default: 0] += v }
+        if let d = r.difference { diffs.append("seed \(seed): \(d)") }
+    }
+    print("sweep: \(cases) cases, \(requests) requests, \(diffs.count) differences; \(adaptations.sorted { $0.key < $1.key })")
+    for d in diffs.prefix(30) { print(d) }
+    #expect(diffs.isEmpty)
+}
+
+enum Environment {
+    static func get(_ name: String) -> String? {
+        guard let v = getenv(name) else { return nil }
+        return String(cString: v)
     }
 }
