@@ -17,11 +17,8 @@ let nativeHost = false
 /// process per case, every outcome judged by the reference model.
 @Suite("Native")
 struct NativeTests {
-    static let settings = GeneratorSettings(cpus: 1, frames: 4096, minOps: 40, maxOps: 200,
-                                            varyHardware: false, concurrency: .off)
-
     static func nativeCase(seed: UInt64) -> NativeCase? {
-        NativeCase(CaseGenerator(settings: settings).generate(seed: seed, variant: .baseline))
+        NativeCase.generate(seed: seed)
     }
 
     @Test("relocation keeps order, offsets in a 2 MiB and contiguity; guards between runs")

@@ -109,6 +109,17 @@ public enum NativeAdaptation: String, CaseIterable, Hashable, Sendable, Codable 
 
 /// A sequential case of one mm, ready for the host.
 public struct NativeCase: Hashable, Sendable {
+    /// What `mmfuzz native` generates its cases with: one CPU, no
+    /// concurrency, the default machine (the host has its own).
+    public static let generatorSettings = GeneratorSettings(cpus: 1, frames: 4096, minOps: 40, maxOps: 200,
+                                                             varyHardware: false, concurrency: .off)
+
+    /// The native case generated from `seed`, or nil when its addresses do
+    /// not fit in the arena.
+    public static func generate(seed: UInt64) -> NativeCase? {
+        NativeCase(CaseGenerator(settings: generatorSettings).generate(seed: seed, variant: .baseline))
+    }
+
     /// The requests, all by the one mm (its task on CPU 0), in order; the
     /// last may be `exit`.
     public var requests: [Request]

@@ -1,0 +1,32 @@
+import Foundation
+import Testing
+
+/// `mmfuzz native` on this machine's kernel (issue 14's first part).
+@Suite struct NativeCommandTests {
+    @Test(.enabled(if: isLinux))
+    func aFewCasesAgreeWithTheHostKernel() throws {
+        let r = try mmfuzz("native", "--cases", "20", "--json")
+        #expect(r.status == 0, "\(r)")
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        #expect(object?["cases"] as? Int == 20, "\(r)")
+        #expect((object?["requests"] as? Int ?? 0) > 20, "\(r)")
+        #expect((object?["kernel"] as? String ?? "").isEmpty == false, "\(r)")
+        #expect((object?["differences"] as? [Any])?.isEmpty == true, "\(r)")
+        #expect((object?["config"] as? [String: Any])?["command"] as? String == "native", "\(r)")
+        // every deviation of the simulator taken is named and counted
+        #expect((object?["adaptations"] as? [String: Int])?["mmap-placement"] ?? 0 > 0, "\(r)")
+    }
+
+    @Test func badLimitsAreUsageErrors() throws {
+        let r = try mmfuzz("native", "--cases", "0")
+        #expect(r.status == 2, "\(r)")
+        #expect(r.stderr.contains("--cases must be positive"), "\(r)")
+        #expect(try mmfuzz("native", "--time", "-1").status == 2)
+    }
+}
+
+#if os(Linux)
+private let isLinux = true
+#else
+private let isLinux = false
+#endif
