@@ -101,6 +101,11 @@ public enum NativeAdaptation: String, CaseIterable, Hashable, Sendable, Codable 
     /// mapped where the model expects EINVAL; mprotect prot 11 over a
     /// hole ENOMEM where the model expects EINVAL).
     case protUnknownBits = "prot-unknown-bits"
+    /// A non-fixed mmap the model places across a 2 MiB window the case
+    /// never names (the first fit skipped holes too small for it): the
+    /// arena holds only the case's windows, so the native case ends
+    /// there, counted, rather than map where the model does not.
+    case placementBeyondArena = "placement-beyond-arena"
     /// A range or address past TASK_SIZE (or wrapping): the relocation
     /// cannot express it (the check is against the simulator's user-space
     /// limit, not the arena's), so the op is left out of the native case.
@@ -274,7 +279,7 @@ public struct NativeRunner: Sendable {
         }
         func count(_ a: NativeAdaptation) { result.adaptations[a.rawValue, default: 0] += 1 }
 
-        for (i, request) in nativeCase.requests.enumerated() {
+        requests: for (i, request) in nativeCase.requests.enumerated() {
             result.requests += 1
             var told = request
             let outcome: Outcome
@@ -296,6 +301,12 @@ public struct NativeRunner: Sendable {
                 }
                 guard let off = reloc.offset(at) else {
                     throw NativeChild.Failure(description: "request \(i) \(request): 0x\(String(at, radix: 16)) is not relocated")
+                }
+                let last = at &+ max(l, 1) &- 1
+                if !f.contains(.fixed), last >= at, reloc.offset(last) != off &+ (last &- at) {
+                    count(.placementBeyondArena)
+                    result.requests -= 1
+                    break requests
                 }
                 outcome = try Self.outcome(of: child.call(kind: 1, offset: off, length: l, prot: p.rawValue,
                                                           flags: flags),
