@@ -64,6 +64,21 @@ static void remember_flushed(struct sim_mmu *mmu, u64 vpn)
 	mmu->flushed_vpn[vpn % ARRAY_SIZE(mmu->flushed_vpn)] = vpn + 1;
 }
 
+/*
+ * An entry of any of @mmu's caches, just made invalid, no longer refers
+ * to frame @pfn; @flush: an invalidation, not an eviction or a refill.
+ */
+static void entry_gone(struct sim_mmu *mmu, u32 pfn, u8 *stale, bool flush)
+{
+	pfn_to_page(pfn)->sim_hwrefs--;
+	if (*stale) {
+		*stale = 0;
+		mmu->nr_stale--;
+	}
+	if (flush)
+		sim_stat_inc(entries_invalidated);
+}
+
 static void tlb_drop(struct sim_mmu *mmu, struct tlb_entry *e, bool flush)
 {
 	unsigned int i = e - mmu->tlb;
@@ -72,15 +87,9 @@ static void tlb_drop(struct sim_mmu *mmu, struct tlb_entry *e, bool flush)
 		return;
 	e->valid = 0;
 	mmu->tlb_valid[i / 64] &= ~(1ULL << (i % 64));
-	pfn_to_page(e->pfn)->sim_hwrefs--;
-	if (e->stale) {
-		e->stale = 0;
-		mmu->nr_stale--;
-	}
-	if (flush) {
-		sim_stat_inc(entries_invalidated);
+	entry_gone(mmu, e->pfn, &e->stale, flush);
+	if (flush)
 		remember_flushed(mmu, e->vpn);
-	}
 }
 
 static void tlb2m_drop(struct sim_mmu *mmu, struct tlb_entry *e, bool flush)
@@ -88,25 +97,60 @@ static void tlb2m_drop(struct sim_mmu *mmu, struct tlb_entry *e, bool flush)
 	if (!e->valid)
 		return;
 	e->valid = 0;
-	pfn_to_page(e->pfn)->sim_hwrefs--;
-	if (e->stale) {
-		e->stale = 0;
-		mmu->nr_stale--;
-	}
-	if (flush)
-		sim_stat_inc(entries_invalidated);
+	entry_gone(mmu, e->pfn, &e->stale, flush);
+}
+
+/* The valid entry for @key in the TLB set @set, or NULL */
+static struct tlb_entry *set_lookup(struct tlb_entry *set, u64 key)
+{
+	unsigned int way;
+
+	for (way = 0; way < TLB_WAYS; way++)
+		if (set[way].valid && set[way].vpn == key)
+			return &set[way];
+	return NULL;
+}
+
+/*
+ * The entry of the TLB set @set to fill for @key: its own, a free one,
+ * or the round-robin victim (*@victim) evicted
+ */
+static struct tlb_entry *set_claim(struct tlb_entry *set, u8 *victim,
+				   u64 key)
+{
+	struct tlb_entry *e;
+	unsigned int way;
+
+	for (way = 0; way < TLB_WAYS; way++)
+		if (!set[way].valid || set[way].vpn == key)
+			return &set[way];
+	e = &set[*victim];
+	*victim = (*victim + 1) % TLB_WAYS;
+	sim_stat_inc(tlb_evictions);
+	return e;
+}
+
+/* Fill @e, free now, with the translation of @key by leaf entry @leaf */
+static void set_fill(struct tlb_entry *e, u64 key, u64 leaf)
+{
+	u32 pfn = (leaf & PTE_PFN_MASK) >> PAGE_SHIFT;
+
+	e->vpn = key;
+	e->pfn = pfn;
+	e->gen = pfn_to_page(pfn)->sim_gen;
+	e->writable = !!(leaf & _PAGE_RW);
+	e->dirty = !!(leaf & _PAGE_DIRTY);
+	e->filled = sim_clock();
+	e->stale = 0;
+	e->valid = 1;
+	pfn_to_page(pfn)->sim_hwrefs++;
 }
 
 static struct tlb_entry *tlb2m_lookup(struct sim_mmu *mmu, unsigned long addr)
 {
 	u64 hpn = addr >> PMD_SHIFT;
-	struct tlb_entry *set = &mmu->tlb2m[(hpn % TLB2M_SETS) * TLB_WAYS];
-	unsigned int way;
 
-	for (way = 0; way < TLB_WAYS; way++)
-		if (set[way].valid && set[way].vpn == hpn)
-			return &set[way];
-	return NULL;
+	return set_lookup(&mmu->tlb2m[(hpn % TLB2M_SETS) * TLB_WAYS], hpn);
 }
 
 static void psc_drop(struct sim_mmu *mmu, struct psc_entry *e, bool flush)
@@ -114,13 +158,7 @@ static void psc_drop(struct sim_mmu *mmu, struct psc_entry *e, bool flush)
 	if (!e->valid)
 		return;
 	e->valid = 0;
-	pfn_to_page(e->pfn)->sim_hwrefs--;
-	if (e->stale) {
-		e->stale = 0;
-		mmu->nr_stale--;
-	}
-	if (flush)
-		sim_stat_inc(entries_invalidated);
+	entry_gone(mmu, e->pfn, &e->stale, flush);
 }
 
 static void psc_flush_all(struct sim_mmu *mmu)
@@ -156,7 +194,7 @@ void __flush_tlb_one(unsigned long addr)
 {
 	struct sim_mmu *mmu = this_mmu();
 	u64 vpn = addr >> PAGE_SHIFT;
-	struct tlb_entry *set;
+	struct tlb_entry *set, *big;
 	unsigned int way;
 
 	sim_mmu_lock(smp_processor_id());
@@ -165,9 +203,9 @@ void __flush_tlb_one(unsigned long addr)
 	for (way = 0; way < TLB_WAYS; way++)
 		if (set[way].valid && set[way].vpn == vpn)
 			tlb_drop(mmu, &set[way], true);
-	set = tlb2m_lookup(mmu, addr);
-	if (set)
-		tlb2m_drop(mmu, set, true);
+	big = tlb2m_lookup(mmu, addr);
+	if (big)
+		tlb2m_drop(mmu, big, true);
 	psc_flush_all(mmu);
 	sim_mmu_unlock(smp_processor_id());
 }
@@ -184,13 +222,7 @@ void native_write_cr3(long pgd_pfn)
 
 static struct tlb_entry *tlb_lookup(struct sim_mmu *mmu, u64 vpn)
 {
-	struct tlb_entry *set = &mmu->tlb[(vpn % mmu->tlb_sets) * TLB_WAYS];
-	unsigned int way;
-
-	for (way = 0; way < TLB_WAYS; way++)
-		if (set[way].valid && set[way].vpn == vpn)
-			return &set[way];
-	return NULL;
+	return set_lookup(&mmu->tlb[(vpn % mmu->tlb_sets) * TLB_WAYS], vpn);
 }
 
 /*
@@ -244,32 +276,14 @@ static int check_sizes(int cpu, struct sim_mmu *mmu,
 static void tlb_fill(struct sim_mmu *mmu, u64 vpn, u64 pte)
 {
 	unsigned int idx = vpn % mmu->tlb_sets;
-	struct tlb_entry *set = &mmu->tlb[idx * TLB_WAYS];
-	struct tlb_entry *e = NULL, *big;
-	unsigned int way;
-	u32 pfn = (pte & PTE_PFN_MASK) >> PAGE_SHIFT;
+	struct tlb_entry *e, *big;
 
-	for (way = 0; way < TLB_WAYS && !e; way++)
-		if (!set[way].valid || set[way].vpn == vpn)
-			e = &set[way];
-	if (!e) {
-		e = &set[mmu->tlb_victim[idx]];
-		mmu->tlb_victim[idx] = (mmu->tlb_victim[idx] + 1) % TLB_WAYS;
-		sim_stat_inc(tlb_evictions);
-	}
+	e = set_claim(&mmu->tlb[idx * TLB_WAYS], &mmu->tlb_victim[idx], vpn);
 	tlb_drop(mmu, e, false);
-	e->vpn = vpn;
-	e->pfn = pfn;
-	e->gen = pfn_to_page(pfn)->sim_gen;
-	e->writable = !!(pte & _PAGE_RW);
-	e->dirty = !!(pte & _PAGE_DIRTY);
-	e->filled = sim_clock();
-	e->stale = 0;
-	e->valid = 1;
+	set_fill(e, vpn, pte);
 	mmu->tlb_valid[(e - mmu->tlb) / 64] |= 1ULL << ((e - mmu->tlb) % 64);
-	pfn_to_page(pfn)->sim_hwrefs++;
 	big = tlb2m_lookup(mmu, vpn << PAGE_SHIFT);
-	if (big && sizes_disagree(big, vpn, pfn, e->writable))
+	if (big && sizes_disagree(big, vpn, e->pfn, e->writable))
 		report_sizes(smp_processor_id(), big, e, "sim_mmu_translate");
 }
 
@@ -278,30 +292,12 @@ static void tlb2m_fill(struct sim_mmu *mmu, unsigned long addr, u64 pmd)
 {
 	u64 hpn = addr >> PMD_SHIFT;
 	unsigned int idx = hpn % TLB2M_SETS;
-	struct tlb_entry *set = &mmu->tlb2m[idx * TLB_WAYS];
-	struct tlb_entry *e = NULL;
-	u32 pfn = (pmd & PTE_PFN_MASK) >> PAGE_SHIFT;
-	unsigned int way;
+	struct tlb_entry *e;
 
-	for (way = 0; way < TLB_WAYS && !e; way++)
-		if (!set[way].valid || set[way].vpn == hpn)
-			e = &set[way];
-	if (!e) {
-		e = &set[mmu->tlb2m_victim[idx]];
-		mmu->tlb2m_victim[idx] = (mmu->tlb2m_victim[idx] + 1) %
-					 TLB_WAYS;
-		sim_stat_inc(tlb_evictions);
-	}
+	e = set_claim(&mmu->tlb2m[idx * TLB_WAYS], &mmu->tlb2m_victim[idx],
+		      hpn);
 	tlb2m_drop(mmu, e, false);
-	e->vpn = hpn;
-	e->pfn = pfn;
-	e->gen = pfn_to_page(pfn)->sim_gen;
-	e->writable = !!(pmd & _PAGE_RW);
-	e->dirty = !!(pmd & _PAGE_DIRTY);
-	e->filled = sim_clock();
-	e->stale = 0;
-	e->valid = 1;
-	pfn_to_page(pfn)->sim_hwrefs++;
+	set_fill(e, hpn, pmd);
 	sim_stat_inc(tlb2m_fills);
 	check_sizes(smp_processor_id(), mmu, e, "sim_mmu_translate");
 }
