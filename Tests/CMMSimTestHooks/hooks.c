@@ -617,6 +617,12 @@ int mmsim_test_corrupt_huge(struct mmsim *m, int mm_id, uint64_t addr,
 	case MMSIM_TEST_HUGE_COUNT:
 		sim_stat_inc(thp_now);
 		break;
+	case MMSIM_TEST_HUGE_LEFT_INVALIDATED:
+		pmd->pmd &= ~_PAGE_PRESENT;
+		break;
+	case MMSIM_TEST_HUGE_WRITE_UNLOCKED:
+		set_pmd_at(mm, haddr, pmd, __pmd(pmd_val(*pmd) & ~_PAGE_ACCESSED));
+		break;
 	case MMSIM_TEST_HUGE_SPLIT_NO_FLUSH: {
 		spinlock_t *ptl = pmd_lock(mm, pmd);
 		struct page *table = pgtable_trans_huge_withdraw(mm, pmd);

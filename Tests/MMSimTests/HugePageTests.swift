@@ -233,6 +233,27 @@ import Testing
         }, "\(m.violations)")
     }
 
+    /// No huge pmd is left invalidated (or gathered) between calls.
+    @Test func hugePmdLeftInvalidated() throws {
+        let m = try makeMachine()
+        let mm = try Self.hugeMM(m)
+        #expect(corrupt(m, mm, MMSIM_TEST_HUGE_LEFT_INVALIDATED) == 0)
+        let found = audit(m)
+        #expect(found.contains { $0.kind == .accounting && $0.message.contains("invalidated after its split") },
+                "\(found)")
+    }
+
+    /// Every pmd write holds the pmd lock of the variant.
+    @Test(arguments: supportedVariants.filter { $0.share == .off })
+    func pmdWriteWithoutItsLock(variant: Variant) throws {
+        let m = try makeMachine(variant: variant)
+        let mm = try Self.hugeMM(m)
+        #expect(corrupt(m, mm, MMSIM_TEST_HUGE_WRITE_UNLOCKED) == 0)
+        let lock = variant.ptl == .split ? "its pmd page's lock" : "mm->page_table_lock"
+        #expect(m.violations.contains { $0.kind == .locking && $0.message.contains("pmd write without \(lock)") },
+                "\(m.violations)")
+    }
+
     /// A 2 MiB entry that grants more than the pmd: coherence.
     @Test func hugeWriteProtectWithoutFlush() throws {
         let m = try makeMachine()

@@ -182,6 +182,10 @@ enum mmsim_test_huge_corruption {
 	MMSIM_TEST_HUGE_COUNT,
 	/* the huge pmd split, its pte table linked without a flush */
 	MMSIM_TEST_HUGE_SPLIT_NO_FLUSH,
+	/* the huge pmd left invalidated, as by a split that stopped */
+	MMSIM_TEST_HUGE_LEFT_INVALIDATED,
+	/* the huge pmd rewritten (made old) without its pmd lock */
+	MMSIM_TEST_HUGE_WRITE_UNLOCKED,
 };
 
 /* Return: 0, or -ENOENT when @addr is not mapped as the case needs */
