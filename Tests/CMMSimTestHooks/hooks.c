@@ -617,6 +617,13 @@ int mmsim_test_corrupt_huge(struct mmsim *m, int mm_id, uint64_t addr,
 	case MMSIM_TEST_HUGE_COUNT:
 		sim_stat_inc(thp_now);
 		break;
+	case MMSIM_TEST_HUGE_DEPOSIT_DIRTY:
+		((pte_t *)page_address(table_page(pmd)->pmd_huge_pte))[7] =
+			pfn_pte(page_to_pfn(head), PAGE_COPY);
+		break;
+	case MMSIM_TEST_HUGE_NOT_COMPOUND:
+		pmd->pmd += PAGE_SIZE;
+		break;
 	case MMSIM_TEST_HUGE_LEFT_INVALIDATED:
 		pmd->pmd &= ~_PAGE_PRESENT;
 		break;

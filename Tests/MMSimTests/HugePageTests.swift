@@ -233,6 +233,24 @@ import Testing
         }, "\(m.violations)")
     }
 
+    /// A deposited pte table stays empty until its split fills it.
+    @Test func depositStaysEmpty() throws {
+        let m = try makeMachine()
+        let mm = try Self.hugeMM(m)
+        #expect(corrupt(m, mm, MMSIM_TEST_HUGE_DEPOSIT_DIRTY) == 0)
+        let found = audit(m)
+        #expect(found.contains { $0.message.contains("is not empty") }, "\(found)")
+    }
+
+    /// A huge pmd maps the head of a compound page.
+    @Test func hugePmdMapsACompoundPage() throws {
+        let m = try makeMachine()
+        let mm = try Self.hugeMM(m)
+        #expect(corrupt(m, mm, MMSIM_TEST_HUGE_NOT_COMPOUND) == 0)
+        let found = audit(m)
+        #expect(found.contains { $0.message.contains("not a compound page") }, "\(found)")
+    }
+
     /// No huge pmd is left invalidated (or gathered) between calls.
     @Test func hugePmdLeftInvalidated() throws {
         let m = try makeMachine()

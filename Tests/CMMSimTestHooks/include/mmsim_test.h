@@ -186,6 +186,10 @@ enum mmsim_test_huge_corruption {
 	MMSIM_TEST_HUGE_LEFT_INVALIDATED,
 	/* the huge pmd rewritten (made old) without its pmd lock */
 	MMSIM_TEST_HUGE_WRITE_UNLOCKED,
+	/* an entry written into the huge pmd's deposited pte table */
+	MMSIM_TEST_HUGE_DEPOSIT_DIRTY,
+	/* the huge pmd pointed at a frame that is not a compound page */
+	MMSIM_TEST_HUGE_NOT_COMPOUND,
 };
 
 /* Return: 0, or -ENOENT when @addr is not mapped as the case needs */
