@@ -4,8 +4,8 @@ import MMFuzz
 
 /// `mmfuzz native`: generated sequential cases made as real system calls
 /// on this machine's Linux kernel, each in a child process of its own,
-/// every outcome judged by the reference model (issue 14's first part:
-/// one mm per case; no fork, checkpoints or shrinking yet).
+/// every outcome judged by the reference model; a difference is shrunk
+/// and saved as a reproducer that `mmfuzz replay --native` replays.
 struct NativeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "native",
@@ -19,6 +19,10 @@ struct NativeCommand: ParsableCommand {
             the call is adapted and counted by name, never skipped \
             silently. Cases have one mm: other ops are left out and counted \
             as not-native:<kind>.
+
+            The first difference stops the run: the case is shrunk (unless \
+            --no-shrink) and saved under --save; `mmfuzz replay --native \
+            FILE` runs it on the host again.
 
             Exit status: 0 when the host agreed with the model on every \
             case, 1 on the first difference or a harness failure, 2 for bad \
@@ -38,7 +42,20 @@ struct NativeCommand: ParsableCommand {
     @Flag(help: "Print the result as one JSON object.")
     var json = false
 
+    @Option(help: "Directory for reproducers.")
+    var save: String = "./mmfuzz-out"
+
+    @Flag(inversion: .prefixedNo, help: "Shrink a difference before saving it.")
+    var shrink = true
+
+    /// Test-only: the model is told every store wrote `value ^ 1`, so that
+    /// a difference is found, shrunk and saved (see NativeRunner).
+    @Flag(help: .hidden)
+    var skewStores = false
+
     mutating func validate() throws {
+        if save.isEmpty { throw ValidationError("--save needs a directory") }
+        try OutputPath.check("--save", save)
         if let time, !(time > 0) { throw ValidationError("--time must be positive, not \(time)") }
         if let cases, cases <= 0 { throw ValidationError("--cases must be positive, not \(cases)") }
         #if !os(Linux)
@@ -62,17 +79,20 @@ struct NativeCommand: ParsableCommand {
                               regime: "native", seed: seed, variants: []),
             kernel: Self.kernelRelease)
         var failure: String?
+        var reproducer: String?
+        let runner = NativeRunner(skewStores: skewStores)
         var i: UInt64 = 0
         while summary.cases < (cases ?? .max), Date().timeIntervalSince(start) < limit {
             let caseSeed = seed &+ i
             i += 1
-            guard let nativeCase = NativeCase.generate(seed: caseSeed) else {
+            let fuzzCase = NativeCase.fuzzCase(seed: caseSeed)
+            guard let nativeCase = NativeCase(fuzzCase) else {
                 summary.adaptations["arena-too-small", default: 0] += 1
                 continue
             }
             let result: NativeCaseResult
             do {
-                result = try NativeRunner().run(nativeCase)
+                result = try runner.run(nativeCase)
             } catch {
                 failure = "case seed \(caseSeed): the harness failed: \(error)"
                 break
@@ -83,6 +103,20 @@ struct NativeCommand: ParsableCommand {
             if let d = result.difference {
                 failure = "case seed \(caseSeed): \(d)"
                 summary.differences.append(failure!)
+                var found = NativeFound(caseSeed: caseSeed, kind: d.kind, message: d.description,
+                                        ops: fuzzCase.ops.count, shrunkOps: fuzzCase.ops.count)
+                var saved = fuzzCase
+                var savedFailure = d.failure
+                if shrink {
+                    let (small, smallFailure, runs) = runner.shrink(fuzzCase, failure: d.failure)
+                    (saved, savedFailure) = (small, smallFailure)
+                    found.shrunkOps = small.ops.count
+                    found.shrinkRuns = runs
+                    found.message = smallFailure.message
+                }
+                reproducer = try saveReproducer(saved, savedFailure, caseSeed: caseSeed)
+                found.reproducer = reproducer
+                summary.found = found
                 break
             }
         }
@@ -96,12 +130,49 @@ struct NativeCommand: ParsableCommand {
                 print("  \(pad(name, 34)) \(pad(String(n), 9, left: false))")
             }
             if let failure { print("DIFFERENCE: \(failure)") }
+            if let f = summary.found, let reproducer {
+                print("  shrunk: \(f.kind) with \(f.shrunkOps) ops of \(f.ops) (\(f.shrinkRuns) runs)")
+                print("  \(f.message)")
+                print("reproducer: \(reproducer)")
+                print("replay with: mmfuzz replay --native \(reproducer)")
+            }
             print("Done \(summary.cases) cases, \(summary.requests) requests in "
                 + String(format: "%.2f", summary.seconds) + " s on Linux \(summary.kernel), "
                 + "\(summary.differences.count) differences")
         }
         if failure != nil { throw ExitCode(1) }
     }
+
+    /// Writes a native reproducer; returns its path.
+    private func saveReproducer(_ fuzzCase: FuzzCase, _ failure: Failure, caseSeed: UInt64) throws -> String {
+        do {
+            try FileManager.default.createDirectory(atPath: save, withIntermediateDirectories: true)
+        } catch {
+            printError("mmfuzz: cannot create \(save): \(error.localizedDescription)")
+            throw ExitCode(2)
+        }
+        let kind = failure.kind.replacingOccurrences(of: ":", with: "-")
+        let path = (save as NSString).appendingPathComponent("repro-\(kind)-s\(caseSeed).json")
+        do {
+            try Reproducer(fuzzCase: fuzzCase, failure: failure).write(path: path)
+        } catch {
+            printError("mmfuzz: cannot write \(path): \(error.localizedDescription)")
+            throw ExitCode(2)
+        }
+        return path
+    }
+}
+
+/// The difference a native run stopped at, as saved.
+struct NativeFound: Encodable {
+    var caseSeed: UInt64
+    var kind: String
+    var message: String
+    /// Ops of the generated case, and of the saved (shrunk) one.
+    var ops: Int
+    var shrunkOps: Int
+    var shrinkRuns = 0
+    var reproducer: String?
 }
 
 /// `mmfuzz native --json`: the configuration the cases were generated
@@ -114,5 +185,6 @@ struct NativeSummary: Encodable {
     var seconds = 0.0
     var adaptations: [String: Int] = [:]
     var differences: [String] = []
+    var found: NativeFound?
     var stopReason = "limit"
 }

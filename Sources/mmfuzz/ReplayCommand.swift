@@ -18,9 +18,14 @@ struct ReplayCommand: ParsableCommand {
             on standard error (as `run` does: when it is a terminal, or \
             with --progress).
 
+            With --native the case runs on this machine's Linux kernel \
+            instead, as `mmfuzz native` ran it (a reproducer it saved), \
+            every outcome judged by the model.
+
             Exit status: 1 while the case still fails (the failure is \
             printed), 0 when it passes, 2 when the file is missing, \
-            unreadable or not a reproducer.
+            unreadable or not a reproducer (or, with --native, has no \
+            native form or the host is not Linux).
             """
     )
 
@@ -36,6 +41,14 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "Print a progress line every second even when stderr is not a terminal.")
     var progress = false
 
+    @Flag(help: "Run the case on the host's Linux kernel (a reproducer of `mmfuzz native`).")
+    var native = false
+
+    /// Test-only, with --native: the model is told every store wrote
+    /// `value ^ 1` (as `mmfuzz native --skew-stores` found the case).
+    @Flag(help: .hidden)
+    var skewStores = false
+
     /// Seconds between progress lines (tests).
     @Option(help: .hidden)
     var progressInterval: Double = 1
@@ -49,6 +62,10 @@ struct ReplayCommand: ParsableCommand {
         } catch {
             printError("mmfuzz replay: \(error.reason)")
             throw ExitCode(2)
+        }
+        if native {
+            try replayNative(fuzzCase, repro)
+            return
         }
         if !json {
             print("replay \(file): \(fuzzCase.variant.name), \(fuzzCase.config.summary), \(fuzzCase.ops.count) ops")
@@ -102,6 +119,62 @@ struct ReplayCommand: ParsableCommand {
     }
 }
 
+extension ReplayCommand {
+    /// `--native`: the case's native form on the host, judged by the model.
+    func replayNative(_ fuzzCase: FuzzCase, _ repro: Reproducer) throws {
+        #if !os(Linux)
+        printError("mmfuzz replay: --native needs a Linux host")
+        throw ExitCode(2)
+        #endif
+        guard let nativeCase = NativeCase(fuzzCase) else {
+            printError("mmfuzz replay: \(file): the case's addresses do not fit in the native arena")
+            throw ExitCode(2)
+        }
+        let kernel = NativeCommand.kernelRelease
+        if !json {
+            print("replay \(file) on Linux \(kernel): \(fuzzCase.ops.count) ops, \(nativeCase.requests.count) requests")
+            if let f = repro.failure {
+                print("recorded failure: \(f.kind): \(f.message)")
+            }
+        }
+        var runner = NativeRunner(skewStores: skewStores)
+        if trace && !json {
+            let opIndices = nativeCase.opIndices
+            runner.trace = { @Sendable i, request, outcome in
+                let at = "#\(opIndices[i])"
+                print("  \(pad(at, 5)) \(request) -> \(outcome)")
+            }
+        }
+        let result: NativeCaseResult
+        do {
+            result = try runner.run(nativeCase)
+        } catch {
+            printError("mmfuzz replay: \(file): the harness failed: \(error)")
+            throw ExitCode.failure
+        }
+        let failure = result.difference?.failure
+        if json {
+            let out = ReplayJSON(
+                config: RunConfig(command: "replay", cpus: 1, frames: 0, regime: "native", seed: fuzzCase.seed,
+                                  variants: []),
+                stopReason: failure == nil ? .done : .failure, file: file, ops: fuzzCase.ops.count,
+                calls: result.requests, passes: failure == nil,
+                failure: failure.map { ReplayJSON.Found(kind: $0.kind, message: $0.message) },
+                recorded: repro.failure.map { ReplayJSON.Found(kind: $0.kind, message: $0.message) },
+                kernel: kernel, adaptations: result.adaptations)
+            print(try jsonText(out))
+        } else if let failure {
+            print("DIFFERS: \(failure.kind): \(failure.message)")
+            if let recorded = repro.failure, recorded.kind != failure.kind {
+                print("(recorded as \(recorded.kind))")
+            }
+        } else {
+            print("passes: \(result.requests) requests, the host agrees with the model")
+        }
+        if failure != nil { throw ExitCode.failure }
+    }
+}
+
 /// `mmfuzz replay --json`.
 struct ReplayJSON: Encodable {
     struct Found: Encodable {
@@ -117,6 +190,9 @@ struct ReplayJSON: Encodable {
     var passes: Bool
     var failure: Found?
     var recorded: Found?
+    /// With --native: the host's kernel release and the adaptations made.
+    var kernel: String?
+    var adaptations: [String: Int]?
 }
 
 /// A progress line about once a second on standard error, as `run` prints.

@@ -17,6 +17,29 @@ import Testing
         #expect((object?["adaptations"] as? [String: Int])?["mmap-placement"] ?? 0 > 0, "\(r)")
     }
 
+    @Test(.enabled(if: isLinux))
+    func aDifferenceIsShrunkSavedAndReplayed() throws {
+        let dir = FileManager.default.temporaryDirectory
+            .appendingPathComponent("mmfuzz-native-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A rule of the model broken on purpose (test-only): stores skewed.
+        let r = try mmfuzz("native", "--cases", "50", "--skew-stores", "--save", dir, "--json")
+        #expect(r.status == 1, "\(r)")
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let found = try #require(object?["found"] as? [String: Any], "\(r)")
+        #expect(found["kind"] as? String == "native:load", "\(r)")
+        #expect((found["shrunkOps"] as? Int ?? 99) <= 4, "\(r)")
+        #expect((found["ops"] as? Int ?? 0) > found["shrunkOps"] as? Int ?? 0, "\(r)")
+        let file = try #require(found["reproducer"] as? String)
+        #expect(FileManager.default.fileExists(atPath: file))
+        let again = try mmfuzz("replay", "--native", "--skew-stores", file)
+        #expect(again.status == 1, "\(again)")
+        #expect(again.stdout.contains("DIFFERS: native:load"), "\(again)")
+        let intact = try mmfuzz("replay", "--native", "--trace", file)
+        #expect(intact.status == 0, "\(intact)")
+        #expect(intact.stdout.contains("the host agrees with the model"), "\(intact)")
+    }
+
     @Test func badLimitsAreUsageErrors() throws {
         let r = try mmfuzz("native", "--cases", "0")
         #expect(r.status == 2, "\(r)")

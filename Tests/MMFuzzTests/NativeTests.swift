@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -119,6 +120,39 @@ struct NativeTests {
         #expect(d.request == .load(addr: base))
         #expect(d.host == Outcome.value(0x10).description)
         #expect(d.message.contains("expected value 0x11"))
+    }
+
+    @Test("a difference in a generated case is shrunk to the few ops that make it, and replays")
+    func differenceShrunk() throws {
+        guard nativeHost else {
+            print("NativeTests: skipped, the host is not Linux")
+            return
+        }
+        let skewed = NativeRunner(skewStores: true)
+        // The first generated case whose stores are loaded back.
+        var found: (FuzzCase, Failure)?
+        for seed in UInt64(1) ... 50 {
+            let c = NativeCase.fuzzCase(seed: seed)
+            if let f = try skewed.failure(of: c) {
+                found = (c, f)
+                break
+            }
+        }
+        let (original, failure) = try #require(found)
+        #expect(failure.kind == "native:load")
+        #expect(original.ops.count >= 40)
+        let (small, smallFailure, runs) = skewed.shrink(original, failure: failure, maxSeconds: 30)
+        #expect(runs > 0)
+        #expect(smallFailure.kind == failure.kind)
+        // newMM, the mmap, the store and the load: nothing else matters.
+        #expect(small.ops.count <= 4, "\(small.ops)")
+        #expect(small.ops.filter { $0.kind == .call(.store) }.count == 1)
+        // The saved reproducer fails the same way when read back, and
+        // passes with the model's rule intact.
+        let back = try Reproducer.decode(Data(Reproducer(fuzzCase: small, failure: smallFailure).encoded().utf8))
+            .fuzzCase()
+        #expect(try skewed.failure(of: back)?.kind == failure.kind)
+        #expect(try NativeRunner().failure(of: back) == nil)
     }
 }
 

@@ -101,6 +101,14 @@ public enum NativeAdaptation: String, CaseIterable, Hashable, Sendable, Codable 
     /// mapped where the model expects EINVAL; mprotect prot 11 over a
     /// hole ENOMEM where the model expects EINVAL).
     case protUnknownBits = "prot-unknown-bits"
+    /// mmap or mprotect with PROT_EXEC but not PROT_READ: in the
+    /// simulator, as on x86-64 page tables without protection keys (and
+    /// in 2.6.16), an executable page is readable.  A host whose CPU has
+    /// protection keys (`pku` and `ospke` in /proc/cpuinfo, as this one)
+    /// makes such a mapping execute-only (the kernel's
+    /// `execute_only_pkey`): a load takes SIGSEGV with SEGV_PKUERR.  The
+    /// harness asks the host for PROT_READ|PROT_EXEC.
+    case execImpliesRead = "exec-implies-read"
     /// A non-fixed mmap the model places across a 2 MiB window the case
     /// never names (the first fit skipped holes too small for it): the
     /// arena holds only the case's windows, so the native case ends
@@ -128,6 +136,8 @@ public struct NativeCase: Hashable, Sendable {
     /// The requests, all by the one mm (its task on CPU 0), in order; the
     /// last may be `exit`.
     public var requests: [Request]
+    /// For each request, the index of the ``FuzzCase`` op it came from.
+    public var opIndices: [Int]
     public var relocation: NativeRelocation
     /// Ops of the generated case left out: adaptations (beyond-user-space)
     /// by name, and kinds not run natively yet (fork, exec, reclaim,
@@ -140,13 +150,16 @@ public struct NativeCase: Hashable, Sendable {
     /// its addresses do not fit in the arena.
     public init?(_ fuzzCase: FuzzCase) {
         var requests: [Request] = []
+        var opIndices: [Int] = []
         var leftOut: [String: Int] = [:]
         var windows = Set<UInt64>()
         var mapped: UInt64 = 0
         var searches = false
         var begun = false
         func add(_ r: ClosedRange<UInt64>) { for w in r { windows.insert(w) } }
-        loop: for op in fuzzCase.ops {
+        loop: for (index, op) in fuzzCase.ops.enumerated() {
+            let before = requests.count
+            defer { if requests.count > before { opIndices.append(index) } }
             guard case .call(_, let slot, let r) = op else {
                 leftOut["not-native:" + op.kind.rawValue, default: 0] += 1
                 continue
@@ -210,6 +223,7 @@ public struct NativeCase: Hashable, Sendable {
         }
         guard let relocation = NativeRelocation(caseWindows: windows) else { return nil }
         self.requests = requests
+        self.opIndices = opIndices
         self.relocation = relocation
         self.leftOut = leftOut
     }
@@ -219,7 +233,12 @@ public struct NativeCase: Hashable, Sendable {
 public struct NativeDifference: Error, Hashable, Sendable, CustomStringConvertible {
     /// Index into ``NativeCase/requests``.
     public var index: Int
+    /// Index into the ``FuzzCase``'s ops of the op that made the request.
+    public var opIndex: Int
     public var request: Request
+    /// What differed: the request's kind (its outcome), or a checkpoint's
+    /// name.
+    public var check: String
     /// What the host answered, as an outcome in case addresses.
     public var host: String
     public var message: String
@@ -245,9 +264,13 @@ public struct NativeRunner: Sendable {
     /// Test-only: the model is told every store wrote `value ^ 1`, a rule
     /// broken on purpose, so that the next load of the word differs.
     public var skewStores = false
+    /// Called with each request's index, the request and the host's
+    /// outcome (in case addresses), before the model judges it.
+    public var trace: (@Sendable (Int, Request, Outcome) -> Void)?
 
-    public init(skewStores: Bool = false) {
+    public init(skewStores: Bool = false, trace: (@Sendable (Int, Request, Outcome) -> Void)? = nil) {
         self.skewStores = skewStores
+        self.trace = trace
     }
 
     /// The mm id the model gives the child's address space.
@@ -308,7 +331,8 @@ public struct NativeRunner: Sendable {
                     result.requests -= 1
                     break requests
                 }
-                outcome = try Self.outcome(of: child.call(kind: 1, offset: off, length: l, prot: p.rawValue,
+                outcome = try Self.outcome(of: child.call(kind: 1, offset: off, length: l,
+                                                          prot: Self.hostProt(p.rawValue, count),
                                                           flags: flags),
                                            request, i, reloc)
             case .munmap(let a, let l), .mprotect(let a, let l, _), .madvise(let a, let l, _):
@@ -326,7 +350,8 @@ public struct NativeRunner: Sendable {
                     throw NativeChild.Failure(description: "request \(i) \(request): not relocated")
                 }
                 let abi = request.abi
-                outcome = try Self.outcome(of: child.call(kind: abi.kind, offset: off, length: l, prot: abi.prot,
+                let prot = request.kind == .mprotect ? Self.hostProt(abi.prot, count) : abi.prot
+                outcome = try Self.outcome(of: child.call(kind: abi.kind, offset: off, length: l, prot: prot,
                                                           flags: abi.flags),
                                            request, i, reloc)
             case .load(let a), .store(let a, _):
@@ -352,10 +377,12 @@ public struct NativeRunner: Sendable {
             default:
                 throw NativeChild.Failure(description: "request \(i) \(request) is not native")
             }
+            trace?(i, request, outcome)
             do {
                 try model.apply(Call(cpu: 0, mm: Self.mm, told), outcome: outcome, mayFailAllocation: false)
             } catch {
-                result.difference = NativeDifference(index: i, request: request, host: outcome.description,
+                result.difference = NativeDifference(index: i, opIndex: nativeCase.opIndices[i], request: request,
+                                                     check: request.kind.rawValue, host: outcome.description,
                                                      message: error.message)
                 return result
             }
@@ -376,6 +403,15 @@ public struct NativeRunner: Sendable {
             }
         }
         return .errno(Errno.EINVAL.rawValue)
+    }
+
+    /// The protection asked of the host for `prot`: PROT_READ added to
+    /// PROT_EXEC (``NativeAdaptation/execImpliesRead``, counted).
+    static func hostProt(_ prot: Int32, _ count: (NativeAdaptation) -> Void) -> Int32 {
+        let read = Prot.read.rawValue, exec = Prot.exec.rawValue
+        guard prot & exec != 0, prot & read == 0 else { return prot }
+        count(.execImpliesRead)
+        return prot | read
     }
 
     /// The flags the simulator knows (`Bits.mapKnown` of the model).
