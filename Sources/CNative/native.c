@@ -41,45 +41,53 @@
 /* The child's state (one child per process image: it is forked). */
 static uint64_t arena_base;
 static sigjmp_buf access_env;
-static volatile sig_atomic_t in_access;
-static volatile int fault_sig, fault_code;
-static volatile uintptr_t fault_addr;
+/*
+ * Shared with on_fault(), in the same thread: read and written with
+ * __atomic builtins and signal fences, so that the compiler keeps every
+ * access where it is written.
+ */
+static int in_access;
+static int fault_sig, fault_code;
+static uintptr_t fault_addr;
 
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
 	struct sigaction dfl;
 
-	if (!in_access) {
+	if (!__atomic_load_n(&in_access, __ATOMIC_RELAXED)) {
 		/* Not ours: die of it, as the default action would. */
 		memset(&dfl, 0, sizeof(dfl));
 		dfl.sa_handler = SIG_DFL;
 		sigaction(sig, &dfl, NULL);
 		return;	/* the instruction faults again, fatally */
 	}
-	in_access = 0;
-	fault_sig = sig;
-	fault_code = si->si_code;
-	fault_addr = (uintptr_t)si->si_addr;
+	__atomic_store_n(&in_access, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&fault_sig, sig, __ATOMIC_RELAXED);
+	__atomic_store_n(&fault_code, si->si_code, __ATOMIC_RELAXED);
+	__atomic_store_n(&fault_addr, (uintptr_t)si->si_addr, __ATOMIC_RELAXED);
 	siglongjmp(access_env, 1);
 }
 
-/* One 64-bit load or store at `p`.  Returns 0, or -1 after a fault. */
-static int access_word(volatile uint64_t *p, int store, uint64_t v,
-		       uint64_t *out)
+/*
+ * One 64-bit load or store at `p` (one plain mov: a relaxed atomic access
+ * of an aligned word, which the compiler may not drop or merge).  Returns
+ * 0, or -1 after a fault.  Nothing written between sigsetjmp() and the
+ * access is read after a siglongjmp() back.
+ */
+static int access_word(uint64_t *p, int store, uint64_t v, uint64_t *out)
 {
-	volatile uint64_t got = 0;
-
 	if (sigsetjmp(access_env, 1))
 		return -1;
-	in_access = 1;
+	__atomic_store_n(&in_access, 1, __ATOMIC_RELAXED);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	if (store)
-		*p = v;
-	else
-		got = *p;
+	if (store) {
+		__atomic_store_n(p, v, __ATOMIC_RELAXED);
+		*out = 0;
+	} else {
+		*out = __atomic_load_n(p, __ATOMIC_RELAXED);
+	}
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	in_access = 0;
-	*out = got;
+	__atomic_store_n(&in_access, 0, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -148,12 +156,14 @@ static void serve(const struct native_req *q, struct native_res *res)
 	case NATIVE_STORE:
 		if (q->off > NATIVE_ARENA_SIZE - 8 || (q->off & 7))
 			goto refuse;
-		if (access_word((volatile uint64_t *)(uintptr_t)addr,
+		if (access_word((uint64_t *)(uintptr_t)addr,
 				q->kind == NATIVE_STORE, q->value, &res->value)) {
 			res->status = NATIVE_FAULT;
-			res->sig = fault_sig;
-			res->code = fault_code;
-			res->fault_off = (uint64_t)fault_addr - arena_base;
+			res->sig = __atomic_load_n(&fault_sig, __ATOMIC_RELAXED);
+			res->code = __atomic_load_n(&fault_code, __ATOMIC_RELAXED);
+			res->fault_off = __atomic_load_n(&fault_addr,
+							 __ATOMIC_RELAXED) -
+					 arena_base;
 		} else {
 			res->status = NATIVE_OK;
 		}
@@ -220,7 +230,11 @@ static void close_other_fds(int keep)
 			close(fd);
 }
 
-static __attribute__((noreturn)) void child_main(int fd, pid_t parent)
+/*
+ * The child: sets itself up, reports its arena and serves requests until
+ * the parent says NATIVE_EXIT or goes away.  Returns its exit status.
+ */
+static int child_main(int fd, pid_t parent)
 {
 	struct native_req q;
 	struct native_res res;
@@ -231,7 +245,7 @@ static __attribute__((noreturn)) void child_main(int fd, pid_t parent)
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
-		_exit(125);
+		return 125;
 	close_other_fds(fd);
 
 	raw = mmap(NULL, NATIVE_ARENA_SIZE + NATIVE_ARENA_ALIGN, PROT_NONE,
@@ -239,7 +253,7 @@ static __attribute__((noreturn)) void child_main(int fd, pid_t parent)
 	stack = mmap(NULL, 1 << 16, PROT_READ | PROT_WRITE,
 		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (raw == MAP_FAILED || stack == MAP_FAILED)
-		_exit(124);
+		return 124;
 	arena_base = ((uint64_t)(uintptr_t)raw + NATIVE_ARENA_ALIGN - 1) &
 		     ~(NATIVE_ARENA_ALIGN - 1);
 
@@ -252,7 +266,7 @@ static __attribute__((noreturn)) void child_main(int fd, pid_t parent)
 	sigemptyset(&sa.sa_mask);
 	if (sigaltstack(&ss, NULL) || sigaction(SIGSEGV, &sa, NULL) ||
 	    sigaction(SIGBUS, &sa, NULL))
-		_exit(123);
+		return 123;
 	sigemptyset(&set);
 	sigaddset(&set, SIGSEGV);
 	sigaddset(&set, SIGBUS);
@@ -262,15 +276,15 @@ static __attribute__((noreturn)) void child_main(int fd, pid_t parent)
 	res.ret = arena_base;
 	res.value = NATIVE_ARENA_SIZE;
 	if (send_all(fd, &res, sizeof(res)))
-		_exit(122);
+		return 122;
 	for (;;) {
 		if (recv_all(fd, &q, sizeof(q), -1))
-			_exit(0);	/* the parent is gone */
+			return 0;	/* the parent is gone */
 		if (q.kind == NATIVE_EXIT)
-			_exit(0);
+			return 0;
 		serve(&q, &res);
 		if (send_all(fd, &res, sizeof(res)))
-			_exit(0);
+			return 0;
 	}
 }
 
@@ -291,7 +305,7 @@ int native_start(struct native_child *c)
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		child_main(sv[1], parent);
+		_exit(child_main(sv[1], parent));
 	}
 	close(sv[1]);
 	c->pid = pid;
@@ -352,13 +366,13 @@ int native_start(struct native_child *c)
 {
 	c->pid = -1;
 	c->fd = -1;
-	return -ENOSYS;
+	return -EOPNOTSUPP;
 }
 
 int native_call(struct native_child *c, const struct native_req *req,
 		struct native_res *res, int timeout_ms)
 {
-	return -ENOSYS;
+	return -EOPNOTSUPP;
 }
 
 int native_stop(struct native_child *c, int timeout_ms)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0 */
 /*
  * native.h: the host side of `mmfuzz native` (issue 14).
  *
@@ -20,8 +21,10 @@ extern "C" {
 
 /* Bytes of the arena: 64 GiB, reserved PROT_NONE with MAP_NORESERVE. */
 #define NATIVE_ARENA_SIZE (64ULL << 30)
-/* The arena's base is aligned to this (1 GiB): offsets keep their
- * alignment to 2 MiB (huge pages) and 1 GiB. */
+/*
+ * The arena's base is aligned to this (1 GiB): offsets keep their
+ * alignment to 2 MiB (huge pages) and 1 GiB.
+ */
 #define NATIVE_ARENA_ALIGN (1ULL << 30)
 
 /* Request kinds: the same numbers as Request.Kind (mmsim.h). */
@@ -38,9 +41,11 @@ enum native_kind {
 /* Linux's MAP_FIXED_NOREPLACE (not in every libc's headers). */
 #define NATIVE_MAP_FIXED_NOREPLACE 0x100000
 
-/* One request.  `off` is an offset into the arena (any value: the child
+/*
+ * One request.  `off` is an offset into the arena (any value: the child
  * refuses ranges that leave it).  mmap's flags must hold MAP_FIXED or
- * MAP_FIXED_NOREPLACE, or the child refuses it. */
+ * MAP_FIXED_NOREPLACE, or the child refuses it.
+ */
 struct native_req {
 	uint32_t kind;
 	int32_t prot;
@@ -78,7 +83,7 @@ struct native_child {
 
 /*
  * Forks the child and waits for it to report its arena.  Returns 0, or a
- * negative errno (-ENOSYS where the host is not Linux).
+ * negative errno (-EOPNOTSUPP where the host is not Linux).
  */
 int native_start(struct native_child *c);
 
