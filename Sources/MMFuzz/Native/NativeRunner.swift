@@ -101,6 +101,13 @@ public enum NativeAdaptation: String, CaseIterable, Hashable, Sendable, Codable 
     /// mapped where the model expects EINVAL; mprotect prot 11 over a
     /// hole ENOMEM where the model expects EINVAL).
     case protUnknownBits = "prot-unknown-bits"
+    /// mmap or mprotect with PROT_EXEC alone: x86 without protection keys
+    /// (the simulator, the model) maps it readable; on a CPU with PKU
+    /// (this host's) Linux makes it execute-only with a protection key
+    /// and loads fault (SEGV_PKUERR).  The harness asks the host for
+    /// PROT_READ | PROT_EXEC, which is what x86 maps PROT_EXEC as
+    /// without PKU.
+    case protExecReadable = "prot-exec-readable"
     /// A non-fixed mmap the model places across a 2 MiB window the case
     /// never names (the first fit skipped holes too small for it): the
     /// arena holds only the case's windows, so the native case ends
@@ -278,6 +285,11 @@ public struct NativeRunner: Sendable {
             throw NativeChild.Failure(description: "model refused the new mm: \(error)")
         }
         func count(_ a: NativeAdaptation) { result.adaptations[a.rawValue, default: 0] += 1 }
+        func hostProt(_ p: Prot) -> Int32 {
+            guard p == .exec else { return p.rawValue }
+            count(.protExecReadable)
+            return Prot([.read, .exec]).rawValue
+        }
 
         requests: for (i, request) in nativeCase.requests.enumerated() {
             result.requests += 1
@@ -308,8 +320,8 @@ public struct NativeRunner: Sendable {
                     result.requests -= 1
                     break requests
                 }
-                outcome = try Self.outcome(of: child.call(kind: 1, offset: off, length: l, prot: p.rawValue,
-                                                          flags: flags),
+                outcome = try Self.outcome(of: child.call(kind: 1, offset: off, length: l,
+                                                          prot: hostProt(p), flags: flags),
                                            request, i, reloc)
             case .munmap(let a, let l), .mprotect(let a, let l, _), .madvise(let a, let l, _):
                 if case .madvise(_, _, let adv) = request, ![.dontneed, .hugepage, .nohugepage].contains(adv) {
@@ -326,7 +338,8 @@ public struct NativeRunner: Sendable {
                     throw NativeChild.Failure(description: "request \(i) \(request): not relocated")
                 }
                 let abi = request.abi
-                outcome = try Self.outcome(of: child.call(kind: abi.kind, offset: off, length: l, prot: abi.prot,
+                outcome = try Self.outcome(of: child.call(kind: abi.kind, offset: off, length: l,
+                                                          prot: hostProt(Prot(rawValue: abi.prot)),
                                                           flags: abi.flags),
                                            request, i, reloc)
             case .load(let a), .store(let a, _):
