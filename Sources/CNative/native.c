@@ -9,6 +9,16 @@
  * is an offset into its arena, checked against the arena's size before the
  * call: a request that would leave the arena is refused, never made.
  *
+ * NATIVE_FORK forks the child: the new process serves a copy of the arena
+ * on a new socket pair, whose other end goes to the tool with the reply
+ * (SCM_RIGHTS).  It is a raw clone() with CLONE_PARENT, for two reasons:
+ * the new process is the tool's child as the first one is, so the tool
+ * reaps every process the same way (waitpid) and none is ever orphaned
+ * when the process it was forked from exits first (an orphan is init's to
+ * reap, whenever init gets to it: seconds later on this machine); and no
+ * atfork handler of any library runs in a process forked from a
+ * multi-threaded one.  NATIVE_EXIT is a real exit, replied to first.
+ *
  * Loads and stores go through access_word(): a real load or store
  * instruction, with SIGSEGV and SIGBUS caught by a handler on an alternate
  * stack that siglongjmp()s back to the accessor.  That is the user-access
@@ -24,6 +34,7 @@
 #ifdef __linux__
 
 #include <poll.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stddef.h>
@@ -40,6 +51,7 @@
 
 /* The child's state (one child per process image: it is forked). */
 static uint64_t arena_base;
+static pid_t tool_pid;		/* the parent of every child */
 static sigjmp_buf access_env;
 /*
  * Shared with on_fault(), in the same thread: read and written with
@@ -217,6 +229,87 @@ static int recv_all(int fd, void *buf, size_t n, int timeout_ms)
 	return 0;
 }
 
+/* Sends `res` with descriptor `pass` attached (SCM_RIGHTS). */
+static int send_fd(int fd, const struct native_res *res, int pass)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = (void *)res, .iov_len = sizeof(*res) };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = u.buf,
+		.msg_controllen = sizeof(u.buf),
+	};
+	struct cmsghdr *cm;
+	ssize_t k;
+
+	memset(&u, 0, sizeof(u));
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &pass, sizeof(int));
+	do {
+		k = sendmsg(fd, &msg, MSG_NOSIGNAL);
+	} while (k < 0 && errno == EINTR);
+	if (k <= 0)
+		return -EPIPE;
+	return send_all(fd, (const char *)res + k, sizeof(*res) - (size_t)k);
+}
+
+/*
+ * Receives a reply and the descriptor passed with it (*pass, or -1 when
+ * none came), waiting at most timeout_ms.
+ */
+static int recv_fd(int fd, struct native_res *res, int *pass, int timeout_ms)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = res, .iov_len = sizeof(*res) };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = u.buf,
+		.msg_controllen = sizeof(u.buf),
+	};
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct cmsghdr *cm;
+	ssize_t k;
+	int r;
+
+	*pass = -1;
+	do {
+		r = poll(&pfd, 1, timeout_ms);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	if (r == 0)
+		return -ETIMEDOUT;
+	do {
+		k = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+	} while (k < 0 && errno == EINTR);
+	if (k <= 0)
+		return -EPIPE;
+	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+		if (cm->cmsg_level == SOL_SOCKET &&
+		    cm->cmsg_type == SCM_RIGHTS &&
+		    cm->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(pass, CMSG_DATA(cm), sizeof(int));
+	}
+	r = recv_all(fd, (char *)res + k, sizeof(*res) - (size_t)k,
+		     timeout_ms);
+	if (r && *pass >= 0) {
+		close(*pass);
+		*pass = -1;
+	}
+	return r;
+}
+
 static void close_other_fds(int keep)
 {
 #ifdef SYS_close_range
@@ -231,8 +324,52 @@ static void close_other_fds(int keep)
 }
 
 /*
+ * NATIVE_FORK.  The new process (the tool's child: CLONE_PARENT) goes on
+ * serving with *fd set to one end of a new socket pair; the old one
+ * replies with its pid and passes the other end to the tool.  A fork that
+ * fails is replied as NATIVE_ERRNO.  Returns 0, or -EPIPE when the tool
+ * is gone.
+ */
+static int serve_fork(int *fd)
+{
+	struct native_res res;
+	int sv[2], err;
+	long pid;
+
+	memset(&res, 0, sizeof(res));
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		goto fail;
+	pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
+	if (pid < 0)
+		goto fail_close;
+	if (pid == 0) {
+		close(*fd);
+		close(sv[0]);
+		*fd = sv[1];
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		return getppid() == tool_pid ? 0 : -EPIPE;
+	}
+	close(sv[1]);
+	res.status = NATIVE_OK;
+	res.ret = (uint64_t)pid;
+	err = send_fd(*fd, &res, sv[0]);
+	close(sv[0]);
+	return err;
+
+fail_close:
+	err = errno;
+	close(sv[0]);
+	close(sv[1]);
+	errno = err;
+fail:
+	res.status = NATIVE_ERRNO;
+	res.err = errno;
+	return send_all(*fd, &res, sizeof(res));
+}
+
+/*
  * The child: sets itself up, reports its arena and serves requests until
- * the parent says NATIVE_EXIT or goes away.  Returns its exit status.
+ * the tool says NATIVE_EXIT or goes away.  Returns its exit status.
  */
 static int child_main(int fd, pid_t parent)
 {
@@ -243,6 +380,7 @@ static int child_main(int fd, pid_t parent)
 	sigset_t set;
 	void *raw, *stack;
 
+	tool_pid = parent;
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		return 125;
@@ -279,9 +417,17 @@ static int child_main(int fd, pid_t parent)
 		return 122;
 	for (;;) {
 		if (recv_all(fd, &q, sizeof(q), -1))
-			return 0;	/* the parent is gone */
-		if (q.kind == NATIVE_EXIT)
+			return 0;	/* the tool is gone */
+		if (q.kind == NATIVE_EXIT) {
+			memset(&res, 0, sizeof(res));
+			send_all(fd, &res, sizeof(res));
 			return 0;
+		}
+		if (q.kind == NATIVE_FORK) {
+			if (serve_fork(&fd))
+				return 0;
+			continue;
+		}
 		serve(&q, &res);
 		if (send_all(fd, &res, sizeof(res)))
 			return 0;
@@ -322,11 +468,44 @@ int native_start(struct native_child *c)
 int native_call(struct native_child *c, const struct native_req *req,
 		struct native_res *res, int timeout_ms)
 {
-	int r = send_all(c->fd, req, sizeof(*req));
+	int r;
 
+	if (req->kind == NATIVE_FORK)
+		return -EINVAL;	/* its reply carries a descriptor */
+	r = send_all(c->fd, req, sizeof(*req));
 	if (r)
 		return r;
 	return recv_all(c->fd, res, sizeof(*res), timeout_ms);
+}
+
+int native_fork(struct native_child *c, struct native_child *forked,
+		struct native_res *res, int timeout_ms)
+{
+	struct native_req q = { .kind = NATIVE_FORK };
+	int r, fd;
+
+	forked->pid = -1;
+	forked->fd = -1;
+	forked->base = c->base;
+	r = send_all(c->fd, &q, sizeof(q));
+	if (r)
+		return r;
+	r = recv_fd(c->fd, res, &fd, timeout_ms);
+	if (r)
+		return r;
+	if (res->status != NATIVE_OK) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	forked->pid = (int)res->ret;
+	if (fd < 0) {
+		/* A process the tool cannot drive: stop it. */
+		native_stop(forked, 0);
+		return -EPROTO;
+	}
+	forked->fd = fd;
+	return 0;
 }
 
 int native_stop(struct native_child *c, int timeout_ms)
@@ -348,7 +527,7 @@ int native_stop(struct native_child *c, int timeout_ms)
 		if (w == c->pid)
 			break;
 		if (w < 0 && errno != EINTR)
-			return -1;
+			break;
 		if (waited >= timeout_ms) {
 			kill(c->pid, SIGKILL);
 			waitpid(c->pid, &status, 0);
@@ -372,6 +551,14 @@ int native_start(struct native_child *c)
 int native_call(struct native_child *c, const struct native_req *req,
 		struct native_res *res, int timeout_ms)
 {
+	return -EOPNOTSUPP;
+}
+
+int native_fork(struct native_child *c, struct native_child *forked,
+		struct native_res *res, int timeout_ms)
+{
+	forked->pid = -1;
+	forked->fd = -1;
 	return -EOPNOTSUPP;
 }
 
