@@ -9,6 +9,16 @@
  * is an offset into its arena, checked against the arena's size before the
  * call: a request that would leave the arena is refused, never made.
  *
+ * NATIVE_FORK forks the child: the new process serves a copy of the arena
+ * on a new socket pair, whose other end goes to the tool with the reply
+ * (SCM_RIGHTS).  It is a raw clone() with CLONE_PARENT, for two reasons:
+ * the new process is the tool's child as the first one is, so the tool
+ * reaps every process the same way (waitpid) and none is ever orphaned
+ * when the process it was forked from exits first (an orphan is init's to
+ * reap, whenever init gets to it: seconds later on this machine); and no
+ * atfork handler of any library runs in a process forked from a
+ * multi-threaded one.  NATIVE_EXIT is a real exit, replied to first.
+ *
  * Loads and stores go through access_word(): a real load or store
  * instruction, with SIGSEGV and SIGBUS caught by a handler on an alternate
  * stack that siglongjmp()s back to the accessor.  That is the user-access
@@ -24,6 +34,7 @@
 #ifdef __linux__
 
 #include <poll.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stddef.h>
@@ -40,46 +51,55 @@
 
 /* The child's state (one child per process image: it is forked). */
 static uint64_t arena_base;
+static pid_t tool_pid;		/* the parent of every child */
 static sigjmp_buf access_env;
-static volatile sig_atomic_t in_access;
-static volatile int fault_sig, fault_code;
-static volatile uintptr_t fault_addr;
+/*
+ * Shared with on_fault(), in the same thread: read and written with
+ * __atomic builtins and signal fences, so that the compiler keeps every
+ * access where it is written.
+ */
+static int in_access;
+static int fault_sig, fault_code;
+static uintptr_t fault_addr;
 
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
 	struct sigaction dfl;
 
-	if (!in_access) {
+	if (!__atomic_load_n(&in_access, __ATOMIC_RELAXED)) {
 		/* Not ours: die of it, as the default action would. */
 		memset(&dfl, 0, sizeof(dfl));
 		dfl.sa_handler = SIG_DFL;
 		sigaction(sig, &dfl, NULL);
 		return;	/* the instruction faults again, fatally */
 	}
-	in_access = 0;
-	fault_sig = sig;
-	fault_code = si->si_code;
-	fault_addr = (uintptr_t)si->si_addr;
+	__atomic_store_n(&in_access, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&fault_sig, sig, __ATOMIC_RELAXED);
+	__atomic_store_n(&fault_code, si->si_code, __ATOMIC_RELAXED);
+	__atomic_store_n(&fault_addr, (uintptr_t)si->si_addr, __ATOMIC_RELAXED);
 	siglongjmp(access_env, 1);
 }
 
-/* One 64-bit load or store at `p`.  Returns 0, or -1 after a fault. */
-static int access_word(volatile uint64_t *p, int store, uint64_t v,
-		       uint64_t *out)
+/*
+ * One 64-bit load or store at `p` (one plain mov: a relaxed atomic access
+ * of an aligned word, which the compiler may not drop or merge).  Returns
+ * 0, or -1 after a fault.  Nothing written between sigsetjmp() and the
+ * access is read after a siglongjmp() back.
+ */
+static int access_word(uint64_t *p, int store, uint64_t v, uint64_t *out)
 {
-	volatile uint64_t got = 0;
-
 	if (sigsetjmp(access_env, 1))
 		return -1;
-	in_access = 1;
+	__atomic_store_n(&in_access, 1, __ATOMIC_RELAXED);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	if (store)
-		*p = v;
-	else
-		got = *p;
+	if (store) {
+		__atomic_store_n(p, v, __ATOMIC_RELAXED);
+		*out = 0;
+	} else {
+		*out = __atomic_load_n(p, __ATOMIC_RELAXED);
+	}
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	in_access = 0;
-	*out = got;
+	__atomic_store_n(&in_access, 0, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -148,12 +168,14 @@ static void serve(const struct native_req *q, struct native_res *res)
 	case NATIVE_STORE:
 		if (q->off > NATIVE_ARENA_SIZE - 8 || (q->off & 7))
 			goto refuse;
-		if (access_word((volatile uint64_t *)(uintptr_t)addr,
+		if (access_word((uint64_t *)(uintptr_t)addr,
 				q->kind == NATIVE_STORE, q->value, &res->value)) {
 			res->status = NATIVE_FAULT;
-			res->sig = fault_sig;
-			res->code = fault_code;
-			res->fault_off = (uint64_t)fault_addr - arena_base;
+			res->sig = __atomic_load_n(&fault_sig, __ATOMIC_RELAXED);
+			res->code = __atomic_load_n(&fault_code, __ATOMIC_RELAXED);
+			res->fault_off = __atomic_load_n(&fault_addr,
+							 __ATOMIC_RELAXED) -
+					 arena_base;
 		} else {
 			res->status = NATIVE_OK;
 		}
@@ -207,6 +229,87 @@ static int recv_all(int fd, void *buf, size_t n, int timeout_ms)
 	return 0;
 }
 
+/* Sends `res` with descriptor `pass` attached (SCM_RIGHTS). */
+static int send_fd(int fd, const struct native_res *res, int pass)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = (void *)res, .iov_len = sizeof(*res) };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = u.buf,
+		.msg_controllen = sizeof(u.buf),
+	};
+	struct cmsghdr *cm;
+	ssize_t k;
+
+	memset(&u, 0, sizeof(u));
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &pass, sizeof(int));
+	do {
+		k = sendmsg(fd, &msg, MSG_NOSIGNAL);
+	} while (k < 0 && errno == EINTR);
+	if (k <= 0)
+		return -EPIPE;
+	return send_all(fd, (const char *)res + k, sizeof(*res) - (size_t)k);
+}
+
+/*
+ * Receives a reply and the descriptor passed with it (*pass, or -1 when
+ * none came), waiting at most timeout_ms.
+ */
+static int recv_fd(int fd, struct native_res *res, int *pass, int timeout_ms)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = res, .iov_len = sizeof(*res) };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = u.buf,
+		.msg_controllen = sizeof(u.buf),
+	};
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct cmsghdr *cm;
+	ssize_t k;
+	int r;
+
+	*pass = -1;
+	do {
+		r = poll(&pfd, 1, timeout_ms);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	if (r == 0)
+		return -ETIMEDOUT;
+	do {
+		k = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+	} while (k < 0 && errno == EINTR);
+	if (k <= 0)
+		return -EPIPE;
+	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+		if (cm->cmsg_level == SOL_SOCKET &&
+		    cm->cmsg_type == SCM_RIGHTS &&
+		    cm->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(pass, CMSG_DATA(cm), sizeof(int));
+	}
+	r = recv_all(fd, (char *)res + k, sizeof(*res) - (size_t)k,
+		     timeout_ms);
+	if (r && *pass >= 0) {
+		close(*pass);
+		*pass = -1;
+	}
+	return r;
+}
+
 static void close_other_fds(int keep)
 {
 #ifdef SYS_close_range
@@ -220,7 +323,55 @@ static void close_other_fds(int keep)
 			close(fd);
 }
 
-static __attribute__((noreturn)) void child_main(int fd, pid_t parent)
+/*
+ * NATIVE_FORK.  The new process (the tool's child: CLONE_PARENT) goes on
+ * serving with *fd set to one end of a new socket pair; the old one
+ * replies with its pid and passes the other end to the tool.  A fork that
+ * fails is replied as NATIVE_ERRNO.  Returns 0, or -EPIPE when the tool
+ * is gone.
+ */
+static int serve_fork(int *fd)
+{
+	struct native_res res;
+	int sv[2], err;
+	long pid;
+
+	memset(&res, 0, sizeof(res));
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		goto fail;
+	pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
+	if (pid < 0)
+		goto fail_close;
+	if (pid == 0) {
+		close(*fd);
+		close(sv[0]);
+		*fd = sv[1];
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		return getppid() == tool_pid ? 0 : -EPIPE;
+	}
+	close(sv[1]);
+	res.status = NATIVE_OK;
+	res.ret = (uint64_t)pid;
+	err = send_fd(*fd, &res, sv[0]);
+	close(sv[0]);
+	return err;
+
+fail_close:
+	err = errno;
+	close(sv[0]);
+	close(sv[1]);
+	errno = err;
+fail:
+	res.status = NATIVE_ERRNO;
+	res.err = errno;
+	return send_all(*fd, &res, sizeof(res));
+}
+
+/*
+ * The child: sets itself up, reports its arena and serves requests until
+ * the tool says NATIVE_EXIT or goes away.  Returns its exit status.
+ */
+static int child_main(int fd, pid_t parent)
 {
 	struct native_req q;
 	struct native_res res;
@@ -229,9 +380,10 @@ static __attribute__((noreturn)) void child_main(int fd, pid_t parent)
 	sigset_t set;
 	void *raw, *stack;
 
+	tool_pid = parent;
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
-		_exit(125);
+		return 125;
 	close_other_fds(fd);
 
 	raw = mmap(NULL, NATIVE_ARENA_SIZE + NATIVE_ARENA_ALIGN, PROT_NONE,
@@ -239,7 +391,7 @@ static __attribute__((noreturn)) void child_main(int fd, pid_t parent)
 	stack = mmap(NULL, 1 << 16, PROT_READ | PROT_WRITE,
 		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (raw == MAP_FAILED || stack == MAP_FAILED)
-		_exit(124);
+		return 124;
 	arena_base = ((uint64_t)(uintptr_t)raw + NATIVE_ARENA_ALIGN - 1) &
 		     ~(NATIVE_ARENA_ALIGN - 1);
 
@@ -252,7 +404,7 @@ static __attribute__((noreturn)) void child_main(int fd, pid_t parent)
 	sigemptyset(&sa.sa_mask);
 	if (sigaltstack(&ss, NULL) || sigaction(SIGSEGV, &sa, NULL) ||
 	    sigaction(SIGBUS, &sa, NULL))
-		_exit(123);
+		return 123;
 	sigemptyset(&set);
 	sigaddset(&set, SIGSEGV);
 	sigaddset(&set, SIGBUS);
@@ -262,15 +414,23 @@ static __attribute__((noreturn)) void child_main(int fd, pid_t parent)
 	res.ret = arena_base;
 	res.value = NATIVE_ARENA_SIZE;
 	if (send_all(fd, &res, sizeof(res)))
-		_exit(122);
+		return 122;
 	for (;;) {
 		if (recv_all(fd, &q, sizeof(q), -1))
-			_exit(0);	/* the parent is gone */
-		if (q.kind == NATIVE_EXIT)
-			_exit(0);
+			return 0;	/* the tool is gone */
+		if (q.kind == NATIVE_EXIT) {
+			memset(&res, 0, sizeof(res));
+			send_all(fd, &res, sizeof(res));
+			return 0;
+		}
+		if (q.kind == NATIVE_FORK) {
+			if (serve_fork(&fd))
+				return 0;
+			continue;
+		}
 		serve(&q, &res);
 		if (send_all(fd, &res, sizeof(res)))
-			_exit(0);
+			return 0;
 	}
 }
 
@@ -291,7 +451,7 @@ int native_start(struct native_child *c)
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		child_main(sv[1], parent);
+		_exit(child_main(sv[1], parent));
 	}
 	close(sv[1]);
 	c->pid = pid;
@@ -308,11 +468,44 @@ int native_start(struct native_child *c)
 int native_call(struct native_child *c, const struct native_req *req,
 		struct native_res *res, int timeout_ms)
 {
-	int r = send_all(c->fd, req, sizeof(*req));
+	int r;
 
+	if (req->kind == NATIVE_FORK)
+		return -EINVAL;	/* its reply carries a descriptor */
+	r = send_all(c->fd, req, sizeof(*req));
 	if (r)
 		return r;
 	return recv_all(c->fd, res, sizeof(*res), timeout_ms);
+}
+
+int native_fork(struct native_child *c, struct native_child *forked,
+		struct native_res *res, int timeout_ms)
+{
+	struct native_req q = { .kind = NATIVE_FORK };
+	int r, fd;
+
+	forked->pid = -1;
+	forked->fd = -1;
+	forked->base = c->base;
+	r = send_all(c->fd, &q, sizeof(q));
+	if (r)
+		return r;
+	r = recv_fd(c->fd, res, &fd, timeout_ms);
+	if (r)
+		return r;
+	if (res->status != NATIVE_OK) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	forked->pid = (int)res->ret;
+	if (fd < 0) {
+		/* A process the tool cannot drive: stop it. */
+		native_stop(forked, 0);
+		return -EPROTO;
+	}
+	forked->fd = fd;
+	return 0;
 }
 
 int native_stop(struct native_child *c, int timeout_ms)
@@ -334,7 +527,7 @@ int native_stop(struct native_child *c, int timeout_ms)
 		if (w == c->pid)
 			break;
 		if (w < 0 && errno != EINTR)
-			return -1;
+			break;
 		if (waited >= timeout_ms) {
 			kill(c->pid, SIGKILL);
 			waitpid(c->pid, &status, 0);
@@ -352,13 +545,21 @@ int native_start(struct native_child *c)
 {
 	c->pid = -1;
 	c->fd = -1;
-	return -ENOSYS;
+	return -EOPNOTSUPP;
 }
 
 int native_call(struct native_child *c, const struct native_req *req,
 		struct native_res *res, int timeout_ms)
 {
-	return -ENOSYS;
+	return -EOPNOTSUPP;
+}
+
+int native_fork(struct native_child *c, struct native_child *forked,
+		struct native_res *res, int timeout_ms)
+{
+	forked->pid = -1;
+	forked->fd = -1;
+	return -EOPNOTSUPP;
 }
 
 int native_stop(struct native_child *c, int timeout_ms)

@@ -3,22 +3,25 @@ import Foundation
 import MMFuzz
 
 /// `mmfuzz native`: generated sequential cases made as real system calls
-/// on this machine's Linux kernel, each in a child process of its own,
-/// every outcome judged by the reference model; a difference is shrunk
-/// and saved as a reproducer that `mmfuzz replay --native` replays.
+/// on this machine's Linux kernel, every mm of a case a process of its
+/// own, every outcome judged by the reference model; a difference is
+/// shrunk and saved as a reproducer that `mmfuzz replay --native` replays.
 struct NativeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "native",
         abstract: "Check the reference model against the host's Linux kernel.",
         discussion: """
-            Each case's mmap, munmap, mprotect and madvise calls, loads and \
-            stores run in a child process, inside an arena it reserves, as \
-            real system calls and accesses; the model checks every result. \
-            Where the simulator deviates from Linux on purpose (the mmap \
-            search, unknown flag or protection bits, unaligned accesses), \
-            the call is adapted and counted by name, never skipped \
-            silently. Cases have one mm: other ops are left out and counted \
-            as not-native:<kind>.
+            Every mm of a case is a child process, with an arena it \
+            reserves: mmap, munmap, mprotect and madvise calls, loads and \
+            stores (touches: a store per page) run there as real system \
+            calls and accesses, fork is a real fork, exit a real exit, and \
+            exec unmaps the arena; the model checks every result. Where \
+            the simulator deviates from Linux on purpose (the mmap search, \
+            unknown flag or protection bits, unaligned accesses) or the \
+            host cannot be asked (an mm that is not a live process), the \
+            call is adapted and counted by name, never skipped silently. \
+            mmGet, switchMM, reclaim, failNthAlloc and batches are left out \
+            and counted as not-native:<kind>.
 
             The first difference stops the run: the case is shrunk (unless \
             --no-shrink) and saved under --save; `mmfuzz replay --native \
@@ -99,6 +102,7 @@ struct NativeCommand: ParsableCommand {
             }
             summary.cases += 1
             summary.requests += result.requests
+            for (k, n) in result.onHost { summary.onHost[k.rawValue, default: 0] += n }
             for (k, n) in result.adaptations { summary.adaptations[k, default: 0] += n }
             if let d = result.difference {
                 failure = "case seed \(caseSeed): \(d)"
@@ -126,6 +130,8 @@ struct NativeCommand: ParsableCommand {
             print(try jsonText(summary))
         } else {
             print("mmfuzz native: Linux \(summary.kernel), seed \(seed)")
+            print("  on the host: " + summary.onHost.sorted { $0.key < $1.key }
+                .map { "\($0.key) \($0.value)" }.joined(separator: ", "))
             for (name, n) in summary.adaptations.sorted(by: { $0.key < $1.key }) {
                 print("  \(pad(name, 34)) \(pad(String(n), 9, left: false))")
             }
@@ -182,6 +188,8 @@ struct NativeSummary: Encodable {
     var kernel: String
     var cases = 0
     var requests = 0
+    /// Requests made on the host, by kind (newMM: processes started).
+    var onHost: [String: Int] = [:]
     var seconds = 0.0
     var adaptations: [String: Int] = [:]
     var differences: [String] = []

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// `mmfuzz native` on this machine's kernel (issue 14's first part).
+/// `mmfuzz native` on this machine's kernel (issue 14).
 @Suite struct NativeCommandTests {
     @Test(.enabled(if: isLinux))
     func aFewCasesAgreeWithTheHostKernel() throws {
@@ -15,6 +15,8 @@ import Testing
         #expect((object?["config"] as? [String: Any])?["command"] as? String == "native", "\(r)")
         // every deviation of the simulator taken is named and counted
         #expect((object?["adaptations"] as? [String: Int])?["mmap-placement"] ?? 0 > 0, "\(r)")
+        // every mm a process: forks made on the host
+        #expect((object?["onHost"] as? [String: Int])?["fork"] ?? 0 > 0, "\(r)")
     }
 
     @Test(.enabled(if: isLinux))

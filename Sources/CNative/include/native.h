@@ -1,11 +1,13 @@
+/* SPDX-License-Identifier: GPL-2.0 */
 /*
  * native.h: the host side of `mmfuzz native` (issue 14).
  *
- * A child process, forked per case, reserves an arena of address space and
- * makes real system calls inside it (mmap, munmap, mprotect, madvise) and
- * real user loads and stores of one 64-bit word, for the parent that drives
- * it over a socket pair, one request at a time.  Addresses travel as
- * offsets into the arena, so the child never touches memory outside it.
+ * A child process reserves an arena of address space and makes real system
+ * calls inside it (mmap, munmap, mprotect, madvise, fork, exit) and real
+ * user loads and stores of one 64-bit word, for the tool that drives it
+ * over a socket pair, one request at a time.  Addresses travel as offsets
+ * into the arena, so the child never touches memory outside it.  A fork
+ * makes another such child, with a socket pair of its own.
  *
  * Self-contained: Swift imports this header.
  */
@@ -20,8 +22,10 @@ extern "C" {
 
 /* Bytes of the arena: 64 GiB, reserved PROT_NONE with MAP_NORESERVE. */
 #define NATIVE_ARENA_SIZE (64ULL << 30)
-/* The arena's base is aligned to this (1 GiB): offsets keep their
- * alignment to 2 MiB (huge pages) and 1 GiB. */
+/*
+ * The arena's base is aligned to this (1 GiB): offsets keep their
+ * alignment to 2 MiB (huge pages) and 1 GiB.
+ */
 #define NATIVE_ARENA_ALIGN (1ULL << 30)
 
 /* Request kinds: the same numbers as Request.Kind (mmsim.h). */
@@ -30,6 +34,7 @@ enum native_kind {
 	NATIVE_MUNMAP = 2,
 	NATIVE_MPROTECT = 3,
 	NATIVE_MADVISE = 4,
+	NATIVE_FORK = 5,	/* native_fork() only */
 	NATIVE_LOAD = 6,
 	NATIVE_STORE = 7,
 	NATIVE_EXIT = 11,
@@ -38,9 +43,11 @@ enum native_kind {
 /* Linux's MAP_FIXED_NOREPLACE (not in every libc's headers). */
 #define NATIVE_MAP_FIXED_NOREPLACE 0x100000
 
-/* One request.  `off` is an offset into the arena (any value: the child
+/*
+ * One request.  `off` is an offset into the arena (any value: the child
  * refuses ranges that leave it).  mmap's flags must hold MAP_FIXED or
- * MAP_FIXED_NOREPLACE, or the child refuses it. */
+ * MAP_FIXED_NOREPLACE, or the child refuses it.
+ */
 struct native_req {
 	uint32_t kind;
 	int32_t prot;
@@ -53,7 +60,7 @@ struct native_req {
 
 /* What happened. */
 enum native_status {
-	NATIVE_OK = 0,		/* the call returned `ret` (>= 0) */
+	NATIVE_OK = 0,		/* the call returned `ret` (>= 0; fork: the pid) */
 	NATIVE_ERRNO = 1,	/* the call failed with errno `err` */
 	NATIVE_FAULT = 2,	/* the access took signal `sig` (si_code `code`) */
 	NATIVE_REFUSED = 3,	/* the harness refused: it would leave the arena */
@@ -78,22 +85,33 @@ struct native_child {
 
 /*
  * Forks the child and waits for it to report its arena.  Returns 0, or a
- * negative errno (-ENOSYS where the host is not Linux).
+ * negative errno (-EOPNOTSUPP where the host is not Linux).
  */
 int native_start(struct native_child *c);
 
 /*
  * Sends one request and waits up to `timeout_ms` for its result.  Returns
  * 0, or a negative errno: -EPIPE when the child died (see native_stop()),
- * -ETIMEDOUT.
+ * -ETIMEDOUT, -EINVAL for NATIVE_FORK (see native_fork()).
  */
 int native_call(struct native_child *c, const struct native_req *req,
 		struct native_res *res, int timeout_ms);
 
 /*
- * Asks the child to exit (NATIVE_EXIT), closes the socket, kills it if it
- * has not exited within `timeout_ms`, and reaps it.  Returns its wait
- * status, or -1.
+ * Forks the child `c` (NATIVE_FORK) and waits up to `timeout_ms` for the
+ * reply in *res: NATIVE_OK with the new process in *forked (a copy of `c`'s
+ * arena, copy-on-write; the tool's child too, so native_stop() reaps it),
+ * or NATIVE_ERRNO when the fork failed in `c` (*forked has pid -1).  Returns
+ * 0, or a negative errno as native_call() does.
+ */
+int native_fork(struct native_child *c, struct native_child *forked,
+		struct native_res *res, int timeout_ms);
+
+/*
+ * Asks the child to exit (NATIVE_EXIT: a real exit, replied to first),
+ * closes the socket, kills it if it has not exited within `timeout_ms`,
+ * and reaps it.  Returns its wait status, or -1.  Forked children are
+ * stopped the same way.
  */
 int native_stop(struct native_child *c, int timeout_ms);
 

@@ -4,6 +4,9 @@ import CNative
 /// real system calls and user accesses inside its arena (64 GiB of address
 /// space), one request at a time over a socket pair.  Addresses are
 /// offsets into the arena; the child refuses any range that would leave it.
+/// ``fork()`` makes another child, a copy-on-write copy of this one's
+/// arena; every child is stopped (and reaped) by ``stop()`` or when it is
+/// released.
 ///
 /// It lives in the engine (not a target of its own) because everything
 /// that uses it (the native runner, later the shrinker and the session)
@@ -43,10 +46,15 @@ public final class NativeChild {
         if r != 0 { throw Failure(description: "cannot start the native child: errno \(-r)") }
     }
 
+    private init(forked: native_child) {
+        child = forked
+    }
+
     deinit { _ = native_stop(&child, 1000) }
 
     /// One request: `kind` is a `Request.Kind` number (mmap 1, munmap 2,
-    /// mprotect 3, madvise 4, load 6, store 7).
+    /// mprotect 3, madvise 4, load 6, store 7, exit 11: a real exit,
+    /// after which only ``stop()`` is left to do; fork is ``fork()``).
     public func call(kind: UInt32, offset: UInt64, length: UInt64 = 0, prot: Int32 = 0,
                      flags: Int32 = 0, value: UInt64 = 0) throws(Failure) -> Reply {
         var q = native_req(kind: kind, prot: prot, flags: flags, pad: 0, off: offset, len: length,
@@ -63,6 +71,28 @@ public final class NativeChild {
         case NATIVE_FAULT.rawValue: return .fault(signal: res.sig, code: res.code, offset: res.fault_off)
         default: return .refused
         }
+    }
+
+    /// What a fork did.
+    public enum Forked {
+        /// The new process, serving a copy of this one's arena.
+        case child(NativeChild)
+        /// The fork failed in the child with this errno.
+        case errno(Int32)
+    }
+
+    /// fork() in the child: a new process whose arena is a copy-on-write
+    /// copy of this one's, or the errno of a fork that failed.
+    public func fork() throws(Failure) -> Forked {
+        var forked = native_child(pid: -1, fd: -1, base: 0)
+        var res = native_res()
+        let r = native_fork(&child, &forked, &res, 10_000)
+        if r != 0 {
+            let status = native_stop(&child, 1000)
+            throw Failure(description: "the native child did not fork (errno \(-r), wait status \(status))")
+        }
+        if UInt32(res.status) == NATIVE_OK.rawValue { return .child(NativeChild(forked: forked)) }
+        return .errno(res.err)
     }
 
     /// Asks the child to exit and reaps it; returns its wait status.

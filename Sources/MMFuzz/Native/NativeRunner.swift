@@ -101,14 +101,13 @@ public enum NativeAdaptation: String, CaseIterable, Hashable, Sendable, Codable 
     /// mapped where the model expects EINVAL; mprotect prot 11 over a
     /// hole ENOMEM where the model expects EINVAL).
     case protUnknownBits = "prot-unknown-bits"
-    /// mmap or mprotect with PROT_EXEC but not PROT_READ: in the
-    /// simulator, as on x86-64 page tables without protection keys (and
-    /// in 2.6.16), an executable page is readable.  A host whose CPU has
-    /// protection keys (`pku` and `ospke` in /proc/cpuinfo, as this one)
-    /// makes such a mapping execute-only (the kernel's
-    /// `execute_only_pkey`): a load takes SIGSEGV with SEGV_PKUERR.  The
-    /// harness asks the host for PROT_READ|PROT_EXEC.
-    case execImpliesRead = "exec-implies-read"
+    /// mmap or mprotect with PROT_EXEC alone: x86 without protection keys
+    /// (the simulator, the model) maps it readable; on a CPU with PKU
+    /// (this host's) Linux makes it execute-only with a protection key
+    /// and loads fault (SEGV_PKUERR).  The harness asks the host for
+    /// PROT_READ | PROT_EXEC, which is what x86 maps PROT_EXEC as
+    /// without PKU.
+    case protExecReadable = "prot-exec-readable"
     /// A non-fixed mmap the model places across a 2 MiB window the case
     /// never names (the first fit skipped holes too small for it): the
     /// arena holds only the case's windows, so the native case ends
@@ -116,16 +115,28 @@ public enum NativeAdaptation: String, CaseIterable, Hashable, Sendable, Codable 
     case placementBeyondArena = "placement-beyond-arena"
     /// A range or address past TASK_SIZE (or wrapping): the relocation
     /// cannot express it (the check is against the simulator's user-space
-    /// limit, not the arena's), so the op is left out of the native case.
+    /// limit, not the arena's), so the op is left out of the native case
+    /// (a touch: its stores from the first such page on).
     case beyondUserSpace = "beyond-user-space"
+    /// A call naming an mm with no users (a dead one, or an id never
+    /// handed out: a negative slot): the host has no way to name an mm
+    /// that is not a live process, so the model answers it (ESRCH).
+    case badMM = "bad-mm"
+    /// exec: the process stays and the case's windows of its arena are
+    /// unmapped, so that its arena is a fresh hole again; the model gives
+    /// the mm a new id, which names the same process from then on.
+    case execUnmapsArena = "exec-unmaps-arena"
 }
 
-/// A sequential case of one mm, ready for the host.
+/// A sequential case, ready for the host: every mm a process of its own.
 public struct NativeCase: Hashable, Sendable {
     /// What `mmfuzz native` generates its cases with: one CPU, no
     /// concurrency, the default machine (the host has its own).
     public static let generatorSettings = GeneratorSettings(cpus: 1, frames: 4096, minOps: 40, maxOps: 200,
                                                              varyHardware: false, concurrency: .off)
+
+    /// Pages a touch stores to at most (the engine's cap).
+    static let touchPages = 4096
 
     /// The native case generated from `seed`, or nil when its addresses do
     /// not fit in the arena.
@@ -133,89 +144,107 @@ public struct NativeCase: Hashable, Sendable {
         NativeCase(CaseGenerator(settings: generatorSettings).generate(seed: seed, variant: .baseline))
     }
 
-    /// The requests, all by the one mm (its task on CPU 0), in order; the
-    /// last may be `exit`.
+    /// The requests, in order, each by its task on CPU 0 (the host has no
+    /// CPUs to name).
     public var requests: [Request]
-    /// For each request, the index of the ``FuzzCase`` op it came from.
+    /// The slot of each request's mm (nil for newMM), resolved when the
+    /// case runs, as the engine resolves it (``Op``): so a case keeps its
+    /// meaning when ops are taken out of it.
+    public var slots: [Int?]
+    /// For each request, the index of the ``FuzzCase`` op it came from (a
+    /// touch gives one store per page, all with its index).
     public var opIndices: [Int]
     public var relocation: NativeRelocation
     /// Ops of the generated case left out: adaptations (beyond-user-space)
-    /// by name, and kinds not run natively yet (fork, exec, reclaim,
-    /// batches, ...) as `not-native:<kind>`.
+    /// by name, and kinds not run natively (mmGet, switchMM, reclaim,
+    /// failNthAlloc, parallel batches) as `not-native:<kind>`.
     public var leftOut: [String: Int]
 
-    /// The native case of `fuzzCase`: its ops on its first mm, every slot
-    /// naming that mm, every CPU 0 (the host has no CPUs to name); ops of
-    /// other kinds, on a dead mm, or after its exit, left out.  Nil when
-    /// its addresses do not fit in the arena.
+    /// The native case of `fuzzCase`: its newMM, fork, exit, exec, mmap,
+    /// munmap, mprotect, madvise, load and store calls and its touches (a
+    /// store per page, `value + i` on page `i`), every CPU 0; other ops
+    /// left out and counted.  mmGet is left out: it adds a user of the mm
+    /// that no op names apart from the others (an exit drops one user,
+    /// any), which the host has no equivalent of: a process is one user,
+    /// and its exit ends its mm.  Ops before the first newMM (or while no
+    /// mm is live) are kept and skipped when the case runs, as the engine
+    /// skips them.  Nil when its addresses do not fit in the arena.
     public init?(_ fuzzCase: FuzzCase) {
         var requests: [Request] = []
+        var slots: [Int?] = []
         var opIndices: [Int] = []
         var leftOut: [String: Int] = [:]
         var windows = Set<UInt64>()
         var mapped: UInt64 = 0
         var searches = false
-        var begun = false
         func add(_ r: ClosedRange<UInt64>) { for w in r { windows.insert(w) } }
-        loop: for (index, op) in fuzzCase.ops.enumerated() {
-            let before = requests.count
-            defer { if requests.count > before { opIndices.append(index) } }
-            guard case .call(_, let slot, let r) = op else {
-                leftOut["not-native:" + op.kind.rawValue, default: 0] += 1
+        func append(_ r: Request, _ slot: Int?, _ index: Int) {
+            requests.append(r)
+            slots.append(slot)
+            opIndices.append(index)
+        }
+        func beyond() { leftOut[NativeAdaptation.beyondUserSpace.rawValue, default: 0] += 1 }
+        for (index, op) in fuzzCase.ops.enumerated() {
+            switch op {
+            case .touch(_, let slot, let addr, let pages, let value):
+                // The engine stops a touch at the first store that does
+                // not complete: one past user space is the last it makes.
+                for i in 0 ..< max(0, min(pages, Self.touchPages)) {
+                    let (a, wrapped) = addr.addingReportingOverflow(UInt64(i) &* Model.pageSize)
+                    if wrapped || a >= 1 << 47 {
+                        beyond()
+                        break
+                    }
+                    windows.insert(a >> NativeRelocation.windowShift)
+                    append(.store(addr: a, value: value &+ UInt64(i)), slot, index)
+                }
                 continue
-            }
-            if r.kind == .newMM && !begun {
-                begun = true
-                continue
-            }
-            guard begun, let slot, slot >= 0 else {
-                leftOut["not-native:" + (r.kind == .newMM ? "newMM" : "bad-mm"), default: 0] += 1
-                continue
-            }
-            _ = slot
-            switch r {
-            case .exit:
-                requests.append(r)
-                break loop
-            case .mmap(let a, let l, _, let f):
-                let len = (l &+ 4095) & ~4095
-                if f.contains(.fixed) {
+            case .call(_, let slot, let r):
+                switch r {
+                case .newMM, .fork, .exit, .exec:
+                    append(r, slot, index)
+                case .mmap(let a, let l, _, let f):
+                    let len = (l &+ 4095) & ~4095
+                    if f.contains(.fixed) {
+                        guard let w = NativeRelocation.windows(a, l) else {
+                            beyond()
+                            continue
+                        }
+                        add(w)
+                    } else {
+                        if len < l || len > Model.taskSize {
+                            beyond()
+                            continue
+                        }
+                        searches = true
+                        let hint = (a &+ 4095) & ~4095
+                        if hint != 0, let w = NativeRelocation.windows(hint, l) { add(w) }
+                    }
+                    mapped &+= len
+                    append(r, slot, index)
+                case .munmap(let a, let l), .mprotect(let a, let l, _), .madvise(let a, let l, _):
                     guard let w = NativeRelocation.windows(a, l) else {
-                        leftOut[NativeAdaptation.beyondUserSpace.rawValue, default: 0] += 1
+                        beyond()
                         continue
                     }
                     add(w)
-                } else {
-                    if len < l || len > Model.taskSize {
-                        leftOut[NativeAdaptation.beyondUserSpace.rawValue, default: 0] += 1
+                    append(r, slot, index)
+                case .load(let a), .store(let a, _):
+                    guard a < 1 << 47 else {
+                        beyond()
                         continue
                     }
-                    searches = true
-                    let hint = (a &+ 4095) & ~4095
-                    if hint != 0, let w = NativeRelocation.windows(hint, l) { add(w) }
+                    windows.insert(a >> NativeRelocation.windowShift)
+                    append(r, slot, index)
+                case .mmGet, .switchMM, .reclaim:
+                    leftOut["not-native:" + r.kind.rawValue, default: 0] += 1
                 }
-                mapped &+= len
-                requests.append(r)
-            case .munmap(let a, let l), .mprotect(let a, let l, _), .madvise(let a, let l, _):
-                guard let w = NativeRelocation.windows(a, l) else {
-                    leftOut[NativeAdaptation.beyondUserSpace.rawValue, default: 0] += 1
-                    continue
-                }
-                add(w)
-                requests.append(r)
-            case .load(let a), .store(let a, _):
-                guard a < 1 << 47 else {
-                    leftOut[NativeAdaptation.beyondUserSpace.rawValue, default: 0] += 1
-                    continue
-                }
-                windows.insert(a >> NativeRelocation.windowShift)
-                requests.append(r)
-            default:
-                leftOut["not-native:" + r.kind.rawValue, default: 0] += 1
+            case .failNthAlloc, .parallel:
+                leftOut["not-native:" + op.kind.rawValue, default: 0] += 1
             }
         }
         // A non-fixed mmap lands at or above TASK_UNMAPPED_BASE, within
-        // the pages all the case's mmaps could have taken there.
+        // the pages all the case's mmaps (of every mm) could have taken.
         if searches {
             guard let w = NativeRelocation.windows(Model.unmappedBase, max(mapped, 4096)) else { return nil }
             if UInt64(w.count) > NativeRelocation.arenaWindows { return nil }
@@ -223,6 +252,7 @@ public struct NativeCase: Hashable, Sendable {
         }
         guard let relocation = NativeRelocation(caseWindows: windows) else { return nil }
         self.requests = requests
+        self.slots = slots
         self.opIndices = opIndices
         self.relocation = relocation
         self.leftOut = leftOut
@@ -233,7 +263,7 @@ public struct NativeCase: Hashable, Sendable {
 public struct NativeDifference: Error, Hashable, Sendable, CustomStringConvertible {
     /// Index into ``NativeCase/requests``.
     public var index: Int
-    /// Index into the ``FuzzCase``'s ops of the op that made the request.
+    /// Index into the ``FuzzCase``'s ops (``NativeCase/opIndices``).
     public var opIndex: Int
     public var request: Request
     /// What differed: the request's kind (its outcome), or a checkpoint's
@@ -242,24 +272,33 @@ public struct NativeDifference: Error, Hashable, Sendable, CustomStringConvertib
     /// What the host answered, as an outcome in case addresses.
     public var host: String
     public var message: String
-    public var description: String { "request \(index) \(request): host \(host): \(message)" }
+    public var description: String { "request \(index) (op \(opIndex)) \(request): host \(host): \(message)" }
 }
 
 /// The outcome of one native case.
 public struct NativeCaseResult: Sendable {
-    /// Requests made (on the host, or answered by an adaptation).
+    /// Requests made (on the host, or answered by an adaptation); not
+    /// those skipped because no mm was live (as the engine skips them).
     public var requests = 0
+    /// Requests made on the host, by kind (newMM: a process started).
+    public var onHost: [Request.Kind: Int] = [:]
     /// Adaptations by name, the left-out ops' included.
     public var adaptations: [String: Int] = [:]
     /// The first difference, if any (the case stops there).
     public var difference: NativeDifference?
+    /// Every process the case ran, by pid (for the tests: each is reaped
+    /// when the case ends).
+    var pids: [Int32] = []
 }
 
-/// Runs native cases: each in a fresh child process, every request's
+/// Runs native cases: every mm of a case a process of its own (newMM
+/// starts one, fork forks one, exit is a real exit), every request's
 /// outcome checked by the reference model (`Model.apply`, as the engine
-/// checks the simulator's), one request at a time, the parent driving the
-/// child over a socket pair so that it can place each non-fixed mmap where
-/// the model's state says (``NativeAdaptation/mmapPlacement``).
+/// checks the simulator's), one request at a time, the runner driving each
+/// process over its socket pair so that it can place each non-fixed mmap
+/// where the model's state says (``NativeAdaptation/mmapPlacement``).
+/// Every process is stopped and reaped when the case ends, however it
+/// ends.
 public struct NativeRunner: Sendable {
     /// Test-only: the model is told every store wrote `value ^ 1`, a rule
     /// broken on purpose, so that the next load of the word differs.
@@ -273,145 +312,30 @@ public struct NativeRunner: Sendable {
         self.trace = trace
     }
 
-    /// The mm id the model gives the child's address space.
-    static let mm: Int32 = 1
-
     /// Runs `nativeCase` on the host.  Throws when the harness itself
-    /// fails (the child could not start, stopped answering, or refused a
+    /// fails (a process could not start, stopped answering, or refused a
     /// request: never a difference of the kernel's).
     public func run(_ nativeCase: NativeCase) throws(NativeChild.Failure) -> NativeCaseResult {
-        var result = NativeCaseResult()
-        for (k, n) in nativeCase.leftOut { result.adaptations[k, default: 0] += n }
-        let reloc = nativeCase.relocation
-        let child = try NativeChild()
-        defer { child.stop() }
-        // The case's windows become real holes (the reservation stays as
-        // the guards between runs).
-        for (start, count) in reloc.runs {
-            let reply = try child.call(kind: Request.Kind.munmap.number, offset: start << NativeRelocation.windowShift,
-                                       length: count << NativeRelocation.windowShift)
-            guard reply == .ok(0) else {
-                throw NativeChild.Failure(description: "cannot release arena windows: \(reply)")
-            }
-        }
-        var model = Model(cpus: 1)
-        do {
-            try model.apply(.newMM, outcome: .mm(Self.mm), mayFailAllocation: false)
-        } catch {
-            throw NativeChild.Failure(description: "model refused the new mm: \(error)")
-        }
-        func count(_ a: NativeAdaptation) { result.adaptations[a.rawValue, default: 0] += 1 }
-
-        requests: for (i, request) in nativeCase.requests.enumerated() {
-            result.requests += 1
-            var told = request
-            let outcome: Outcome
-            switch request {
-            case .exit:
-                outcome = .ok
-            case .mmap(let a, let l, let p, let f):
-                if f.rawValue & ~Self.mapKnown != 0 || p.rawValue & ~7 != 0 {
-                    count(f.rawValue & ~Self.mapKnown != 0 ? .mmapUnknownFlags : .protUnknownBits)
-                    outcome = Self.simulatorAnswer(model, request)
-                    break
-                }
-                var at = a
-                var flags = f.rawValue
-                if !f.contains(.fixed) {
-                    count(.mmapPlacement)
-                    at = Self.placement(model, hint: a, length: l) ?? Model.unmappedBase
-                    flags |= NativeChild.mapFixedNoReplace
-                }
-                guard let off = reloc.offset(at) else {
-                    throw NativeChild.Failure(description: "request \(i) \(request): 0x\(String(at, radix: 16)) is not relocated")
-                }
-                let last = at &+ max(l, 1) &- 1
-                if !f.contains(.fixed), last >= at, reloc.offset(last) != off &+ (last &- at) {
-                    count(.placementBeyondArena)
-                    result.requests -= 1
-                    break requests
-                }
-                outcome = try Self.outcome(of: child.call(kind: 1, offset: off, length: l,
-                                                          prot: Self.hostProt(p.rawValue, count),
-                                                          flags: flags),
-                                           request, i, reloc)
-            case .munmap(let a, let l), .mprotect(let a, let l, _), .madvise(let a, let l, _):
-                if case .madvise(_, _, let adv) = request, ![.dontneed, .hugepage, .nohugepage].contains(adv) {
-                    count(.madviseUnknownAdvice)
-                    outcome = Self.simulatorAnswer(model, request)
-                    break
-                }
-                if case .mprotect(_, _, let p) = request, p.rawValue & ~7 != 0 {
-                    count(.protUnknownBits)
-                    outcome = Self.simulatorAnswer(model, request)
-                    break
-                }
-                guard let off = reloc.offset(a) else {
-                    throw NativeChild.Failure(description: "request \(i) \(request): not relocated")
-                }
-                let abi = request.abi
-                let prot = request.kind == .mprotect ? Self.hostProt(abi.prot, count) : abi.prot
-                outcome = try Self.outcome(of: child.call(kind: abi.kind, offset: off, length: l, prot: prot,
-                                                          flags: abi.flags),
-                                           request, i, reloc)
-            case .load(let a), .store(let a, _):
-                if a & 7 != 0 {
-                    count(.unalignedAccess)
-                    outcome = Self.simulatorAnswer(model, request)
-                    break
-                }
-                guard let off = reloc.offset(a) else {
-                    throw NativeChild.Failure(description: "request \(i) \(request): not relocated")
-                }
-                let abi = request.abi
-                var o = try Self.outcome(of: child.call(kind: abi.kind, offset: off, value: abi.value),
-                                         request, i, reloc)
-                if case .store(_, let v) = request {
-                    if o == .value(0) { o = .value(v) }   // a store that completed
-                    if skewStores, o == .value(v) {
-                        told = .store(addr: a, value: v ^ 1)
-                        o = .value(v ^ 1)
-                    }
-                }
-                outcome = o
-            default:
-                throw NativeChild.Failure(description: "request \(i) \(request) is not native")
-            }
-            trace?(i, request, outcome)
-            do {
-                try model.apply(Call(cpu: 0, mm: Self.mm, told), outcome: outcome, mayFailAllocation: false)
-            } catch {
-                result.difference = NativeDifference(index: i, opIndex: nativeCase.opIndices[i], request: request,
-                                                     check: request.kind.rawValue, host: outcome.description,
-                                                     message: error.message)
-                return result
-            }
-        }
-        return result
+        var run = try CaseRun(nativeCase, skewStores: skewStores, trace: trace)
+        defer { run.stopAll() }
+        try run.run()
+        return run.result
     }
 
-    /// What the simulator answers to a request an adaptation keeps from
-    /// the host: the one of its refusals (EINVAL, ENOMEM, success) the
-    /// model allows.  Only for requests the model answers without a
-    /// choice of the machine's (no address, no value).
-    static func simulatorAnswer(_ model: Model, _ request: Request) -> Outcome {
-        for candidate: Outcome in [.errno(Errno.EINVAL.rawValue), .ok, .errno(Errno.ENOMEM.rawValue)] {
+    /// The model's answer to `call`, for a call an adaptation keeps from
+    /// the host: the one of EINVAL, ESRCH, success and ENOMEM it allows.
+    /// Only for calls the model answers without a choice of the
+    /// machine's (no address, no value, no new mm).
+    static func modelAnswer(_ model: Model, _ call: Call) -> Outcome {
+        let candidates: [Outcome] = [.errno(Errno.EINVAL.rawValue), .errno(Errno.ESRCH.rawValue), .ok,
+                                     .errno(Errno.ENOMEM.rawValue)]
+        for candidate in candidates {
             var trial = model
-            if (try? trial.apply(Call(cpu: 0, mm: mm, request), outcome: candidate,
-                                 mayFailAllocation: false)) != nil {
+            if (try? trial.apply(call, outcome: candidate, mayFailAllocation: false)) != nil {
                 return candidate
             }
         }
         return .errno(Errno.EINVAL.rawValue)
-    }
-
-    /// The protection asked of the host for `prot`: PROT_READ added to
-    /// PROT_EXEC (``NativeAdaptation/execImpliesRead``, counted).
-    static func hostProt(_ prot: Int32, _ count: (NativeAdaptation) -> Void) -> Int32 {
-        let read = Prot.read.rawValue, exec = Prot.exec.rawValue
-        guard prot & exec != 0, prot & read == 0 else { return prot }
-        count(.execImpliesRead)
-        return prot | read
     }
 
     /// The flags the simulator knows (`Bits.mapKnown` of the model).
@@ -422,7 +346,7 @@ public struct NativeRunner: Sendable {
     /// mappings: the hint (page-aligned up) when it lies in user space and
     /// is free, else the lowest free range at or above TASK_UNMAPPED_BASE;
     /// nil when there is none.
-    static func placement(_ model: Model, hint addr: UInt64, length: UInt64) -> UInt64? {
+    static func placement(_ model: Model, mm: Int32, hint addr: UInt64, length: UInt64) -> UInt64? {
         let len = (length &+ 4095) & ~4095
         guard len != 0, len <= Model.taskSize, let state = model.state(of: mm) else { return nil }
         let maps = state.mappings.sorted { $0.start < $1.start }
@@ -462,5 +386,243 @@ public struct NativeRunner: Sendable {
             default: return .ok
             }
         }
+    }
+}
+
+/// One native case running: its processes by model mm id, the live list
+/// the slots resolve against, the model.
+private struct CaseRun {
+    let nativeCase: NativeCase
+    let skewStores: Bool
+    let trace: (@Sendable (Int, Request, Outcome) -> Void)?
+    var reloc: NativeRelocation { nativeCase.relocation }
+    var result = NativeCaseResult()
+    var model = Model(cpus: 1)
+    /// The process of each live mm, by the id the model has for it.
+    var processes: [Int32: NativeChild] = [:]
+    /// Mms with users, in creation order, and those that had some once,
+    /// as the engine keeps them (``Engine/live``).
+    var live: [Int32] = []
+    var dead: [Int32] = []
+    /// The id the next new mm gets: ascending from 1, never reused, as
+    /// the machine hands them out (the model accepts any id it has never
+    /// seen).
+    var nextID: Int32 = 1
+
+    init(_ nativeCase: NativeCase, skewStores: Bool,
+         trace: (@Sendable (Int, Request, Outcome) -> Void)?) throws(NativeChild.Failure) {
+        guard nativeCase.requests.count == nativeCase.slots.count,
+              nativeCase.requests.count == nativeCase.opIndices.count else {
+            throw NativeChild.Failure(description: "a native case whose requests, slots and op indices differ in number")
+        }
+        self.nativeCase = nativeCase
+        self.skewStores = skewStores
+        self.trace = trace
+        for (k, n) in nativeCase.leftOut { result.adaptations[k, default: 0] += n }
+    }
+
+    /// Stops every process still running.
+    mutating func stopAll() {
+        for child in processes.values { child.stop() }
+        processes = [:]
+    }
+
+    mutating func count(_ a: NativeAdaptation) { result.adaptations[a.rawValue, default: 0] += 1 }
+
+    /// The mm a slot names (``Engine/resolve(_:)``'s rule), or nil when no
+    /// mm is live.
+    func resolve(_ slot: Int) -> Int32? {
+        if slot >= 0 {
+            return live.isEmpty ? nil : live[slot % live.count]
+        }
+        let k = -(slot &+ 1)
+        if k % 2 == 0, !dead.isEmpty {
+            return dead[(k / 2) % dead.count]
+        }
+        return 1_000_000 &+ Int32(truncatingIfNeeded: k % 1_000_000)
+    }
+
+    /// Makes the case's windows real holes in `child` (the reservation
+    /// stays as the guards between runs): at the start, and for exec.
+    func release(_ child: NativeChild) throws(NativeChild.Failure) {
+        for (start, count) in reloc.runs {
+            let reply = try child.call(kind: Request.Kind.munmap.number, offset: start << NativeRelocation.windowShift,
+                                       length: count << NativeRelocation.windowShift)
+            guard reply == .ok(0) else {
+                throw NativeChild.Failure(description: "cannot release arena windows: \(reply)")
+            }
+        }
+    }
+
+    mutating func run() throws(NativeChild.Failure) {
+        let requests = nativeCase.requests
+        // The op index of a touch that made a store that did not
+        // complete: the rest of its stores are not made.
+        var stoppedTouch: Int?
+        for i in requests.indices {
+            let request = requests[i], opIndex = nativeCase.opIndices[i]
+            if stoppedTouch == opIndex { continue }
+            var mm: Int32?
+            if let slot = nativeCase.slots[i] {
+                guard let resolved = resolve(slot) else { continue }   // no mm live: skipped
+                mm = resolved
+            }
+            var told = request
+            guard let outcome = try perform(request, mm: mm, index: i, told: &told) else {
+                return   // the case ends here (placement-beyond-arena)
+            }
+            result.requests += 1
+            if case .store = request, outcome != .value(told.abi.value) { stoppedTouch = opIndex }
+            trace?(i, request, outcome)
+            do {
+                try model.apply(Call(cpu: 0, mm: mm, told), outcome: outcome, mayFailAllocation: false)
+            } catch {
+                result.difference = NativeDifference(index: i, opIndex: opIndex, request: request,
+                                                     check: request.kind.rawValue, host: outcome.description, message: error.message)
+                return
+            }
+            try track(request, mm: mm, outcome)
+        }
+    }
+
+    /// Keeps `live` and the processes in step with an outcome the model
+    /// allowed.
+    mutating func track(_ request: Request, mm: Int32?, _ outcome: Outcome) throws(NativeChild.Failure) {
+        switch (request, outcome) {
+        case (.newMM, .mm(let id)), (.fork, .mm(let id)):
+            live.append(id)
+        case (.exit, .ok):
+            guard let mm, let child = processes.removeValue(forKey: mm) else { return }
+            drop(mm)
+            let status = child.stop()
+            if status != 0 {
+                throw NativeChild.Failure(description: "the process of mm \(mm) exited with wait status \(status)")
+            }
+        case (.exec, .mm(let id)):
+            guard let mm else { return }
+            drop(mm)
+            live.append(id)
+        default:
+            break
+        }
+    }
+
+    mutating func drop(_ mm: Int32) {
+        live.removeAll { $0 == mm }
+        dead.append(mm)
+    }
+
+    /// Makes `request` by `mm` on the host, or answers it by an
+    /// adaptation; returns the outcome in case addresses, or nil when the
+    /// case must end here.  `told` is what the model is told was asked.
+    mutating func perform(_ request: Request, mm: Int32?, index i: Int,
+                          told: inout Request) throws(NativeChild.Failure) -> Outcome? {
+        let call = Call(cpu: 0, mm: mm, request)
+        if case .newMM = request {
+            let child = try NativeChild()
+            processes[nextID] = child   // stopped with the others, whatever happens
+            result.pids.append(child.pid)
+            try release(child)
+            result.onHost[.newMM, default: 0] += 1
+            nextID += 1
+            return .mm(nextID - 1)
+        }
+        // The host has no way to name an mm that is not a live process
+        // (a dead one, or an id never handed out): the model answers.
+        guard let mm, let child = processes[mm] else {
+            count(.badMM)
+            return NativeRunner.modelAnswer(model, call)
+        }
+        switch request {
+        case .fork:
+            result.onHost[.fork, default: 0] += 1
+            switch try child.fork() {
+            case .child(let forked):
+                processes[nextID] = forked
+                result.pids.append(forked.pid)
+                nextID += 1
+                return .mm(nextID - 1)
+            case .errno(let e):
+                return .errno(e)
+            }
+        case .exit:
+            return try host(request, i, child.call(kind: Request.Kind.exit.number, offset: 0))
+        case .exec:
+            try release(child)
+            count(.execUnmapsArena)
+            processes[nextID] = processes.removeValue(forKey: mm)
+            nextID += 1
+            return .mm(nextID - 1)
+        case .mmap(let a, let l, let p, let f):
+            if f.rawValue & ~NativeRunner.mapKnown != 0 || p.rawValue & ~7 != 0 {
+                count(f.rawValue & ~NativeRunner.mapKnown != 0 ? .mmapUnknownFlags : .protUnknownBits)
+                return NativeRunner.modelAnswer(model, call)
+            }
+            var at = a
+            var flags = f.rawValue
+            if !f.contains(.fixed) {
+                count(.mmapPlacement)
+                at = NativeRunner.placement(model, mm: mm, hint: a, length: l) ?? Model.unmappedBase
+                flags |= NativeChild.mapFixedNoReplace
+            }
+            guard let off = reloc.offset(at) else {
+                throw NativeChild.Failure(description: "request \(i) \(request): 0x\(String(at, radix: 16)) is not relocated")
+            }
+            let last = at &+ max(l, 1) &- 1
+            if !f.contains(.fixed), last >= at, reloc.offset(last) != off &+ (last &- at) {
+                count(.placementBeyondArena)
+                return nil
+            }
+            return try host(request, i, child.call(kind: 1, offset: off, length: l, prot: hostProt(p), flags: flags))
+        case .munmap(let a, let l), .mprotect(let a, let l, _), .madvise(let a, let l, _):
+            if case .madvise(_, _, let adv) = request, ![.dontneed, .hugepage, .nohugepage].contains(adv) {
+                count(.madviseUnknownAdvice)
+                return NativeRunner.modelAnswer(model, call)
+            }
+            if case .mprotect(_, _, let p) = request, p.rawValue & ~7 != 0 {
+                count(.protUnknownBits)
+                return NativeRunner.modelAnswer(model, call)
+            }
+            guard let off = reloc.offset(a) else {
+                throw NativeChild.Failure(description: "request \(i) \(request): not relocated")
+            }
+            let abi = request.abi
+            return try host(request, i, child.call(kind: abi.kind, offset: off, length: l,
+                                                   prot: hostProt(Prot(rawValue: abi.prot)), flags: abi.flags))
+        case .load(let a), .store(let a, _):
+            if a & 7 != 0 {
+                count(.unalignedAccess)
+                return NativeRunner.modelAnswer(model, call)
+            }
+            guard let off = reloc.offset(a) else {
+                throw NativeChild.Failure(description: "request \(i) \(request): not relocated")
+            }
+            let abi = request.abi
+            var o = try host(request, i, child.call(kind: abi.kind, offset: off, value: abi.value))
+            if case .store(_, let v) = request {
+                if o == .value(0) { o = .value(v) }   // a store that completed
+                if skewStores, o == .value(v) {
+                    told = .store(addr: a, value: v ^ 1)
+                    o = .value(v ^ 1)
+                }
+            }
+            return o
+        case .newMM, .mmGet, .switchMM, .reclaim:
+            throw NativeChild.Failure(description: "request \(i) \(request) is not native")
+        }
+    }
+
+    /// The host's `reply` to `request`, counted, as an outcome.
+    mutating func host(_ request: Request, _ i: Int,
+                       _ reply: NativeChild.Reply) throws(NativeChild.Failure) -> Outcome {
+        result.onHost[request.kind, default: 0] += 1
+        return try NativeRunner.outcome(of: reply, request, i, reloc)
+    }
+
+    /// The protection asked of the host (``NativeAdaptation/protExecReadable``).
+    mutating func hostProt(_ p: Prot) -> Int32 {
+        guard p == .exec else { return p.rawValue }
+        count(.protExecReadable)
+        return Prot([.read, .exec]).rawValue
     }
 }
