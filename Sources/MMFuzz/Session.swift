@@ -119,15 +119,20 @@ public struct SessionSettings: Sendable {
     /// Shrink a failure before reporting it.
     public var shrink: Bool
     public var shrinkSeconds: Double
+    /// Go on after a failure, collecting distinct ones (a variant and a
+    /// failure kind not seen before); a repeat is counted, not shrunk.
+    public var keepGoing: Bool
 
     public init(seed: UInt64, variants: [Variant], generator: GeneratorSettings = GeneratorSettings(),
-                limit: Limit = .seconds(30), shrink: Bool = true, shrinkSeconds: Double = 60) {
+                limit: Limit = .seconds(30), shrink: Bool = true, shrinkSeconds: Double = 60,
+                keepGoing: Bool = false) {
         self.seed = seed
         self.variants = variants
         self.generator = generator
         self.limit = limit
         self.shrink = shrink
         self.shrinkSeconds = shrinkSeconds
+        self.keepGoing = keepGoing
     }
 }
 
@@ -144,6 +149,11 @@ public struct FoundFailure: Sendable {
     public var shrinkRuns: Int
     /// Index of the case in the session.
     public var caseIndex: Int
+    /// The worker that found it (0 with one job), and that worker's
+    /// session seed: `mmfuzz run --jobs 1 --seed <workerSeed>` with the
+    /// same variants and regime meets the case again at ``caseIndex``.
+    public var worker = 0
+    public var workerSeed: UInt64 = 0
 }
 
 /// Progress, reported about once a second.
@@ -174,6 +184,10 @@ public struct SessionSummary: Sendable {
     public var schedules = 0
     /// Race cases generated (``RaceGenerator``).
     public var raceCases = 0
+    /// Failures of a variant and kind already found (``SessionSettings/keepGoing``).
+    public var repeatedFailures = 0
+    /// Workers that ran (``ParallelSession``).
+    public var jobs = 1
 
     public var opsPerSecond: Double { seconds > 0 ? Double(ops) / seconds : 0 }
 }
@@ -190,7 +204,7 @@ public func caseSeed(session seed: UInt64, index: Int) -> UInt64 {
 /// case (``RaceGenerator``), run ``RaceGenerator/tries`` times, each time
 /// under another schedule of its batch; race cases take their own turns
 /// over the variants.
-public struct FuzzSession {
+public struct FuzzSession: Sendable {
     /// Mixed into the session's seed for the race cases' seeds.
     static let raceStream: UInt64 = 0x7ace_ca5e_5eed_0001
 
@@ -207,16 +221,21 @@ public struct FuzzSession {
     }
 
     public var settings: SessionSettings
+    /// Runs one case (tests put a failure where they want one).
+    var runCase: @Sendable (FuzzCase) -> CaseResult = { CaseRunner.run($0) }
 
     public init(settings: SessionSettings) {
         self.settings = settings
     }
 
-    /// Runs until the limit or the first failure, or until `shouldStop`
-    /// (asked between cases) answers true.  `progress` is called about
-    /// once a second.
+    /// Runs until the limit or the first failure (with
+    /// ``SessionSettings/keepGoing``, the limit), or until `shouldStop`
+    /// (asked between cases, and between the tries of a race case)
+    /// answers true.  `progress` is called about once a second; `found`
+    /// as soon as a failure is found, before it is shrunk.
     public func run(shouldStop: () -> Bool = { false },
-                    progress: ((SessionProgress) -> Void)? = nil) -> SessionSummary {
+                    progress: ((SessionProgress) -> Void)? = nil,
+                    found: (() -> Void)? = nil) -> SessionSummary {
         let clock = ContinuousClock()
         let start = clock.now
         let generator = CaseGenerator(settings: settings.generator)
@@ -268,7 +287,7 @@ public struct FuzzSession {
                     fuzzCase = fuzzCase.withLastBatch(
                         schedule: RaceGenerator.schedule(seed, try: tries, steps: steps))
                 }
-                result = CaseRunner.run(fuzzCase)
+                result = runCase(fuzzCase)
                 tries += 1
                 steps = result.schedules.values.first.map { $0.reduce(0) { $0 + $1.steps } } ?? steps
                 if !race { summary.batches += result.batches }
@@ -276,28 +295,39 @@ public struct FuzzSession {
                 summary.ops += result.ops
                 summary.events.add(result.stats, result.outcomes)
                 if case .seconds(let s) = settings.limit, elapsed() >= s { break }
+                if shouldStop() { break }
             } while race && tries < RaceGenerator.tries && result.failure == nil
 
-            if let failure = result.failure {
-                let found = elapsed()
+            if let failure = result.failure,
+               settings.keepGoing, summary.failures.contains(where: {
+                   $0.variant == variant && $0.originalFailure.kind == failure.kind
+               }) {
+                summary.repeatedFailures += 1
+            } else if let failure = result.failure {
+                found?()
+                let foundAt = elapsed()
                 // Batches replay the interleavings they ran.
                 let pinned = fuzzCase.pinning(result.schedules)
                 var shrunk = pinned
                 var shrunkFailure = failure
                 var runs = 0
                 if settings.shrink {
-                    var shrinker = Shrinker(maxSeconds: settings.shrinkSeconds) { CaseRunner.run($0).failure }
+                    let runCase = self.runCase
+                    var shrinker = Shrinker(maxSeconds: settings.shrinkSeconds) { runCase($0).failure }
                     (shrunk, shrunkFailure) = shrinker.shrink(pinned, failure: failure)
                     runs = shrinker.runs
-                    let last = CaseRunner.run(shrunk)
+                    let last = runCase(shrunk)
                     shrunk = shrunk.pinning(last.schedules)
                     shrunkFailure = last.failure ?? shrunkFailure
                 }
                 summary.failures.append(FoundFailure(
                     variant: variant, original: pinned, originalFailure: failure, shrunk: shrunk,
-                    failure: shrunkFailure, secondsToFind: found, shrinkRuns: runs, caseIndex: index))
-                summary.seconds = found
-                return summary
+                    failure: shrunkFailure, secondsToFind: foundAt, shrinkRuns: runs, caseIndex: index,
+                    workerSeed: settings.seed))
+                if !settings.keepGoing {
+                    summary.seconds = foundAt
+                    return summary
+                }
             }
             index += 1
 

@@ -42,6 +42,16 @@ struct RunCommand: ParsableCommand {
             too, stopReason "interrupted") and exits with 130. --save is \
             checked before the run starts.
 
+            --jobs N runs N workers on as many host threads (default: the \
+            number of cores), each with machines of its own and a seed of \
+            its own derived from --seed (worker 0 keeps it, so --jobs 1 is \
+            the single-threaded run); --cases is shared out among them, \
+            --time holds for each. The first failure stops every worker \
+            (--keep-going: every worker goes on to the limit, and each \
+            distinct failure, by variant and kind, is shrunk and saved). A \
+            failure's report names its worker and the worker's seed: \
+            `--jobs 1 --seed WORKER_SEED` meets the case again.
+
             Exit status: 0 when nothing was found, 1 when a failure was found, \
             2 for bad command-line input, 130 when interrupted.
             """
@@ -79,6 +89,12 @@ struct RunCommand: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Shrink a failing case before saving it.")
     var shrink = true
 
+    @Option(help: "Workers on host threads (default: the number of cores).")
+    var jobs: Int?
+
+    @Flag(help: "Go on after a failure, collecting the distinct ones.")
+    var keepGoing = false
+
     @Option(help: "Seconds allowed for shrinking.")
     var shrinkTime: Double = 60
 
@@ -105,6 +121,9 @@ struct RunCommand: ParsableCommand {
             throw ValidationError("--save needs a directory")
         }
         try OutputPath.check("--save", save)
+        if let jobs, !(1 ... 256).contains(jobs) {
+            throw ValidationError("--jobs must be 1 to 256, not \(jobs)")
+        }
         if machine.fuzzVariants.isEmpty {
             throw ValidationError("the simulator refuses every variant asked for with \(machine.hardware)")
         }
@@ -124,21 +143,22 @@ struct RunCommand: ParsableCommand {
             seed: sessionSeed, variants: variants,
             generator: GeneratorSettings(cpus: machine.cpus, frames: machine.framesOrDefault,
                                          concurrency: concurrent ? .only : sequential ? .off : .mixed),
-            limit: limit, shrink: shrink, shrinkSeconds: shrinkTime)
+            limit: limit, shrink: shrink, shrinkSeconds: shrinkTime, keepGoing: keepGoing)
+        let jobs = self.jobs ?? ProcessInfo.processInfo.activeProcessorCount
 
         let showProgress = progress || stderrIsTerminal
         let terminal = stderrIsTerminal
         let regime = concurrent ? "concurrent" : sequential ? "sequential" : "mixed"
         if !json {
             let what = cases.map { "\($0) cases" } ?? "\(time ?? 30) s"
-            print("mmfuzz run: seed \(sessionSeed), \(what), \(variants.count) variants, \(machine.hardware), \(regime) regime")
+            print("mmfuzz run: seed \(sessionSeed), \(what), \(variants.count) variants, \(machine.hardware), \(regime) regime, \(jobs) \(jobs == 1 ? "job" : "jobs")")
             for (i, v) in variants.enumerated() {
                 print("  [\(i + 1)] \(v.name)")
             }
         }
         Interrupt.install()
         var printedProgress = false
-        let summary = FuzzSession(settings: settings).run(shouldStop: { Interrupt.requested },
+        let summary = ParallelSession(settings: settings, jobs: jobs).run(shouldStop: { Interrupt.requested },
                                                           progress: showProgress ? { p in
             let line = String(format: "[mmfuzz] %6.1fs  cases %d  ops %@  ops/s %@  failures %d",
                               p.seconds, p.cases, compact(Double(p.ops)), compact(p.opsPerSecond),
@@ -162,7 +182,8 @@ struct RunCommand: ParsableCommand {
                 message: found.failure.message, reproducer: path,
                 shrunkOps: found.shrunk.ops.count, originalOps: found.original.ops.count,
                 secondsToFind: found.secondsToFind, shrinkRuns: found.shrinkRuns,
-                caseSeed: found.original.seed))
+                caseSeed: found.original.seed, worker: found.worker, workerSeed: found.workerSeed,
+                caseIndex: found.caseIndex))
         }
 
         let stop: StopReason = !summary.failures.isEmpty ? .failure : Interrupt.requested ? .interrupted : .limit
@@ -178,6 +199,10 @@ struct RunCommand: ParsableCommand {
             for (found, r) in zip(summary.failures, reports) {
                 print()
                 print("FAILURE on \(found.variant.name) after \(String(format: "%.2f", found.secondsToFind)) s (case \(found.caseIndex), seed \(found.original.seed))")
+                if summary.jobs > 1 {
+                    print("  worker \(found.worker) of \(summary.jobs), worker seed \(found.workerSeed): "
+                        + "--jobs 1 --seed \(found.workerSeed) meets it alone")
+                }
                 print("  found:  \(found.originalFailure.kind) with \(found.original.ops.count) ops")
                 print("  shrunk: \(found.failure.kind) with \(found.shrunk.ops.count) ops (\(found.shrinkRuns) runs)")
                 print("  \(found.failure.message)")
@@ -209,7 +234,7 @@ struct RunCommand: ParsableCommand {
         }
         let v = found.variant
         let kind = found.failure.kind.replacingOccurrences(of: ":", with: "-")
-        let name = "repro-\(v.name.replacingOccurrences(of: "/", with: "-"))-\(kind)-s\(sessionSeed)-c\(found.caseIndex).json"
+        let name = "repro-\(v.name.replacingOccurrences(of: "/", with: "-"))-\(kind)-s\(found.workerSeed)-c\(found.caseIndex).json"
         let path = (save as NSString).appendingPathComponent(name)
         let repro = Reproducer(fuzzCase: found.shrunk, failure: found.failure)
         do {
@@ -243,6 +268,8 @@ struct RunCommand: ParsableCommand {
             ("huge zaps, in-place gather", "\(s.events.hugePages.zapsInplace)"),
             ("2 MiB faults fallen back", "\(s.events.hugePages.fallbacks)"),
             ("violations / failures", "\(s.failures.count)"),
+            ("failures repeated", "\(s.repeatedFailures)"),
+            ("jobs", "\(s.jobs)"),
         ]
         for (k, v) in rows {
             lines.append(pad(k, 26) + pad(v, 14, left: false))
@@ -272,6 +299,11 @@ struct FailureReport: Encodable {
     var secondsToFind: Double
     var shrinkRuns: Int
     var caseSeed: UInt64
+    /// The worker that found it, its session seed, and the case's index
+    /// in that worker's session.
+    var worker: Int
+    var workerSeed: UInt64
+    var caseIndex: Int
 }
 
 /// The JSON summary of `mmfuzz run`.
@@ -286,6 +318,9 @@ struct RunSummaryJSON: Encodable {
     var batches: Int
     var schedules: Int
     var raceCases: Int
+    var jobs: Int
+    /// Failures of a variant and kind already reported (--keep-going).
+    var repeatedFailures: Int
     var failures: [FailureReport]
     var variants: [String]
     var casesPerVariant: [String: Int]
@@ -306,6 +341,8 @@ struct RunSummaryJSON: Encodable {
         batches = s.batches
         schedules = s.schedules
         raceCases = s.raceCases
+        jobs = s.jobs
+        repeatedFailures = s.repeatedFailures
         self.failures = failures
         variants = s.variants.map(\.name)
         var perVariant: [String: Int] = [:]

@@ -1,0 +1,100 @@
+import Testing
+@testable import MMFuzz
+import MMSim
+
+/// `mmfuzz run --jobs N`: workers with seeds of their own, one summary,
+/// the first failure stopping every worker, --keep-going collecting the
+/// distinct ones.
+@Suite struct ParallelSessionTests {
+    static let variant = acceptedVariants[0]
+
+    static func settings(_ limit: SessionSettings.Limit, keepGoing: Bool = false) -> SessionSettings {
+        SessionSettings(seed: 0x10b5, variants: [variant],
+                        generator: GeneratorSettings(concurrency: .off), limit: limit, shrink: false,
+                        keepGoing: keepGoing)
+    }
+
+    @Test("one job is the single-threaded session, case for case")
+    func oneJobIsTheSession() {
+        let one = ParallelSession(settings: Self.settings(.cases(6)), jobs: 1).run()
+        let plain = FuzzSession(settings: Self.settings(.cases(6))).run()
+        #expect(one.cases == 6 && plain.cases == 6)
+        #expect(one.ops == plain.ops)
+        #expect(one.jobs == 1)
+    }
+
+    @Test("a case limit is shared out; each worker is its own session, seeded apart")
+    func casesAreSharedOut() {
+        let s = Self.settings(.cases(9))
+        let two = ParallelSession(settings: s, jobs: 2).run()
+        #expect(two.cases == 9)
+        #expect(two.jobs == 2)
+        #expect(two.failures.isEmpty)
+        // Worker 0 ran 5 cases of the run's seed, worker 1 four of its own.
+        var w0 = s, w1 = s
+        w0.limit = .cases(5)
+        w1.limit = .cases(4)
+        w1.seed = ParallelSession.workerSeed(session: s.seed, worker: 1)
+        #expect(w1.seed != s.seed)
+        let alone = FuzzSession(settings: w0).run().ops + FuzzSession(settings: w1).run().ops
+        #expect(two.ops == alone)
+    }
+
+    /// A case runner that fails the `index`th case of worker `worker`'s
+    /// session (and passes the rest, really run).
+    static func failing(worker: Int, index: Int, of s: SessionSettings,
+                        kind: String = "test:planted") -> @Sendable (FuzzCase) -> CaseResult {
+        let seed = caseSeed(session: ParallelSession.workerSeed(session: s.seed, worker: worker), index: index)
+        return { c in
+            var r = CaseRunner.run(c)
+            if c.seed == seed { r.failure = Failure(kind: kind, message: "planted", opIndex: nil) }
+            return r
+        }
+    }
+
+    @Test("the first failure stops every worker; its report says which worker and seed meet it alone")
+    func firstFailureStopsEveryWorker() {
+        let s = Self.settings(.seconds(120))
+        var p = ParallelSession(settings: s, jobs: 2)
+        p.runCase = Self.failing(worker: 1, index: 3, of: s)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let summary = p.run()
+        // Both workers stopped long before their 120 s.
+        #expect(clock.now - start < .seconds(60))
+        #expect(summary.failures.count == 1)
+        let f = summary.failures.first
+        #expect(f?.worker == 1)
+        #expect(f?.caseIndex == 3)
+        #expect(f?.workerSeed == ParallelSession.workerSeed(session: s.seed, worker: 1))
+        // Alone, with the worker's seed, the session meets it at the same case.
+        var alone = FuzzSession(settings: SessionSettings(
+            seed: f?.workerSeed ?? 0, variants: [Self.variant], generator: GeneratorSettings(concurrency: .off),
+            limit: .cases(10), shrink: false))
+        alone.runCase = Self.failing(worker: 1, index: 3, of: s)
+        let again = alone.run()
+        #expect(again.failures.first?.caseIndex == 3)
+        #expect(again.failures.first?.original == f?.original)
+    }
+
+    @Test("--keep-going: every worker runs to the limit; a repeated failure kind is counted, not kept")
+    func keepGoingCollectsDistinctFailures() {
+        let s = Self.settings(.cases(12), keepGoing: true)
+        var p = ParallelSession(settings: s, jobs: 2)
+        let planted: @Sendable (FuzzCase) -> CaseResult = { c in
+            var r = CaseRunner.run(c)
+            if c.seed % 3 == 0 { r.failure = Failure(kind: "test:thirds", message: "", opIndex: nil) }
+            if c.seed % 3 == 1 { r.failure = Failure(kind: "test:others", message: "", opIndex: nil) }
+            return r
+        }
+        p.runCase = planted
+        let summary = p.run()
+        #expect(summary.cases == 12)
+        #expect(Set(summary.failures.map(\.failure.kind)) == ["test:thirds", "test:others"])
+        #expect(summary.failures.count == 2)
+        let planted12 = (0 ..< 2).flatMap { w in
+            (0 ..< 6).map { caseSeed(session: ParallelSession.workerSeed(session: s.seed, worker: w), index: $0) }
+        }.filter { $0 % 3 != 2 }.count
+        #expect(summary.repeatedFailures == planted12 - 2)
+    }
+}
