@@ -110,6 +110,14 @@ public enum NativeAdaptation: String, CaseIterable, Hashable, Sendable, Codable 
     /// cannot express it (the check is against the simulator's user-space
     /// limit, not the arena's), so the op is left out of the native case.
     case beyondUserSpace = "beyond-user-space"
+    /// mmap or mprotect with PROT_EXEC alone: on x86 with protection keys
+    /// (this host's CPU has `pku`), Linux makes such memory execute-only
+    /// with its execute-only pkey, and a load from it takes SIGSEGV
+    /// (SEGV_PKUERR); the simulator models x86 without protection keys,
+    /// where PROT_EXEC implies PROT_READ (the model says so too).  The
+    /// harness asks the host for PROT_READ|PROT_EXEC (seen: a load from
+    /// an mmap with prot 4 took SIGSEGV where the model expects a value).
+    case execOnly = "exec-only"
 }
 
 /// A sequential case of one mm, ready for the host.
@@ -308,8 +316,8 @@ public struct NativeRunner: Sendable {
                     result.requests -= 1
                     break requests
                 }
-                outcome = try Self.outcome(of: child.call(kind: 1, offset: off, length: l, prot: p.rawValue,
-                                                          flags: flags),
+                outcome = try Self.outcome(of: child.call(kind: 1, offset: off, length: l,
+                                                          prot: Self.hostProt(p.rawValue, count), flags: flags),
                                            request, i, reloc)
             case .munmap(let a, let l), .mprotect(let a, let l, _), .madvise(let a, let l, _):
                 if case .madvise(_, _, let adv) = request, ![.dontneed, .hugepage, .nohugepage].contains(adv) {
@@ -326,8 +334,8 @@ public struct NativeRunner: Sendable {
                     throw NativeChild.Failure(description: "request \(i) \(request): not relocated")
                 }
                 let abi = request.abi
-                outcome = try Self.outcome(of: child.call(kind: abi.kind, offset: off, length: l, prot: abi.prot,
-                                                          flags: abi.flags),
+                outcome = try Self.outcome(of: child.call(kind: abi.kind, offset: off, length: l,
+                                                          prot: Self.hostProt(abi.prot, count), flags: abi.flags),
                                            request, i, reloc)
             case .load(let a), .store(let a, _):
                 if a & 7 != 0 {
@@ -361,6 +369,14 @@ public struct NativeRunner: Sendable {
             }
         }
         return result
+    }
+
+    /// The protection the host is asked for: PROT_EXEC alone becomes
+    /// PROT_READ|PROT_EXEC (``NativeAdaptation/execOnly``).
+    static func hostProt(_ prot: Int32, _ count: (NativeAdaptation) -> Void) -> Int32 {
+        guard prot == Prot.exec.rawValue else { return prot }
+        count(.execOnly)
+        return prot | Prot.read.rawValue
     }
 
     /// What the simulator answers to a request an adaptation keeps from
