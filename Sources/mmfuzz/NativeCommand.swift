@@ -5,7 +5,7 @@ import MMFuzz
 /// `mmfuzz native`: generated sequential cases made as real system calls
 /// on this machine's Linux kernel, each in a child process of its own,
 /// every outcome judged by the reference model (issue 14's first part:
-/// one mm per case; no fork, checkpoints or shrinking yet).
+/// one mm per case; no fork or shrinking yet).
 struct NativeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "native",
@@ -18,7 +18,10 @@ struct NativeCommand: ParsableCommand {
             search, unknown flag or protection bits, unaligned accesses), \
             the call is adapted and counted by name, never skipped \
             silently. Cases have one mm: other ops are left out and counted \
-            as not-native:<kind>.
+            as not-native:<kind>. Every --checkpoint-every requests, and \
+            at the end of each case, the host's mappings, resident pages, \
+            frames (pagemap), first words and resident set are compared \
+            with the model's.
 
             Exit status: 0 when the host agreed with the model on every \
             case, 1 on the first difference or a harness failure, 2 for bad \
@@ -38,9 +41,17 @@ struct NativeCommand: ParsableCommand {
     @Flag(help: "Print the result as one JSON object.")
     var json = false
 
+    @Option(help: ArgumentHelp(
+        "Compare the host's state with the model's every N requests and at the end of each case (0: never).",
+        valueName: "N"))
+    var checkpointEvery = 20
+
     mutating func validate() throws {
         if let time, !(time > 0) { throw ValidationError("--time must be positive, not \(time)") }
         if let cases, cases <= 0 { throw ValidationError("--cases must be positive, not \(cases)") }
+        if checkpointEvery < 0 {
+            throw ValidationError("--checkpoint-every must not be negative, not \(checkpointEvery)")
+        }
         #if !os(Linux)
         throw ValidationError("mmfuzz native needs a Linux host")
         #endif
@@ -72,13 +83,15 @@ struct NativeCommand: ParsableCommand {
             }
             let result: NativeCaseResult
             do {
-                result = try NativeRunner().run(nativeCase)
+                result = try NativeRunner(checkpointInterval: checkpointEvery == 0 ? nil : checkpointEvery)
+                    .run(nativeCase)
             } catch {
                 failure = "case seed \(caseSeed): the harness failed: \(error)"
                 break
             }
             summary.cases += 1
             summary.requests += result.requests
+            summary.checkpoints += result.checkpoints
             for (k, n) in result.adaptations { summary.adaptations[k, default: 0] += n }
             if let d = result.difference {
                 failure = "case seed \(caseSeed): \(d)"
@@ -96,7 +109,7 @@ struct NativeCommand: ParsableCommand {
                 print("  \(pad(name, 34)) \(pad(String(n), 9, left: false))")
             }
             if let failure { print("DIFFERENCE: \(failure)") }
-            print("Done \(summary.cases) cases, \(summary.requests) requests in "
+            print("Done \(summary.cases) cases, \(summary.requests) requests, \(summary.checkpoints) checkpoints in "
                 + String(format: "%.2f", summary.seconds) + " s on Linux \(summary.kernel), "
                 + "\(summary.differences.count) differences")
         }
@@ -111,6 +124,8 @@ struct NativeSummary: Encodable {
     var kernel: String
     var cases = 0
     var requests = 0
+    /// Checkpoints run: the host's state compared with the model's.
+    var checkpoints = 0
     var seconds = 0.0
     var adaptations: [String: Int] = [:]
     var differences: [String] = []

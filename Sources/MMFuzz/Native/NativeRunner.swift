@@ -118,6 +118,60 @@ public enum NativeAdaptation: String, CaseIterable, Hashable, Sendable, Codable 
     /// harness asks the host for PROT_READ|PROT_EXEC (seen: a load from
     /// an mmap with prot 4 took SIGSEGV where the model expects a value).
     case execOnly = "exec-only"
+
+    // Checkpoints (NativeCheckpoint): the host's state against the
+    // model's, where the kernel and the simulator differ on purpose.
+
+    /// Linux maps the shared zero page on a read fault of private
+    /// anonymous memory (the huge zero page in a VM_HUGEPAGE range), and
+    /// shares it between every such page; the simulator gives each page a
+    /// frame of its own.  A host page mapped to a zero page (kpageflags
+    /// KPF_ZERO_PAGE) must be populated in the model and hold 0 there; it
+    /// is left out of frame identity and exclusivity, and of the resident
+    /// count (Linux does not count it in Rss).  Counted per page per
+    /// checkpoint.
+    case zeroPage = "zero-page"
+    /// A fault in a VM_HUGEPAGE range (the host's THP mode is `madvise`)
+    /// with the 2 MiB's pmd empty mapped a whole 2 MiB page: a THP on a
+    /// store, the huge zero page on a read.  The simulator does the same
+    /// when it can, and the engine adopts its huge faults into the model;
+    /// the native runner adopts the host's likewise
+    /// (`Model.adoptHugePage`), found right after the access: all 512
+    /// pages of its window present where the model had none.
+    case hostHugePage = "host-huge-page"
+    /// khugepaged collapses a VM_HUGEPAGE range's pages into a THP on its
+    /// own schedule (copying them, filling the rest with zeros); the
+    /// simulator has no khugepaged.  A checkpoint lets through a page the
+    /// host has in a THP where the model has none, or a frame identity or
+    /// exclusivity that such a page breaks, but only in a window some
+    /// MADV_HUGEPAGE of the case went to and only once /proc/vmstat's
+    /// thp_collapse_alloc moved since the case began.  Counted per page
+    /// or difference let through.
+    case khugepagedCollapse = "khugepaged-collapse"
+    /// A read fault of shared anonymous memory (shmem, a file to the
+    /// kernel) maps the faulting page and, by fault-around, its
+    /// neighbours the object already holds in the same 64 KiB
+    /// (`fault_around_bytes`); the simulator maps the faulting page only.
+    /// A present page of a shared mapping the model lacks is let through
+    /// where the mm loaded from that 64 KiB in the case (and counted in
+    /// the Rss and the mappings of its frame the checkpoint expects).
+    case shmemFaultAround = "shmem-fault-around"
+    /// mincore() of a shared anonymous mapping reports the pages its
+    /// object holds (the page cache), mapped by this process or not; the
+    /// model's state says which pages the process maps.  There a resident
+    /// page the model's state lacks is let through.
+    case shmemCacheResident = "shmem-cache-resident"
+    /// /proc/PID/maps shows a vma's flags, `-w-` for PROT_WRITE alone;
+    /// the model gives the protection x86 grants, PROT_READ implied by
+    /// PROT_WRITE or PROT_EXEC.  The host's is normalized so.
+    case protImpliedRead = "prot-implied-read"
+    /// pagemap's PFNs read 0 (the reader lacks CAP_SYS_ADMIN, so it
+    /// cannot read kpageflags either): frame identity is not checked; a
+    /// private page the host does not map exclusively whose model page
+    /// holds 0 may be a zero page: it is left out of exclusivity, and the
+    /// resident count may or may not include it; exclusivity is checked
+    /// on the rest.  Counted per checkpoint.
+    case pagemapWithoutPFNs = "pagemap-without-pfns"
 }
 
 /// A sequential case of one mm, ready for the host.
@@ -242,6 +296,8 @@ public struct NativeCaseResult: Sendable {
     public var adaptations: [String: Int] = [:]
     /// The first difference, if any (the case stops there).
     public var difference: NativeDifference?
+    /// Checkpoints run (``NativeCheckpoint``).
+    public var checkpoints = 0
 }
 
 /// Runs native cases: each in a fresh child process, every request's
@@ -253,9 +309,17 @@ public struct NativeRunner: Sendable {
     /// Test-only: the model is told every store wrote `value ^ 1`, a rule
     /// broken on purpose, so that the next load of the word differs.
     public var skewStores = false
+    /// Requests between checkpoints (``NativeCheckpoint``), one more at
+    /// the end of the case; nil: none.
+    public var checkpointInterval: Int?
+    /// Test-only: after request `i`, these requests are made on the host
+    /// and not told to the model (the host changed behind its back), so
+    /// that the checkpoints have something to find.
+    public var hostOnly: [Int: [Request]] = [:]
 
-    public init(skewStores: Bool = false) {
+    public init(skewStores: Bool = false, checkpointInterval: Int? = NativeCheckpoint.defaultInterval) {
         self.skewStores = skewStores
+        self.checkpointInterval = checkpointInterval
     }
 
     /// The mm id the model gives the child's address space.
@@ -286,8 +350,22 @@ public struct NativeRunner: Sendable {
             throw NativeChild.Failure(description: "model refused the new mm: \(error)")
         }
         func count(_ a: NativeAdaptation) { result.adaptations[a.rawValue, default: 0] += 1 }
+        var checks = checkpointInterval.map { NativeCheckpoint(relocation: reloc, interval: $0) }
+        let processes: [NativeProcess] = [(Self.mm, child.pid, child)]
+        func finished() -> NativeCaseResult {
+            for (k, n) in checks?.adaptations ?? [:] { result.adaptations[k, default: 0] += n }
+            result.checkpoints = checks?.checkpoints ?? 0
+            return result
+        }
 
+        var ran: Int?
         requests: for (i, request) in nativeCase.requests.enumerated() {
+            if case .exit = request, i > 0, let d = try checks?.checkpoint(
+                after: i - 1, nativeCase.requests[i - 1], model: model, processes: processes) {
+                result.difference = d
+                return finished()
+            }
+            let windowWasEmpty = checks?.before(request, mm: Self.mm, model: model) ?? false
             result.requests += 1
             var told = request
             let outcome: Outcome
@@ -365,10 +443,27 @@ public struct NativeRunner: Sendable {
             } catch {
                 result.difference = NativeDifference(index: i, request: request, host: outcome.description,
                                                      message: error.message)
-                return result
+                return finished()
+            }
+            for r in hostOnly[i] ?? [] {
+                let abi = r.abi
+                guard let off = reloc.offset(abi.addr) else { continue }
+                _ = try child.call(kind: abi.kind, offset: off, length: abi.len, prot: abi.prot, flags: abi.flags,
+                                   value: abi.value)
+            }
+            ran = i
+            if let d = try checks?.after(request, index: i, mm: Self.mm, outcome: outcome,
+                                         windowWasEmpty: windowWasEmpty, model: &model,
+                                         processes: request.kind == .exit ? [] : processes) {
+                result.difference = d
+                return finished()
             }
         }
-        return result
+        if let last = ran, nativeCase.requests[last].kind != .exit,
+           let d = try checks?.checkpoint(after: last, nativeCase.requests[last], model: model, processes: processes) {
+            result.difference = d
+        }
+        return finished()
     }
 
     /// The protection the host is asked for: PROT_EXEC alone becomes
