@@ -301,7 +301,7 @@ struct NativeCheckpointTests {
         }
     }
 
-    @Test("shmem fault-around: let through in the 64 KiB an mm read, not elsewhere")
+    @Test("shmem fault-around: let through where a load of the mm may have mapped it, not elsewhere")
     func faultAround() throws {
         let rig = try Rig()
         try rig.both(Rig.mmap(Self.base, 0x20000, shared: true))
@@ -313,11 +313,24 @@ struct NativeCheckpointTests {
         var findings = try rig.check()
         #expect(findings.isEmpty, "\(findings)")
         #expect(rig.checkpoint.adaptations[NativeAdaptation.shmemFaultAround.rawValue] == 2)
-        // The same fault made behind the model's back in the next 64 KiB.
+        // A fault made behind the model's back in the next 64 KiB: its
+        // own page is found (pages 0x10 and 0x11 it mapped around it lie
+        // within reach of the load at page 2).
         try rig.host(.load(addr: Self.base + 0x12000))
         findings = try rig.check()
         #expect(checks(findings) == [.residency, .rss], "\(findings)")
-        #expect(findings.contains { $0.message.contains("the host has a page at 0x40010000") })
+        #expect(findings.contains { $0.message.contains("the host has a page at 0x40012000") })
+
+        // A vma starting inside a 64 KiB block: fault-around's 16 pages
+        // start at the vma and reach into the next block (seed 892).
+        let shifted = try Rig()
+        try shifted.both(Rig.mmap(Self.base + 0xb000, 0x8000, shared: true))
+        try shifted.both(.store(addr: Self.base + 0x12000, value: 1))
+        try shifted.both(.madvise(addr: Self.base + 0xb000, length: 0x8000, advice: .dontneed))
+        try shifted.both(.load(addr: Self.base + 0xf000))
+        findings = try shifted.check()
+        #expect(findings.isEmpty, "\(findings)")
+        #expect(shifted.checkpoint.adaptations[NativeAdaptation.shmemFaultAround.rawValue] == 1)
     }
 
     @Test("without PFNs: identity is not checked, exclusivity still is")

@@ -72,10 +72,10 @@ public struct NativeCheckFinding: Hashable, Sendable, CustomStringConvertible {
 ///   case, only for pages in a THP, and only once `/proc/vmstat`'s
 ///   `thp_collapse_alloc` moved since the case began.
 /// - ``NativeAdaptation/shmemFaultAround``: a read fault of shared
-///   anonymous memory (shmem) also maps the neighbours the object holds
-///   in its 64 KiB (`fault_around_bytes`); present pages of a shared
-///   mapping the model lacks are let through where the mm loaded from
-///   the same 64 KiB in the case.
+///   anonymous memory (shmem) also maps neighbours the object holds
+///   (16 pages, `fault_around_bytes`); present pages of a shared mapping
+///   the model lacks are let through where a load of the mm in the case
+///   may have mapped them (``mayFaultAround(_:_:)``).
 /// - ``NativeAdaptation/shmemCacheResident``: `mincore()` of a shared
 ///   mapping reports the pages its object holds, mapped here or not; there
 ///   it is only required to report the model's pages.
@@ -106,14 +106,13 @@ public struct NativeCheckpoint: Sendable {
 
     /// Case windows (`addr >> 21`) some MADV_HUGEPAGE was given to.
     var hugeWindows: Set<UInt64> = []
-    /// Blocks of fault-around (`addr >> 16`: 64 KiB, Linux's default
-    /// `fault_around_bytes`) where an mm loaded a value: where a read
-    /// fault of shmem may have mapped more than its own page.
-    var readBlocks: Set<Block> = []
+    /// Pages an mm loaded a value from: where a read fault of shmem may
+    /// have mapped more than its own page (see ``mayFaultAround(_:_:)``).
+    var loads: Set<Load> = []
 
-    struct Block: Hashable, Sendable {
+    struct Load: Hashable, Sendable {
         var mm: Int32
-        var block: UInt64
+        var page: UInt64
     }
     /// `thp_collapse_alloc` when the case began.
     let collapsesAtStart: UInt64?
@@ -153,8 +152,8 @@ public struct NativeCheckpoint: Sendable {
                                windowWasEmpty: Bool, model: inout Model,
                                processes: [NativeProcess]) throws(NativeChild.Failure) -> NativeDifference? {
         note(request)
-        if case .load(let a) = request, case .value = outcome, readBlocks.count < 1 << 16 {
-            readBlocks.insert(Block(mm: mm, block: a >> 16))
+        if case .load(let a) = request, case .value = outcome, loads.count < 1 << 16 {
+            loads.insert(Load(mm: mm, page: a >> 12))
         }
         switch (request, outcome) {
         case (.load(let a), .value), (.store(let a, _), .value):
@@ -182,6 +181,19 @@ public struct NativeCheckpoint: Sendable {
         return NativeDifference(index: index, request: request, host: "checkpoint",
                                 message: findings.prefix(4).map(\.description).joined(separator: "; ")
                                     + (findings.count > 4 ? "; and \(findings.count - 4) more" : ""))
+    }
+
+    /// Fault-around pages: may a read fault of `mm` have mapped the page
+    /// at `a` with its own?  Linux's do_fault_around() maps the pages the
+    /// object holds among the 16 (64 KiB, the default `fault_around_bytes`)
+    /// from the greater of the fault's 64 KiB-aligned block and the vma's
+    /// start, inside the fault's 2 MiB and vma: so pages from that block's
+    /// start to 15 pages past the fault's.
+    func mayFaultAround(_ mm: Int32, _ a: UInt64) -> Bool {
+        let page = a >> 12
+        return loads.contains { l in
+            l.mm == mm && l.page >> 9 == page >> 9 && page >= l.page & ~15 && page < l.page + 16
+        }
     }
 
     /// Notes the windows MADV_HUGEPAGE is given to (whether or not it
@@ -461,7 +473,7 @@ public struct NativeCheckpoint: Sendable {
                     }
                     continue
                 }
-                if !isZero, sharedAt(a) == true, readBlocks.contains(Block(mm: mm, block: a >> 16)) {
+                if !isZero, sharedAt(a) == true, mayFaultAround(mm, a) {
                     count(.shmemFaultAround)
                 } else if !isZero, mayBeCollapsed(a, pfn) {
                     count(.khugepagedCollapse)

@@ -150,11 +150,13 @@ public enum NativeAdaptation: String, CaseIterable, Hashable, Sendable, Codable 
     case khugepagedCollapse = "khugepaged-collapse"
     /// A read fault of shared anonymous memory (shmem, a file to the
     /// kernel) maps the faulting page and, by fault-around, its
-    /// neighbours the object already holds in the same 64 KiB
-    /// (`fault_around_bytes`); the simulator maps the faulting page only.
-    /// A present page of a shared mapping the model lacks is let through
-    /// where the mm loaded from that 64 KiB in the case (and counted in
-    /// the Rss and the mappings of its frame the checkpoint expects).
+    /// neighbours the object already holds, 16 pages
+    /// (`fault_around_bytes`) from the greater of the fault's 64 KiB
+    /// block and the vma's start; the simulator maps the faulting page
+    /// only.  A present page of a shared mapping the model lacks is let
+    /// through where a load of the mm in the case may have mapped it so
+    /// (and counted in the Rss and the mappings of its frame the
+    /// checkpoint expects).
     case shmemFaultAround = "shmem-fault-around"
     /// mincore() of a shared anonymous mapping reports the pages its
     /// object holds (the page cache), mapped by this process or not; the
