@@ -348,6 +348,36 @@ struct NativeCheckpointTests {
         #expect(checks(findings) == [.exclusive], "\(findings)")
     }
 
+    @Test("maps: a live mm without a host process, a host process for an mm the model has not")
+    func processesAndMMs() throws {
+        let rig = try Rig()
+        try rig.both(Rig.mmap(Self.base, 0x2000))
+        var findings = try rig.checkpoint.check(model: rig.model, processes: [])
+        #expect(checks(findings) == [.maps] && findings[0].message.contains("no host process"), "\(findings)")
+        let c = rig.children[1]!
+        findings = try rig.checkpoint.check(model: rig.model, processes: [(1, c.pid, c), (9, c.pid, c)])
+        #expect(checks(findings) == [.maps] && findings[0].mm == 9, "\(findings)")
+    }
+
+    @Test("exec-only: PROT_EXEC alone is asked of the host with PROT_READ, counted")
+    func execOnly() throws {
+        let base: UInt64 = 0x4000_0000
+        let ops: [Op] = [
+            .newMM,
+            .mmap(cpu: 0, slot: 0, addr: base, length: 0x2000, prot: .exec, flags: [.private, .anonymous, .fixed]),
+            .load(cpu: 0, slot: 0, addr: base),
+            .mprotect(cpu: 0, slot: 0, addr: base, length: 0x2000, prot: .readWrite),
+            .store(cpu: 0, slot: 0, addr: base + 0x1000, value: 1),
+            .mprotect(cpu: 0, slot: 0, addr: base, length: 0x1000, prot: .exec),
+            .load(cpu: 0, slot: 0, addr: base + 8),
+        ]
+        let c = try #require(NativeCase(FuzzCase(config: CaseConfig(cpus: 1, frames: 64), variant: .baseline,
+                                                 seed: 0, ops: ops)))
+        let result = try NativeRunner(checkpointInterval: 1).run(c)
+        #expect(result.difference == nil, "\(result.difference.map(\.description) ?? "")")
+        #expect(result.adaptations[NativeAdaptation.execOnly.rawValue] == 2)
+    }
+
     @Test("the runner reports a checkpoint's difference on the request after which it ran")
     func runnerReports() throws {
         let base: UInt64 = 0x4000_0000
