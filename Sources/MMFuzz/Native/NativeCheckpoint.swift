@@ -45,13 +45,17 @@ public struct NativeCheckFinding: Hashable, Sendable, CustomStringConvertible {
 /// end of the case before its exits, the host state of every live process
 /// is compared with the model's state of its mm (see ``NativeCheck``).
 ///
-/// One value per case (it remembers where MADV_HUGEPAGE was given and
-/// where khugepaged was seen); the runner calls ``before(_:mm:model:)``
-/// and ``after(_:index:mm:outcome:windowWasEmpty:model:processes:)``
-/// around each request and ``checkpoint(after:_:model:processes:)`` at the
-/// end.  The comparison itself is ``check(model:processes:)``: it takes
-/// any number of processes, each with the mm the model knows it by, and
-/// compares frame identity across all of them.
+/// One value per case (it remembers where MADV_HUGEPAGE went and which
+/// pages each mm loaded); the runner calls ``before(_:mm:model:)`` and
+/// ``after(_:index:mm:outcome:windowWasEmpty:model:processes:)`` around
+/// each request and ``checkpoint(after:_:model:processes:)`` at the end,
+/// each time with the live processes only (an exited one left out).  The
+/// comparison itself is ``check(model:processes:)``: it takes any number
+/// of processes, each with the mm the model knows it by (every live mm of
+/// the model must have one), and compares frame identity across all of
+/// them, so a runner with a process per mm (a real fork) calls it as it
+/// is.  A difference is looked at again once, 2 ms later, before it is
+/// reported: the host may be moving a page (a migration, a collapse).
 ///
 /// The kernel and the simulator differ in ways the comparisons know, each
 /// counted in ``adaptations`` (see ``NativeAdaptation``):
