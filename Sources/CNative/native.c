@@ -113,6 +113,46 @@ static int in_arena(uint64_t off, uint64_t len)
 	return off <= NATIVE_ARENA_SIZE && alen <= NATIVE_ARENA_SIZE - off;
 }
 
+/*
+ * mincore(2) of the n pages at addr into vec, a page nothing maps read as
+ * not resident: mincore() refuses a range with a hole (ENOMEM), so such a
+ * range is halved until each part is mapped or one page.  Returns 0, or
+ * the errno of another failure.
+ */
+static int residency(uint64_t addr, unsigned int n, unsigned char *vec)
+{
+	int r;
+
+	if (!syscall(SYS_mincore, addr, n * PAGE_SIZE_, vec))
+		return 0;
+	if (errno != ENOMEM)
+		return errno;
+	if (n == 1) {
+		vec[0] = 0;
+		return 0;
+	}
+	r = residency(addr, n / 2, vec);
+	if (!r)
+		r = residency(addr + n / 2 * PAGE_SIZE_, n - n / 2, vec + n / 2);
+	return r;
+}
+
+static void window_residency(uint64_t off, struct native_res *res)
+{
+	unsigned char vec[NATIVE_WINDOW_PAGES];
+	int r = residency(arena_base + off, NATIVE_WINDOW_PAGES, vec);
+
+	if (r) {
+		res->status = NATIVE_ERRNO;
+		res->err = r;
+		return;
+	}
+	for (int i = 0; i < NATIVE_WINDOW_PAGES; i++)
+		if (vec[i] & 1)
+			res->bits[i / 64] |= 1ULL << (i % 64);
+	res->status = NATIVE_OK;
+}
+
 static void result_of(struct native_res *res, long ret)
 {
 	if (ret < 0) {
@@ -179,6 +219,12 @@ static void serve(const struct native_req *q, struct native_res *res)
 		} else {
 			res->status = NATIVE_OK;
 		}
+		return;
+	case NATIVE_MINCORE:
+		if ((q->off & (NATIVE_WINDOW_SIZE - 1)) ||
+		    !in_arena(q->off, NATIVE_WINDOW_SIZE))
+			goto refuse;
+		window_residency(q->off, res);
 		return;
 	}
 refuse:

@@ -21,7 +21,11 @@ struct NativeCommand: ParsableCommand {
             host cannot be asked (an mm that is not a live process), the \
             call is adapted and counted by name, never skipped silently. \
             mmGet, switchMM, reclaim, failNthAlloc and batches are left out \
-            and counted as not-native:<kind>.
+            and counted as not-native:<kind>. Before each exit, every \
+            --checkpoint-every requests and at the end of each case, each \
+            live process's mappings, resident pages (mincore), frames \
+            (pagemap: shared between processes or not), first words and \
+            resident set are compared with the model's.
 
             The first difference stops the run: the case is shrunk (unless \
             --no-shrink) and saved under --save; `mmfuzz replay --native \
@@ -51,6 +55,11 @@ struct NativeCommand: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Shrink a difference before saving it.")
     var shrink = true
 
+    @Option(help: ArgumentHelp(
+        "Compare the host's state with the model's every N requests and at the end of each case (0: never).",
+        valueName: "N"))
+    var checkpointEvery = NativeCheckpoint.defaultInterval
+
     /// Test-only: the model is told every store wrote `value ^ 1`, so that
     /// a difference is found, shrunk and saved (see NativeRunner).
     @Flag(help: .hidden)
@@ -58,6 +67,9 @@ struct NativeCommand: ParsableCommand {
 
     mutating func validate() throws {
         if save.isEmpty { throw ValidationError("--save needs a directory") }
+        if checkpointEvery < 0 {
+            throw ValidationError("--checkpoint-every must not be negative, not \(checkpointEvery)")
+        }
         try OutputPath.check("--save", save)
         if let time, !(time > 0) { throw ValidationError("--time must be positive, not \(time)") }
         if let cases, cases <= 0 { throw ValidationError("--cases must be positive, not \(cases)") }
@@ -83,7 +95,8 @@ struct NativeCommand: ParsableCommand {
             kernel: Self.kernelRelease)
         var failure: String?
         var reproducer: String?
-        let runner = NativeRunner(skewStores: skewStores)
+        let runner = NativeRunner(skewStores: skewStores,
+                                  checkpointInterval: checkpointEvery == 0 ? nil : checkpointEvery)
         var i: UInt64 = 0
         while summary.cases < (cases ?? .max), Date().timeIntervalSince(start) < limit {
             let caseSeed = seed &+ i
@@ -102,6 +115,7 @@ struct NativeCommand: ParsableCommand {
             }
             summary.cases += 1
             summary.requests += result.requests
+            summary.checkpoints += result.checkpoints
             for (k, n) in result.onHost { summary.onHost[k.rawValue, default: 0] += n }
             for (k, n) in result.adaptations { summary.adaptations[k, default: 0] += n }
             if let d = result.difference {
@@ -142,7 +156,7 @@ struct NativeCommand: ParsableCommand {
                 print("reproducer: \(reproducer)")
                 print("replay with: mmfuzz replay --native \(reproducer)")
             }
-            print("Done \(summary.cases) cases, \(summary.requests) requests in "
+            print("Done \(summary.cases) cases, \(summary.requests) requests, \(summary.checkpoints) checkpoints in "
                 + String(format: "%.2f", summary.seconds) + " s on Linux \(summary.kernel), "
                 + "\(summary.differences.count) differences")
         }
@@ -190,6 +204,8 @@ struct NativeSummary: Encodable {
     var requests = 0
     /// Requests made on the host, by kind (newMM: processes started).
     var onHost: [String: Int] = [:]
+    /// Checkpoints run: the host's state compared with the model's.
+    var checkpoints = 0
     var seconds = 0.0
     var adaptations: [String: Int] = [:]
     var differences: [String] = []

@@ -25,7 +25,10 @@ import Testing
             .appendingPathComponent("mmfuzz-native-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // A rule of the model broken on purpose (test-only): stores skewed.
-        let r = try mmfuzz("native", "--cases", "50", "--skew-stores", "--save", dir, "--json")
+        // Without checkpoints, so that the load that reads a store back
+        // finds it (a checkpoint would, by the page's first word).
+        let r = try mmfuzz("native", "--cases", "50", "--skew-stores", "--checkpoint-every", "0",
+                           "--save", dir, "--json")
         #expect(r.status == 1, "\(r)")
         let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
         let found = try #require(object?["found"] as? [String: Any], "\(r)")

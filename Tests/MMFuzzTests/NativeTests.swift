@@ -306,13 +306,17 @@ struct NativeTests {
         #expect(d.message.contains("expected value 0x11"))
     }
 
-    @Test("a difference in a generated case is shrunk to the few ops that make it, and replays")
-    func differenceShrunk() throws {
+    /// The skewed stores are found by the load that reads one back (no
+    /// checkpoints) or by the checkpoint that reads the page's first word
+    /// (`contents`), whichever comes first.
+    @Test("a difference in a generated case is shrunk to the few ops that make it, and replays",
+          arguments: [(nil, "native:load"), (NativeCheckpoint.defaultInterval, "native:contents")])
+    func differenceShrunk(interval: Int?, kind: String) throws {
         guard nativeHost else {
             print("NativeTests: skipped, the host is not Linux")
             return
         }
-        let skewed = NativeRunner(skewStores: true)
+        let skewed = NativeRunner(skewStores: true, checkpointInterval: interval)
         // The first generated case whose stores are loaded back.
         var found: (FuzzCase, Failure)?
         for seed in UInt64(1) ... 50 {
@@ -323,12 +327,13 @@ struct NativeTests {
             }
         }
         let (original, failure) = try #require(found)
-        #expect(failure.kind == "native:load")
+        #expect(failure.kind == kind)
         #expect(original.ops.count >= 40)
         let (small, smallFailure, runs) = skewed.shrink(original, failure: failure, maxSeconds: 30)
         #expect(runs > 0)
         #expect(smallFailure.kind == failure.kind)
-        // newMM, the mmap, the store and the load: nothing else matters.
+        // newMM, the mmap, the store and the load (or the checkpoint at
+        // the end): nothing else matters.
         #expect(small.ops.count <= 4, "\(small.ops)")
         #expect(small.ops.filter { $0.kind == .call(.store) }.count == 1)
         // The saved reproducer fails the same way when read back, and
@@ -336,7 +341,7 @@ struct NativeTests {
         let back = try Reproducer.decode(Data(Reproducer(fuzzCase: small, failure: smallFailure).encoded().utf8))
             .fuzzCase()
         #expect(try skewed.failure(of: back)?.kind == failure.kind)
-        #expect(try NativeRunner().failure(of: back) == nil)
+        #expect(try NativeRunner(checkpointInterval: interval).failure(of: back) == nil)
     }
 }
 

@@ -38,7 +38,12 @@ enum native_kind {
 	NATIVE_LOAD = 6,
 	NATIVE_STORE = 7,
 	NATIVE_EXIT = 11,
+	NATIVE_MINCORE = 100,	/* the harness's own: see struct native_res */
 };
+
+/* Bytes and pages of the window NATIVE_MINCORE reports on (a pmd's reach). */
+#define NATIVE_WINDOW_SIZE (2ULL << 20)
+#define NATIVE_WINDOW_PAGES 512
 
 /* Linux's MAP_FIXED_NOREPLACE (not in every libc's headers). */
 #define NATIVE_MAP_FIXED_NOREPLACE 0x100000
@@ -74,6 +79,12 @@ struct native_res {
 	uint64_t ret;		/* mmap: the offset mapped; other calls 0 */
 	uint64_t value;		/* a load's value */
 	uint64_t fault_off;	/* the faulting address's offset (si_addr) */
+	/*
+	 * NATIVE_MINCORE: residency of the window at `off` (aligned to
+	 * NATIVE_WINDOW_SIZE), by mincore(2) in the child: bit i of
+	 * bits[i / 64] (i % 64) for page i; a page nothing maps reads 0.
+	 */
+	uint64_t bits[NATIVE_WINDOW_PAGES / 64];
 };
 
 /* The parent's handle on a child. */

@@ -126,6 +126,93 @@ public enum NativeAdaptation: String, CaseIterable, Hashable, Sendable, Codable 
     /// unmapped, so that its arena is a fresh hole again; the model gives
     /// the mm a new id, which names the same process from then on.
     case execUnmapsArena = "exec-unmaps-arena"
+
+    // Checkpoints (NativeCheckpoint): the host's state against the
+    // model's, where the kernel and the simulator differ on purpose.
+
+    /// Linux maps the shared zero page on a read fault of private
+    /// anonymous memory (the huge zero page in a VM_HUGEPAGE range), and
+    /// shares it between every such page; the simulator gives each page a
+    /// frame of its own.  A host page mapped to a zero page (kpageflags
+    /// KPF_ZERO_PAGE) must be populated in the model and hold 0 there; it
+    /// is left out of frame identity and exclusivity, and of the resident
+    /// count (Linux does not count it in Rss).  Counted per page per
+    /// checkpoint.
+    case zeroPage = "zero-page"
+    /// A fault in a VM_HUGEPAGE range (the host's THP mode is `madvise`)
+    /// with the 2 MiB's pmd empty mapped a whole 2 MiB page: a THP on a
+    /// store, the huge zero page on a read.  The simulator does the same
+    /// when it can, and the engine adopts its huge faults into the model;
+    /// the native runner adopts the host's likewise
+    /// (`Model.adoptHugePage`), found right after the access: all 512
+    /// pages of its window present where the model had none.
+    case hostHugePage = "host-huge-page"
+    /// khugepaged collapses a VM_HUGEPAGE range's pages into a THP on its
+    /// own schedule (copying them, filling the rest with zeros); the
+    /// simulator has no khugepaged.  A checkpoint lets through a page the
+    /// host has in a THP where the model has none, or a frame identity or
+    /// exclusivity that such a page breaks, but only in a window some
+    /// MADV_HUGEPAGE of the case went to and only once /proc/vmstat's
+    /// thp_collapse_alloc moved since the case began.  Counted per page
+    /// or difference let through.
+    case khugepagedCollapse = "khugepaged-collapse"
+    /// A read fault of shared anonymous memory (shmem, a file to the
+    /// kernel) maps the faulting page and, by fault-around, its
+    /// neighbours the object already holds, 16 pages
+    /// (`fault_around_bytes`) from the greater of the fault's 64 KiB
+    /// block and the vma's start; the simulator maps the faulting page
+    /// only.  A present page of a shared mapping the model lacks is let
+    /// through where a load of the mm in the case may have mapped it so
+    /// (and counted in the Rss and the mappings of its frame the
+    /// checkpoint expects).
+    case shmemFaultAround = "shmem-fault-around"
+    /// mincore() of a shared anonymous mapping reports the pages its
+    /// object holds (the page cache), mapped by this process or not; the
+    /// model's state says which pages the process maps.  There a resident
+    /// page the model's state lacks is let through.
+    case shmemCacheResident = "shmem-cache-resident"
+    /// /proc/PID/maps shows a vma's flags, `-w-` for PROT_WRITE alone;
+    /// the model gives the protection x86 grants, PROT_READ implied by
+    /// PROT_WRITE or PROT_EXEC.  The host's is normalized so.
+    case protImpliedRead = "prot-implied-read"
+    /// pagemap's PFNs read 0 (the reader lacks CAP_SYS_ADMIN, so it
+    /// cannot read kpageflags either): frame identity is not checked; a
+    /// private page the host does not map exclusively whose model page
+    /// holds 0 may be a zero page: it is left out of exclusivity, and the
+    /// resident count may or may not include it; exclusivity is checked
+    /// on the rest.  Counted per checkpoint.
+    case pagemapWithoutPFNs = "pagemap-without-pfns"
+    /// A page of a THP (a 2 MiB folio) mapped by several mms: the model,
+    /// as the simulator, counts the mappings of each 4 KiB page, but the
+    /// host's pagemap gives every page of a pmd-mapped THP the bit 56 of
+    /// its head page (whether the head is mapped once), so a page one mm
+    /// maps may read as shared and a page two map as exclusive.  Seen: a
+    /// THP shared by fork, one 4 KiB page unmapped in the parent: every
+    /// page of the child's pmd reads as not exclusive; the head page
+    /// copied on write in the parent: every page reads exclusive.  Bit
+    /// 56 is not compared there (counted); frame identity still is.
+    case thpExclusivePerFolio = "thp-exclusive-per-folio"
+    /// A page a read fault gave the model (the host's zero page, small or
+    /// huge) and no store has written since, which the model has and the
+    /// host does not: Linux's fork copies no page table of a vma without
+    /// an anon_vma (`vma_needs_copy()`: one whose pages were only ever
+    /// the zero page), so the child faults the zero page in again when
+    /// it reads; the simulator's fork copies the page it gave the read
+    /// fault.  Seen: mmap, load, fork: the child has no pte on the host.
+    /// Let through (counted per page per checkpoint) when the model's
+    /// page holds 0 and its frame is one such.
+    case zeroPageNotCopied = "zero-page-not-copied"
+    /// A page a read fault gave the model (the host's zero page) and no
+    /// store has written since, which the host now backs by a page of its
+    /// own holding zeros: this host's kernel answers a write fault on a
+    /// huge zero pmd by allocating a whole THP, so the 511 other pages of
+    /// the 2 MiB become fresh, exclusive pages where the model (as the
+    /// simulator, which splits a shared huge page on a write and copies
+    /// the one 4 KiB page) keeps the read fault's frames, shared after a
+    /// fork.  Seen: MADV_HUGEPAGE, load, fork, a store in the parent.
+    /// Such a page is left out of frame identity and exclusivity (its
+    /// word is still compared), counted per page per checkpoint.
+    case zeroPageReplaced = "zero-page-replaced"
 }
 
 /// A sequential case, ready for the host: every mm a process of its own.
@@ -286,6 +373,8 @@ public struct NativeCaseResult: Sendable {
     public var adaptations: [String: Int] = [:]
     /// The first difference, if any (the case stops there).
     public var difference: NativeDifference?
+    /// Checkpoints run (``NativeCheckpoint``).
+    public var checkpoints = 0
     /// Every process the case ran, by pid (for the tests: each is reaped
     /// when the case ends).
     var pids: [Int32] = []
@@ -306,9 +395,18 @@ public struct NativeRunner: Sendable {
     /// Called with each request's index, the request and the host's
     /// outcome (in case addresses), before the model judges it.
     public var trace: (@Sendable (Int, Request, Outcome) -> Void)?
+    /// Requests between checkpoints (``NativeCheckpoint``), one more
+    /// before each exit and at the end of the case; nil: none.
+    public var checkpointInterval: Int?
+    /// Test-only: after request `i`, these requests are made on the host
+    /// by the same mm and not told to the model (the host changed behind
+    /// its back), so that the checkpoints have something to find.
+    public var hostOnly: [Int: [Request]] = [:]
 
-    public init(skewStores: Bool = false, trace: (@Sendable (Int, Request, Outcome) -> Void)? = nil) {
+    public init(skewStores: Bool = false, checkpointInterval: Int? = NativeCheckpoint.defaultInterval,
+                trace: (@Sendable (Int, Request, Outcome) -> Void)? = nil) {
         self.skewStores = skewStores
+        self.checkpointInterval = checkpointInterval
         self.trace = trace
     }
 
@@ -317,8 +415,12 @@ public struct NativeRunner: Sendable {
     /// request: never a difference of the kernel's).
     public func run(_ nativeCase: NativeCase) throws(NativeChild.Failure) -> NativeCaseResult {
         var run = try CaseRun(nativeCase, skewStores: skewStores, trace: trace)
+        run.checks = checkpointInterval.map { NativeCheckpoint(relocation: nativeCase.relocation, interval: $0) }
+        run.hostOnly = hostOnly
         defer { run.stopAll() }
         try run.run()
+        for (k, n) in run.checks?.adaptations ?? [:] { run.result.adaptations[k, default: 0] += n }
+        run.result.checkpoints = run.checks?.checkpoints ?? 0
         return run.result
     }
 
@@ -395,6 +497,10 @@ private struct CaseRun {
     let nativeCase: NativeCase
     let skewStores: Bool
     let trace: (@Sendable (Int, Request, Outcome) -> Void)?
+    /// The checkpoints (nil: none), and the test-only requests made
+    /// behind the model's back (``NativeRunner/hostOnly``).
+    var checks: NativeCheckpoint?
+    var hostOnly: [Int: [Request]] = [:]
     var reloc: NativeRelocation { nativeCase.relocation }
     var result = NativeCaseResult()
     var model = Model(cpus: 1)
@@ -454,11 +560,18 @@ private struct CaseRun {
         }
     }
 
+    /// The live mms' processes, as the checkpoints take them.
+    var liveProcesses: [NativeProcess] {
+        live.compactMap { mm in processes[mm].map { (mm, $0.pid, $0) } }
+    }
+
     mutating func run() throws(NativeChild.Failure) {
         let requests = nativeCase.requests
         // The op index of a touch that made a store that did not
         // complete: the rest of its stores are not made.
         var stoppedTouch: Int?
+        // The last request made, for the checkpoints.
+        var last: Int?
         for i in requests.indices {
             let request = requests[i], opIndex = nativeCase.opIndices[i]
             if stoppedTouch == opIndex { continue }
@@ -467,9 +580,12 @@ private struct CaseRun {
                 guard let resolved = resolve(slot) else { continue }   // no mm live: skipped
                 mm = resolved
             }
+            // Before an exit takes a process away: a checkpoint of all.
+            if case .exit = request, let l = last, try checkpoint(after: l) { return }
+            let windowWasEmpty = mm.map { checks?.before(request, mm: $0, model: model) ?? false } ?? false
             var told = request
             guard let outcome = try perform(request, mm: mm, index: i, told: &told) else {
-                return   // the case ends here (placement-beyond-arena)
+                break   // the case ends here (placement-beyond-arena)
             }
             result.requests += 1
             if case .store = request, outcome != .value(told.abi.value) { stoppedTouch = opIndex }
@@ -478,11 +594,43 @@ private struct CaseRun {
                 try model.apply(Call(cpu: 0, mm: mm, told), outcome: outcome, mayFailAllocation: false)
             } catch {
                 result.difference = NativeDifference(index: i, opIndex: opIndex, request: request,
-                                                     check: request.kind.rawValue, host: outcome.description, message: error.message)
+                                                     check: request.kind.rawValue, host: outcome.description,
+                                                     message: error.message)
                 return
             }
             try track(request, mm: mm, outcome)
+            last = i
+            if let mm, let child = processes[mm] {
+                for r in hostOnly[i] ?? [] {
+                    let abi = r.abi
+                    guard let off = reloc.offset(abi.addr) else { continue }
+                    _ = try child.call(kind: abi.kind, offset: off, length: abi.len, prot: abi.prot,
+                                       flags: abi.flags, value: abi.value)
+                }
+            }
+            if var c = checks, let mm {
+                let d = try c.after(request, index: i, opIndex: opIndex, mm: mm, outcome: outcome,
+                                    windowWasEmpty: windowWasEmpty, model: &model, processes: liveProcesses)
+                checks = c
+                if let d {
+                    result.difference = d
+                    return
+                }
+            }
         }
+        // At the end, unless the last exit left nothing to look at.
+        if let l = last, !liveProcesses.isEmpty || !model.liveMMs.isEmpty, try checkpoint(after: l) { return }
+    }
+
+    /// A checkpoint of every live process after request `index` (none
+    /// when one ran there already); true when it found a difference.
+    mutating func checkpoint(after index: Int) throws(NativeChild.Failure) -> Bool {
+        guard var c = checks else { return false }
+        let d = try c.checkpoint(after: index, opIndex: nativeCase.opIndices[index], nativeCase.requests[index],
+                                 model: model, processes: liveProcesses)
+        checks = c
+        result.difference = d
+        return d != nil
     }
 
     /// Keeps `live` and the processes in step with an outcome the model

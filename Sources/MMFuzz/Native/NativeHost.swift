@@ -1,0 +1,248 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import MMModel
+
+/// What this machine's kernel says about a process, read from `/proc` by
+/// the parent (the child only makes the calls it is asked to): the
+/// mappings of `/proc/PID/maps`, the resident set of `/proc/PID/smaps`,
+/// the page table entries of `/proc/PID/pagemap`, the page flags of
+/// `/proc/kpageflags`, and the event counters of `/proc/vmstat`.  Every
+/// read returns nil where the file cannot be read (not Linux, the process
+/// gone, not privileged).
+enum NativeHost {
+    /// One vma (a line of `/proc/PID/maps`), in the process's addresses.
+    struct Vma: Hashable, Sendable {
+        var start: UInt64
+        var end: UInt64
+        /// PROT_* bits of its `rwx` letters, as the kernel's vm_flags
+        /// have them (PROT_WRITE alone reads `-w-`).
+        var prot: Int32
+        /// `s`: MAP_SHARED.
+        var shared: Bool
+    }
+
+    /// The whole of a file (procfs files have no size to ask for).
+    static func contents(of path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
+            if n == 0 { return out }
+            out.append(contentsOf: chunk[0 ..< n])
+        }
+    }
+
+    /// Reads `count` bytes at `offset` of `path` (a pagemap or the page
+    /// flags: files of fixed-size records indexed by page).
+    static func bytes(of path: String, at offset: UInt64, count: Int) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        return bytes(fd: fd, at: offset, count: count)
+    }
+
+    static func bytes(fd: Int32, at offset: UInt64, count: Int) -> [UInt8]? {
+        var out = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = out.withUnsafeMutableBytes {
+                pread(fd, $0.baseAddress! + done, count - done, off_t(offset + UInt64(done)))
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
+            if n == 0 { return nil }
+            done += n
+        }
+        return out
+    }
+
+    /// The lines of `text`, each as the range of its bytes.  (A plain
+    /// loop over the buffer: smaps of a large process has tens of
+    /// thousands of lines, and this runs in debug builds too.)
+    private static func lines(_ text: [UInt8]) -> [Range<Int>] {
+        var out: [Range<Int>] = []
+        text.withUnsafeBufferPointer { buf in
+            var start = 0
+            var i = 0
+            while i < buf.count {
+                if buf[i] == 10 {
+                    out.append(start ..< i)
+                    start = i + 1
+                }
+                i += 1
+            }
+            if start < buf.count { out.append(start ..< buf.count) }
+        }
+        return out
+    }
+
+    /// Whether the line at `line` of `text` starts with `key`.
+    private static func starts(_ text: [UInt8], _ line: Range<Int>, with key: [UInt8]) -> Bool {
+        guard line.count >= key.count else { return false }
+        var k = 0
+        while k < key.count {
+            if text[line.lowerBound + k] != key[k] { return false }
+            k += 1
+        }
+        return true
+    }
+
+    /// The value of a hex digit, or nil.
+    private static func hexDigit(_ c: UInt8) -> UInt64? {
+        switch c {
+        case UInt8(ascii: "0") ... UInt8(ascii: "9"): UInt64(c - UInt8(ascii: "0"))
+        case UInt8(ascii: "a") ... UInt8(ascii: "f"): UInt64(c - UInt8(ascii: "a") + 10)
+        default: nil
+        }
+    }
+
+    /// The vma of a maps (or smaps header) line, or nil when the line is
+    /// not one: `start-end rwxp ...`.
+    private static func vma(_ text: [UInt8], _ line: Range<Int>) -> Vma? {
+        var i = line.lowerBound
+        func hex() -> UInt64? {
+            var v: UInt64 = 0, digits = 0
+            while i < line.upperBound, let d = hexDigit(text[i]) {
+                v = v << 4 | d
+                digits += 1
+                i += 1
+            }
+            return digits == 0 ? nil : v
+        }
+        guard let start = hex(), i < line.upperBound, text[i] == UInt8(ascii: "-") else { return nil }
+        i += 1
+        guard let end = hex(), i + 4 < line.upperBound, text[i] == UInt8(ascii: " ") else { return nil }
+        var prot: Int32 = 0
+        if text[i + 1] == UInt8(ascii: "r") { prot |= Prot.read.rawValue }
+        if text[i + 2] == UInt8(ascii: "w") { prot |= Prot.write.rawValue }
+        if text[i + 3] == UInt8(ascii: "x") { prot |= Prot.exec.rawValue }
+        return Vma(start: start, end: end, prot: prot, shared: text[i + 4] == UInt8(ascii: "s"))
+    }
+
+    /// The vmas of process `pid` that meet [from, to), in address order.
+    static func vmas(pid: Int32, from: UInt64, to: UInt64) -> [Vma]? {
+        guard let text = contents(of: "/proc/\(pid)/maps") else { return nil }
+        return lines(text).compactMap { vma(text, $0) }.filter { $0.start < to && $0.end > from }
+    }
+
+    /// The sum of the `Rss:` of the vmas of `pid` that meet [from, to), in
+    /// kB (the vmas must lie inside: a vma straddling the range would
+    /// bring pages from outside it).
+    static func rss(pid: Int32, from: UInt64, to: UInt64) -> Int? {
+        guard let text = contents(of: "/proc/\(pid)/smaps") else { return nil }
+        let key = Array("Rss:".utf8)
+        var inside = false
+        var total = 0
+        for line in lines(text) {
+            guard !line.isEmpty else { continue }
+            let first = line.lowerBound
+            if hexDigit(text[first]) != nil {
+                guard let v = vma(text, line) else { return nil }
+                inside = v.start < to && v.end > from
+                continue
+            }
+            guard inside, starts(text, line, with: key) else { continue }
+            var kb = 0
+            var i = first + key.count
+            while i < line.upperBound {
+                let c = text[i]
+                if c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") { kb = kb * 10 + Int(c - UInt8(ascii: "0")) }
+                i += 1
+            }
+            total += kb
+        }
+        return total
+    }
+
+    /// The first 64-bit word of each page at `addresses` of `pid`, read
+    /// through `/proc/PID/mem` (get_user_pages with FOLL_FORCE: it would
+    /// fault a missing page in, so give it present pages only).
+    static func firstWords(pid: Int32, _ addresses: [UInt64]) -> [UInt64: UInt64]? {
+        let fd = open("/proc/\(pid)/mem", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var out: [UInt64: UInt64] = [:]
+        for a in addresses {
+            guard let b = bytes(fd: fd, at: a, count: 8) else { return nil }
+            out[a] = b.withUnsafeBytes { $0.load(as: UInt64.self) }
+        }
+        return out
+    }
+
+    /// Bits of a pagemap entry (Documentation/admin-guide/mm/pagemap.rst).
+    enum Pagemap {
+        static let present: UInt64 = 1 << 63
+        static let swapped: UInt64 = 1 << 62
+        /// A file page or shared anonymous (shmem) page; also set for
+        /// the huge zero page.
+        static let file: UInt64 = 1 << 61
+        /// The page is mapped once (page mapcount 1).
+        static let exclusive: UInt64 = 1 << 56
+        /// Bits 0-54: the page frame number, when present (zero unless
+        /// the reader has CAP_SYS_ADMIN).
+        static let pfnMask: UInt64 = (1 << 55) - 1
+    }
+
+    /// The pagemap entries of `pages` pages of `pid` from `address`.
+    static func pagemap(pid: Int32, address: UInt64, pages: Int) -> [UInt64]? {
+        guard let bytes = bytes(of: "/proc/\(pid)/pagemap", at: (address >> 12) * 8, count: pages * 8) else {
+            return nil
+        }
+        return bytes.withUnsafeBytes { Array($0.bindMemory(to: UInt64.self)) }
+    }
+
+    /// Bits of `/proc/kpageflags` (include/uapi/linux/kernel-page-flags.h).
+    enum PageFlags {
+        static let compoundHead: UInt64 = 1 << 15
+        static let compoundTail: UInt64 = 1 << 16
+        /// A page of a transparent huge page (or of the huge zero page).
+        static let thp: UInt64 = 1 << 22
+        /// The zero page or a page of the huge zero page.
+        static let zeroPage: UInt64 = 1 << 24
+    }
+
+    /// `/proc/kpageflags`, open for the life of the process (root only),
+    /// or -1.
+    static let pageFlagsFD: Int32 = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC)
+
+    /// The page flags of `pfns`, by pfn; nil when `/proc/kpageflags`
+    /// cannot be read.  Runs of consecutive frames are read at once.
+    static func pageFlags(_ pfns: Set<UInt64>) -> [UInt64: UInt64]? {
+        guard pageFlagsFD >= 0 else { return nil }
+        var out: [UInt64: UInt64] = [:]
+        let sorted = pfns.sorted()
+        var i = 0
+        while i < sorted.count {
+            var j = i + 1
+            while j < sorted.count, sorted[j] == sorted[j - 1] + 1, j - i < 4096 { j += 1 }
+            guard let bytes = bytes(fd: pageFlagsFD, at: sorted[i] * 8, count: (j - i) * 8) else { return nil }
+            bytes.withUnsafeBytes { raw in
+                for (k, flags) in raw.bindMemory(to: UInt64.self).enumerated() { out[sorted[i + k]] = flags }
+            }
+            i = j
+        }
+        return out
+    }
+
+    /// The counter `name` of `/proc/vmstat`.
+    static func vmstat(_ name: String) -> UInt64? {
+        guard let text = contents(of: "/proc/vmstat") else { return nil }
+        let key = Array((name + " ").utf8)
+        for line in lines(text) where starts(text, line, with: key) {
+            return UInt64(String(decoding: text[line.lowerBound + key.count ..< line.upperBound], as: UTF8.self))
+        }
+        return nil
+    }
+}
