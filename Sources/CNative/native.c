@@ -137,20 +137,36 @@ static int residency(uint64_t addr, unsigned int n, unsigned char *vec)
 	return r;
 }
 
-static void window_residency(uint64_t off, struct native_res *res)
+/*
+ * Residency of the len bytes at arena offset off, which lie in one window,
+ * into res->bits by page of that window.
+ */
+static void range_residency(uint64_t off, uint64_t len, struct native_res *res)
 {
 	unsigned char vec[NATIVE_WINDOW_PAGES];
-	int r = residency(arena_base + off, NATIVE_WINDOW_PAGES, vec);
+	unsigned int first = (off & (NATIVE_WINDOW_SIZE - 1)) / PAGE_SIZE_;
+	unsigned int n = len / PAGE_SIZE_;
+	int r = residency(arena_base + off, n, vec);
 
 	if (r) {
 		res->status = NATIVE_ERRNO;
 		res->err = r;
 		return;
 	}
-	for (int i = 0; i < NATIVE_WINDOW_PAGES; i++)
+	for (unsigned int i = 0; i < n; i++)
 		if (vec[i] & 1)
-			res->bits[i / 64] |= 1ULL << (i % 64);
+			res->bits[(first + i) / 64] |= 1ULL << ((first + i) % 64);
 	res->status = NATIVE_OK;
+}
+
+/* Does [off, off + len) lie in one window, in page units? */
+static int in_one_window(uint64_t off, uint64_t len)
+{
+	uint64_t mask = NATIVE_WINDOW_SIZE - 1;
+
+	if ((off | len) & (PAGE_SIZE_ - 1) || !len || len > NATIVE_WINDOW_SIZE)
+		return 0;
+	return (off & ~mask) == ((off + len - 1) & ~mask);
 }
 
 static void result_of(struct native_res *res, long ret)
@@ -221,10 +237,10 @@ static void serve(const struct native_req *q, struct native_res *res)
 		}
 		return;
 	case NATIVE_MINCORE:
-		if ((q->off & (NATIVE_WINDOW_SIZE - 1)) ||
-		    !in_arena(q->off, NATIVE_WINDOW_SIZE))
+		if (!in_one_window(q->off, q->len) ||
+		    !in_arena(q->off, q->len))
 			goto refuse;
-		window_residency(q->off, res);
+		range_residency(q->off, q->len, res);
 		return;
 	}
 refuse:

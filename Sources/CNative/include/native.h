@@ -80,9 +80,10 @@ struct native_res {
 	uint64_t value;		/* a load's value */
 	uint64_t fault_off;	/* the faulting address's offset (si_addr) */
 	/*
-	 * NATIVE_MINCORE: residency of the window at `off` (aligned to
-	 * NATIVE_WINDOW_SIZE), by mincore(2) in the child: bit i of
-	 * bits[i / 64] (i % 64) for page i; a page nothing maps reads 0.
+	 * NATIVE_MINCORE: residency of the `len` bytes at `off` (whole
+	 * pages, inside one NATIVE_WINDOW_SIZE window), by mincore(2) in
+	 * the child: bit i of bits[i / 64] (i % 64) for page i of the
+	 * window; a page outside the range or that nothing maps reads 0.
 	 */
 	uint64_t bits[NATIVE_WINDOW_PAGES / 64];
 };

@@ -93,7 +93,7 @@ public struct NativeCheckFinding: Hashable, Sendable, CustomStringConvertible {
 ///   resident count may or may not include it.
 public struct NativeCheckpoint: Sendable {
     /// Requests between checkpoints, unless told otherwise.
-    public static let defaultInterval = 20
+    public static let defaultInterval = 50
     static let window = NativeRelocation.window
     static let windowPages = Int(NativeRelocation.window >> 12)
 
@@ -368,8 +368,17 @@ public struct NativeCheckpoint: Sendable {
                 for a in state.pages.keys { busy.insert(a >> NativeRelocation.windowShift) }
             }
             var resident: [UInt64: [UInt64]] = [:]
+            // One mincore() for each piece of a vma in a window (a range
+            // with a hole would take the child many).
             for w in busy.sorted() where windows.contains(w) {
-                resident[w] = try p.child.residency(window: relocation.offset(w << NativeRelocation.windowShift)!)
+                let ws = w << NativeRelocation.windowShift, we = ws + Self.window
+                var bits = [UInt64](repeating: 0, count: Self.windowPages / 64)
+                for v in vmas where v.start < we && v.end > ws {
+                    let s = max(v.start, ws), e = min(v.end, we)
+                    let got = try p.child.residency(offset: relocation.offset(s)!, pages: Int((e - s) >> 12))
+                    for k in bits.indices { bits[k] |= got[k] }
+                }
+                resident[w] = bits
             }
             let present = entries.filter { $0.value & NativeHost.Pagemap.present != 0 }.keys
             guard let words = NativeHost.firstWords(pid: p.pid, present.map { base + relocation.offset($0)! }) else {

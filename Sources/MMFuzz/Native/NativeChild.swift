@@ -95,14 +95,15 @@ public final class NativeChild {
         return .errno(res.err)
     }
 
-    /// Which pages of the 2 MiB window at arena offset `window` (aligned)
-    /// are resident, by mincore(2) in the child: bit `i % 64` of word
-    /// `i / 64` for page `i`; a page nothing maps reads as not resident.
-    /// Throws when the child refuses (`window` unaligned or outside the
-    /// arena), fails, or stops answering.
-    public func residency(window: UInt64) throws(Failure) -> [UInt64] {
-        var q = native_req(kind: UInt32(NATIVE_MINCORE.rawValue), prot: 0, flags: 0, pad: 0, off: window, len: 0,
-                           value: 0)
+    /// Which pages of the `pages` pages at arena offset `offset` (inside
+    /// one 2 MiB window) are resident, by mincore(2) in the child: bit
+    /// `i % 64` of word `i / 64` for page `i` of the window; pages outside
+    /// the range, or that nothing maps, read as not resident.  Throws when
+    /// the child refuses (the range unaligned, across windows or outside
+    /// the arena), fails, or stops answering.
+    public func residency(offset: UInt64, pages: Int) throws(Failure) -> [UInt64] {
+        var q = native_req(kind: UInt32(NATIVE_MINCORE.rawValue), prot: 0, flags: 0, pad: 0, off: offset,
+                           len: UInt64(pages) << 12, value: 0)
         var res = native_res()
         let r = native_call(&child, &q, &res, 10_000)
         if r != 0 {
@@ -110,9 +111,15 @@ public final class NativeChild {
             throw Failure(description: "the native child stopped answering (errno \(-r), wait status \(status))")
         }
         guard UInt32(res.status) == NATIVE_OK.rawValue else {
-            throw Failure(description: "mincore of arena offset 0x\(String(window, radix: 16)): status \(res.status), errno \(res.err)")
+            throw Failure(description: "mincore of \(pages) pages at arena offset 0x\(String(offset, radix: 16)): "
+                + "status \(res.status), errno \(res.err)")
         }
         return withUnsafeBytes(of: res.bits) { Array($0.bindMemory(to: UInt64.self)) }
+    }
+
+    /// ``residency(offset:pages:)`` of a whole window (`window` aligned).
+    public func residency(window: UInt64) throws(Failure) -> [UInt64] {
+        try residency(offset: window, pages: Int(NativeRelocation.window >> 12))
     }
 
     /// Asks the child to exit and reaps it; returns its wait status.

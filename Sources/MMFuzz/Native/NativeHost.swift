@@ -133,50 +133,114 @@ enum NativeHost {
 
     /// The vmas of process `pid` that meet [from, to), in address order.
     static func vmas(pid: Int32, from: UInt64, to: UInt64) -> [Vma]? {
-        guard let text = contents(of: "/proc/\(pid)/maps") else { return nil }
-        return lines(text).compactMap { vma(text, $0) }.filter { $0.start < to && $0.end > from }
+        var out: [Vma] = []
+        let read = scan("/proc/\(pid)/maps") { text, line in
+            guard let v = vma(text, line) else { return true }
+            if v.start >= to { return false }
+            if v.end > from { out.append(v) }
+            return true
+        }
+        return read ? out : nil
+    }
+
+    /// Calls `body` with each line of `path` (the text, the line's range)
+    /// as it is read, until `body` answers false or the file ends; false
+    /// when the file cannot be read.  procfs makes files such as smaps as
+    /// they are read (each vma's page tables walked for its figures), so
+    /// stopping early saves the making of the rest.
+    static func scan(_ path: String, _ body: ([UInt8], Range<Int>) -> Bool) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var text: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        var eof = false
+        while !eof {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return false
+            }
+            eof = n == 0
+            text.append(contentsOf: chunk[0 ..< n])
+            // The complete lines read so far (and the last one at the end).
+            var lineStart = 0
+            var i = 0
+            while i < text.count {
+                let newline = text[i] == 10
+                guard newline || (eof && i == text.count - 1) else {
+                    i += 1
+                    continue
+                }
+                let line = lineStart ..< (newline ? i : i + 1)
+                i += 1
+                lineStart = i
+                if !line.isEmpty, !body(text, line) { return true }
+            }
+            text.removeFirst(lineStart)
+        }
+        return true
     }
 
     /// The sum of the `Rss:` of the vmas of `pid` that meet [from, to), in
     /// kB (the vmas must lie inside: a vma straddling the range would
-    /// bring pages from outside it).
+    /// bring pages from outside it).  Read no further than the first vma
+    /// past `to`: the arena is mapped after the fork, below every mapping
+    /// the child inherited but the executable's and the brk heap, so what
+    /// lies above it is never made.
     static func rss(pid: Int32, from: UInt64, to: UInt64) -> Int? {
-        guard let text = contents(of: "/proc/\(pid)/smaps") else { return nil }
         let key = Array("Rss:".utf8)
         var inside = false
         var total = 0
-        for line in lines(text) {
-            guard !line.isEmpty else { continue }
-            let first = line.lowerBound
-            if hexDigit(text[first]) != nil {
-                guard let v = vma(text, line) else { return nil }
+        var bad = false
+        let read = scan("/proc/\(pid)/smaps") { text, line in
+            if hexDigit(text[line.lowerBound]) != nil {
+                guard let v = vma(text, line) else {
+                    bad = true
+                    return false
+                }
+                if v.start >= to { return false }
                 inside = v.start < to && v.end > from
-                continue
+                return true
             }
-            guard inside, starts(text, line, with: key) else { continue }
+            guard inside, starts(text, line, with: key) else { return true }
             var kb = 0
-            var i = first + key.count
-            while i < line.upperBound {
-                let c = text[i]
+            var k = line.lowerBound + key.count
+            while k < line.upperBound {
+                let c = text[k]
                 if c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") { kb = kb * 10 + Int(c - UInt8(ascii: "0")) }
-                i += 1
+                k += 1
             }
             total += kb
+            return true
         }
-        return total
+        return read && !bad ? total : nil
     }
 
     /// The first 64-bit word of each page at `addresses` of `pid`, read
-    /// through `/proc/PID/mem` (get_user_pages with FOLL_FORCE: it would
-    /// fault a missing page in, so give it present pages only).
+    /// through `/proc/PID/mem`, one pread of each run of consecutive
+    /// pages (up to 2 MiB).  `/proc/PID/mem` reads by get_user_pages with
+    /// FOLL_FORCE: it would fault a missing page in, so give it present
+    /// pages only.  Not process_vm_readv(2): it pins the pages
+    /// (FOLL_PIN), and pinning a page shared copy-on-write unshares it,
+    /// which would change the frames the checkpoint is comparing.
     static func firstWords(pid: Int32, _ addresses: [UInt64]) -> [UInt64: UInt64]? {
         let fd = open("/proc/\(pid)/mem", O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
+        let sorted = addresses.sorted()
         var out: [UInt64: UInt64] = [:]
-        for a in addresses {
-            guard let b = bytes(fd: fd, at: a, count: 8) else { return nil }
-            out[a] = b.withUnsafeBytes { $0.load(as: UInt64.self) }
+        var i = 0
+        while i < sorted.count {
+            var j = i + 1
+            while j < sorted.count, sorted[j] == sorted[j - 1] + 4096, j - i < 512 { j += 1 }
+            guard let b = bytes(fd: fd, at: sorted[i], count: (j - i) * 4096) else { return nil }
+            b.withUnsafeBytes { raw in
+                for k in 0 ..< j - i {
+                    out[sorted[i + k]] = raw.load(fromByteOffset: k * 4096, as: UInt64.self)
+                }
+            }
+            i = j
         }
         return out
     }
