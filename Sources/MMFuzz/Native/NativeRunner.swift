@@ -126,6 +126,24 @@ public enum NativeAdaptation: String, CaseIterable, Hashable, Sendable, Codable 
     /// unmapped, so that its arena is a fresh hole again; the model gives
     /// the mm a new id, which names the same process from then on.
     case execUnmapsArena = "exec-unmaps-arena"
+    /// A batch with an mmap without MAP_FIXED: where the model places it
+    /// depends on which of the batch's calls come before it, which is
+    /// known only once the batch has run, and the harness must choose
+    /// the address before.  The batch is left out.
+    case batchPlacement = "batch-placement"
+    /// A batch with a fork: the host's fork is made by the serving
+    /// thread of a process, not yet by one of a batch's threads.  The
+    /// batch is left out.
+    case batchFork = "batch-fork"
+    /// A batch whose calls name several mms: each mm is a process of its
+    /// own, and a batch runs on threads of one.  The batch is left out.
+    case batchSeveralMMs = "batch-several-mms"
+    /// A batch whose calls are on more CPUs than the child has threads
+    /// for (``NativeChild/threadsMax``).  The batch is left out.
+    case batchThreads = "batch-threads"
+    /// The linearizability check ran out of budget before a verdict: the
+    /// case ends there (never a pass).
+    case linearizerUndecided = "linearizer-undecided"
 }
 
 /// A sequential case, ready for the host: every mm a process of its own.
@@ -134,14 +152,20 @@ public struct NativeCase: Hashable, Sendable {
     /// concurrency, the default machine (the host has its own).
     public static let generatorSettings = GeneratorSettings(cpus: 1, frames: 4096, minOps: 40, maxOps: 200,
                                                              varyHardware: false, concurrency: .off)
+    /// What `mmfuzz native --concurrent` generates its cases with: four
+    /// CPUs, mostly batches (each a few calls on each of several CPUs),
+    /// which run on threads of one process.
+    public static let concurrentSettings = GeneratorSettings(cpus: 4, frames: 4096, minOps: 40, maxOps: 200,
+                                                              varyHardware: false, concurrency: .only)
 
     /// Pages a touch stores to at most (the engine's cap).
     static let touchPages = 4096
 
-    /// The native case generated from `seed`, or nil when its addresses do
-    /// not fit in the arena.
-    public static func generate(seed: UInt64) -> NativeCase? {
-        NativeCase(CaseGenerator(settings: generatorSettings).generate(seed: seed, variant: .baseline))
+    /// The native case generated from `seed` (with ``concurrentSettings``
+    /// when `concurrent`), or nil when its addresses do not fit in the
+    /// arena.
+    public static func generate(seed: UInt64, concurrent: Bool = false) -> NativeCase? {
+        NativeCase(fuzzCase(seed: seed, concurrent: concurrent))
     }
 
     /// The requests, in order, each by its task on CPU 0 (the host has no
@@ -157,13 +181,21 @@ public struct NativeCase: Hashable, Sendable {
     public var relocation: NativeRelocation
     /// Ops of the generated case left out: adaptations (beyond-user-space)
     /// by name, and kinds not run natively (mmGet, switchMM, reclaim,
-    /// failNthAlloc, parallel batches) as `not-native:<kind>`.
+    /// failNthAlloc) as `not-native:<kind>`.
     public var leftOut: [String: Int]
+    /// The case's batches (``Op/parallel``), each run on threads of one
+    /// process before the request it precedes; whether a batch can run
+    /// on the host is known only when it runs (its slots resolved).
+    public var batches: [NativeBatchOp]
+    /// The case's CPUs: a batch's op naming another is skipped, as the
+    /// engine skips it.
+    public var cpus: Int
 
     /// The native case of `fuzzCase`: its newMM, fork, exit, exec, mmap,
     /// munmap, mprotect, madvise, load and store calls and its touches (a
     /// store per page, `value + i` on page `i`), every CPU 0; other ops
-    /// left out and counted.  mmGet is left out: it adds a user of the mm
+    /// left out and counted, its batches kept for the host (``batches``).
+    /// mmGet is left out: it adds a user of the mm
     /// that no op names apart from the others (an exit drops one user,
     /// any), which the host has no equivalent of: a process is one user,
     /// and its exit ends its mm.  Ops before the first newMM (or while no
@@ -174,6 +206,7 @@ public struct NativeCase: Hashable, Sendable {
         var slots: [Int?] = []
         var opIndices: [Int] = []
         var leftOut: [String: Int] = [:]
+        var batches: [NativeBatchOp] = []
         var windows = Set<UInt64>()
         var mapped: UInt64 = 0
         var searches = false
@@ -239,8 +272,11 @@ public struct NativeCase: Hashable, Sendable {
                 case .mmGet, .switchMM, .reclaim:
                     leftOut["not-native:" + r.kind.rawValue, default: 0] += 1
                 }
-            case .failNthAlloc, .parallel:
+            case .failNthAlloc:
                 leftOut["not-native:" + op.kind.rawValue, default: 0] += 1
+            case .parallel(let batch):
+                for w in NativeBatchOp.windows(of: batch) { windows.insert(w) }
+                batches.append(NativeBatchOp(batch: batch, opIndex: index, before: requests.count))
             }
         }
         // A non-fixed mmap lands at or above TASK_UNMAPPED_BASE, within
@@ -256,6 +292,8 @@ public struct NativeCase: Hashable, Sendable {
         self.opIndices = opIndices
         self.relocation = relocation
         self.leftOut = leftOut
+        self.batches = batches
+        cpus = fuzzCase.config.cpus
     }
 }
 
@@ -284,6 +322,9 @@ public struct NativeCaseResult: Sendable {
     public var onHost: [Request.Kind: Int] = [:]
     /// Adaptations by name, the left-out ops' included.
     public var adaptations: [String: Int] = [:]
+    /// Batches run on the host (threads of one process), judged by the
+    /// linearizability checker.
+    public var batches = 0
     /// The first difference, if any (the case stops there).
     public var difference: NativeDifference?
     /// Every process the case ran, by pid (for the tests: each is reaped
@@ -306,6 +347,13 @@ public struct NativeRunner: Sendable {
     /// Called with each request's index, the request and the host's
     /// outcome (in case addresses), before the model judges it.
     public var trace: (@Sendable (Int, Request, Outcome) -> Void)?
+    /// Test-only: every value a batch's load returns is reported with
+    /// its top bits flipped, a value no order of the calls can give.
+    public var skewBatchLoads = false
+    /// Called with a batch's op index and its calls as the host made
+    /// them (its times in nanoseconds from the batch's first call),
+    /// before they are judged.
+    public var batchTrace: (@Sendable (Int, [HistoryEvent]) -> Void)?
 
     public init(skewStores: Bool = false, trace: (@Sendable (Int, Request, Outcome) -> Void)? = nil) {
         self.skewStores = skewStores
@@ -317,6 +365,8 @@ public struct NativeRunner: Sendable {
     /// request: never a difference of the kernel's).
     public func run(_ nativeCase: NativeCase) throws(NativeChild.Failure) -> NativeCaseResult {
         var run = try CaseRun(nativeCase, skewStores: skewStores, trace: trace)
+        run.skewBatchLoads = skewBatchLoads
+        run.batchTrace = batchTrace
         defer { run.stopAll() }
         try run.run()
         return run.result
@@ -391,13 +441,18 @@ public struct NativeRunner: Sendable {
 
 /// One native case running: its processes by model mm id, the live list
 /// the slots resolve against, the model.
-private struct CaseRun {
+struct CaseRun {
     let nativeCase: NativeCase
     let skewStores: Bool
     let trace: (@Sendable (Int, Request, Outcome) -> Void)?
+    var skewBatchLoads = false
+    var batchTrace: (@Sendable (Int, [HistoryEvent]) -> Void)?
     var reloc: NativeRelocation { nativeCase.relocation }
     var result = NativeCaseResult()
-    var model = Model(cpus: 1)
+    /// A CPU for each thread of a batch (sequential calls are CPU 0's).
+    var model = Model(cpus: NativeChild.threadsMax)
+    /// The next of the case's batches to run.
+    var nextBatch = 0
     /// The process of each live mm, by the id the model has for it.
     var processes: [Int32: NativeChild] = [:]
     /// Mms with users, in creation order, and those that had some once,
@@ -460,6 +515,7 @@ private struct CaseRun {
         // complete: the rest of its stores are not made.
         var stoppedTouch: Int?
         for i in requests.indices {
+            guard try runBatches(before: i) else { return }
             let request = requests[i], opIndex = nativeCase.opIndices[i]
             if stoppedTouch == opIndex { continue }
             var mm: Int32?
@@ -483,6 +539,7 @@ private struct CaseRun {
             }
             try track(request, mm: mm, outcome)
         }
+        _ = try runBatches(before: requests.count)
     }
 
     /// Keeps `live` and the processes in step with an outcome the model
