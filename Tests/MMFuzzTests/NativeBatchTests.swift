@@ -141,6 +141,29 @@ struct NativeBatchTests {
         #expect(outcomes.contains("segv"))
     }
 
+    @Test("MADV_DONTNEED racing a load of its page: the page is gone after, whatever the load read")
+    func dontneedRacingLoad() throws {
+        guard nativeHost else {
+            print("NativeBatchTests: skipped, the host is not Linux")
+            return
+        }
+        // Found by `mmfuzz native --concurrent` (seed 1622), shrunk.
+        let page = Self.base + 0x1000
+        let c = try Self.nativeCase([
+            .newMM,
+            .mmap(cpu: 0, slot: 0, addr: Self.base, length: 0x4000, prot: .readWrite,
+                  flags: [.private, .anonymous, .fixed]),
+            .store(cpu: 0, slot: 0, addr: page, value: 4),
+            Self.batch([.load(cpu: 1, slot: 0, addr: page),
+                        .madvise(cpu: 0, slot: 0, addr: Self.base, length: 0x2000, advice: .dontneed)]),
+            .load(cpu: 0, slot: 0, addr: page),     // 0: zapped
+        ])
+        for _ in 0 ..< 20 {
+            let (result, _) = try Self.run(c)
+            #expect(result.difference == nil, "\(result.difference.map(\.description) ?? "")")
+        }
+    }
+
     @Test("racing mprotects: the model goes on from the protection the host was left with")
     func racingMprotects() throws {
         guard nativeHost else {
