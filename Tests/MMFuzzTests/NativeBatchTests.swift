@@ -201,6 +201,17 @@ struct NativeBatchTests {
         // faulted in, private: zero on both sides.
         #expect(NativeBatchHost(ranges: [], words: [(a, 6)]).differs(from: model, mm: mm)?.contains("word") == true)
         #expect(NativeBatchHost(ranges: [], words: [(Self.base + 0x1000, 0)]).differs(from: model, mm: mm) == nil)
+        // A shared page the mm no longer has present keeps its value in
+        // the object: that is what a load would find.
+        let shared = Self.base + 0x10_0000
+        try model.apply(.mmap(cpu: 0, mm: mm, addr: shared, length: 0x1000, prot: 3, flags: 0x31),
+                        outcome: .address(shared), mayFailAllocation: false)
+        try model.apply(.store(cpu: 0, mm: mm, addr: shared, value: 7), outcome: .value(7), mayFailAllocation: false)
+        try model.apply(.madvise(cpu: 0, mm: mm, addr: shared, length: 0x1000, advice: 4), outcome: .ok,
+                        mayFailAllocation: false)
+        #expect(model.presentWord(mm: mm, addr: shared) == nil)
+        #expect(NativeBatchHost(ranges: [], words: [(shared, 7)]).differs(from: model, mm: mm) == nil)
+        #expect(NativeBatchHost(ranges: [], words: [(shared, 0)]).differs(from: model, mm: mm) != nil)
         // Mappings clipped to the range and merged as the model's are.
         let ro = Mapping(start: Self.base, end: Self.base + 0x1000, prot: 1, shared: false)
         let split = NativeBatchHost(ranges: [(Self.base, Self.base + 0x1000, [ro])], words: [])

@@ -369,6 +369,15 @@ struct NativeBatchHost {
         }
     }
 
+    /// The word at `addr` of the shared object `mm` maps there, as a
+    /// read fault would find it; nil where nothing is mapped, or no
+    /// access is allowed.
+    static func sharedWord(_ model: Model, mm: Int32, addr: UInt64) -> UInt64? {
+        var faulted = model
+        guard faulted.fault(mm: mm, addr: addr, write: false) else { return nil }
+        return faulted.presentWord(mm: mm, addr: addr)?.value
+    }
+
     /// `mappings` in order with adjacent ones of the same protection and
     /// sharing merged.
     static func merged(_ mappings: [Mapping]) -> [Mapping] {
@@ -383,9 +392,10 @@ struct NativeBatchHost {
         return out
     }
 
-    /// How the model's state of `mm` differs from the host's (a word
-    /// whose value the model knows: a page present, or private and not
-    /// present), or nil when it does not.
+    /// How the model's state of `mm` differs from the host's, or nil when
+    /// it does not.  A word is compared where the model knows what a
+    /// load would find: a page present; a private page not present
+    /// (zero); a shared object's page (what a fault would map).
     func differs(from model: Model, mm: Int32) -> String? {
         guard let state = model.state(of: mm) else { return "mm \(mm) has no users in the model" }
         for (start, end, host) in ranges {
@@ -403,6 +413,8 @@ struct NativeBatchHost {
                 expected = present.value
             } else if let m = state.mappings.first(where: { $0.start <= addr && addr < $0.end }), !m.shared {
                 expected = 0
+            } else if let page = Self.sharedWord(model, mm: mm, addr: addr) {
+                expected = page
             } else {
                 continue
             }
