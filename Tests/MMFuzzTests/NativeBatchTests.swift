@@ -164,6 +164,32 @@ struct NativeBatchTests {
         }
     }
 
+    @Test("a store and MADV_DONTNEED racing on a shared page: the page is loaded after, on both sides")
+    func sharedPageLoadedAfter() throws {
+        guard nativeHost else {
+            print("NativeBatchTests: skipped, the host is not Linux")
+            return
+        }
+        // Found by `mmfuzz native --concurrent` (seed 201810): a store the
+        // linearizer took as lost while its shared page was zapped.
+        let page = Self.base + 0x1000
+        let c = try Self.nativeCase([
+            .newMM,
+            .mmap(cpu: 0, slot: 0, addr: Self.base, length: 0x4000, prot: .readWrite,
+                  flags: [.shared, .anonymous, .fixed]),
+            Self.batch([.store(cpu: 0, slot: 0, addr: page, value: 3),
+                        .madvise(cpu: 1, slot: 0, addr: Self.base, length: 0x4000, advice: .dontneed)]),
+            .load(cpu: 0, slot: 0, addr: page),     // 3: the object keeps it
+        ])
+        var checked = 0
+        for _ in 0 ..< 20 {
+            let (result, _) = try Self.run(c)
+            #expect(result.difference == nil, "\(result.difference.map(\.description) ?? "")")
+            checked += result.adaptations[NativeAdaptation.batchCheckLoad.rawValue] ?? 0
+        }
+        #expect(checked > 0)
+    }
+
     @Test("racing mprotects: the model goes on from the protection the host was left with")
     func racingMprotects() throws {
         guard nativeHost else {
@@ -212,6 +238,13 @@ struct NativeBatchTests {
         #expect(model.presentWord(mm: mm, addr: shared) == nil)
         #expect(NativeBatchHost(ranges: [], words: [(shared, 7)]).differs(from: model, mm: mm) == nil)
         #expect(NativeBatchHost(ranges: [], words: [(shared, 0)]).differs(from: model, mm: mm) != nil)
+        // What the process loaded there after the batch: the model must
+        // load the same (a model that lost the store cannot).
+        let loaded = NativeBatchHost(ranges: [], words: [], loads: [(shared, .value(7))])
+        let after = try loaded.loading(model, mm: mm).get()
+        #expect(after.presentWord(mm: mm, addr: shared)?.value == 7)
+        #expect((try? NativeBatchHost(ranges: [], words: [], loads: [(shared, .value(0))])
+                .loading(model, mm: mm).get()) == nil)
         // Mappings clipped to the range and merged as the model's are.
         let ro = Mapping(start: Self.base, end: Self.base + 0x1000, prot: 1, shared: false)
         let split = NativeBatchHost(ranges: [(Self.base, Self.base + 0x1000, [ro])], words: [])

@@ -231,7 +231,13 @@ extension CaseRun {
                 outcomes[i] = (o, replies[j].start &- t0, replies[j].end &- t0)
             }
             result.batches += 1
-            host = try NativeBatchHost(child: child, reloc: reloc, calls: hostIndices.map { calls[$0].request })
+            let h = try NativeBatchHost(child: child, reloc: reloc, calls: hostIndices.map { calls[$0].request })
+            for _ in h.loads {
+                count(.batchCheckLoad)
+                result.onHost[.load, default: 0] += 1
+                result.requests += 1
+            }
+            host = h
         }
         let last = outcomes.values.map(\.2).max() ?? 0
         var events: [HistoryEvent] = []
@@ -259,13 +265,21 @@ extension CaseRun {
         }
         var mismatch: String?
         let verdict = Linearizer().check(events, from: model, mayFailAllocation: false, steps: steps) { m, _ in
-            guard let host, let why = host.differs(from: m, mm: mm) else { return true }
-            mismatch = why
-            return false
+            guard let host else { return true }
+            if let why = host.differs(from: m, mm: mm) {
+                mismatch = why
+                return false
+            }
+            if case .failure(let d) = host.loading(m, mm: mm) {
+                mismatch = "a load after the batch: \(d.message)"
+                return false
+            }
+            return true
         }
         switch verdict {
         case .linearizable(let m, _):
-            model = m
+            // And the loads the host check made, as the host made them.
+            model = host.flatMap { try? $0.loading(m, mm: mm).get() } ?? m
             return true
         case .notLinearizable(let deepest, let refusal):
             var message = "no order of the batch's calls explains it"
@@ -290,28 +304,36 @@ extension CaseRun {
 }
 
 /// What a process holds after a batch, where orders of the batch's calls
-/// may leave different states, read without changing it: its mappings
-/// over the ranges of the batch's mmaps, munmaps and mprotects
-/// (`/proc/PID/maps`: ranges, protection, shared or private), and the
-/// word at each address the batch stored to, as a load would find it
-/// (`/proc/PID/pagemap` says whether the page is present, and
-/// `/proc/PID/mem` reads it; a private page not present reads zero; a
-/// shared page not present, or a page in swap, is not read: reading it
-/// would fault it in).  The linearizability check accepts an order only
-/// when the model after it agrees (``differs(from:mm:)``): two orders may
+/// may leave different states: its mappings over the ranges of the
+/// batch's mmaps, munmaps and mprotects (`/proc/PID/maps`: ranges,
+/// protection, shared or private), and the word at each address the
+/// batch stored to, as a load would find it.  `/proc/PID/pagemap` says
+/// whether its page is present, and `/proc/PID/mem` reads it; a private
+/// page not present reads zero; a shared page not present is loaded by
+/// the process, as a case's load is, and the load made in the model too
+/// (``NativeAdaptation/batchCheckLoad``): reading it from outside would
+/// fault it in behind the model's back.  (A page in swap is not read.)
+///
+/// The linearizability check accepts an order only when the model after
+/// it agrees (``differs(from:mm:)``, ``loading(_:mm:)``): two orders may
 /// explain every outcome and leave different states (two mprotects of
-/// one page, two stores to one word), and the model must go on from the
-/// host's.
+/// one page, two stores to one word, a store taken as lost), and the
+/// model must go on from the host's.
 struct NativeBatchHost {
     /// Ranges (case addresses) and the host's mappings there, clipped and
     /// merged as the model's are (``MMState/mappings``).
     var ranges: [(start: UInt64, end: UInt64, mappings: [Mapping])] = []
     /// Stored-to words (case addresses) and the value the host has there.
     var words: [(addr: UInt64, value: UInt64)] = []
+    /// Stored-to words in shared pages the process had no longer present,
+    /// loaded by the process after the batch, and what the load got.
+    var loads: [(addr: UInt64, outcome: Outcome)] = []
 
-    init(ranges: [(start: UInt64, end: UInt64, mappings: [Mapping])], words: [(addr: UInt64, value: UInt64)]) {
+    init(ranges: [(start: UInt64, end: UInt64, mappings: [Mapping])], words: [(addr: UInt64, value: UInt64)],
+         loads: [(addr: UInt64, outcome: Outcome)] = []) {
         self.ranges = ranges
         self.words = words
+        self.loads = loads
     }
 
     /// Reads what `child` holds for the batch `calls` made on it.
@@ -357,16 +379,33 @@ struct NativeBatchHost {
                 guard let entry = ProcFile.word(path + "pagemap", at: (at >> 12) * 8) else {
                     throw NativeChild.Failure(description: "cannot read \(path)pagemap")
                 }
+                let vma = vmas.first { $0.start <= at && at < $0.end }
                 if entry & (1 << 63) != 0 {
                     if let v = ProcFile.word(path + "mem", at: at) { words.append((a, v)) }
-                } else if entry & (1 << 62) == 0,
-                          let v = vmas.first(where: { $0.start <= at && at < $0.end }), !v.shared {
+                } else if entry & (1 << 62) == 0, let vma, !vma.shared {
                     words.append((a, 0))
+                } else if entry & (1 << 62) == 0, vma != nil {
+                    let reply = try child.call(kind: Request.Kind.load.number, offset: off)
+                    loads.append((a, try NativeRunner.outcome(of: reply, .load(addr: a), -1, reloc)))
                 }
             default:
                 continue
             }
         }
+    }
+
+    /// `model` after the loads the check made (on CPU 0), or why it
+    /// cannot make them with the host's outcomes.
+    func loading(_ model: Model, mm: Int32) -> Result<Model, Divergence> {
+        var m = model
+        for (addr, outcome) in loads {
+            do {
+                try m.apply(Call(cpu: 0, mm: mm, .load(addr: addr)), outcome: outcome, mayFailAllocation: false)
+            } catch {
+                return .failure(error)
+            }
+        }
+        return .success(m)
     }
 
     /// The word at `addr` of the shared object `mm` maps there, as a

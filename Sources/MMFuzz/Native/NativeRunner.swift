@@ -144,6 +144,13 @@ public enum NativeAdaptation: String, CaseIterable, Hashable, Sendable, Codable 
     /// The linearizability check ran out of budget before a verdict: the
     /// case ends there (never a pass).
     case linearizerUndecided = "linearizer-undecided"
+    /// After a batch, a word it stored to in a shared page the process
+    /// no longer has present (MADV_DONTNEED zapped it; the object keeps
+    /// the value) is loaded by the process, and the load made in the
+    /// model too: the value tells orders apart (a store the linearizer
+    /// may take as lost), and reading it from outside the process would
+    /// map the page behind the model's back (``NativeBatchHost``).
+    case batchCheckLoad = "batch-check-load"
 }
 
 /// A sequential case, ready for the host: every mm a process of its own.
