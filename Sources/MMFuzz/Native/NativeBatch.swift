@@ -231,7 +231,8 @@ extension CaseRun {
                 outcomes[i] = (o, replies[j].start &- t0, replies[j].end &- t0)
             }
             result.batches += 1
-            let h = try NativeBatchHost(child: child, reloc: reloc, calls: hostIndices.map { calls[$0].request })
+            let h = try NativeBatchHost(child: child, reloc: reloc,
+                                        calls: hostIndices.map { (calls[$0].request, outcomes[$0]!.0) })
             for _ in h.loads {
                 count(.batchCheckLoad)
                 result.onHost[.load, default: 0] += 1
@@ -306,8 +307,8 @@ extension CaseRun {
 /// What a process holds after a batch, where orders of the batch's calls
 /// may leave different states: its mappings over the ranges of the
 /// batch's mmaps, munmaps and mprotects (`/proc/PID/maps`: ranges,
-/// protection, shared or private), and the word at each address the
-/// batch stored to, as a load would find it.  `/proc/PID/pagemap` says
+/// protection, shared or private), and the word at each address a store
+/// of the batch completed at, as a load would find it.  `/proc/PID/pagemap` says
 /// whether its page is present, and `/proc/PID/mem` reads it; a private
 /// page not present reads zero; a shared page not present is loaded by
 /// the process, as a case's load is, and the load made in the model too
@@ -336,8 +337,9 @@ struct NativeBatchHost {
         self.loads = loads
     }
 
-    /// Reads what `child` holds for the batch `calls` made on it.
-    init(child: NativeChild, reloc: NativeRelocation, calls: [Request]) throws(NativeChild.Failure) {
+    /// Reads what `child` holds after the batch `calls` made on it (with
+    /// their outcomes: only stores that completed are looked at).
+    init(child: NativeChild, reloc: NativeRelocation, calls: [(Request, Outcome)]) throws(NativeChild.Failure) {
         let base = child.base
         let path = "/proc/\(child.pid)/"
         guard let text = ProcFile.read(path + "maps") else {
@@ -361,7 +363,7 @@ struct NativeBatchHost {
             vmas.append(Mapping(start: s, end: e, prot: prot, shared: perms[3] == UInt8(ascii: "s")))
         }
         var seen = Set<UInt64>()
-        for request in calls {
+        for (request, outcome) in calls {
             switch request {
             case .mmap(let a, let l, _, _), .munmap(let a, let l), .mprotect(let a, let l, _):
                 let len = (l &+ 4095) & ~4095
@@ -373,8 +375,8 @@ struct NativeBatchHost {
                                            prot: v.prot, shared: v.shared))
                 }
                 ranges.append((a, a + len, Self.merged(clipped)))
-            case .store(let a, _):
-                guard seen.insert(a).inserted, let off = reloc.offset(a) else { continue }
+            case .store(let a, let v):
+                guard outcome == .value(v), seen.insert(a).inserted, let off = reloc.offset(a) else { continue }
                 let at = base + off
                 guard let entry = ProcFile.word(path + "pagemap", at: (at >> 12) * 8) else {
                     throw NativeChild.Failure(description: "cannot read \(path)pagemap")
