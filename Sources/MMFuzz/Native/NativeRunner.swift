@@ -344,9 +344,10 @@ public struct NativeCaseResult: Sendable {
 /// outcome checked by the reference model (`Model.apply`, as the engine
 /// checks the simulator's), one request at a time, the runner driving each
 /// process over its socket pair so that it can place each non-fixed mmap
-/// where the model's state says (``NativeAdaptation/mmapPlacement``).
-/// Every process is stopped and reaped when the case ends, however it
-/// ends.
+/// where the model's state says (``NativeAdaptation/mmapPlacement``); a
+/// batch's calls at once on threads of one process, judged by the
+/// linearizability checker (``NativeBatchOp``).  Every process is stopped
+/// and reaped when the case ends, however it ends.
 public struct NativeRunner: Sendable {
     /// Test-only: the model is told every store wrote `value ^ 1`, a rule
     /// broken on purpose, so that the next load of the word differs.
