@@ -26,6 +26,34 @@
  * handler, copy-on-write, a signal); process_vm_readv()/writev() would
  * instead go through get_user_pages(), a different path with its own
  * rules (it would report EFAULT, not the signal and its si_code).
+ *
+ * NATIVE_BATCH runs up to NATIVE_BATCH_MAX sub-requests on up to
+ * NATIVE_THREADS_MAX threads of the child, started together (x86-64
+ * only).  The threads are raw clone()s (CLONE_VM | CLONE_THREAD ..., on
+ * stacks mapped when the child starts), not pthread_create(): a process
+ * made by NATIVE_FORK's raw clone carries glibc's idea of its one thread
+ * (the cached tid, the thread list, the stack cache) copied from another
+ * process without glibc knowing, which pthread_create() relies on; and a
+ * child of the multi-threaded tool may only make async-signal-safe calls.
+ * A new thread shares the serving thread's TLS (no CLONE_SETTLS), so it
+ * calls nothing that writes it: system calls through sys6() (which returns
+ * -errno, never touching errno), clock_gettime() through the vDSO (which
+ * cannot fail for CLOCK_MONOTONIC, so never writes errno either).  Each
+ * thread spins on a start flag once every thread is there, so that they
+ * run at once; the serving thread joins them by CLONE_CHILD_CLEARTID
+ * (the kernel clears the tid word and wakes its futex when a thread
+ * exits).
+ *
+ * A thread's loads and stores go through tacc(), an instruction whose
+ * fault on_fault() fixes up in the faulting thread's own saved context,
+ * as the kernel's exception tables do: it moves the instruction pointer
+ * to a fixup label and leaves the signal, si_code and address in
+ * registers.  SIGSEGV and SIGBUS from an access are delivered to the
+ * thread that faulted, and all a fault's state lives in that thread's
+ * registers: no other thread's handler can take it, and there is no jmp
+ * buffer or signal mask to keep per thread.  Each thread has an
+ * alternate stack of its own (sigaltstack is per thread, and a CLONE_VM
+ * thread starts without one).
  */
 #include "native.h"
 
@@ -33,6 +61,7 @@
 
 #ifdef __linux__
 
+#include <linux/futex.h>
 #include <poll.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -45,6 +74,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #define PAGE_SIZE_ 4096ULL
@@ -62,10 +92,14 @@ static int in_access;
 static int fault_sig, fault_code;
 static uintptr_t fault_addr;
 
+static int tacc_fixup(int sig, siginfo_t *si, void *uc);
+
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
 	struct sigaction dfl;
 
+	if (tacc_fixup(sig, si, uc))
+		return;	/* a batch thread's access: it goes on at the fixup */
 	if (!__atomic_load_n(&in_access, __ATOMIC_RELAXED)) {
 		/* Not ours: die of it, as the default action would. */
 		memset(&dfl, 0, sizeof(dfl));
@@ -429,6 +463,327 @@ fail:
 	return send_all(*fd, &res, sizeof(res));
 }
 
+#ifdef __x86_64__
+
+/* Bytes of each batch thread's stack, and of its alternate stack. */
+#define BATCH_STACK (64 << 10)
+#define BATCH_ALTSTACK (64 << 10)
+
+/*
+ * A system call made by a batch thread: the raw instruction, returning
+ * the result or -errno (glibc's syscall() would write errno, in the TLS
+ * the thread shares with the serving thread).
+ */
+static long sys6(long n, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	register long r10 asm("r10") = a4;
+	register long r8 asm("r8") = a5;
+	register long r9 asm("r9") = a6;
+	long ret;
+
+	asm volatile("syscall"
+		     : "=a" (ret)
+		     : "a" (n), "D" (a1), "S" (a2), "d" (a3), "r" (r10),
+		       "r" (r8), "r" (r9)
+		     : "rcx", "r11", "memory");
+	return ret;
+}
+
+/*
+ * The labels of tacc()'s access instructions and of where a fault of one
+ * resumes (defined by its assembly).
+ */
+extern const char native_tacc_load[], native_tacc_store[], native_tacc_fixup[];
+
+/*
+ * One 64-bit load (`store` 0: returned in *value) or store of *value at
+ * `p`: a plain mov, single-copy atomic for an aligned word.  Returns 0,
+ * or the signal the access took, with si_code in *code and si_addr in
+ * *fault: tacc_fixup() resumes a faulting access at native_tacc_fixup
+ * with the signal in %rax, si_code in %rdx and si_addr in %rcx.  Its one
+ * caller is run_sub(), so its labels are defined once (twice would not
+ * assemble).
+ */
+static long tacc(uint64_t *p, int store, uint64_t *value, int32_t *code,
+		 uint64_t *fault)
+{
+	register long sig asm("rax") = 0;
+	register uint64_t v asm("rdx") = *value;
+	register uint64_t addr asm("rcx") = 0;
+
+	asm volatile("testl %[store], %[store]\n"
+		     "	jnz native_tacc_store\n"
+		     "native_tacc_load:\n"
+		     "	movq (%[p]), %%rdx\n"
+		     "	jmp native_tacc_fixup\n"
+		     "native_tacc_store:\n"
+		     "	movq %%rdx, (%[p])\n"
+		     "native_tacc_fixup:\n"
+		     : "+r" (sig), "+r" (v), "+r" (addr)
+		     : [p] "r" (p), [store] "r" (store)
+		     : "memory", "cc");
+	if (sig) {
+		*code = (int32_t)v;
+		*fault = addr;
+	} else if (!store) {
+		*value = v;
+	}
+	return sig;
+}
+
+/*
+ * A fault of tacc()'s access instruction: resume at the fixup, in the
+ * faulting thread's saved context.  Returns 1, or 0 when the fault is
+ * not tacc()'s.
+ */
+static int tacc_fixup(int sig, siginfo_t *si, void *uc)
+{
+	greg_t *g = ((ucontext_t *)uc)->uc_mcontext.gregs;
+	uintptr_t ip = (uintptr_t)g[REG_RIP];
+
+	if (ip != (uintptr_t)native_tacc_load &&
+	    ip != (uintptr_t)native_tacc_store)
+		return 0;
+	g[REG_RIP] = (greg_t)(uintptr_t)native_tacc_fixup;
+	g[REG_RAX] = sig;
+	g[REG_RDX] = si->si_code;
+	g[REG_RCX] = (greg_t)(uintptr_t)si->si_addr;
+	return 1;
+}
+
+static uint64_t ns_of(const struct timespec *ts)
+{
+	return (uint64_t)ts->tv_sec * 1000000000ULL + (uint64_t)ts->tv_nsec;
+}
+
+/* The time before a call: what follows begins after the clock is read. */
+static uint64_t stamp_before(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	asm volatile("lfence" ::: "memory");
+	return ns_of(&ts);
+}
+
+/* The time after a call: every store before it is visible by then. */
+static uint64_t stamp_after(void)
+{
+	struct timespec ts;
+
+	asm volatile("mfence; lfence" ::: "memory");
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ns_of(&ts);
+}
+
+/* A system call's result as a sub-request's (mmap's: an arena offset). */
+static void sub_result(struct native_sub_res *r, const struct native_req *q,
+		       long ret)
+{
+	if (ret < 0 && ret > -4096) {
+		r->status = NATIVE_ERRNO;
+		r->err = (int32_t)-ret;
+	} else if (q->kind != NATIVE_MMAP) {
+		r->status = NATIVE_OK;
+	} else if ((uint64_t)ret < arena_base ||
+		   !in_arena((uint64_t)ret - arena_base, q->len)) {
+		r->status = NATIVE_REFUSED;	/* cannot happen: MAP_FIXED* */
+		r->ret = (uint64_t)ret;
+	} else {
+		r->status = NATIVE_OK;
+		r->ret = (uint64_t)ret - arena_base;
+	}
+}
+
+/* One sub-request, in a batch thread (serve()'s checks, raw calls). */
+static void run_sub(const struct native_req *q, struct native_sub_res *r)
+{
+	uint64_t addr = arena_base + q->off;
+	uint64_t value = q->value, fault = 0;
+	int32_t code = 0;
+	long ret, n;
+
+	switch (q->kind) {
+	case NATIVE_MMAP:
+		if (!in_arena(q->off, q->len) ||
+		    !(q->flags & (MAP_FIXED | NATIVE_MAP_FIXED_NOREPLACE)))
+			break;
+		r->start_ns = stamp_before();
+		ret = sys6(SYS_mmap, addr, q->len, q->prot, q->flags, -1, 0);
+		r->end_ns = stamp_after();
+		sub_result(r, q, ret);
+		return;
+	case NATIVE_MUNMAP:
+	case NATIVE_MPROTECT:
+	case NATIVE_MADVISE:
+		if (!in_arena(q->off, q->len))
+			break;
+		n = q->kind == NATIVE_MUNMAP ? SYS_munmap :
+		    q->kind == NATIVE_MPROTECT ? SYS_mprotect : SYS_madvise;
+		r->start_ns = stamp_before();
+		ret = sys6(n, addr, q->len,
+			   q->kind == NATIVE_MADVISE ? q->flags : q->prot,
+			   0, 0, 0);
+		r->end_ns = stamp_after();
+		sub_result(r, q, ret);
+		return;
+	case NATIVE_LOAD:
+	case NATIVE_STORE:
+		if (q->off > NATIVE_ARENA_SIZE - 8 || (q->off & 7))
+			break;
+		r->start_ns = stamp_before();
+		ret = tacc((uint64_t *)(uintptr_t)addr,
+			   q->kind == NATIVE_STORE, &value, &code, &fault);
+		r->end_ns = stamp_after();
+		if (ret) {
+			r->status = NATIVE_FAULT;
+			r->sig = (int32_t)ret;
+			r->code = code;
+			r->fault_off = fault - arena_base;
+		} else {
+			r->status = NATIVE_OK;
+			r->value = q->kind == NATIVE_STORE ? 0 : value;
+		}
+		return;
+	}
+	r->status = NATIVE_REFUSED;
+}
+
+/* One batch thread; the kernel clears `tid` when it exits. */
+struct batch_thread {
+	int tid;
+	uint32_t index;
+	char *stack;		/* BATCH_STACK bytes, then the alternate stack */
+};
+
+static char *batch_stacks;
+static struct batch_thread batch_threads[NATIVE_THREADS_MAX];
+static const struct native_batch *batch_in;
+static struct native_batch_res *batch_out;
+/* Threads at the start line; 1 to run, 2 to leave without running. */
+static int batch_ready, batch_go;
+
+static int batch_thread(void *arg)
+{
+	struct batch_thread *t = arg;
+	stack_t ss = {
+		.ss_sp = t->stack + BATCH_STACK,
+		.ss_size = BATCH_ALTSTACK,
+	};
+	unsigned int spins = 0;
+	int go;
+
+	sys6(SYS_sigaltstack, (long)&ss, 0, 0, 0, 0, 0);
+	__atomic_add_fetch(&batch_ready, 1, __ATOMIC_SEQ_CST);
+	while (!(go = __atomic_load_n(&batch_go, __ATOMIC_ACQUIRE))) {
+		__builtin_ia32_pause();
+		/* More threads than CPUs: let the others reach the line. */
+		if (++spins % 256 == 0)
+			sys6(SYS_sched_yield, 0, 0, 0, 0, 0, 0);
+	}
+	if (go != 1)
+		return 0;
+	for (uint32_t i = 0; i < batch_in->count; i++)
+		if (batch_in->subs[i].thread == t->index)
+			run_sub(&batch_in->subs[i].req, &batch_out->res[i]);
+	return 0;
+}
+
+/* Maps the batch threads' stacks: before the arena has holes in it. */
+static int batch_prepare(void)
+{
+	void *p = mmap(NULL, NATIVE_THREADS_MAX * (BATCH_STACK + BATCH_ALTSTACK),
+		       PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -1;
+	batch_stacks = p;
+	return 0;
+}
+
+/* Runs `b` on its threads, every result in *out. */
+static void run_batch(const struct native_batch *b,
+		      struct native_batch_res *out)
+{
+	const int flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
+			  CLONE_THREAD | CLONE_SYSVSEM | CLONE_PARENT_SETTID |
+			  CLONE_CHILD_CLEARTID;
+	uint32_t n = 0, started = 0;
+	int v;
+
+	memset(out, 0, sizeof(*out));
+	if (b->count > NATIVE_BATCH_MAX || !batch_stacks) {
+		out->status = -EINVAL;
+		return;
+	}
+	for (uint32_t i = 0; i < b->count; i++) {
+		if (b->subs[i].thread >= NATIVE_THREADS_MAX) {
+			out->status = -EINVAL;
+			return;
+		}
+		if (b->subs[i].thread >= n)
+			n = b->subs[i].thread + 1;
+	}
+	out->count = b->count;
+	batch_in = b;
+	batch_out = out;
+	__atomic_store_n(&batch_ready, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&batch_go, 0, __ATOMIC_SEQ_CST);
+	for (; started < n; started++) {
+		struct batch_thread *t = &batch_threads[started];
+
+		t->index = started;
+		t->stack = batch_stacks + started * (BATCH_STACK + BATCH_ALTSTACK);
+		if (clone(batch_thread, t->stack + BATCH_STACK, flags, t,
+			  &t->tid, NULL, &t->tid) < 0) {
+			out->status = -errno;
+			break;
+		}
+	}
+	while (__atomic_load_n(&batch_ready, __ATOMIC_SEQ_CST) < (int)started)
+		sched_yield();
+	__atomic_store_n(&batch_go, out->status ? 2 : 1, __ATOMIC_RELEASE);
+	for (uint32_t i = 0; i < started; i++)
+		while ((v = __atomic_load_n(&batch_threads[i].tid,
+					    __ATOMIC_ACQUIRE)))
+			syscall(SYS_futex, &batch_threads[i].tid, FUTEX_WAIT,
+				v, NULL, NULL, 0);
+}
+
+#else /* !__x86_64__ */
+
+static int tacc_fixup(int sig, siginfo_t *si, void *uc)
+{
+	return 0;
+}
+
+static int batch_prepare(void)
+{
+	return 0;
+}
+
+static void run_batch(const struct native_batch *b,
+		      struct native_batch_res *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->status = -EOPNOTSUPP;
+}
+
+#endif /* __x86_64__ */
+
+/* NATIVE_BATCH: the batch follows the request.  Returns 0 or -EPIPE. */
+static int serve_batch(int fd)
+{
+	static struct native_batch b;
+	static struct native_batch_res res;
+
+	if (recv_all(fd, &b, sizeof(b), 10000))
+		return -EPIPE;
+	run_batch(&b, &res);
+	return send_all(fd, &res, sizeof(res));
+}
+
 /*
  * The child: sets itself up, reports its arena and serves requests until
  * the tool says NATIVE_EXIT or goes away.  Returns its exit status.
@@ -452,7 +807,7 @@ static int child_main(int fd, pid_t parent)
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	stack = mmap(NULL, 1 << 16, PROT_READ | PROT_WRITE,
 		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (raw == MAP_FAILED || stack == MAP_FAILED)
+	if (raw == MAP_FAILED || stack == MAP_FAILED || batch_prepare())
 		return 124;
 	arena_base = ((uint64_t)(uintptr_t)raw + NATIVE_ARENA_ALIGN - 1) &
 		     ~(NATIVE_ARENA_ALIGN - 1);
@@ -487,6 +842,11 @@ static int child_main(int fd, pid_t parent)
 		}
 		if (q.kind == NATIVE_FORK) {
 			if (serve_fork(&fd))
+				return 0;
+			continue;
+		}
+		if (q.kind == NATIVE_BATCH) {
+			if (serve_batch(fd))
 				return 0;
 			continue;
 		}
@@ -532,8 +892,8 @@ int native_call(struct native_child *c, const struct native_req *req,
 {
 	int r;
 
-	if (req->kind == NATIVE_FORK)
-		return -EINVAL;	/* its reply carries a descriptor */
+	if (req->kind == NATIVE_FORK || req->kind == NATIVE_BATCH)
+		return -EINVAL;	/* see native_fork(), native_batch() */
 	r = send_all(c->fd, req, sizeof(*req));
 	if (r)
 		return r;
@@ -568,6 +928,20 @@ int native_fork(struct native_child *c, struct native_child *forked,
 	}
 	forked->fd = fd;
 	return 0;
+}
+
+int native_batch(struct native_child *c, const struct native_batch *batch,
+		 struct native_batch_res *res, int timeout_ms)
+{
+	struct native_req q = { .kind = NATIVE_BATCH };
+	int r;
+
+	r = send_all(c->fd, &q, sizeof(q));
+	if (!r)
+		r = send_all(c->fd, batch, sizeof(*batch));
+	if (r)
+		return r;
+	return recv_all(c->fd, res, sizeof(*res), timeout_ms);
 }
 
 int native_stop(struct native_child *c, int timeout_ms)
@@ -621,6 +995,12 @@ int native_fork(struct native_child *c, struct native_child *forked,
 {
 	forked->pid = -1;
 	forked->fd = -1;
+	return -EOPNOTSUPP;
+}
+
+int native_batch(struct native_child *c, const struct native_batch *batch,
+		 struct native_batch_res *res, int timeout_ms)
+{
 	return -EOPNOTSUPP;
 }
 

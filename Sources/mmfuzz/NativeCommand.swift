@@ -2,10 +2,11 @@ import ArgumentParser
 import Foundation
 import MMFuzz
 
-/// `mmfuzz native`: generated sequential cases made as real system calls
-/// on this machine's Linux kernel, every mm of a case a process of its
-/// own, every outcome judged by the reference model; a difference is
-/// shrunk and saved as a reproducer that `mmfuzz replay --native` replays.
+/// `mmfuzz native`: generated cases made as real system calls on this
+/// machine's Linux kernel, every mm of a case a process of its own (a
+/// batch: threads of one), every outcome judged by the reference model
+/// (a batch's by the linearizability checker); a difference is shrunk and
+/// saved as a reproducer that `mmfuzz replay --native` replays.
 struct NativeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "native",
@@ -20,12 +21,26 @@ struct NativeCommand: ParsableCommand {
             unknown flag or protection bits, unaligned accesses) or the \
             host cannot be asked (an mm that is not a live process), the \
             call is adapted and counted by name, never skipped silently. \
-            mmGet, switchMM, reclaim, failNthAlloc and batches are left out \
-            and counted as not-native:<kind>. Before each exit, every \
+            mmGet, switchMM, reclaim and failNthAlloc are left out and \
+            counted as not-native:<kind>. Before each exit, every \
             --checkpoint-every requests and at the end of each case, each \
             live process's mappings, resident pages (mincore), frames \
             (pagemap: shared between processes or not), first words and \
             resident set are compared with the model's.
+
+            One case in \(NativeCase.concurrentShare) (seed a multiple of \
+            \(NativeCase.concurrentShare)) is generated as --concurrent makes \
+            every case, unless --sequential. With --concurrent the cases are \
+            mostly batches: each batch's \
+            calls run at once on threads of the process of their mm (a \
+            CPU a thread), and some order of them that respects the times \
+            the host took them must explain every outcome in the model and \
+            leave the mappings and stored values the host has. Batches the \
+            host cannot run on threads of one process are left out, \
+            counted: batch-fork, batch-placement (an mmap without \
+            MAP_FIXED), batch-several-mms, batch-threads. A batch the \
+            checker cannot decide within its budget ends its case, counted \
+            as linearizer-undecided.
 
             The first difference stops the run: the case is shrunk (unless \
             --no-shrink) and saved under --save; `mmfuzz replay --native \
@@ -45,6 +60,17 @@ struct NativeCommand: ParsableCommand {
 
     @Option(help: "The seed of the first case; case i has seed + i.")
     var seed: UInt64 = 1
+
+    @Flag(help: "Mostly batches of calls run at once on threads of one process (the concurrent regime).")
+    var concurrent = false
+
+    @Flag(help: "Only one call at a time (no case of the concurrent regime).")
+    var sequential = false
+
+    /// Test-only: a batch's loads report values no order can give, so
+    /// that a linearizability difference is found, shrunk and saved.
+    @Flag(help: .hidden)
+    var skewBatchLoads = false
 
     @Flag(help: "Print the result as one JSON object.")
     var json = false
@@ -66,6 +92,7 @@ struct NativeCommand: ParsableCommand {
     var skewStores = false
 
     mutating func validate() throws {
+        if concurrent && sequential { throw ValidationError("--concurrent and --sequential exclude each other") }
         if save.isEmpty { throw ValidationError("--save needs a directory") }
         if checkpointEvery < 0 {
             throw ValidationError("--checkpoint-every must not be negative, not \(checkpointEvery)")
@@ -88,20 +115,23 @@ struct NativeCommand: ParsableCommand {
     func run() throws {
         let limit = time ?? (cases == nil ? 10 : .infinity)
         let start = Date()
-        let settings = NativeCase.generatorSettings
+        let settings = concurrent ? NativeCase.concurrentSettings : NativeCase.generatorSettings
+        let regime = concurrent ? "native-concurrent" : sequential ? "native-sequential" : "native"
         var summary = NativeSummary(
             config: RunConfig(command: "native", cpus: settings.cpus, frames: settings.frames,
-                              regime: "native", seed: seed, variants: []),
+                              regime: regime, seed: seed, variants: []),
             kernel: Self.kernelRelease)
         var failure: String?
         var reproducer: String?
-        let runner = NativeRunner(skewStores: skewStores,
+        var runner = NativeRunner(skewStores: skewStores,
                                   checkpointInterval: checkpointEvery == 0 ? nil : checkpointEvery)
+        runner.skewBatchLoads = skewBatchLoads
         var i: UInt64 = 0
         while summary.cases < (cases ?? .max), Date().timeIntervalSince(start) < limit {
             let caseSeed = seed &+ i
             i += 1
-            let fuzzCase = NativeCase.fuzzCase(seed: caseSeed)
+            let fuzzCase = NativeCase.fuzzCase(
+                seed: caseSeed, concurrent: concurrent || (!sequential && NativeCase.concurrentByDefault(seed: caseSeed)))
             guard let nativeCase = NativeCase(fuzzCase) else {
                 summary.adaptations["arena-too-small", default: 0] += 1
                 continue
@@ -116,6 +146,7 @@ struct NativeCommand: ParsableCommand {
             summary.cases += 1
             summary.requests += result.requests
             summary.checkpoints += result.checkpoints
+            summary.batches += result.batches
             for (k, n) in result.onHost { summary.onHost[k.rawValue, default: 0] += n }
             for (k, n) in result.adaptations { summary.adaptations[k, default: 0] += n }
             if let d = result.difference {
@@ -146,6 +177,11 @@ struct NativeCommand: ParsableCommand {
             print("mmfuzz native: Linux \(summary.kernel), seed \(seed)")
             print("  on the host: " + summary.onHost.sorted { $0.key < $1.key }
                 .map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            if !sequential {
+                let leftOut = summary.adaptations.filter { NativeSummary.batchLeftOut.contains($0.key) }
+                    .values.reduce(0, +)
+                print("  batches: \(summary.batches) on the host (threads of one process), \(leftOut) left out")
+            }
             for (name, n) in summary.adaptations.sorted(by: { $0.key < $1.key }) {
                 print("  \(pad(name, 34)) \(pad(String(n), 9, left: false))")
             }
@@ -202,13 +238,20 @@ struct NativeSummary: Encodable {
     var kernel: String
     var cases = 0
     var requests = 0
-    /// Requests made on the host, by kind (newMM: processes started).
+    /// Requests made on the host, by kind (newMM: processes started; a
+    /// batch's calls included).
     var onHost: [String: Int] = [:]
     /// Checkpoints run: the host's state compared with the model's.
     var checkpoints = 0
+    /// Batches run on the host, on threads of one process.
+    var batches = 0
     var seconds = 0.0
     var adaptations: [String: Int] = [:]
     var differences: [String] = []
     var found: NativeFound?
     var stopReason = "limit"
+
+    /// The adaptations that leave a whole batch out.
+    static let batchLeftOut: Set<String> = Set([NativeAdaptation.batchFork, .batchPlacement, .batchSeveralMMs,
+                                                .batchThreads].map(\.rawValue))
 }

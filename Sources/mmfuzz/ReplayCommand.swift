@@ -49,6 +49,11 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: .hidden)
     var skewStores = false
 
+    /// Test-only, with --native: a batch's loads report values no order
+    /// can give (as `mmfuzz native --skew-batch-loads` found the case).
+    @Flag(help: .hidden)
+    var skewBatchLoads = false
+
     /// Seconds between progress lines (tests).
     @Option(help: .hidden)
     var progressInterval: Double = 1
@@ -138,11 +143,17 @@ extension ReplayCommand {
             }
         }
         var runner = NativeRunner(skewStores: skewStores)
+        runner.skewBatchLoads = skewBatchLoads
         if trace && !json {
             let opIndices = nativeCase.opIndices
             runner.trace = { @Sendable i, request, outcome in
                 let at = "#\(opIndices[i])"
                 print("  \(pad(at, 5)) \(request) -> \(outcome)")
+            }
+            runner.batchTrace = { @Sendable opIndex, events in
+                let at = "#\(opIndex)"
+                print("  \(pad(at, 5)) batch on \(Set(events.map(\.call.cpu)).count) threads:")
+                for e in events { print("        \(e)") }
             }
         }
         let result: NativeCaseResult

@@ -45,6 +45,16 @@ enum native_kind {
 #define NATIVE_WINDOW_SIZE (2ULL << 20)
 #define NATIVE_WINDOW_PAGES 512
 
+/*
+ * The harness's own requests (not Request.Kind numbers): a batch of
+ * sub-requests run on several threads of the child at once (see
+ * native_batch()).
+ */
+#define NATIVE_BATCH 200
+/* Sub-requests of a batch at most (Batch.maxCalls), and threads. */
+#define NATIVE_BATCH_MAX 32
+#define NATIVE_THREADS_MAX 4
+
 /* Linux's MAP_FIXED_NOREPLACE (not in every libc's headers). */
 #define NATIVE_MAP_FIXED_NOREPLACE 0x100000
 
@@ -88,6 +98,50 @@ struct native_res {
 	uint64_t bits[NATIVE_WINDOW_PAGES / 64];
 };
 
+/*
+ * One sub-request of a batch: a request of kind mmap (MAP_FIXED or
+ * MAP_FIXED_NOREPLACE), munmap, mprotect, madvise, load or store, made by
+ * thread `thread` (0 .. NATIVE_THREADS_MAX - 1).  Each thread makes its
+ * sub-requests in the order of the batch.
+ */
+struct native_sub {
+	struct native_req req;
+	uint32_t thread;
+	uint32_t pad;
+};
+
+struct native_batch {
+	uint32_t count;		/* sub-requests, at most NATIVE_BATCH_MAX */
+	uint32_t pad;
+	struct native_sub subs[NATIVE_BATCH_MAX];
+};
+
+/*
+ * What one sub-request did (as struct native_res), and when:
+ * CLOCK_MONOTONIC nanoseconds read by its thread right before the call or
+ * access and right after it (with fences, so that a store is visible to
+ * every CPU before `end_ns` is read, and an access begins after
+ * `start_ns` is).
+ */
+struct native_sub_res {
+	int32_t status;		/* enum native_status */
+	int32_t err;
+	int32_t sig;
+	int32_t code;
+	uint64_t ret;
+	uint64_t value;
+	uint64_t fault_off;
+	uint64_t start_ns;
+	uint64_t end_ns;
+};
+
+struct native_batch_res {
+	/* 0, or a negative errno: the batch did not run (nothing was made) */
+	int32_t status;
+	uint32_t count;
+	struct native_sub_res res[NATIVE_BATCH_MAX];
+};
+
 /* The parent's handle on a child. */
 struct native_child {
 	int pid;
@@ -118,6 +172,15 @@ int native_call(struct native_child *c, const struct native_req *req,
  */
 int native_fork(struct native_child *c, struct native_child *forked,
 		struct native_res *res, int timeout_ms);
+
+/*
+ * Runs `batch` in the child `c` on as many threads as it names, started
+ * together, and waits up to `timeout_ms` for every result in *res.
+ * Returns 0 (res->status says whether the batch ran), or a negative errno
+ * as native_call() does.
+ */
+int native_batch(struct native_child *c, const struct native_batch *batch,
+		 struct native_batch_res *res, int timeout_ms);
 
 /*
  * Asks the child to exit (NATIVE_EXIT: a real exit, replied to first),

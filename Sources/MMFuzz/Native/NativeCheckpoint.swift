@@ -126,6 +126,23 @@ public struct NativeCheckpoint: Sendable {
     /// (set by ``before(_:mm:model:)``).
     var absentPage: (mm: Int32, page: UInt64)?
 
+    /// Case windows (`addr >> 21`) where a batch's fault mapped a huge
+    /// page the model, after the order the linearizer found, does not map
+    /// whole (``NativeAdaptation/batchHugeFault``).
+    var batchHugeWindows: Set<UInt64> = []
+
+    /// Case windows (`addr >> 21`) a batch's calls touched
+    /// (``NativeAdaptation/batchResidency``).
+    var batchWindows: Set<UInt64> = []
+
+    /// Notes windows where a batch's huge fault could not be placed in
+    /// the model (``NativeAdaptation/batchHugeFault``).
+    public mutating func tolerate(batchHugeWindows windows: Set<UInt64>) {
+        for w in windows where batchHugeWindows.count < 1 << 12 {
+            batchHugeWindows.insert(w >> NativeRelocation.windowShift)
+        }
+    }
+
     /// `thp_collapse_alloc` when the case began.
     let collapsesAtStart: UInt64?
     var sinceLast = 0
@@ -199,6 +216,136 @@ public struct NativeCheckpoint: Sendable {
                                 check: findings[0].check.rawValue, host: "checkpoint",
                                 message: findings.prefix(4).map(\.description).joined(separator: "; ")
                                     + (findings.count > 4 ? "; and \(findings.count - 4) more" : ""))
+    }
+
+    /// What a batch's accesses found in the model before it ran
+    /// (``beforeBatch(_:mm:model:)``): pages with none, 2 MiB windows with
+    /// none.
+    public struct BatchAccesses: Sendable {
+        var mm: Int32
+        var absentPages: Set<UInt64> = []
+        var emptyWindows: Set<UInt64> = []
+        /// Windows of the accesses the model mapped whole already.
+        var fullWindows: Set<UInt64> = []
+    }
+
+    /// Call before a batch of `mm` runs, with its requests.
+    public func beforeBatch(_ requests: [Request], mm: Int32, model: Model) -> BatchAccesses {
+        var b = BatchAccesses(mm: mm)
+        for r in requests {
+            switch r {
+            case .load(let a), .store(let a, _):
+                if model.presentWord(mm: mm, addr: a) == nil { b.absentPages.insert(a >> 12) }
+                let start = a & ~(Self.window - 1)
+                let present = model.presentPages(mm: mm, start: start, end: start + Self.window).count
+                if present == 0 { b.emptyWindows.insert(start) }
+                if present == Self.windowPages { b.fullWindows.insert(start) }
+            default:
+                break
+            }
+        }
+        return b
+    }
+
+    /// The 2 MiB windows of a batch's completed accesses that the host
+    /// now maps whole where the model did not before the batch (or where
+    /// a call of the batch changed the window's mappings): a fault of the
+    /// batch mapped a huge page there.  The runner hands them to the
+    /// linearizer, which adopts each into the model where its fault goes,
+    /// as the engine does the simulator's.  Call before the batch is
+    /// judged.
+    public func hugeWindows(_ calls: [(Request, Outcome)], _ before: BatchAccesses,
+                            processes: [NativeProcess]) -> Set<UInt64> {
+        guard let p = processes.first(where: { $0.mm == before.mm }) else { return [] }
+        var changed = Set<UInt64>()
+        for (r, _) in calls {
+            switch r {
+            case .mmap(let a, let l, _, _), .munmap(let a, let l), .mprotect(let a, let l, _), .madvise(let a, let l, _):
+                guard let ws = NativeRelocation.windows(a, l) else { continue }
+                for w in ws where changed.count < 1 << 12 { changed.insert(w << NativeRelocation.windowShift) }
+            default:
+                break
+            }
+        }
+        var out = Set<UInt64>()
+        for (r, o) in calls {
+            guard case .value = o else { continue }
+            switch r {
+            case .load(let a), .store(let a, _):
+                let w = a & ~(Self.window - 1)
+                guard !before.fullWindows.contains(w) || changed.contains(w), !out.contains(w),
+                      let off = relocation.offset(w),
+                      let entries = NativeHost.pagemap(pid: p.pid, address: p.child.base + off,
+                                                       pages: Self.windowPages),
+                      entries.allSatisfy({ $0 & NativeHost.Pagemap.present != 0 }) else { continue }
+                out.insert(w)
+            default:
+                break
+            }
+        }
+        return out
+    }
+
+    /// Call after the batch's calls were applied to `model` (in the order
+    /// the linearizer found, the huge pages of ``hugeWindows(_:_:processes:)``
+    /// adopted), with each call's host outcome: a page a completed load
+    /// found absent that no completed store of the batch wrote is a read
+    /// fault's (``readFaultFrames``; every page of its window when that
+    /// was a huge fault no store of the batch wrote to); a completed
+    /// store's page is not.  The batch's calls count towards the next
+    /// checkpoint.
+    public mutating func afterBatch(_ calls: [(Request, Outcome)], _ before: BatchAccesses, huge: Set<UInt64>,
+                                    model: Model) {
+        let mm = before.mm
+        sinceLast += calls.count
+        count(.hostHugePage, huge.count)
+        // The windows the batch's calls touched: which order of its
+        // racing faults and zaps the host took, values and mappings do not
+        // always tell (``NativeAdaptation/batchResidency``).
+        for (r, o) in calls {
+            note(r)
+            if case .load(let a) = r, case .value = o, loads.count < 1 << 16 {
+                loads.insert(Load(mm: mm, page: a >> 12))
+            }
+            switch r {
+            case .load(let a), .store(let a, _):
+                if batchWindows.count < 1 << 12 { batchWindows.insert(a >> NativeRelocation.windowShift) }
+            case .mmap(let a, let l, _, _), .munmap(let a, let l), .mprotect(let a, let l, _),
+                 .madvise(let a, let l, _):
+                for w in NativeRelocation.windows(a, l) ?? 1 ... 0 where batchWindows.count < 1 << 12 {
+                    batchWindows.insert(w)
+                }
+            default:
+                break
+            }
+        }
+        var loaded: [UInt64: UInt64] = [:]   // page -> an address loaded
+        var stored = Set<UInt64>()
+        for (r, o) in calls {
+            guard case .value = o else { continue }
+            switch r {
+            case .load(let a): loaded[a >> 12] = a
+            case .store(let a, _): stored.insert(a >> 12)
+            default: break
+            }
+        }
+        guard let state = model.state(of: mm) else { return }
+        let storedWindows = Set(stored.map { $0 << 12 & ~(Self.window - 1) })
+        for (page, a) in loaded where before.absentPages.contains(page) && !stored.contains(page)
+            && readFaultFrames.count < 1 << 16
+            && state.mappings.contains(where: { $0.start <= a && a < $0.end && !$0.shared }) {
+            let w = a & ~(Self.window - 1)
+            if huge.contains(w), !storedWindows.contains(w) {
+                for q in model.presentPages(mm: mm, start: w, end: w + Self.window) {
+                    if let f = state.pages[q]?.frame { readFaultFrames.insert(f) }
+                }
+            } else if let f = state.pages[page << 12]?.frame {
+                readFaultFrames.insert(f)
+            }
+        }
+        for page in stored {
+            if let f = state.pages[page << 12]?.frame { readFaultFrames.remove(f) }
+        }
     }
 
     /// Keeps ``readFaultFrames`` after an access that completed: a load
@@ -493,6 +640,8 @@ public struct NativeCheckpoint: Sendable {
 
             // Residency by pagemap.
             var hostExtra = Set<UInt64>()
+            // Zero pages let through (resident, not in Rss).
+            var hostExtraZero = Set<UInt64>()
             var zeroPages = 0
             for (a, e) in v.entries {
                 let m = state.pages[a]
@@ -526,6 +675,13 @@ public struct NativeCheckpoint: Sendable {
                     count(.shmemFaultAround)
                 } else if !isZero, mayBeCollapsed(a, pfn) {
                     count(.khugepagedCollapse)
+                } else if batchHugeWindows.contains(a >> NativeRelocation.windowShift)
+                            || batchWindows.contains(a >> NativeRelocation.windowShift) {
+                    count(batchHugeWindows.contains(a >> NativeRelocation.windowShift) ? .batchHugeFault : .batchResidency)
+                    if isZero {
+                        hostExtraZero.insert(a)
+                        continue
+                    }
                 } else {
                     found(.residency, mm, "the host has a page at \(hex(a)) (\(describe(e, flags))), the model none")
                     continue
@@ -541,6 +697,11 @@ public struct NativeCheckpoint: Sendable {
                     notCopied.insert(a)
                     continue
                 }
+                if batchWindows.contains(a >> NativeRelocation.windowShift) {
+                    count(.batchResidency)
+                    notCopied.insert(a)
+                    continue
+                }
                 found(.residency, mm, "the model has a page at \(hex(a)) (word0 0x\(String(m.word0, radix: 16))), "
                     + "the host none")
             }
@@ -552,7 +713,8 @@ public struct NativeCheckpoint: Sendable {
                     let a = start + UInt64(i) << 12
                     guard let shared = sharedAt(a) else { continue }
                     let r = bits[i >> 6] >> UInt64(i & 63) & 1 != 0
-                    if r == ((state.pages[a] != nil && !notCopied.contains(a)) || hostExtra.contains(a)) { continue }
+                    if r == ((state.pages[a] != nil && !notCopied.contains(a)) || hostExtra.contains(a)
+                        || hostExtraZero.contains(a)) { continue }
                     if shared, r {
                         count(.shmemCacheResident)
                         continue
@@ -577,15 +739,23 @@ public struct NativeCheckpoint: Sendable {
         // difference that involves a page khugepaged may have collapsed,
         // or a frame such a page had, is let through.
         var collapsedFrames = Set<FrameKey>(), collapsedPFNs = Set<UInt64>()
+        var racedFrames = Set<FrameKey>(), racedPFNs = Set<UInt64>()
         for p in pairs {
             if let pfn = p.pfn, mayBeCollapsed(p.address, pfn) {
                 collapsedFrames.insert(p.model.frame)
                 collapsedPFNs.insert(pfn)
             }
+            if batchHugeWindows.contains(p.address >> NativeRelocation.windowShift)
+                || batchWindows.contains(p.address >> NativeRelocation.windowShift) {
+                racedFrames.insert(p.model.frame)
+                if let pfn = p.pfn { racedPFNs.insert(pfn) }
+            }
         }
         func differ(_ check: NativeCheck, _ ps: [Pair], _ message: String) {
             if ps.contains(where: { collapsedFrames.contains($0.model.frame) || $0.pfn.map(collapsedPFNs.contains) == true }) {
                 count(.khugepagedCollapse)
+            } else if ps.contains(where: { racedFrames.contains($0.model.frame) || $0.pfn.map(racedPFNs.contains) == true }) {
+                count(.batchHugeFault)
             } else {
                 found(check, ps[0].mm, message)
             }

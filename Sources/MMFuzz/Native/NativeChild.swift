@@ -5,8 +5,9 @@ import CNative
 /// space), one request at a time over a socket pair.  Addresses are
 /// offsets into the arena; the child refuses any range that would leave it.
 /// ``fork()`` makes another child, a copy-on-write copy of this one's
-/// arena; every child is stopped (and reaped) by ``stop()`` or when it is
-/// released.
+/// arena; ``batch(_:)`` runs up to 32 requests at once on up to four
+/// threads of the child; every child is stopped (and reaped) by
+/// ``stop()`` or when it is released.
 ///
 /// It lives in the engine (not a target of its own) because everything
 /// that uses it (the native runner, later the shrinker and the session)
@@ -65,11 +66,18 @@ public final class NativeChild {
             let status = native_stop(&child, 1000)
             throw Failure(description: "the native child stopped answering (errno \(-r), wait status \(status))")
         }
-        switch UInt32(res.status) {
-        case NATIVE_OK.rawValue: return .ok(kind == 6 ? res.value : res.ret)
-        case NATIVE_ERRNO.rawValue: return .errno(res.err)
-        case NATIVE_FAULT.rawValue: return .fault(signal: res.sig, code: res.code, offset: res.fault_off)
-        default: return .refused
+        return Self.reply(kind: kind, status: res.status, err: res.err, sig: res.sig, code: res.code, ret: res.ret,
+                          value: res.value, fault: res.fault_off)
+    }
+
+    /// A result of the child's (`struct native_res`'s fields) as a reply.
+    private static func reply(kind: UInt32, status: Int32, err: Int32, sig: Int32, code: Int32, ret: UInt64,
+                              value: UInt64, fault: UInt64) -> Reply {
+        switch UInt32(status) {
+        case NATIVE_OK.rawValue: .ok(kind == 6 ? value : ret)
+        case NATIVE_ERRNO.rawValue: .errno(err)
+        case NATIVE_FAULT.rawValue: .fault(signal: sig, code: code, offset: fault)
+        default: .refused
         }
     }
 
@@ -120,6 +128,81 @@ public final class NativeChild {
     /// ``residency(offset:pages:)`` of a whole window (`window` aligned).
     public func residency(window: UInt64) throws(Failure) -> [UInt64] {
         try residency(offset: window, pages: Int(NativeRelocation.window >> 12))
+    }
+
+    /// One sub-request of a ``batch(_:)``: a request as ``call(kind:offset:length:prot:flags:value:)``
+    /// takes it (mmap only with MAP_FIXED or MAP_FIXED_NOREPLACE; no
+    /// fork, no exit), made by thread `thread`.
+    public struct BatchCall: Hashable, Sendable {
+        public var kind: UInt32
+        public var thread: Int
+        public var offset: UInt64
+        public var length: UInt64
+        public var prot: Int32
+        public var flags: Int32
+        public var value: UInt64
+
+        public init(kind: UInt32, thread: Int, offset: UInt64, length: UInt64 = 0, prot: Int32 = 0,
+                    flags: Int32 = 0, value: UInt64 = 0) {
+            self.kind = kind
+            self.thread = thread
+            self.offset = offset
+            self.length = length
+            self.prot = prot
+            self.flags = flags
+            self.value = value
+        }
+    }
+
+    /// What one sub-request of a batch did, and when: CLOCK_MONOTONIC
+    /// nanoseconds read by its thread right before and right after it.
+    public struct TimedReply: Hashable, Sendable {
+        public var reply: Reply
+        public var start: UInt64
+        public var end: UInt64
+    }
+
+    /// Sub-requests a batch holds at most, and threads it runs them on.
+    public static let batchMax = Int(NATIVE_BATCH_MAX)
+    public static let threadsMax = Int(NATIVE_THREADS_MAX)
+
+    /// Runs `calls` at once on threads of the child (thread `t` makes
+    /// the calls naming it, in order; the threads start together) and
+    /// returns each call's reply.  Throws when the child cannot run them
+    /// (more than ``batchMax`` calls, a thread past ``threadsMax``, a host
+    /// that is not x86-64) or stopped answering.
+    public func batch(_ calls: [BatchCall]) throws(Failure) -> [TimedReply] {
+        guard calls.count <= Self.batchMax, calls.allSatisfy({ (0 ..< Self.threadsMax).contains($0.thread) }) else {
+            throw Failure(description: "a batch of \(calls.count) calls on threads \(calls.map(\.thread))")
+        }
+        var b = native_batch()
+        b.count = UInt32(calls.count)
+        withUnsafeMutableBytes(of: &b.subs) { raw in
+            let subs = raw.bindMemory(to: native_sub.self)
+            for (i, c) in calls.enumerated() {
+                subs[i] = native_sub(req: native_req(kind: c.kind, prot: c.prot, flags: c.flags, pad: 0,
+                                                     off: c.offset, len: c.length, value: c.value),
+                                     thread: UInt32(c.thread), pad: 0)
+            }
+        }
+        var res = native_batch_res()
+        let r = native_batch(&child, &b, &res, 10_000)
+        if r != 0 {
+            let status = native_stop(&child, 1000)
+            throw Failure(description: "the native child stopped answering a batch (errno \(-r), wait status \(status))")
+        }
+        if res.status != 0 {
+            throw Failure(description: "the native child could not run a batch (errno \(-res.status))")
+        }
+        return withUnsafeBytes(of: &res.res) { raw in
+            let results = raw.bindMemory(to: native_sub_res.self)
+            return calls.indices.map { i in
+                let r = results[i]
+                return TimedReply(reply: Self.reply(kind: calls[i].kind, status: r.status, err: r.err, sig: r.sig,
+                                                    code: r.code, ret: r.ret, value: r.value, fault: r.fault_off),
+                                  start: r.start_ns, end: r.end_ns)
+            }
+        }
     }
 
     /// Asks the child to exit and reaps it; returns its wait status.

@@ -20,10 +20,20 @@ extension NativeDifference {
 }
 
 extension NativeCase {
+    /// A default `mmfuzz native` run makes one case in this many
+    /// concurrent (about a ninth of its time): the others, all
+    /// sequential, are the cases their seeds always named.
+    public static let concurrentShare: UInt64 = 16
+
+    /// Whether a default run makes the case of `seed` concurrent.
+    public static func concurrentByDefault(seed: UInt64) -> Bool { seed % concurrentShare == 0 }
+
     /// The generated case `mmfuzz native` makes its native case of for
-    /// `seed` (it is what a native reproducer saves).
-    public static func fuzzCase(seed: UInt64) -> FuzzCase {
-        CaseGenerator(settings: generatorSettings).generate(seed: seed, variant: .baseline)
+    /// `seed`, with ``concurrentSettings`` when `concurrent` (it is what a
+    /// native reproducer saves).
+    public static func fuzzCase(seed: UInt64, concurrent: Bool = false) -> FuzzCase {
+        CaseGenerator(settings: concurrent ? concurrentSettings : generatorSettings)
+            .generate(seed: seed, variant: .baseline)
     }
 }
 

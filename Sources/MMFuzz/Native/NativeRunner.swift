@@ -213,6 +213,53 @@ public enum NativeAdaptation: String, CaseIterable, Hashable, Sendable, Codable 
     /// Such a page is left out of frame identity and exclusivity (its
     /// word is still compared), counted per page per checkpoint.
     case zeroPageReplaced = "zero-page-replaced"
+    /// A batch's accesses in a 2 MiB window given MADV_HUGEPAGE: which
+    /// of them faulted, whether huge (a THP, the huge zero page) or not,
+    /// and when, the host does not log (the simulator does, and the
+    /// engine hands it to the linearizer).  A window the host maps whole
+    /// after the batch is handed to the linearizer as a huge fault of the
+    /// first access that can have made it; where that cannot be placed,
+    /// or the window is otherwise out of step, the model's pages there
+    /// are still checked, but the host's other pages in the window, and
+    /// frame identity and exclusivity involving them, are let through at
+    /// the case's later checkpoints, counted per page or difference.
+    case batchHugeFault = "batch-huge-fault"
+    /// A page of a 2 MiB window a batch's calls touched: the host logs
+    /// no pte changes, and the linearizer accepts an order by the values
+    /// the accesses returned and the mappings and stored words the host
+    /// has after it, so the order it finds may fault or zap a page the
+    /// host's order did not (a load racing a MADV_DONTNEED: a page on
+    /// one side, none on the other).  At the case's later checkpoints a
+    /// page there one side has and the other does not, and frame
+    /// identity and exclusivity involving such windows, are let through,
+    /// counted; contents, mappings and the rest of the arena are
+    /// compared as ever.
+    case batchResidency = "batch-residency"
+    /// A batch with an mmap without MAP_FIXED: where the model places it
+    /// depends on which of the batch's calls come before it, which is
+    /// known only once the batch has run, and the harness must choose
+    /// the address before.  The batch is left out.
+    case batchPlacement = "batch-placement"
+    /// A batch with a fork: the host's fork is made by the serving
+    /// thread of a process, not yet by one of a batch's threads.  The
+    /// batch is left out.
+    case batchFork = "batch-fork"
+    /// A batch whose calls name several mms: each mm is a process of its
+    /// own, and a batch runs on threads of one.  The batch is left out.
+    case batchSeveralMMs = "batch-several-mms"
+    /// A batch whose calls are on more CPUs than the child has threads
+    /// for (``NativeChild/threadsMax``).  The batch is left out.
+    case batchThreads = "batch-threads"
+    /// The linearizability check ran out of budget before a verdict: the
+    /// case ends there (never a pass).
+    case linearizerUndecided = "linearizer-undecided"
+    /// After a batch, a word it stored to in a shared page the process
+    /// no longer has present (MADV_DONTNEED zapped it; the object keeps
+    /// the value) is loaded by the process, and the load made in the
+    /// model too: the value tells orders apart (a store the linearizer
+    /// may take as lost), and reading it from outside the process would
+    /// map the page behind the model's back (``NativeBatchHost``).
+    case batchCheckLoad = "batch-check-load"
 }
 
 /// A sequential case, ready for the host: every mm a process of its own.
@@ -221,14 +268,20 @@ public struct NativeCase: Hashable, Sendable {
     /// concurrency, the default machine (the host has its own).
     public static let generatorSettings = GeneratorSettings(cpus: 1, frames: 4096, minOps: 40, maxOps: 200,
                                                              varyHardware: false, concurrency: .off)
+    /// What `mmfuzz native --concurrent` generates its cases with: four
+    /// CPUs, mostly batches (each a few calls on each of several CPUs),
+    /// which run on threads of one process.
+    public static let concurrentSettings = GeneratorSettings(cpus: 4, frames: 4096, minOps: 40, maxOps: 200,
+                                                              varyHardware: false, concurrency: .only)
 
     /// Pages a touch stores to at most (the engine's cap).
     static let touchPages = 4096
 
-    /// The native case generated from `seed`, or nil when its addresses do
-    /// not fit in the arena.
-    public static func generate(seed: UInt64) -> NativeCase? {
-        NativeCase(CaseGenerator(settings: generatorSettings).generate(seed: seed, variant: .baseline))
+    /// The native case generated from `seed` (with ``concurrentSettings``
+    /// when `concurrent`), or nil when its addresses do not fit in the
+    /// arena.
+    public static func generate(seed: UInt64, concurrent: Bool = false) -> NativeCase? {
+        NativeCase(fuzzCase(seed: seed, concurrent: concurrent))
     }
 
     /// The requests, in order, each by its task on CPU 0 (the host has no
@@ -244,13 +297,21 @@ public struct NativeCase: Hashable, Sendable {
     public var relocation: NativeRelocation
     /// Ops of the generated case left out: adaptations (beyond-user-space)
     /// by name, and kinds not run natively (mmGet, switchMM, reclaim,
-    /// failNthAlloc, parallel batches) as `not-native:<kind>`.
+    /// failNthAlloc) as `not-native:<kind>`.
     public var leftOut: [String: Int]
+    /// The case's batches (``Op/parallel``), each run on threads of one
+    /// process before the request it precedes; whether a batch can run
+    /// on the host is known only when it runs (its slots resolved).
+    public var batches: [NativeBatchOp]
+    /// The case's CPUs: a batch's op naming another is skipped, as the
+    /// engine skips it.
+    public var cpus: Int
 
     /// The native case of `fuzzCase`: its newMM, fork, exit, exec, mmap,
     /// munmap, mprotect, madvise, load and store calls and its touches (a
     /// store per page, `value + i` on page `i`), every CPU 0; other ops
-    /// left out and counted.  mmGet is left out: it adds a user of the mm
+    /// left out and counted, its batches kept for the host (``batches``).
+    /// mmGet is left out: it adds a user of the mm
     /// that no op names apart from the others (an exit drops one user,
     /// any), which the host has no equivalent of: a process is one user,
     /// and its exit ends its mm.  Ops before the first newMM (or while no
@@ -261,6 +322,7 @@ public struct NativeCase: Hashable, Sendable {
         var slots: [Int?] = []
         var opIndices: [Int] = []
         var leftOut: [String: Int] = [:]
+        var batches: [NativeBatchOp] = []
         var windows = Set<UInt64>()
         var mapped: UInt64 = 0
         var searches = false
@@ -326,8 +388,11 @@ public struct NativeCase: Hashable, Sendable {
                 case .mmGet, .switchMM, .reclaim:
                     leftOut["not-native:" + r.kind.rawValue, default: 0] += 1
                 }
-            case .failNthAlloc, .parallel:
+            case .failNthAlloc:
                 leftOut["not-native:" + op.kind.rawValue, default: 0] += 1
+            case .parallel(let batch):
+                for w in NativeBatchOp.windows(of: batch) { windows.insert(w) }
+                batches.append(NativeBatchOp(batch: batch, opIndex: index, before: requests.count))
             }
         }
         // A non-fixed mmap lands at or above TASK_UNMAPPED_BASE, within
@@ -343,6 +408,8 @@ public struct NativeCase: Hashable, Sendable {
         self.opIndices = opIndices
         self.relocation = relocation
         self.leftOut = leftOut
+        self.batches = batches
+        cpus = fuzzCase.config.cpus
     }
 }
 
@@ -371,6 +438,9 @@ public struct NativeCaseResult: Sendable {
     public var onHost: [Request.Kind: Int] = [:]
     /// Adaptations by name, the left-out ops' included.
     public var adaptations: [String: Int] = [:]
+    /// Batches run on the host (threads of one process), judged by the
+    /// linearizability checker.
+    public var batches = 0
     /// The first difference, if any (the case stops there).
     public var difference: NativeDifference?
     /// Checkpoints run (``NativeCheckpoint``).
@@ -385,9 +455,10 @@ public struct NativeCaseResult: Sendable {
 /// outcome checked by the reference model (`Model.apply`, as the engine
 /// checks the simulator's), one request at a time, the runner driving each
 /// process over its socket pair so that it can place each non-fixed mmap
-/// where the model's state says (``NativeAdaptation/mmapPlacement``).
-/// Every process is stopped and reaped when the case ends, however it
-/// ends.
+/// where the model's state says (``NativeAdaptation/mmapPlacement``); a
+/// batch's calls at once on threads of one process, judged by the
+/// linearizability checker (``NativeBatchOp``).  Every process is stopped
+/// and reaped when the case ends, however it ends.
 public struct NativeRunner: Sendable {
     /// Test-only: the model is told every store wrote `value ^ 1`, a rule
     /// broken on purpose, so that the next load of the word differs.
@@ -402,6 +473,13 @@ public struct NativeRunner: Sendable {
     /// by the same mm and not told to the model (the host changed behind
     /// its back), so that the checkpoints have something to find.
     public var hostOnly: [Int: [Request]] = [:]
+    /// Test-only: every value a batch's load returns is reported with
+    /// its top bits flipped, a value no order of the calls can give.
+    public var skewBatchLoads = false
+    /// Called with a batch's op index and its calls as the host made
+    /// them (its times in nanoseconds from the batch's first call),
+    /// before they are judged.
+    public var batchTrace: (@Sendable (Int, [HistoryEvent]) -> Void)?
 
     public init(skewStores: Bool = false, checkpointInterval: Int? = NativeCheckpoint.defaultInterval,
                 trace: (@Sendable (Int, Request, Outcome) -> Void)? = nil) {
@@ -417,6 +495,8 @@ public struct NativeRunner: Sendable {
         var run = try CaseRun(nativeCase, skewStores: skewStores, trace: trace)
         run.checks = checkpointInterval.map { NativeCheckpoint(relocation: nativeCase.relocation, interval: $0) }
         run.hostOnly = hostOnly
+        run.skewBatchLoads = skewBatchLoads
+        run.batchTrace = batchTrace
         defer { run.stopAll() }
         try run.run()
         for (k, n) in run.checks?.adaptations ?? [:] { run.result.adaptations[k, default: 0] += n }
@@ -493,7 +573,7 @@ public struct NativeRunner: Sendable {
 
 /// One native case running: its processes by model mm id, the live list
 /// the slots resolve against, the model.
-private struct CaseRun {
+struct CaseRun {
     let nativeCase: NativeCase
     let skewStores: Bool
     let trace: (@Sendable (Int, Request, Outcome) -> Void)?
@@ -501,9 +581,14 @@ private struct CaseRun {
     /// behind the model's back (``NativeRunner/hostOnly``).
     var checks: NativeCheckpoint?
     var hostOnly: [Int: [Request]] = [:]
+    var skewBatchLoads = false
+    var batchTrace: (@Sendable (Int, [HistoryEvent]) -> Void)?
     var reloc: NativeRelocation { nativeCase.relocation }
     var result = NativeCaseResult()
-    var model = Model(cpus: 1)
+    /// A CPU for each thread of a batch (sequential calls are CPU 0's).
+    var model = Model(cpus: NativeChild.threadsMax)
+    /// The next of the case's batches to run.
+    var nextBatch = 0
     /// The process of each live mm, by the id the model has for it.
     var processes: [Int32: NativeChild] = [:]
     /// Mms with users, in creation order, and those that had some once,
@@ -573,6 +658,7 @@ private struct CaseRun {
         // The last request made, for the checkpoints.
         var last: Int?
         for i in requests.indices {
+            guard try runBatches(before: i) else { return }
             let request = requests[i], opIndex = nativeCase.opIndices[i]
             if stoppedTouch == opIndex { continue }
             var mm: Int32?
@@ -618,6 +704,7 @@ private struct CaseRun {
                 }
             }
         }
+        guard try runBatches(before: requests.count) else { return }
         // At the end, unless the last exit left nothing to look at.
         if let l = last, !liveProcesses.isEmpty || !model.liveMMs.isEmpty, try checkpoint(after: l) { return }
     }
