@@ -23,7 +23,7 @@ struct NativeCommand: ParsableCommand {
             call is adapted and counted by name, never skipped silently. \
             mmGet, switchMM, reclaim and failNthAlloc are left out and \
             counted as not-native:<kind>. Before each exit, every \
-            --checkpoint-every requests and at the end of each case, each \
+            --checkpoint-every ops and at the end of each case, each \
             live process's mappings, resident pages (mincore), frames \
             (pagemap: shared between processes or not), first words and \
             resident set are compared with the model's.
@@ -82,7 +82,7 @@ struct NativeCommand: ParsableCommand {
     var shrink = true
 
     @Option(help: ArgumentHelp(
-        "Compare the host's state with the model's every N requests and at the end of each case (0: never).",
+        "Compare the host's state with the model's every N ops (a touch is one) and at the end of each case (0: never).",
         valueName: "N"))
     var checkpointEvery = NativeCheckpoint.defaultInterval
 

@@ -92,13 +92,13 @@ public struct NativeCheckFinding: Hashable, Sendable, CustomStringConvertible {
 ///   holds 0 may be a zero page, and is left out of exclusivity, and the
 ///   resident count may or may not include it.
 public struct NativeCheckpoint: Sendable {
-    /// Requests between checkpoints, unless told otherwise.
+    /// Ops between checkpoints (a touch is one), unless told otherwise.
     public static let defaultInterval = 50
     static let window = NativeRelocation.window
     static let windowPages = Int(NativeRelocation.window >> 12)
 
     public let relocation: NativeRelocation
-    /// Requests between checkpoints.
+    /// Ops between checkpoints (a touch is one).
     public let interval: Int
     /// Adaptations made, by name (``NativeAdaptation`` raw values).
     public private(set) var adaptations: [String: Int] = [:]
@@ -146,6 +146,8 @@ public struct NativeCheckpoint: Sendable {
     /// `thp_collapse_alloc` when the case began.
     let collapsesAtStart: UInt64?
     var sinceLast = 0
+    /// The op of the last request counted in ``sinceLast``.
+    var lastOp: Int?
     var lastChecked: Int?
 
     public init(relocation: NativeRelocation, interval: Int = Self.defaultInterval) {
@@ -198,7 +200,12 @@ public struct NativeCheckpoint: Sendable {
         default:
             break
         }
-        sinceLast += 1
+        // Ops, not requests, as the engine counts: a touch is one op
+        // however many pages it stores to.
+        if lastOp != opIndex {
+            lastOp = opIndex
+            sinceLast += 1
+        }
         guard sinceLast >= interval else { return nil }
         return try checkpoint(after: index, opIndex: opIndex, request, model: model, processes: processes)
     }
@@ -297,7 +304,7 @@ public struct NativeCheckpoint: Sendable {
     public mutating func afterBatch(_ calls: [(Request, Outcome)], _ before: BatchAccesses, huge: Set<UInt64>,
                                     model: Model) {
         let mm = before.mm
-        sinceLast += calls.count
+        sinceLast += 1   // a batch is one op
         count(.hostHugePage, huge.count)
         // The windows the batch's calls touched: which order of its
         // racing faults and zaps the host took, values and mappings do not

@@ -466,7 +466,7 @@ public struct NativeRunner: Sendable {
     /// Called with each request's index, the request and the host's
     /// outcome (in case addresses), before the model judges it.
     public var trace: (@Sendable (Int, Request, Outcome) -> Void)?
-    /// Requests between checkpoints (``NativeCheckpoint``), one more
+    /// Ops between checkpoints (``NativeCheckpoint``: a touch is one), one more
     /// before each exit and at the end of the case; nil: none.
     public var checkpointInterval: Int?
     /// Test-only: after request `i`, these requests are made on the host
