@@ -1,3 +1,4 @@
+import MMModel
 import MMSim
 
 /// Ops that run on several CPUs at once (the concurrent regime): each CPU
@@ -25,6 +26,41 @@ public struct Batch: Hashable, Sendable {
     /// Kinds a batch may hold.
     public static let kinds: Set<OpKind> =
         Set(Request.Kind.allCases.filter(\.batchable).map(OpKind.call) + [.touch])
+
+    /// Stores a touch of a batch makes at most.
+    public static let touchPages = 64
+
+    /// The calls the batch makes, in order, its slots resolved by
+    /// `resolve` as it begins: ops of kinds a batch cannot hold, on CPUs
+    /// at or past `cpus`, or whose slot names no mm (`resolve` answers
+    /// nil) skipped; a touch a store per page (`value + i`, at most
+    /// ``touchPages``); at most ``maxCalls``.  The engine's batches and
+    /// the native runner's alike.
+    public func calls(cpus: Int, resolve: (Int) -> Int32?) -> [Call] {
+        var calls: [Call] = []
+        func add(_ cpu: Int, _ mm: Int32?, _ request: Request) {
+            if calls.count < Self.maxCalls { calls.append(Call(cpu: cpu, mm: mm, request)) }
+        }
+        for sub in ops where Self.kinds.contains(sub.kind) {
+            guard let cpu = sub.cpu, cpu >= 0, cpu < cpus else { continue }
+            var mm: Int32?
+            if let slot = sub.slot {
+                guard let resolved = resolve(slot) else { continue }
+                mm = resolved
+            }
+            switch sub {
+            case .call(_, _, let request):
+                add(cpu, mm, request)
+            case .touch(_, _, let a, let n, let v):
+                for i in 0 ..< max(0, min(n, Self.touchPages)) {
+                    add(cpu, mm, .store(addr: a &+ UInt64(i) &* Machine.pageSize, value: v &+ UInt64(i)))
+                }
+            default:
+                continue
+            }
+        }
+        return calls
+    }
 }
 
 extension Scheduler {

@@ -181,32 +181,8 @@ extension CaseRunner {
     /// The calls of a batch, its slots resolved against the live mms as
     /// the batch begins; ops a batch cannot hold are skipped.
     private func resolve(_ batch: Batch) -> ([Call], [ConcurrentOp]) {
-        var calls: [Call] = []
-        var ops: [ConcurrentOp] = []
-        func add(_ cpu: Int, _ mm: Int32?, _ request: Request) {
-            guard ops.count < Batch.maxCalls else { return }
-            calls.append(Call(cpu: cpu, mm: mm, request))
-            ops.append(ConcurrentOp(cpu: cpu, mm: mm.map { MMID(rawValue: $0) }, request))
-        }
-        for sub in batch.ops where Batch.kinds.contains(sub.kind) {
-            guard let cpu = sub.cpu, cpu >= 0, cpu < cpus else { continue }
-            var mm: Int32?
-            if let slot = sub.slot {
-                guard let resolved = resolve(slot) else { continue }
-                mm = resolved
-            }
-            switch sub {
-            case .call(_, _, let request):
-                add(cpu, mm, request)
-            case .touch(_, _, let a, let n, let v):
-                for i in 0 ..< max(0, min(n, 64)) {
-                    add(cpu, mm, .store(addr: a &+ UInt64(i) &* Machine.pageSize, value: v &+ UInt64(i)))
-                }
-            default:
-                continue
-            }
-        }
-        return (calls, ops)
+        let calls = batch.calls(cpus: cpus) { resolve($0) }
+        return (calls, calls.map { ConcurrentOp(cpu: $0.cpu, mm: $0.mm.map { MMID(rawValue: $0) }, $0.request) })
     }
 }
 

@@ -17,9 +17,6 @@ public struct NativeBatchOp: Hashable, Sendable {
     /// count: after the last).
     public var before: Int
 
-    /// Stores a touch of a batch makes at most (the engine's cap).
-    static let touchPages = 64
-
     /// The 2 MiB windows the batch's calls may name: their ranges and
     /// addresses in user space (a touch's stores as the engine makes them).
     static func windows(of batch: Batch) -> Set<UInt64> {
@@ -34,7 +31,7 @@ public struct NativeBatchOp: Hashable, Sendable {
         for op in batch.ops {
             switch op {
             case .touch(_, _, let a, let n, _):
-                for i in 0 ..< max(0, min(n, touchPages)) { word(a &+ UInt64(i) &* Model.pageSize) }
+                for i in 0 ..< max(0, min(n, Batch.touchPages)) { word(a &+ UInt64(i) &* Model.pageSize) }
             case .call(_, _, .mmap(let a, let l, _, let f)) where f.contains(.fixed):
                 add(a, l)
             case .call(_, _, .munmap(let a, let l)), .call(_, _, .mprotect(let a, let l, _)),
@@ -84,29 +81,7 @@ extension CaseRun {
     /// live mm skipped, a touch a store per page, at most
     /// ``Batch/maxCalls``.
     private func calls(of batch: Batch) -> [Call] {
-        var calls: [Call] = []
-        func add(_ cpu: Int, _ mm: Int32?, _ request: Request) {
-            if calls.count < Batch.maxCalls { calls.append(Call(cpu: cpu, mm: mm, request)) }
-        }
-        for sub in batch.ops where Batch.kinds.contains(sub.kind) {
-            guard let cpu = sub.cpu, cpu >= 0, cpu < nativeCase.cpus else { continue }
-            var mm: Int32?
-            if let slot = sub.slot {
-                guard let resolved = resolve(slot) else { continue }
-                mm = resolved
-            }
-            switch sub {
-            case .call(_, _, let request):
-                add(cpu, mm, request)
-            case .touch(_, _, let a, let n, let v):
-                for i in 0 ..< max(0, min(n, NativeBatchOp.touchPages)) {
-                    add(cpu, mm, .store(addr: a &+ UInt64(i) &* Model.pageSize, value: v &+ UInt64(i)))
-                }
-            default:
-                continue
-            }
-        }
-        return calls
+        batch.calls(cpus: nativeCase.cpus) { resolve($0) }
     }
 
     /// What becomes of `call` (the sequential path's rules, in its order).
