@@ -49,6 +49,64 @@ public struct ParallelSession {
     /// the workers' figures summed.
     public func run(shouldStop: @escaping @Sendable () -> Bool = { false },
                     progress: ((SessionProgress) -> Void)? = nil) -> SessionSummary {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let replayed = replayCorpus(start: start)
+        if !replayed.failures.isEmpty, !settings.keepGoing {
+            return replayed
+        }
+        var summary = generate(shouldStop: shouldStop, progress: progress)
+        // The new failures go to the corpus; the replayed ones come first.
+        if let corpus = settings.corpus {
+            for i in summary.failures.indices {
+                let f = summary.failures[i]
+                if let path = try? corpus.add(f.shrunk, failure: f.failure) {
+                    summary.failures[i].corpusFile = (path as NSString).lastPathComponent
+                }
+            }
+        }
+        summary.cases += replayed.cases
+        summary.ops += replayed.ops
+        summary.events.add(replayed.events.stats, replayed.events.outcomes)
+        summary.corpusReplayed = replayed.corpusReplayed
+        summary.failures = replayed.failures + summary.failures
+        return summary
+    }
+
+    /// Runs every case of the corpus, in name order: a summary of them
+    /// (a failure found is reported as found, not shrunk again).
+    func replayCorpus(start: ContinuousClock.Instant) -> SessionSummary {
+        var s = SessionSummary(seed: settings.seed, cases: 0, ops: 0, seconds: 0, variants: settings.variants,
+                               casesPerVariant: Array(repeating: 0, count: settings.variants.count),
+                               events: EventTotals(), failures: [])
+        s.jobs = jobs
+        guard let corpus = settings.corpus, let entries = try? corpus.entries() else { return s }
+        for (name, repro) in entries {
+            guard let c = try? repro.fuzzCase() else { continue }
+            let r = runCase(c)
+            s.cases += 1
+            s.corpusReplayed += 1
+            s.ops += r.ops
+            s.events.add(r.stats, r.outcomes)
+            if let f = r.failure {
+                let d = (ContinuousClock.now - start).components
+                var found = FoundFailure(
+                    variant: c.variant, original: c, originalFailure: f, shrunk: c, failure: f,
+                    secondsToFind: Double(d.seconds) + Double(d.attoseconds) * 1e-18, shrinkRuns: 0,
+                    caseIndex: s.corpusReplayed - 1, workerSeed: settings.seed)
+                found.corpusFile = name
+                s.failures.append(found)
+                if !settings.keepGoing { break }
+            }
+        }
+        let d = (ContinuousClock.now - start).components
+        s.seconds = Double(d.seconds) + Double(d.attoseconds) * 1e-18
+        return s
+    }
+
+    /// The generated cases, on `jobs` workers.
+    func generate(shouldStop: @escaping @Sendable () -> Bool,
+                  progress: ((SessionProgress) -> Void)?) -> SessionSummary {
         if jobs == 1 {
             var one = FuzzSession(settings: settings)
             one.runCase = runCase

@@ -122,10 +122,13 @@ public struct SessionSettings: Sendable {
     /// Go on after a failure, collecting distinct ones (a variant and a
     /// failure kind not seen before); a repeat is counted, not shrunk.
     public var keepGoing: Bool
+    /// Cases replayed before any is generated, and where failures are
+    /// saved (``Corpus``; ``ParallelSession`` does both).
+    public var corpus: Corpus?
 
     public init(seed: UInt64, variants: [Variant], generator: GeneratorSettings = GeneratorSettings(),
                 limit: Limit = .seconds(30), shrink: Bool = true, shrinkSeconds: Double = 60,
-                keepGoing: Bool = false) {
+                keepGoing: Bool = false, corpus: Corpus? = nil) {
         self.seed = seed
         self.variants = variants
         self.generator = generator
@@ -133,6 +136,7 @@ public struct SessionSettings: Sendable {
         self.shrink = shrink
         self.shrinkSeconds = shrinkSeconds
         self.keepGoing = keepGoing
+        self.corpus = corpus
     }
 }
 
@@ -154,6 +158,9 @@ public struct FoundFailure: Sendable {
     /// same variants and regime meets the case again at ``caseIndex``.
     public var worker = 0
     public var workerSeed: UInt64 = 0
+    /// Its file in the corpus: the one replayed, or the one it was saved
+    /// to (nil without a corpus).
+    public var corpusFile: String?
 }
 
 /// Progress, reported about once a second.
@@ -188,6 +195,8 @@ public struct SessionSummary: Sendable {
     public var repeatedFailures = 0
     /// Workers that ran (``ParallelSession``).
     public var jobs = 1
+    /// Corpus cases replayed before the generated ones.
+    public var corpusReplayed = 0
 
     public var opsPerSecond: Double { seconds > 0 ? Double(ops) / seconds : 0 }
 }

@@ -18,6 +18,10 @@ struct ReplayCommand: ParsableCommand {
             on standard error (as `run` does: when it is a terminal, or \
             with --progress).
 
+            FILE may be a directory (a --corpus of `mmfuzz run`): every \
+            reproducer in it is replayed, in name order, with one line \
+            each; the exit status is 1 when any still fails.
+
             With --native the case runs on this machine's Linux kernel \
             instead, as `mmfuzz native` ran it (a reproducer it saved), \
             every outcome judged by the model.
@@ -59,6 +63,11 @@ struct ReplayCommand: ParsableCommand {
     var progressInterval: Double = 1
 
     func run() throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), isDirectory.boolValue {
+            try replayDirectory()
+            return
+        }
         let repro: Reproducer
         let fuzzCase: FuzzCase
         do {
@@ -125,6 +134,55 @@ struct ReplayCommand: ParsableCommand {
 }
 
 extension ReplayCommand {
+    /// A directory: every reproducer in it, one line each.
+    func replayDirectory() throws {
+        let entries: [(name: String, reproducer: Reproducer)]
+        do {
+            entries = try Corpus(directory: file).entries()
+        } catch {
+            printError("mmfuzz replay: \(error.reason)")
+            throw ExitCode(2)
+        }
+        var failing = 0
+        var results: [ReplayJSON.Entry] = []
+        for (name, repro) in entries {
+            let fuzzCase: FuzzCase
+            do {
+                fuzzCase = try repro.fuzzCase()
+            } catch {
+                printError("mmfuzz replay: \(name): \(error.reason)")
+                throw ExitCode(2)
+            }
+            let failure: Failure?
+            if native {
+                guard let nativeCase = NativeCase(fuzzCase) else {
+                    printError("mmfuzz replay: \(name): the case's addresses do not fit in the native arena")
+                    throw ExitCode(2)
+                }
+                do {
+                    failure = try NativeRunner().run(nativeCase).difference?.failure
+                } catch {
+                    printError("mmfuzz replay: \(name): the harness failed: \(error)")
+                    throw ExitCode.failure
+                }
+            } else {
+                failure = CaseRunner.run(fuzzCase).failure
+            }
+            if failure != nil { failing += 1 }
+            results.append(ReplayJSON.Entry(file: name, passes: failure == nil, failure: failure?.kind))
+            if !json {
+                print("\(pad(name, 40)) " + (failure.map { "FAILS: \($0.kind): \($0.message)" } ?? "passes"))
+            }
+        }
+        if json {
+            print(try jsonText(ReplayJSON.DirectoryResult(directory: file, cases: entries.count, failing: failing,
+                                                          entries: results)))
+        } else {
+            print("replayed \(entries.count) cases from \(file): \(failing) still fail")
+        }
+        if failing > 0 { throw ExitCode.failure }
+    }
+
     /// `--native`: the case's native form on the host, judged by the model.
     func replayNative(_ fuzzCase: FuzzCase, _ repro: Reproducer) throws {
         #if !os(Linux)
@@ -188,6 +246,21 @@ extension ReplayCommand {
 
 /// `mmfuzz replay --json`.
 struct ReplayJSON: Encodable {
+    /// One case of a directory.
+    struct Entry: Encodable {
+        var file: String
+        var passes: Bool
+        var failure: String?
+    }
+
+    /// `mmfuzz replay DIR --json`.
+    struct DirectoryResult: Encodable {
+        var directory: String
+        var cases: Int
+        var failing: Int
+        var entries: [Entry]
+    }
+
     struct Found: Encodable {
         var kind: String
         var message: String

@@ -95,6 +95,9 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Go on after a failure, collecting the distinct ones.")
     var keepGoing = false
 
+    @Option(help: "A corpus directory: its cases are replayed first, and every failure is saved there.")
+    var corpus: String?
+
     @Option(help: "Seconds allowed for shrinking.")
     var shrinkTime: Double = 60
 
@@ -121,6 +124,14 @@ struct RunCommand: ParsableCommand {
             throw ValidationError("--save needs a directory")
         }
         try OutputPath.check("--save", save)
+        if let corpus {
+            try OutputPath.check("--corpus", corpus)
+            do {
+                _ = try Corpus(directory: corpus).entries()
+            } catch {
+                throw ValidationError("--corpus \(corpus): \(error.reason)")
+            }
+        }
         if let jobs, !(1 ... 256).contains(jobs) {
             throw ValidationError("--jobs must be 1 to 256, not \(jobs)")
         }
@@ -143,7 +154,8 @@ struct RunCommand: ParsableCommand {
             seed: sessionSeed, variants: variants,
             generator: GeneratorSettings(cpus: machine.cpus, frames: machine.framesOrDefault,
                                          concurrency: concurrent ? .only : sequential ? .off : .mixed),
-            limit: limit, shrink: shrink, shrinkSeconds: shrinkTime, keepGoing: keepGoing)
+            limit: limit, shrink: shrink, shrinkSeconds: shrinkTime, keepGoing: keepGoing,
+            corpus: corpus.map { Corpus(directory: $0) })
         let jobs = self.jobs ?? ProcessInfo.processInfo.activeProcessorCount
 
         let showProgress = progress || stderrIsTerminal
@@ -183,7 +195,7 @@ struct RunCommand: ParsableCommand {
                 shrunkOps: found.shrunk.ops.count, originalOps: found.original.ops.count,
                 secondsToFind: found.secondsToFind, shrinkRuns: found.shrinkRuns,
                 caseSeed: found.original.seed, worker: found.worker, workerSeed: found.workerSeed,
-                caseIndex: found.caseIndex))
+                caseIndex: found.caseIndex, corpusFile: found.corpusFile))
         }
 
         let stop: StopReason = !summary.failures.isEmpty ? .failure : Interrupt.requested ? .interrupted : .limit
@@ -199,6 +211,10 @@ struct RunCommand: ParsableCommand {
             for (found, r) in zip(summary.failures, reports) {
                 print()
                 print("FAILURE on \(found.variant.name) after \(String(format: "%.2f", found.secondsToFind)) s (case \(found.caseIndex), seed \(found.original.seed))")
+                if let file = found.corpusFile {
+                    print("  corpus: \(file)" + (found.shrinkRuns == 0 && found.original == found.shrunk
+                        ? " (replayed from the corpus)" : " (saved to the corpus)"))
+                }
                 if summary.jobs > 1 {
                     print("  worker \(found.worker) of \(summary.jobs), worker seed \(found.workerSeed): "
                         + "--jobs 1 --seed \(found.workerSeed) meets it alone")
@@ -270,6 +286,7 @@ struct RunCommand: ParsableCommand {
             ("violations / failures", "\(s.failures.count)"),
             ("failures repeated", "\(s.repeatedFailures)"),
             ("jobs", "\(s.jobs)"),
+            ("corpus cases replayed", "\(s.corpusReplayed)"),
         ]
         for (k, v) in rows {
             lines.append(pad(k, 26) + pad(v, 14, left: false))
@@ -304,6 +321,8 @@ struct FailureReport: Encodable {
     var worker: Int
     var workerSeed: UInt64
     var caseIndex: Int
+    /// Its file in --corpus: replayed from there, or saved there.
+    var corpusFile: String?
 }
 
 /// The JSON summary of `mmfuzz run`.
@@ -319,6 +338,8 @@ struct RunSummaryJSON: Encodable {
     var schedules: Int
     var raceCases: Int
     var jobs: Int
+    /// --corpus cases replayed before the generated ones.
+    var corpusReplayed: Int
     /// Failures of a variant and kind already reported (--keep-going).
     var repeatedFailures: Int
     var failures: [FailureReport]
@@ -342,6 +363,7 @@ struct RunSummaryJSON: Encodable {
         schedules = s.schedules
         raceCases = s.raceCases
         jobs = s.jobs
+        corpusReplayed = s.corpusReplayed
         repeatedFailures = s.repeatedFailures
         self.failures = failures
         variants = s.variants.map(\.name)

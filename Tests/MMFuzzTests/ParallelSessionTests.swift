@@ -1,3 +1,5 @@
+import Foundation
+import Synchronization
 import Testing
 @testable import MMFuzz
 import MMSim
@@ -96,5 +98,76 @@ import MMSim
             (0 ..< 6).map { caseSeed(session: ParallelSession.workerSeed(session: s.seed, worker: w), index: $0) }
         }.filter { $0 % 3 != 2 }.count
         #expect(summary.repeatedFailures == planted12 - 2)
+    }
+}
+
+/// `--corpus DIR`: a failure is saved under its content hash, and the next
+/// run replays the directory before it generates anything.
+@Suite struct CorpusTests {
+    static func scratch() -> String {
+        let dir = FileManager.default.temporaryDirectory
+            .appendingPathComponent("mmfuzz-corpus-\(UUID().uuidString)").path
+        return dir
+    }
+
+    @Test("a failure survives the run: saved once, replayed first by the next run")
+    func survivesARestart() throws {
+        let dir = Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var s = ParallelSessionTests.settings(.cases(8))
+        s.corpus = Corpus(directory: dir)
+        // First run: case 3 of worker 0 fails (planted), and is saved.
+        var first = ParallelSession(settings: s, jobs: 1)
+        first.runCase = ParallelSessionTests.failing(worker: 0, index: 3, of: s)
+        let one = first.run()
+        #expect(one.failures.count == 1)
+        let saved = try Corpus(directory: dir).entries()
+        #expect(saved.count == 1)
+        #expect(saved.first?.name.hasPrefix("crash-") == true)
+        #expect(one.failures.first?.corpusFile == saved.first?.name)
+        let savedCase = try #require(try saved.first?.reproducer.fuzzCase())
+
+        // Second run, the bug still there: the saved case is the first
+        // run, found again before anything is generated.
+        let seen = Mutex<[FuzzCase]>([])
+        let plantedSeed = caseSeed(session: s.seed, index: 3)
+        var second = ParallelSession(settings: s, jobs: 2)
+        second.runCase = { c in
+            seen.withLock { $0.append(c) }
+            var r = CaseRunner.run(c)
+            if c.seed == plantedSeed { r.failure = Failure(kind: "test:planted", message: "again", opIndex: nil) }
+            return r
+        }
+        let two = second.run()
+        #expect(seen.withLock { $0.first } == savedCase)
+        #expect(seen.withLock { $0.count } == 1)
+        #expect(two.corpusReplayed == 1)
+        #expect(two.failures.first?.corpusFile == saved.first?.name)
+        #expect(two.failures.first?.failure.kind == "test:planted")
+
+        // Fixed: the corpus case passes first, then the run goes on.
+        var third = ParallelSession(settings: s, jobs: 1)
+        let order = Mutex<[UInt64]>([])
+        third.runCase = { c in
+            order.withLock { $0.append(c.seed) }
+            return CaseRunner.run(c)
+        }
+        let three = third.run()
+        #expect(three.failures.isEmpty)
+        #expect(three.corpusReplayed == 1)
+        #expect(three.cases == 9)
+        #expect(order.withLock { $0.first } == savedCase.seed)
+        // Saved once: the same case has one name.
+        #expect(try Corpus(directory: dir).entries().count == 1)
+    }
+
+    @Test("the content hash names a case by what it does, not by its seed")
+    func contentHash() {
+        let c = NativeCase.fuzzCase(seed: 5)
+        var other = c
+        other.seed = 99
+        #expect(Corpus.contentHash(c) == Corpus.contentHash(other))
+        #expect(Corpus.contentHash(c).count == 16)
+        #expect(Corpus.contentHash(c) != Corpus.contentHash(NativeCase.fuzzCase(seed: 6)))
     }
 }
