@@ -30,7 +30,7 @@ struct MMFuzz: ParsableCommand {
             """,
         version: MMFuzz.version,
         subcommands: [RunCommand.self, ReplayCommand.self, TraceCommand.self, BenchCommand.self,
-                      ScenarioCommand.self, StressCommand.self, NativeCommand.self],
+                      ScenarioCommand.self, StressCommand.self, NativeCommand.self, MinimizeCommand.self],
         defaultSubcommand: RunCommand.self
     )
 

@@ -45,6 +45,32 @@ import Testing
         #expect(intact.stdout.contains("the host agrees with the model"), "\(intact)")
     }
 
+    @Test(.enabled(if: isLinux))
+    func minimizeShrinksASavedCaseFurther() throws {
+        let dir = FileManager.default.temporaryDirectory
+            .appendingPathComponent("mmfuzz-minimize-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A difference saved as found, not shrunk.
+        let r = try mmfuzz("native", "--cases", "50", "--skew-stores", "--checkpoint-every", "0", "--no-shrink",
+                           "--save", dir, "--json")
+        #expect(r.status == 1, "\(r)")
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let found = try #require(object?["found"] as? [String: Any], "\(r)")
+        let file = try #require(found["reproducer"] as? String)
+        #expect((found["shrunkOps"] as? Int ?? 0) > 10, "\(r)")
+        let m = try mmfuzz("minimize", "--native", "--skew-stores", "--time", "60", file)
+        #expect(m.status == 0, "\(m)")
+        #expect(m.stdout.contains("native:load"), "\(m)")
+        let small = String(file.dropLast(5)) + ".min.json"
+        let text = try String(contentsOfFile: small, encoding: .utf8)
+        #expect(text.components(separatedBy: "\"op\"").count - 1 <= 4, "\(text)")
+        // With the model's rule intact the case passes: nothing to do.
+        let none = try mmfuzz("minimize", "--native", file)
+        #expect(none.status == 1, "\(none)")
+        #expect(none.stdout.contains("nothing to minimize"), "\(none)")
+        #expect(try mmfuzz("minimize", dir + "/missing.json").status == 2)
+    }
+
     @Test func badLimitsAreUsageErrors() throws {
         let r = try mmfuzz("native", "--cases", "0")
         #expect(r.status == 2, "\(r)")
