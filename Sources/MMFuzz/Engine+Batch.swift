@@ -100,11 +100,18 @@ extension CaseRunner {
         // An mprotect stopped by a failed allocation takes what the machine
         // has in its range at the end of the batch; a MADV_DONTNEED so
         // stopped, the pages it has there.
+        // Pages each mm's stores of the batch write: a store after a
+        // MADV_DONTNEED stopped by ENOMEM leaves its own word in a page
+        // the madvise kept.
+        var written: [Int32: Set<UInt64>] = [:]
+        for e in events {
+            if case .store(let a, _) = e.call.request, let mm = e.call.mm { written[mm, default: []].insert(a >> 12) }
+        }
         let settle = { (model: inout Model) throws(Divergence) in
             if let undecided = model.undecidedPages {
                 // A MADV_DONTNEED stopped by a failed allocation: the
                 // pages the machine kept in its range.
-                try self.adoptPages(&model, mm: undecided.mm)
+                try self.adoptPages(&model, mm: undecided.mm, written: written[undecided.mm] ?? [])
             }
             guard let undecided = model.undecidedProtection else { return }
             let vmas: [VMAInfo]

@@ -334,11 +334,18 @@ public final class CaseRunner {
 
     /// Tells `model` which pages of its undecided MADV_DONTNEED range the
     /// machine still has in `mm` (present or in swap), and their values.
-    func adoptPages(_ model: inout Model, mm: Int32) throws(Divergence) {
+    ///
+    /// `written`: pages (address >> 12) a later call of the same batch
+    /// stored to; the machine's word there is that store's, so only
+    /// whether the page was kept is taken from it.
+    func adoptPages(_ model: inout Model, mm: Int32, written: Set<UInt64> = []) throws(Divergence) {
         let id = MMID(rawValue: mm)
         let machine = self.machine
+        let before = model
         try model.adoptPages(mm: mm) { addr in
-            ((try? machine.lookup(mm: id, addr: addr)) ?? nil)?.word0
+            guard let word = ((try? machine.lookup(mm: id, addr: addr)) ?? nil)?.word0 else { return nil }
+            if written.contains(addr >> 12) { return before.presentWord(mm: mm, addr: addr)?.value ?? word }
+            return word
         }
     }
 
