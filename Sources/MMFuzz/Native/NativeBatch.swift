@@ -386,25 +386,13 @@ struct NativeBatchHost {
     init(child: NativeChild, reloc: NativeRelocation, calls: [(Request, Outcome)]) throws(NativeChild.Failure) {
         let base = child.base
         let path = "/proc/\(child.pid)/"
-        guard let text = ProcFile.read(path + "maps") else {
+        guard let found = NativeHost.vmas(pid: child.pid, from: base, to: base + NativeChild.arenaSize) else {
             throw NativeChild.Failure(description: "cannot read \(path)maps")
         }
-        // The process's vmas in the arena (absolute addresses).
-        var vmas: [Mapping] = []
-        for line in text.split(separator: "\n") {
-            let fields = line.split(separator: " ", maxSplits: 2)
-            guard fields.count >= 2 else { continue }
-            let bounds = fields[0].split(separator: "-")
-            guard bounds.count == 2, let s = UInt64(bounds[0], radix: 16), let e = UInt64(bounds[1], radix: 16),
-                  e > base, s < base + NativeChild.arenaSize else { continue }
-            let perms = Array(fields[1].utf8)
-            guard perms.count == 4 else { continue }
-            var prot: Int32 = 0
-            if perms[0] == UInt8(ascii: "r") { prot |= 1 }
-            if perms[1] == UInt8(ascii: "w") { prot |= 2 }
-            if perms[2] == UInt8(ascii: "x") { prot |= 4 }
-            if prot & 6 != 0 { prot |= 1 }   // x86: writable or executable is readable
-            vmas.append(Mapping(start: s, end: e, prot: prot, shared: perms[3] == UInt8(ascii: "s")))
+        // The process's vmas in the arena (absolute addresses), with the
+        // protection x86 grants: writable or executable is readable.
+        let vmas = found.map {
+            Mapping(start: $0.start, end: $0.end, prot: $0.prot & 6 != 0 ? $0.prot | 1 : $0.prot, shared: $0.shared)
         }
         var seen = Set<UInt64>()
         for (request, outcome) in calls {
@@ -422,15 +410,17 @@ struct NativeBatchHost {
             case .store(let a, let v):
                 guard outcome == .value(v), seen.insert(a).inserted, let off = reloc.offset(a) else { continue }
                 let at = base + off
-                guard let entry = ProcFile.word(path + "pagemap", at: (at >> 12) * 8) else {
+                guard let entry = NativeHost.pagemap(pid: child.pid, address: at, pages: 1)?.first else {
                     throw NativeChild.Failure(description: "cannot read \(path)pagemap")
                 }
                 let vma = vmas.first { $0.start <= at && at < $0.end }
-                if entry & (1 << 63) != 0 {
-                    if let v = ProcFile.word(path + "mem", at: at) { words.append((a, v)) }
-                } else if entry & (1 << 62) == 0, let vma, !vma.shared {
+                if entry & NativeHost.Pagemap.present != 0 {
+                    if let b = NativeHost.bytes(of: path + "mem", at: at, count: 8) {
+                        words.append((a, b.withUnsafeBytes { $0.load(as: UInt64.self) }))
+                    }
+                } else if entry & NativeHost.Pagemap.swapped == 0, let vma, !vma.shared {
                     words.append((a, 0))
-                } else if entry & (1 << 62) == 0, vma != nil {
+                } else if entry & NativeHost.Pagemap.swapped == 0, vma != nil {
                     let reply = try child.call(kind: Request.Kind.load.number, offset: off)
                     loads.append((a, try NativeRunner.outcome(of: reply, .load(addr: a), -1, reloc)))
                 }
@@ -508,43 +498,5 @@ struct NativeBatchHost {
             }
         }
         return nil
-    }
-}
-
-/// Reads of another process's `/proc` files (the tool's own children).
-enum ProcFile {
-    /// The whole text of `path`, or nil.
-    static func read(_ path: String) -> String? {
-        #if canImport(Glibc)
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0, errno == EINTR { continue }
-            if n < 0 { return nil }
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[0 ..< n])
-        }
-        return String(decoding: bytes, as: UTF8.self)
-        #else
-        return nil
-        #endif
-    }
-
-    /// The 64-bit word at `offset` of `path` (native byte order), or nil.
-    static func word(_ path: String, at offset: UInt64) -> UInt64? {
-        #if canImport(Glibc)
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var v: UInt64 = 0
-        let n = withUnsafeMutableBytes(of: &v) { pread(fd, $0.baseAddress, 8, off_t(Int64(bitPattern: offset))) }
-        return n == 8 ? v : nil
-        #else
-        return nil
-        #endif
     }
 }

@@ -24,24 +24,6 @@ enum NativeHost {
         var shared: Bool
     }
 
-    /// The whole of a file (procfs files have no size to ask for).
-    static func contents(of path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return nil
-            }
-            if n == 0 { return out }
-            out.append(contentsOf: chunk[0 ..< n])
-        }
-    }
-
     /// Reads `count` bytes at `offset` of `path` (a pagemap or the page
     /// flags: files of fixed-size records indexed by page).
     static func bytes(of path: String, at offset: UInt64, count: Int) -> [UInt8]? {
@@ -64,26 +46,6 @@ enum NativeHost {
             }
             if n == 0 { return nil }
             done += n
-        }
-        return out
-    }
-
-    /// The lines of `text`, each as the range of its bytes.  (A plain
-    /// loop over the buffer: smaps of a large process has tens of
-    /// thousands of lines, and this runs in debug builds too.)
-    private static func lines(_ text: [UInt8]) -> [Range<Int>] {
-        var out: [Range<Int>] = []
-        text.withUnsafeBufferPointer { buf in
-            var start = 0
-            var i = 0
-            while i < buf.count {
-                if buf[i] == 10 {
-                    out.append(start ..< i)
-                    start = i + 1
-                }
-                i += 1
-            }
-            if start < buf.count { out.append(start ..< buf.count) }
         }
         return out
     }
@@ -302,11 +264,13 @@ enum NativeHost {
 
     /// The counter `name` of `/proc/vmstat`.
     static func vmstat(_ name: String) -> UInt64? {
-        guard let text = contents(of: "/proc/vmstat") else { return nil }
         let key = Array((name + " ").utf8)
-        for line in lines(text) where starts(text, line, with: key) {
-            return UInt64(String(decoding: text[line.lowerBound + key.count ..< line.upperBound], as: UTF8.self))
+        var value: UInt64?
+        _ = scan("/proc/vmstat") { text, line in
+            guard starts(text, line, with: key) else { return true }
+            value = UInt64(String(decoding: text[line.lowerBound + key.count ..< line.upperBound], as: UTF8.self))
+            return false
         }
-        return nil
+        return value
     }
 }
