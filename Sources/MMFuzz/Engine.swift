@@ -231,7 +231,7 @@ public final class CaseRunner {
         case .touch(let cpu, let slot, let addr, let pages, let value):
             guard let mm = resolve(slot) else { return nil }
             var i = 0
-            while i < min(pages, 4096) {
+            while i < min(pages, Op.touchPages) {
                 let a = addr &+ UInt64(i) &* Machine.pageSize
                 if let failure = perform(.store(cpu: cpu, mm: mm, addr: a, value: value &+ UInt64(i)),
                                          op: op, index: index) {

@@ -21,6 +21,8 @@ import MMSim
 public enum Op: Hashable, Sendable {
     /// Slots below this may alias a live mm (modulo) in any case.
     public static let aliasingSlots = 12
+    /// Pages a sequential touch stores to at most (a batch's: ``Batch/touchPages``).
+    public static let touchPages = 4096
 
     /// `request` by the task of the mm of `slot` on `cpu`.  A request that
     /// names no CPU (``Request/Who``) has `cpu` 0; `slot` is nil when it

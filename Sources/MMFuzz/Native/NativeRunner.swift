@@ -274,9 +274,6 @@ public struct NativeCase: Hashable, Sendable {
     public static let concurrentSettings = GeneratorSettings(cpus: 4, frames: 4096, minOps: 40, maxOps: 200,
                                                               varyHardware: false, concurrency: .only)
 
-    /// Pages a touch stores to at most (the engine's cap).
-    static let touchPages = 4096
-
     /// The native case generated from `seed` (with ``concurrentSettings``
     /// when `concurrent`), or nil when its addresses do not fit in the
     /// arena.
@@ -338,7 +335,7 @@ public struct NativeCase: Hashable, Sendable {
             case .touch(_, let slot, let addr, let pages, let value):
                 // The engine stops a touch at the first store that does
                 // not complete: one past user space is the last it makes.
-                for i in 0 ..< max(0, min(pages, Self.touchPages)) {
+                for i in 0 ..< max(0, min(pages, Op.touchPages)) {
                     let (a, wrapped) = addr.addingReportingOverflow(UInt64(i) &* Model.pageSize)
                     if wrapped || a >= 1 << 47 {
                         beyond()
