@@ -20,6 +20,9 @@ let package = Package(
     products: [
         .executable(name: "mmfuzz", targets: ["mmfuzz"]),
         .library(name: "MMSim", targets: ["MMSim"]),
+        // The libFuzzer target: `swift build -c release --sanitize=fuzzer
+        // --sanitize=address --product mmfuzz-libfuzzer` (fuzz/README.md).
+        .executable(name: "mmfuzz-libfuzzer", targets: ["mmfuzz-libfuzzer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -89,6 +92,19 @@ let package = Package(
                 "MMFuzz",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+        // The libFuzzer target: bytes decode into a case (ByteCase), run
+        // against the model; any failure aborts.  Its C part is a weak
+        // main() that runs input files when libFuzzer is not linked in.
+        .executableTarget(
+            name: "mmfuzz-libfuzzer",
+            dependencies: ["MMFuzz", "CFuzzStandalone"],
+            // No Swift main(): libFuzzer's, or else CFuzzStandalone's.
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        ),
+        .target(
+            name: "CFuzzStandalone",
+            cSettings: [.unsafeFlags(["-std=gnu11", "-Wall", "-Wextra", "-Werror"])]
         ),
         // C entry points that break the kernel on purpose, so the tests can
         // prove that every checker fires.  Linked into the tests only.

@@ -106,17 +106,8 @@ public struct Reproducer: Hashable, Sendable, Codable {
     /// picks.  Negative slots (an id nobody uses) are always valid.
     public func validate() throws(ReproducerError) {
         _ = try fuzzCase()
-        func creates(_ op: Op) -> Bool {
-            switch op.request?.kind.lifetime {
-            case .creates, .replaces: true
-            default: false
-            }
-        }
-        let mms = ops.reduce(0) { n, op in
-            if case .parallel(let b) = op { return n + b.ops.filter(creates).count }
-            return n + (creates(op) ? 1 : 0)
-        }
-        let bound = max(mms, Op.aliasingSlots)
+        let mms = Self.mmsCreated(ops)
+        let bound = Self.slotBound(ops)
         for (index, op) in ops.enumerated() {
             for slot in op.slots where slot >= bound {
                 throw ReproducerError(
@@ -125,6 +116,26 @@ public struct Reproducer: Hashable, Sendable, Codable {
                         + "name one (modulo the live ones); a negative slot names an mm nobody uses")
             }
         }
+    }
+
+    /// The mms `ops` create: their newMM, fork and exec ops, a batch's
+    /// forks included.
+    static func mmsCreated(_ ops: [Op]) -> Int {
+        func creates(_ op: Op) -> Bool {
+            switch op.request?.kind.lifetime {
+            case .creates, .replaces: true
+            default: false
+            }
+        }
+        return ops.reduce(0) { n, op in
+            if case .parallel(let b) = op { return n + b.ops.filter(creates).count }
+            return n + (creates(op) ? 1 : 0)
+        }
+    }
+
+    /// Slots of `ops` name an mm of the case below this (see ``validate()``).
+    static func slotBound(_ ops: [Op]) -> Int {
+        max(mmsCreated(ops), Op.aliasingSlots)
     }
 
     // MARK: Files

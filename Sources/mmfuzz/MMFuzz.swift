@@ -30,7 +30,8 @@ struct MMFuzz: ParsableCommand {
             """,
         version: MMFuzz.version,
         subcommands: [RunCommand.self, ReplayCommand.self, TraceCommand.self, BenchCommand.self,
-                      ScenarioCommand.self, StressCommand.self, NativeCommand.self, MinimizeCommand.self],
+                      ScenarioCommand.self, StressCommand.self, NativeCommand.self, MinimizeCommand.self,
+                      ConvertCommand.self],
         defaultSubcommand: RunCommand.self
     )
 

@@ -22,6 +22,8 @@ struct ReplayCommand: ParsableCommand {
             reproducer in it is replayed, in name order, with one line \
             each; the exit status is 1 when any still fails.
 
+            With --bytes, FILE (or every file of the directory) is an             input of the libFuzzer target `mmfuzz-libfuzzer` (a crash or             corpus file), decoded as the target decodes it.
+
             With --native the case runs on this machine's Linux kernel \
             instead, as `mmfuzz native` ran it (a reproducer it saved), \
             every outcome judged by the model.
@@ -44,6 +46,9 @@ struct ReplayCommand: ParsableCommand {
 
     @Flag(help: "Print a progress line every second even when stderr is not a terminal.")
     var progress = false
+
+    @Flag(help: "FILE is an input of mmfuzz-libfuzzer (bytes), not a reproducer.")
+    var bytes = false
 
     @Flag(help: "Run the case on the host's Linux kernel (a reproducer of `mmfuzz native`).")
     var native = false
@@ -71,7 +76,8 @@ struct ReplayCommand: ParsableCommand {
         let repro: Reproducer
         let fuzzCase: FuzzCase
         do {
-            repro = try Reproducer.load(path: file)
+            repro = bytes ? Reproducer(fuzzCase: try ByteCase.load(path: file), failure: nil)
+                          : try Reproducer.load(path: file)
             fuzzCase = try repro.fuzzCase()
         } catch {
             printError("mmfuzz replay: \(error.reason)")
@@ -138,7 +144,7 @@ extension ReplayCommand {
     func replayDirectory() throws {
         let entries: [(name: String, reproducer: Reproducer)]
         do {
-            entries = try Corpus(directory: file).entries()
+            entries = bytes ? try ByteCase.entries(directory: file) : try Corpus(directory: file).entries()
         } catch {
             printError("mmfuzz replay: \(error.reason)")
             throw ExitCode(2)
