@@ -32,6 +32,24 @@ import Testing
         }
     }
 
+    /// fuzz/corpus, the libFuzzer seed corpus, is the regressions as
+    /// bytes (`mmfuzz convert --to-bytes Tests/MMFuzzTests/Regressions -o
+    /// fuzz/corpus` remakes it): one input each, naming the same case.
+    @Test func seedCorpusIsTheRegressions() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        let corpus = root.appendingPathComponent("fuzz/corpus")
+        let regressions = Self.reproducers.filter { $0.path.contains("/MMFuzzTests/Regressions/") }
+        let inputs = try FileManager.default.contentsOfDirectory(atPath: corpus.path).filter { $0.hasSuffix(".bin") }
+        #expect(inputs.sorted() == regressions.map { $0.deletingPathExtension().lastPathComponent + ".bin" }.sorted())
+        for file in regressions {
+            let input = corpus.appendingPathComponent(file.deletingPathExtension().lastPathComponent + ".bin")
+            let c = try Reproducer.load(path: file.path).fuzzCase()
+            let decoded = ByteCase.decode(try Data(contentsOf: input))
+            #expect(Self.same(c, decoded), "\(input.lastPathComponent) is not \(file.lastPathComponent)")
+        }
+    }
+
     @Test(arguments: GeneratorSettings.Concurrency.allCases)
     func generatedCasesRoundTrip(concurrency: GeneratorSettings.Concurrency) throws {
         let generator = CaseGenerator(settings: GeneratorSettings(concurrency: concurrency))
