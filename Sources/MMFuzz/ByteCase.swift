@@ -361,22 +361,9 @@ public struct ByteCaseError: Error, Hashable, Sendable, CustomStringConvertible 
 extension ByteCase {
     /// The case an input file holds (a libFuzzer crash or corpus file).
     public static func load(path: String) throws(ReproducerError) -> FuzzCase {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw ReproducerError(reason: "cannot read \(path): no such file")
-        }
-        guard !isDirectory.boolValue else {
-            throw ReproducerError(reason: "cannot read \(path): it is a directory")
-        }
-        do {
-            return decode(try Data(contentsOf: URL(fileURLWithPath: path)))
-        } catch {
-            throw ReproducerError(reason: "cannot read \(path): \((error as NSError).localizedDescription)")
-        }
+        decode(try Reproducer.contents(of: path))
     }
-}
 
-extension ByteCase {
     /// Every file of a libFuzzer corpus directory, by name, as reproducers
     /// without a recorded failure (hidden files skipped).
     public static func entries(directory: String) throws(ReproducerError)

@@ -161,7 +161,16 @@ public struct Reproducer: Hashable, Sendable, Codable {
 
     /// Loads a reproducer file.
     public static func load(path: String) throws(ReproducerError) -> Reproducer {
-        let data: Data
+        let data = try contents(of: path)
+        do {
+            return try decode(data)
+        } catch {
+            throw ReproducerError(reason: "\(path): \(error.reason)")
+        }
+    }
+
+    /// A file's bytes, or why it cannot be read (missing, a directory).
+    static func contents(of path: String) throws(ReproducerError) -> Data {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw ReproducerError(reason: "cannot read \(path): no such file")
@@ -170,14 +179,9 @@ public struct Reproducer: Hashable, Sendable, Codable {
             throw ReproducerError(reason: "cannot read \(path): it is a directory")
         }
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
+            return try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
             throw ReproducerError(reason: "cannot read \(path): \((error as NSError).localizedDescription)")
-        }
-        do {
-            return try decode(data)
-        } catch {
-            throw ReproducerError(reason: "\(path): \(error.reason)")
         }
     }
 
