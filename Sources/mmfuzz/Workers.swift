@@ -39,6 +39,16 @@ struct WorkerProcesses {
         var buffer: [UInt8] = []
         var last: SessionProgress?
         var summary: SessionSummary?
+        /// How it ended (`waitpid`'s status), once reaped.
+        var status: Int32?
+
+        /// Reaps it: its reports have ended, so it has exited or is about
+        /// to (nothing else holds the pipe).
+        mutating func reap() {
+            var s: Int32 = 0
+            while waitpid(pid, &s, 0) < 0 && errno == EINTR {}
+            status = s
+        }
     }
 
     /// Starts the workers, reads them to their ends and returns their
@@ -87,6 +97,7 @@ struct WorkerProcesses {
                     if n <= 0 {
                         close(children[i].reports)
                         children[i].reports = -1
+                        children[i].reap()
                         // Ended without its summary: a crash stops the run.
                         if children[i].summary == nil { stopAll() }
                         continue
@@ -120,10 +131,8 @@ struct WorkerProcesses {
         }
         stopAll()
         let seconds = elapsed()
-        for child in children {
-            var status: Int32 = 0
-            while waitpid(child.pid, &status, 0) < 0 && errno == EINTR {}
-            guard child.summary == nil else { continue }
+        for child in children where child.summary == nil {
+            let status = child.status ?? 0
             // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import.
             let how = status & 0x7f == 0 ? "exit status \((status >> 8) & 0xff)" : "signal \(status & 0x7f)"
             lost.append(Lost(index: child.index, seed: child.seed, how: how))
