@@ -1,24 +1,34 @@
 import Foundation
 import MMSim
-import Synchronization
 
-/// A fuzzing session on several host threads: `jobs` workers, each a
-/// ``FuzzSession`` with machines of its own (every case has its own
-/// machine, so workers share nothing but the stop flag and the progress
-/// figures) and a session seed of its own derived from the run's
-/// (``workerSeed(session:worker:)``: worker 0 keeps the run's seed, so one
-/// job is exactly the single-threaded session).
+/// A fuzzing run over `jobs` workers (`mmfuzz run --jobs N`): the plan
+/// (each worker's session seed and share of a case limit), the corpus
+/// replayed first and saved to last, and the workers' summaries merged
+/// into one.
 ///
-/// A limit of cases is shared out (worker w runs `n / jobs` of them, one
-/// more for the first `n % jobs`); a limit of seconds holds for each.  The
-/// first failure stops every worker (the one that found it shrinks it
-/// first), unless ``SessionSettings/keepGoing``, which collects the
-/// distinct failures of every worker.  The summary sums the workers'.
+/// The workers are processes, as libFuzzer's `-jobs` runs them: `mmfuzz
+/// run` starts a copy of itself per worker (`Sources/mmfuzz/Workers.swift`),
+/// each a ``FuzzSession`` of its own that reports back in
+/// ``WorkerReport`` lines, and passes their merged summary back through
+/// ``run(shouldStop:progress:generate:)``'s `generate`.  (Threads of one
+/// process lost a fifth of the second core to contention in the
+/// allocator and the runtime: docs/RESULTS.md, section 14.)  One job runs
+/// in this process.
+///
+/// Worker w's session seed is ``workerSeed(session:worker:)`` (worker 0
+/// keeps the run's seed, so one job is exactly the single-process
+/// session).  A limit of cases is shared out (worker w runs `n / jobs` of
+/// them, one more for the first `n % jobs`); a limit of seconds holds for
+/// each.  The first failure stops every worker (the one that found it
+/// shrinks it first), unless ``SessionSettings/keepGoing``, which collects
+/// the distinct failures of every worker.
 public struct ParallelSession {
     public var settings: SessionSettings
     public var jobs: Int
-    /// Runs one case (``FuzzSession``'s, for tests).
-    var runCase: @Sendable (FuzzCase) -> CaseResult = { CaseRunner.run($0) }
+    /// Runs one case: the corpus's here, and the generated ones of one job
+    /// (tests, and `mmfuzz run --plant-failure`, put a failure where they
+    /// want one).
+    public var runCase: @Sendable (FuzzCase) -> CaseResult = { CaseRunner.run($0) }
 
     public init(settings: SessionSettings, jobs: Int) {
         self.settings = settings
@@ -30,32 +40,55 @@ public struct ParallelSession {
         worker == 0 ? seed : SplitMix64.mix(seed ^ SplitMix64.mix(0x6a0b_5eed_0000 &+ UInt64(worker)))
     }
 
-    /// What the workers share.
-    private final class Shared: Sendable {
-        let stop = Atomic<Bool>(false)
-        let done = Atomic<Int>(0)
-        let state: Mutex<[SessionProgress?]>
-        let results: Mutex<[SessionSummary?]>
+    /// One worker of the run: its index and its session's settings.
+    public struct Worker: Sendable {
+        public var index: Int
+        public var settings: SessionSettings
+    }
 
-        init(jobs: Int) {
-            state = Mutex(Array(repeating: nil, count: jobs))
-            results = Mutex(Array(repeating: nil, count: jobs))
+    /// The workers that have work: each with its seed and its share of a
+    /// case limit (a worker whose share is 0 is left out); none replays
+    /// the corpus or saves to it, which the run does once.
+    public var workers: [Worker] {
+        (0 ..< jobs).compactMap { w in
+            var mine = settings
+            mine.seed = Self.workerSeed(session: settings.seed, worker: w)
+            mine.corpus = nil
+            if case .cases(let n) = settings.limit {
+                let share = n / jobs + (w < n % jobs ? 1 : 0)
+                if share == 0 { return nil }
+                mine.limit = .cases(share)
+            }
+            return Worker(index: w, settings: mine)
         }
     }
 
-    /// Runs the workers to their limits (or the first failure, or until
-    /// `shouldStop`, asked by every worker between cases, answers true);
-    /// `progress` is called on the calling thread about once a second with
-    /// the workers' figures summed.
+    /// Replays the corpus, then runs the generated cases to their limits
+    /// (or the first failure, or until `shouldStop`, asked between cases,
+    /// answers true), then saves the new failures to the corpus.  The
+    /// generated cases are `generate`'s, given ``workers`` (it returns
+    /// their summary, ``merge(_:settings:jobs:seconds:)``), or without
+    /// `generate` one ``FuzzSession``'s in this process, with `progress`
+    /// called about once a second (one job only).
     public func run(shouldStop: @escaping @Sendable () -> Bool = { false },
-                    progress: ((SessionProgress) -> Void)? = nil) -> SessionSummary {
+                    progress: ((SessionProgress) -> Void)? = nil,
+                    generate: (([Worker]) -> SessionSummary)? = nil) -> SessionSummary {
+        precondition(jobs == 1 || generate != nil, "more than one job needs worker processes")
         let clock = ContinuousClock()
         let start = clock.now
         let replayed = replayCorpus(start: start)
         if !replayed.failures.isEmpty, !settings.keepGoing {
             return replayed
         }
-        var summary = generate(shouldStop: shouldStop, progress: progress)
+        var summary: SessionSummary
+        if let generate {
+            summary = generate(workers)
+        } else {
+            var one = FuzzSession(settings: workers.first?.settings ?? settings)
+            one.runCase = runCase
+            summary = one.run(shouldStop: shouldStop, progress: progress)
+        }
+        summary.jobs = jobs
         // The new failures go to the corpus; the replayed ones come first.
         if let corpus = settings.corpus {
             for i in summary.failures.indices {
@@ -104,75 +137,11 @@ public struct ParallelSession {
         return s
     }
 
-    /// The generated cases, on `jobs` workers.
-    func generate(shouldStop: @escaping @Sendable () -> Bool,
-                  progress: ((SessionProgress) -> Void)?) -> SessionSummary {
-        if jobs == 1 {
-            var one = FuzzSession(settings: settings)
-            one.runCase = runCase
-            var s = one.run(shouldStop: shouldStop, progress: progress)
-            s.jobs = 1
-            return s
-        }
-        let shared = Shared(jobs: jobs)
-        let clock = ContinuousClock()
-        let start = clock.now
-        var started = 0
-        for w in 0 ..< jobs {
-            var mine = settings
-            mine.seed = Self.workerSeed(session: settings.seed, worker: w)
-            if case .cases(let n) = settings.limit {
-                let share = n / jobs + (w < n % jobs ? 1 : 0)
-                if share == 0 { continue }
-                mine.limit = .cases(share)
-            }
-            let keepGoing = settings.keepGoing
-            var session = FuzzSession(settings: mine)
-            session.runCase = runCase
-            let worker = session
-            let thread = Thread {
-                var summary = worker.run(
-                    shouldStop: { shared.stop.load(ordering: .relaxed) || shouldStop() },
-                    progress: { p in shared.state.withLock { $0[w] = p } },
-                    found: { if !keepGoing { shared.stop.store(true, ordering: .relaxed) } })
-                for i in summary.failures.indices { summary.failures[i].worker = w }
-                let final = summary
-                shared.state.withLock {
-                    $0[w] = SessionProgress(cases: final.cases, ops: final.ops, seconds: final.seconds,
-                                            failures: final.failures.count)
-                }
-                shared.results.withLock { $0[w] = final }
-                shared.done.add(1, ordering: .releasing)
-            }
-            // The linearizer's search recurses: the main thread's room.
-            thread.stackSize = 16 << 20
-            thread.start()
-            started += 1
-        }
-        var lastReport = clock.now
-        while shared.done.load(ordering: .acquiring) < started {
-            Thread.sleep(forTimeInterval: 0.05)
-            if let progress, clock.now - lastReport >= .seconds(1) {
-                lastReport = clock.now
-                let d = (clock.now - start).components
-                let seconds = Double(d.seconds) + Double(d.attoseconds) * 1e-18
-                let each = shared.state.withLock { $0.compactMap { $0 } }
-                progress(SessionProgress(cases: each.reduce(0) { $0 + $1.cases },
-                                         ops: each.reduce(0) { $0 + $1.ops }, seconds: seconds,
-                                         failures: each.reduce(0) { $0 + $1.failures }))
-            }
-        }
-        let d = (clock.now - start).components
-        let seconds = Double(d.seconds) + Double(d.attoseconds) * 1e-18
-        return Self.merge(shared.results.withLock { $0.compactMap { $0 } }, settings: settings,
-                          jobs: jobs, seconds: seconds)
-    }
-
-    /// The workers' summaries as one: counts summed, failures in the order
-    /// they were found (with keepGoing, one per variant and kind: a repeat
-    /// across workers is counted as repeated).
-    static func merge(_ parts: [SessionSummary], settings: SessionSettings, jobs: Int,
-                      seconds: Double) -> SessionSummary {
+    /// The workers' summaries as one, lasting `seconds`: counts summed,
+    /// failures in the order they were found (with keepGoing, one per
+    /// variant and kind: a repeat across workers is counted as repeated).
+    public static func merge(_ parts: [SessionSummary], settings: SessionSettings, jobs: Int,
+                             seconds: Double) -> SessionSummary {
         var s = SessionSummary(seed: settings.seed, cases: 0, ops: 0, seconds: seconds,
                                variants: settings.variants,
                                casesPerVariant: Array(repeating: 0, count: settings.variants.count),
@@ -182,7 +151,9 @@ public struct ParallelSession {
         for p in parts {
             s.cases += p.cases
             s.ops += p.ops
-            for (i, n) in p.casesPerVariant.enumerated() { s.casesPerVariant[i] += n }
+            for (i, n) in p.casesPerVariant.enumerated() where i < s.casesPerVariant.count {
+                s.casesPerVariant[i] += n
+            }
             s.events.add(p.events.stats, p.events.outcomes)
             s.batches += p.batches
             s.schedules += p.schedules

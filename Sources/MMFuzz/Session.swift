@@ -2,7 +2,7 @@ import MMSim
 
 /// Kernel events reached, summed over cases (each case has its own
 /// machine, so its final counters are its own).
-public struct EventTotals: Hashable, Sendable {
+public struct EventTotals: Hashable, Sendable, Codable {
     public var stats = Stats()
     public var outcomes = OutcomeTally()
 
@@ -164,17 +164,24 @@ public struct FoundFailure: Sendable {
 }
 
 /// Progress, reported about once a second.
-public struct SessionProgress: Sendable {
+public struct SessionProgress: Sendable, Codable {
     public var cases: Int
     public var ops: Int
     public var seconds: Double
     public var failures: Int
 
+    public init(cases: Int, ops: Int, seconds: Double, failures: Int) {
+        self.cases = cases
+        self.ops = ops
+        self.seconds = seconds
+        self.failures = failures
+    }
+
     public var opsPerSecond: Double { seconds > 0 ? Double(ops) / seconds : 0 }
 }
 
 /// The result of a session.
-public struct SessionSummary: Sendable {
+public struct SessionSummary: Sendable, Codable {
     public var seed: UInt64
     /// Cases generated (a race case counts once, however many schedules
     /// it was tried under).
@@ -193,7 +200,7 @@ public struct SessionSummary: Sendable {
     public var raceCases = 0
     /// Failures of a variant and kind already found (``SessionSettings/keepGoing``).
     public var repeatedFailures = 0
-    /// Workers that ran (``ParallelSession``).
+    /// Workers the run had (``ParallelSession``).
     public var jobs = 1
     /// Corpus cases replayed before the generated ones.
     public var corpusReplayed = 0
@@ -230,8 +237,9 @@ public struct FuzzSession: Sendable {
     }
 
     public var settings: SessionSettings
-    /// Runs one case (tests put a failure where they want one).
-    var runCase: @Sendable (FuzzCase) -> CaseResult = { CaseRunner.run($0) }
+    /// Runs one case (tests, and `mmfuzz run --plant-failure`, put a
+    /// failure where they want one).
+    public var runCase: @Sendable (FuzzCase) -> CaseResult = { CaseRunner.run($0) }
 
     public init(settings: SessionSettings) {
         self.settings = settings

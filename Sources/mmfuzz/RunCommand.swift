@@ -42,15 +42,18 @@ struct RunCommand: ParsableCommand {
             too, stopReason "interrupted") and exits with 130. --save is \
             checked before the run starts.
 
-            --jobs N runs N workers on as many host threads (default: the \
-            number of cores), each with machines of its own and a seed of \
-            its own derived from --seed (worker 0 keeps it, so --jobs 1 is \
-            the single-threaded run); --cases is shared out among them, \
-            --time holds for each. The first failure stops every worker \
-            (--keep-going: every worker goes on to the limit, and each \
-            distinct failure, by variant and kind, is shrunk and saved). A \
-            failure's report names its worker and the worker's seed: \
-            `--jobs 1 --seed WORKER_SEED` meets the case again.
+            --jobs N runs N workers, each a process of its own (default: \
+            the number of cores), with a seed of its own derived from --seed \
+            (worker 0 keeps it, so --jobs 1 is the run in this one process); \
+            --cases is shared out among them, --time holds for each, and the \
+            progress line and the summary add them up. --corpus cases are \
+            replayed first, once, and failures saved once. The first failure \
+            stops every worker (--keep-going: every worker goes on to the \
+            limit, and each distinct failure, by variant and kind, is shrunk \
+            and saved). A failure's report names its worker and the \
+            worker's seed: `--jobs 1 --seed WORKER_SEED` meets the case \
+            again. A worker that dies without reporting (a crash) stops the \
+            run with status 1 and is named with its seed on standard error.
 
             Exit status: 0 when nothing was found, 1 when a failure was found, \
             2 for bad command-line input, 130 when interrupted.
@@ -89,7 +92,7 @@ struct RunCommand: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Shrink a failing case before saving it.")
     var shrink = true
 
-    @Option(help: "Workers on host threads (default: the number of cores).")
+    @Option(help: "Worker processes (default: the number of cores).")
     var jobs: Int?
 
     @Flag(help: "Go on after a failure, collecting the distinct ones.")
@@ -100,6 +103,18 @@ struct RunCommand: ParsableCommand {
 
     @Option(help: "Seconds allowed for shrinking.")
     var shrinkTime: Double = 60
+
+    /// Internal: this process is worker I of a run with --jobs N, started
+    /// by it (``WorkerProcesses``): it reports in ``WorkerReport`` lines on
+    /// standard output and stops when its standard input ends.
+    @Option(help: .hidden)
+    var workerIndex: Int?
+
+    /// Test-only: a case generated from this seed fails (kind
+    /// `test:planted`) once it has run, so that tests reach the failure
+    /// paths of a run, its workers included, without a bug in the kernel.
+    @Option(name: .customLong("plant-failure"), help: .hidden)
+    var plantedFailures: [UInt64] = []
 
     mutating func validate() throws {
         if concurrent && sequential {
@@ -135,6 +150,9 @@ struct RunCommand: ParsableCommand {
         if let jobs, !(1 ... 256).contains(jobs) {
             throw ValidationError("--jobs must be 1 to 256, not \(jobs)")
         }
+        if let workerIndex, !(0 ..< 256).contains(workerIndex) || jobs != 1 || corpus != nil {
+            throw ValidationError("--worker-index is the run's own, with --jobs 1 and no --corpus")
+        }
         if machine.fuzzVariants.isEmpty {
             throw ValidationError("the simulator refuses every variant asked for with \(machine.hardware)")
         }
@@ -156,6 +174,10 @@ struct RunCommand: ParsableCommand {
                                          concurrency: concurrent ? .only : sequential ? .off : .mixed),
             limit: limit, shrink: shrink, shrinkSeconds: shrinkTime, keepGoing: keepGoing,
             corpus: corpus.map { Corpus(directory: $0) })
+        if let workerIndex {
+            runWorker(settings, index: workerIndex)
+            return
+        }
         let jobs = self.jobs ?? ProcessInfo.processInfo.activeProcessorCount
 
         let showProgress = progress || stderrIsTerminal
@@ -170,8 +192,7 @@ struct RunCommand: ParsableCommand {
         }
         Interrupt.install()
         var printedProgress = false
-        let summary = ParallelSession(settings: settings, jobs: jobs).run(shouldStop: { Interrupt.requested },
-                                                          progress: showProgress ? { p in
+        let progressLine: ((SessionProgress) -> Void)? = showProgress ? { p in
             let line = String(format: "[mmfuzz] %6.1fs  cases %d  ops %@  ops/s %@  failures %d",
                               p.seconds, p.cases, compact(Double(p.ops)), compact(p.opsPerSecond),
                               p.failures)
@@ -181,7 +202,20 @@ struct RunCommand: ParsableCommand {
                 printError(line)
             }
             printedProgress = true
-        } : nil)
+        } : nil
+        var session = ParallelSession(settings: settings, jobs: jobs)
+        session.runCase = caseRunner
+        var lost: [WorkerProcesses.Lost] = []
+        let summary = session.run(
+            shouldStop: { Interrupt.requested }, progress: progressLine,
+            generate: jobs == 1 ? nil : { workers in
+                let processes = WorkerProcesses(arguments: { workerArguments($0, of: settings) },
+                                                settings: settings, jobs: jobs)
+                let (merged, gone) = processes.run(workers, shouldStop: { Interrupt.requested },
+                                                   progress: progressLine)
+                lost = gone
+                return merged
+            })
         if printedProgress && terminal {
             printError("")
         }
@@ -198,7 +232,8 @@ struct RunCommand: ParsableCommand {
                 caseIndex: found.caseIndex, corpusFile: found.corpusFile))
         }
 
-        let stop: StopReason = !summary.failures.isEmpty ? .failure : Interrupt.requested ? .interrupted : .limit
+        let stop: StopReason = !summary.failures.isEmpty ? .failure : Interrupt.requested ? .interrupted
+            : !lost.isEmpty ? .failure : .limit
         if json {
             let config = RunConfig(command: "run", cpus: machine.cpus, frames: machine.framesOrDefault,
                                    regime: regime, seed: sessionSeed, variants: variants.map(\.name))
@@ -233,10 +268,68 @@ struct RunCommand: ParsableCommand {
                           summary.events.reclaimAndSharing.line, summary.events.hugePages.line,
                           summary.failures.count, stop.rawValue)
         if json { printError(done) } else { print(done) }
+        for l in lost {
+            printError("mmfuzz: worker \(l.index) of \(jobs) (seed \(l.seed)) ended without reporting (\(l.how)); "
+                + "--jobs 1 --seed \(l.seed) reruns it alone")
+        }
         try Interrupt.exitIfRequested()
-        if !summary.failures.isEmpty {
+        if !summary.failures.isEmpty || !lost.isEmpty {
             throw ExitCode.failure
         }
+    }
+
+    /// Runs the cases: each as ``CaseRunner`` does, with a planted failure
+    /// where --plant-failure says.
+    private var caseRunner: @Sendable (FuzzCase) -> CaseResult {
+        let planted = Set(plantedFailures)
+        if planted.isEmpty { return { CaseRunner.run($0) } }
+        return { c in
+            var r = CaseRunner.run(c)
+            if planted.contains(c.seed) {
+                r.failure = Failure(kind: "test:planted", message: "planted by --plant-failure \(c.seed)")
+            }
+            return r
+        }
+    }
+
+    /// Worker `w`'s command line (after the executable): this run's
+    /// options, its seed and its share of the limit, one job.
+    private func workerArguments(_ w: ParallelSession.Worker, of settings: SessionSettings) -> [String] {
+        var a = ["run", "--worker-index", "\(w.index)", "--jobs", "1", "--seed", "\(w.settings.seed)"]
+        switch w.settings.limit {
+        case .cases(let n): a += ["--cases", "\(n)"]
+        case .seconds(let s): a += ["--time", "\(s)"]
+        }
+        for v in settings.variants {
+            a += ["--variant", v.description]
+        }
+        a += ["--cpus", "\(machine.cpus)", "--frames", "\(machine.framesOrDefault)"]
+        if concurrent { a.append("--concurrent") }
+        if sequential { a.append("--sequential") }
+        if !shrink { a.append("--no-shrink") }
+        a += ["--shrink-time", "\(shrinkTime)", "--save", save]
+        if keepGoing { a.append("--keep-going") }
+        for seed in plantedFailures {
+            a += ["--plant-failure", "\(seed)"]
+        }
+        return a
+    }
+
+    /// A worker's run (``WorkerProcesses``): its session, reported on
+    /// standard output; it stops early when its standard input ends (the
+    /// run asks, or has gone) or at SIGINT or SIGTERM.  Its failures are
+    /// saved by the run, not here.
+    private func runWorker(_ settings: SessionSettings, index: Int) {
+        Interrupt.install()
+        var session = FuzzSession(settings: settings)
+        session.runCase = caseRunner
+        var summary = session.run(shouldStop: { Interrupt.requested || WorkerControl.stopRequested() },
+                                  progress: { WorkerControl.send(.progress($0)) },
+                                  found: { WorkerControl.send(.found) })
+        for i in summary.failures.indices {
+            summary.failures[i].worker = index
+        }
+        WorkerControl.send(.summary(summary))
     }
 
     /// Writes the shrunk case; returns its path.

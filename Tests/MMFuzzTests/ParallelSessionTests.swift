@@ -4,9 +4,10 @@ import Testing
 @testable import MMFuzz
 import MMSim
 
-/// `mmfuzz run --jobs N`: workers with seeds of their own, one summary,
-/// the first failure stopping every worker, --keep-going collecting the
-/// distinct ones.
+/// `mmfuzz run --jobs N`'s plan and merge: workers with seeds of their
+/// own and shares of a case limit, one summary, --keep-going collecting the
+/// distinct failures.  (The processes themselves, and the first failure
+/// stopping every worker, are `Tests/MMFuzzCLITests/JobsTests.swift`'s.)
 @Suite struct ParallelSessionTests {
     static let variant = acceptedVariants[0]
 
@@ -16,7 +17,24 @@ import MMSim
                         keepGoing: keepGoing)
     }
 
-    @Test("one job is the single-threaded session, case for case")
+    /// What the run's worker processes do, here one after another: each
+    /// worker's session (with `runCase`), merged.
+    static func inTurn(_ s: SessionSettings, jobs: Int,
+                       runCase: @escaping @Sendable (FuzzCase) -> CaseResult = { CaseRunner.run($0) })
+        -> ([ParallelSession.Worker]) -> SessionSummary {
+        { workers in
+            let parts = workers.map { w in
+                var session = FuzzSession(settings: w.settings)
+                session.runCase = runCase
+                var summary = session.run()
+                for i in summary.failures.indices { summary.failures[i].worker = w.index }
+                return summary
+            }
+            return ParallelSession.merge(parts, settings: s, jobs: jobs, seconds: 1)
+        }
+    }
+
+    @Test("one job is the single-process session, case for case")
     func oneJobIsTheSession() {
         let one = ParallelSession(settings: Self.settings(.cases(6)), jobs: 1).run()
         let plain = FuzzSession(settings: Self.settings(.cases(6))).run()
@@ -28,17 +46,23 @@ import MMSim
     @Test("a case limit is shared out; each worker is its own session, seeded apart")
     func casesAreSharedOut() {
         let s = Self.settings(.cases(9))
-        let two = ParallelSession(settings: s, jobs: 2).run()
+        let plan = ParallelSession(settings: s, jobs: 2).workers
+        // Worker 0 runs 5 cases of the run's seed, worker 1 four of its own.
+        #expect(plan.map(\.index) == [0, 1])
+        #expect(plan.map(\.settings.limit) == [.cases(5), .cases(4)])
+        #expect(plan[0].settings.seed == s.seed)
+        #expect(plan[1].settings.seed == ParallelSession.workerSeed(session: s.seed, worker: 1))
+        #expect(plan[1].settings.seed != s.seed)
+        // A worker with no share is not started; a time limit holds for each.
+        #expect(ParallelSession(settings: Self.settings(.cases(1)), jobs: 3).workers.map(\.index) == [0])
+        #expect(ParallelSession(settings: Self.settings(.seconds(7)), jobs: 3).workers
+            .allSatisfy { $0.settings.limit == .seconds(7) })
+
+        let two = ParallelSession(settings: s, jobs: 2).run(generate: Self.inTurn(s, jobs: 2))
         #expect(two.cases == 9)
         #expect(two.jobs == 2)
         #expect(two.failures.isEmpty)
-        // Worker 0 ran 5 cases of the run's seed, worker 1 four of its own.
-        var w0 = s, w1 = s
-        w0.limit = .cases(5)
-        w1.limit = .cases(4)
-        w1.seed = ParallelSession.workerSeed(session: s.seed, worker: 1)
-        #expect(w1.seed != s.seed)
-        let alone = FuzzSession(settings: w0).run().ops + FuzzSession(settings: w1).run().ops
+        let alone = FuzzSession(settings: plan[0].settings).run().ops + FuzzSession(settings: plan[1].settings).run().ops
         #expect(two.ops == alone)
     }
 
@@ -54,43 +78,16 @@ import MMSim
         }
     }
 
-    @Test("the first failure stops every worker; its report says which worker and seed meet it alone")
-    func firstFailureStopsEveryWorker() {
-        let s = Self.settings(.seconds(120))
-        var p = ParallelSession(settings: s, jobs: 2)
-        p.runCase = Self.failing(worker: 1, index: 3, of: s)
-        let clock = ContinuousClock()
-        let start = clock.now
-        let summary = p.run()
-        // Both workers stopped long before their 120 s.
-        #expect(clock.now - start < .seconds(60))
-        #expect(summary.failures.count == 1)
-        let f = summary.failures.first
-        #expect(f?.worker == 1)
-        #expect(f?.caseIndex == 3)
-        #expect(f?.workerSeed == ParallelSession.workerSeed(session: s.seed, worker: 1))
-        // Alone, with the worker's seed, the session meets it at the same case.
-        var alone = FuzzSession(settings: SessionSettings(
-            seed: f?.workerSeed ?? 0, variants: [Self.variant], generator: GeneratorSettings(concurrency: .off),
-            limit: .cases(10), shrink: false))
-        alone.runCase = Self.failing(worker: 1, index: 3, of: s)
-        let again = alone.run()
-        #expect(again.failures.first?.caseIndex == 3)
-        #expect(again.failures.first?.original == f?.original)
-    }
-
     @Test("--keep-going: every worker runs to the limit; a repeated failure kind is counted, not kept")
     func keepGoingCollectsDistinctFailures() {
         let s = Self.settings(.cases(12), keepGoing: true)
-        var p = ParallelSession(settings: s, jobs: 2)
         let planted: @Sendable (FuzzCase) -> CaseResult = { c in
             var r = CaseRunner.run(c)
             if c.seed % 3 == 0 { r.failure = Failure(kind: "test:thirds", message: "", opIndex: nil) }
             if c.seed % 3 == 1 { r.failure = Failure(kind: "test:others", message: "", opIndex: nil) }
             return r
         }
-        p.runCase = planted
-        let summary = p.run()
+        let summary = ParallelSession(settings: s, jobs: 2).run(generate: Self.inTurn(s, jobs: 2, runCase: planted))
         #expect(summary.cases == 12)
         #expect(Set(summary.failures.map(\.failure.kind)) == ["test:thirds", "test:others"])
         #expect(summary.failures.count == 2)
@@ -138,7 +135,10 @@ import MMSim
             if c.seed == plantedSeed { r.failure = Failure(kind: "test:planted", message: "again", opIndex: nil) }
             return r
         }
-        let two = second.run()
+        let two = second.run(generate: { _ in
+            Issue.record("the workers started after a corpus failure")
+            return ParallelSession.merge([], settings: s, jobs: 2, seconds: 0)
+        })
         #expect(seen.withLock { $0.first } == savedCase)
         #expect(seen.withLock { $0.count } == 1)
         #expect(two.corpusReplayed == 1)
