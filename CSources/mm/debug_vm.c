@@ -303,8 +303,6 @@ static void audit_mm(struct audit *a, struct mm_struct *mm)
 		pgd_t *pgd = mm->pgd + i;
 		pud_t *pud;
 
-		if (pgd_none(*pgd))
-			continue;
 		a->table[pgd_pfn(*pgd)] = 1;
 		audit_ref(a, pgd_pfn(*pgd));
 		pud = (pud_t *)__va(pgd_val(*pgd) & PTE_PFN_MASK);
@@ -314,8 +312,6 @@ static void audit_mm(struct audit *a, struct mm_struct *mm)
 
 			unsigned long nr_huge = 0;
 
-			if (pud_none(pud[j]))
-				continue;
 			a->table[pud_pfn(pud[j])] = 1;
 			audit_ref(a, pud_pfn(pud[j]));
 			pmd = (pmd_t *)__va(pud_val(pud[j]) & PTE_PFN_MASK);
@@ -325,8 +321,6 @@ static void audit_mm(struct audit *a, struct mm_struct *mm)
 				bool once;
 				pte_t *pte;
 
-				if (pmd_none(pmd[k]))
-					continue;
 				nr_ptes++;
 				if (pmd_trans_huge(pmd[k])) {
 					nr_huge++;
@@ -353,8 +347,6 @@ static void audit_mm(struct audit *a, struct mm_struct *mm)
 						    PTRS_PER_PTE)) {
 					unsigned long addr;
 
-					if (pte_none(pte[l]))
-						continue;
 					addr = ((unsigned long)i << PGDIR_SHIFT) |
 					       ((unsigned long)j << PUD_SHIFT) |
 					       ((unsigned long)k << PMD_SHIFT) |

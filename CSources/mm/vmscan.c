@@ -80,9 +80,8 @@ unsigned long shrink_anon_pages(unsigned long nr_to_reclaim)
 		unsigned long pfn = sim->reclaim_hand;
 		struct page *page;
 
+		/* the hand stays below max_used_pfn, which only grows */
 		sim->reclaim_hand = pfn + 1 < max_used_pfn ? pfn + 1 : 0;
-		if (pfn >= max_used_pfn)
-			continue;
 		page = isolate_page(pfn);
 		if (!page)
 			continue;

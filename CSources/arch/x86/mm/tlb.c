@@ -52,8 +52,6 @@ int flush_tlb_others(cpumask_t cpumask, struct mm_struct *mm,
 
 	BUG_ON(cpus_empty(cpumask) || cpu_isset(self, cpumask));
 	for_each_cpu_mask(cpu, cpumask) {
-		if (cpu >= num_online_cpus())
-			break;
 		sim_interleave();
 		sim_spin_until(cpu_between_instructions, (void *)(long)cpu);
 		count_vm_tlb_event(ipis);
