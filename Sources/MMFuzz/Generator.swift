@@ -44,14 +44,15 @@ public struct GeneratorSettings: Hashable, Sendable {
 ///   stores and munmaps and nothing else, ...) get whole cases to
 ///   themselves.
 /// - Addresses concentrated in a few *arenas* per case, around pmd (2 MiB),
-///   pud (1 GiB) and pgd (512 GiB) boundaries, at the top of user space and
-///   where mmap searches from; ranges straddle the boundaries, so page
-///   tables fill, empty and are freed.  Most ranges are 1-16 pages, some
-///   up to 600 (more than a 506-page gather vector); most mmaps are
-///   MAP_FIXED, so the generator knows where mappings are and aims loads
-///   and stores at them.
+///   pud (1 GiB) and pgd (512 GiB) boundaries, at the top and the bottom
+///   of user space and where mmap searches from; ranges straddle the
+///   boundaries, so page tables fill, empty and are freed.  Most ranges
+///   are 1-16 pages, some up to 600 (more than a 506-page gather vector);
+///   most mmaps are MAP_FIXED, so the generator knows where mappings are
+///   and aims loads and stores at them.
 /// - Fault injection (`failNthAlloc`) at random points, and bad calls of
-///   every kind at a small rate.
+///   every kind at a small rate (among them an mmap without MAP_FIXED
+///   longer than the room above TASK_UNMAPPED_BASE).
 /// - Reclaim (kswapd on a CPU) of a few pages, sometimes of everything, so
 ///   that faults, forks, unmaps and zaps meet pages in swap.
 /// - On variants where fork shares pte tables, forks three times as often
@@ -303,9 +304,13 @@ public struct CaseGenerator {
             case 75 ..< 88:
                 let k = 1 + rng.below(254)
                 return Arena(page: k * CaseGenerator.pgdSize / page, below: 24, above: 40)
-            case 88 ..< 94:
+            case 88 ..< 93:
                 // The top of user space: ranges that end exactly there.
                 return Arena(page: CaseGenerator.taskSize / page, below: 64, above: 0)
+            case 93 ..< 96:
+                // The bottom of user space, from address 0: the first
+                // 2 MiB, where a pte table's ceiling rounds down to 0.
+                return Arena(page: 0, below: 0, above: 64)
             default:
                 // Where mmap without MAP_FIXED starts looking.
                 return Arena(page: CaseGenerator.unmappedBase / page, below: 0, above: 64)
@@ -895,7 +900,7 @@ public struct CaseGenerator {
             switch op.request {
             case .mmap(let a, let l, let prot, let flags)?:
                 let (p, f) = (prot.rawValue, flags.rawValue)
-                switch rng.below(4) {
+                switch rng.below(5) {
                 case 0:
                     return op.with(.mmap(addr: a, length: l,
                                          prot: Prot(rawValue: p | Int32(rng.element([0x8, 0x10, 0x100, 0x1000000]))),
@@ -907,6 +912,13 @@ public struct CaseGenerator {
                         f | MapFlags.shared.rawValue | MapFlags.private.rawValue, f | 0x0f,
                     ])
                     return op.with(.mmap(addr: a, length: l, prot: prot, flags: MapFlags(rawValue: bad)))
+                case 2:
+                    // Placed (no MAP_FIXED, no hint) and longer than the
+                    // room above TASK_UNMAPPED_BASE, but not than user
+                    // space: the search finds no room (ENOMEM).
+                    let room = taskSize - CaseGenerator.unmappedBase
+                    return op.with(.mmap(addr: 0, length: room + page * UInt64(rng.int(1 ... 16)), prot: prot,
+                                         flags: flags.subtracting(.fixed)))
                 default:
                     let (ba, bl) = badRange(a, l)
                     return op.with(.mmap(addr: ba, length: bl, prot: prot, flags: flags.union(.fixed)))

@@ -76,6 +76,25 @@ let acceptedVariants: [Variant] = Variant.allCombinations.filter {
         #expect(total > 100)
         #expect(Double(near) / Double(total) > 0.6)
     }
+
+    /// Corners aimed at for the kernel's coverage (README, "What the
+    /// fuzzer reaches"): mappings in the first 2 MiB of user space, where
+    /// free_pgd_range()'s ceiling rounds down to 0, and, among the bad
+    /// calls, mmaps without MAP_FIXED longer than the room above
+    /// TASK_UNMAPPED_BASE (get_unmapped_area() finds none).
+    @Test func mapsTheBottomOfUserSpaceAndRunsOutOfRoom() {
+        var bottom = 0, noRoom = 0
+        let room = Machine.taskSize - Model.unmappedBase
+        for seed in 0 ..< 300 {
+            for op in generator.generate(seed: UInt64(seed), variant: .baseline).ops {
+                guard case .call(_, _, .mmap(let addr, let length, _, let flags)) = op else { continue }
+                if flags.contains(.fixed), addr < 1 << 21 { bottom += 1 }
+                if !flags.contains(.fixed), addr == 0, length > room, length <= Machine.taskSize { noRoom += 1 }
+            }
+        }
+        #expect(bottom > 20)
+        #expect(noRoom > 3)
+    }
 }
 
 @Suite struct ReproducerTests {

@@ -116,7 +116,9 @@ public enum NativeAdaptation: String, CaseIterable, Hashable, Sendable, Codable 
     /// A range or address past TASK_SIZE (or wrapping): the relocation
     /// cannot express it (the check is against the simulator's user-space
     /// limit, not the arena's), so the op is left out of the native case
-    /// (a touch: its stores from the first such page on).
+    /// (a touch: its stores from the first such page on).  So is an mmap
+    /// without MAP_FIXED longer than the room above TASK_UNMAPPED_BASE
+    /// (no hint: the simulator finds no room, ENOMEM).
     case beyondUserSpace = "beyond-user-space"
     /// A call naming an mm with no users (a dead one, or an id never
     /// handed out: a negative slot): the host has no way to name an mm
@@ -358,7 +360,9 @@ public struct NativeCase: Hashable, Sendable {
                         }
                         add(w)
                     } else {
-                        if len < l || len > Model.taskSize {
+                        // Longer than the room above TASK_UNMAPPED_BASE:
+                        // no windows hold it.
+                        if len < l || len > Model.taskSize - Model.unmappedBase {
                             beyond()
                             continue
                         }
