@@ -27,6 +27,16 @@ import MMSim
 /// half the time and forks over it, and the batch races faults, writes,
 /// whole and partial MADV_DONTNEEDs, partial munmaps, mprotects and mmaps
 /// over, and forks on it.
+///
+/// On variants whose fork shares pte tables, a quarter of the others are
+/// about one shared table (``generateSharedTable(seed:variant:rng:)``):
+/// the set-up maps a few pages, the only mapping of their 2 MiB, fills
+/// them and forks (once or twice: the table is shared, its entries
+/// write-protected); in the batch one mm unmaps the whole 2 MiB, which
+/// lets go of the table without a copy, while another unshares it (a
+/// store, or a MADV_DONTNEED, mprotect or munmap of one page): the
+/// munmap may find the table its own again by the time it holds the
+/// table's lock, and then zaps it as its own.
 public struct RaceGenerator {
     /// Schedules tried per race case.
     public static let tries = 12
@@ -50,6 +60,9 @@ public struct RaceGenerator {
     public func generate(seed: UInt64, variant: Variant) -> FuzzCase {
         var rng = Xoshiro256(seed: seed)
         if rng.chance(1, in: 8) { return generateHuge(seed: seed, variant: variant, rng: &rng) }
+        if variant.share == .fork, rng.chance(1, in: 4) {
+            return generateSharedTable(seed: seed, variant: variant, rng: &rng)
+        }
         let cpus = max(1, settings.cpus)
         let config = CaseConfig(cpus: cpus, frames: Self.frames)
         let page = Machine.pageSize
@@ -253,6 +266,77 @@ public struct RaceGenerator {
                 }
                 batch.append(op)
             }
+        }
+        ops.append(.parallel(Batch(ops: batch, schedule: Self.schedule(seed, try: 0, steps: 40 * batch.count))))
+        return FuzzCase(config: config, variant: variant, seed: seed, ops: ops)
+    }
+
+    /// A race case on a pte table that fork shared (see the type's
+    /// discussion): one mm lets go of the table, the other unshares it.
+    func generateSharedTable(seed: UInt64, variant: Variant, rng: inout Xoshiro256) -> FuzzCase {
+        let cpus = max(1, settings.cpus)
+        let config = CaseConfig(cpus: cpus, frames: Self.frames)
+        let page = Machine.pageSize
+        let huge: UInt64 = 1 << 21
+        let perTable = huge / page
+        let pmd = (1 + rng.below((Machine.taskSize / huge) - 2)) * huge
+        let pages = UInt64(rng.int(1 ... 8))
+        let start = pmd + page * rng.below(perTable - pages + 1)
+        let target = start + page * rng.below(pages)
+        var counter: UInt64 = rng.next() & ~0xffff
+        func value() -> UInt64 {
+            counter &+= 1
+            return counter
+        }
+        func cpu() -> Int { rng.int(0 ..< cpus) }
+
+        // The only mapping of its 2 MiB, private: fork shares the table.
+        var ops: [Op] = [
+            .newMM,
+            .mmap(cpu: cpu(), slot: 0, addr: start, length: pages * page, prot: .readWrite,
+                  flags: MapFlags.anonymousPrivate.union(.fixed)),
+            .touch(cpu: cpu(), slot: 0, addr: start, pages: Int(pages), value: value()),
+            .fork(cpu: cpu(), slot: 0),
+        ]
+        var mms = 2
+        if rng.chance(1, in: 4) {
+            // A third sharer: the count stays above one after the race.
+            ops.append(.fork(cpu: cpu(), slot: rng.int(0 ..< 2)))
+            mms = 3
+        }
+        var order = Array(0 ..< cpus)
+        for i in order.indices.reversed() { order.swapAt(i, rng.int(0 ... i)) }
+        let n = cpus > 1 ? rng.int(2 ... min(3, cpus)) : 1
+        let inBatch = Array(order[0 ..< n])
+        let leaver = rng.int(0 ..< mms)
+        var other = rng.int(0 ..< mms - 1)
+        if other >= leaver { other += 1 }
+        for c in inBatch where rng.chance(1, in: 2) {
+            ops.append(.load(cpu: c, slot: rng.chance(1, in: 2) ? leaver : other, addr: target))
+        }
+
+        // The leaver unmaps the whole 2 MiB (lets go of the table without
+        // a copy); the other changes a pte of it (unshares it first).
+        func unshare(_ c: Int, _ slot: Int) -> Op {
+            switch rng.below(6) {
+            case 0 ..< 3:
+                return .store(cpu: c, slot: slot, addr: target, value: value())
+            case 3:
+                return .madvise(cpu: c, slot: slot, addr: target, length: page, advice: .dontneed)
+            case 4:
+                return .mprotect(cpu: c, slot: slot, addr: target, length: page, prot: .read)
+            default:
+                return .munmap(cpu: c, slot: slot, addr: target, length: page)
+            }
+        }
+        var batch: [Op] = [
+            rng.chance(4, in: 5) ? .munmap(cpu: inBatch[0], slot: leaver, addr: pmd, length: huge)
+                                 : .munmap(cpu: inBatch[0], slot: leaver, addr: pmd - page, length: huge + 2 * page),
+        ]
+        if n > 1 { batch.append(unshare(inBatch[1], other)) }
+        if n > 2 {
+            batch.append(rng.chance(1, in: 2) ? unshare(inBatch[2], rng.int(0 ..< mms))
+                                              : .load(cpu: inBatch[2], slot: leaver, addr: target))
         }
         ops.append(.parallel(Batch(ops: batch, schedule: Self.schedule(seed, try: 0, steps: 40 * batch.count))))
         return FuzzCase(config: config, variant: variant, seed: seed, ops: ops)
