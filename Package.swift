@@ -76,12 +76,23 @@ let package = Package(
                               "-gdwarf-4"]),
             ]
         ),
+        // The LLVM profile counters of a build instrumented for coverage
+        // (scripts/coverage), read in place for `mmfuzz run
+        // --coverage-corpus`; none in an ordinary build (the runtime's
+        // symbols are weak).  Host C, like CNative: not kernel code.
+        .target(
+            name: "CCoverage",
+            path: "Sources/CCoverage",
+            cSettings: [
+                .unsafeFlags(["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-gdwarf-4"]),
+            ]
+        ),
         // The fuzzing engine: generates operations, runs them on a Machine
         // and the model side by side, shrinks failures, writes reproducers;
         // and the trace replayer (Trace/).
         .target(
             name: "MMFuzz",
-            dependencies: ["MMCall", "MMSim", "MMModel", "CLzma", "CNative"]
+            dependencies: ["MMCall", "MMSim", "MMModel", "CLzma", "CNative", "CCoverage"]
         ),
         // The command-line tool.
         .executableTarget(

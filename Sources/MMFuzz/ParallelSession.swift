@@ -84,7 +84,11 @@ public struct ParallelSession {
         if let generate {
             summary = generate(workers)
         } else {
-            var one = FuzzSession(settings: workers.first?.settings ?? settings)
+            var mine = workers.first?.settings ?? settings
+            // One job, in this process, where the corpus was replayed:
+            // the cases that reach new code go to the corpus too.
+            if mine.coverage != nil { mine.corpus = settings.corpus }
+            var one = FuzzSession(settings: mine)
             one.runCase = runCase
             summary = one.run(shouldStop: shouldStop, progress: progress)
         }
@@ -159,6 +163,7 @@ public struct ParallelSession {
             s.schedules += p.schedules
             s.raceCases += p.raceCases
             s.repeatedFailures += p.repeatedFailures
+            s.coverageCases += p.coverageCases
             failures += p.failures
         }
         failures.sort { $0.secondsToFind < $1.secondsToFind }

@@ -125,10 +125,14 @@ public struct SessionSettings: Sendable {
     /// Cases replayed before any is generated, and where failures are
     /// saved (``Corpus``; ``ParallelSession`` does both).
     public var corpus: Corpus?
+    /// With a corpus: every case that makes a counter of this tracker go
+    /// from zero to non-zero (that reaches code no case had reached) is
+    /// saved there too, as `cov-<hash>.json` (``FuzzSession``).
+    public var coverage: CoverageTracker?
 
     public init(seed: UInt64, variants: [Variant], generator: GeneratorSettings = GeneratorSettings(),
                 limit: Limit = .seconds(30), shrink: Bool = true, shrinkSeconds: Double = 60,
-                keepGoing: Bool = false, corpus: Corpus? = nil) {
+                keepGoing: Bool = false, corpus: Corpus? = nil, coverage: CoverageTracker? = nil) {
         self.seed = seed
         self.variants = variants
         self.generator = generator
@@ -137,6 +141,7 @@ public struct SessionSettings: Sendable {
         self.shrinkSeconds = shrinkSeconds
         self.keepGoing = keepGoing
         self.corpus = corpus
+        self.coverage = coverage
     }
 }
 
@@ -204,6 +209,8 @@ public struct SessionSummary: Sendable, Codable {
     public var jobs = 1
     /// Corpus cases replayed before the generated ones.
     public var corpusReplayed = 0
+    /// Cases saved to the corpus for reaching new code (``SessionSettings/coverage``).
+    public var coverageCases = 0
 
     public var opsPerSecond: Double { seconds > 0 ? Double(ops) / seconds : 0 }
 }
@@ -220,6 +227,13 @@ public func caseSeed(session seed: UInt64, index: Int) -> UInt64 {
 /// case (``RaceGenerator``), run ``RaceGenerator/tries`` times, each time
 /// under another schedule of its batch; race cases take their own turns
 /// over the variants.
+///
+/// With ``SessionSettings/coverage`` and a corpus, every run of a case (a
+/// race case's under each schedule) that makes a coverage counter go from
+/// zero to non-zero is saved to the corpus as it ran (its batches'
+/// schedules pinned), unless it failed (a failure is saved as such);
+/// counters already non-zero when the session starts (the corpus
+/// replayed) are not new.
 public struct FuzzSession: Sendable {
     /// Mixed into the session's seed for the race cases' seeds.
     static let raceStream: UInt64 = 0x7ace_ca5e_5eed_0001
@@ -271,6 +285,7 @@ public struct FuzzSession: Sendable {
         let races = RaceGenerator(settings: settings.generator)
         let period = Self.racePeriod(settings.generator.concurrency)
         var plain = 0
+        settings.coverage?.update()
         while true {
             if case .cases(let n) = settings.limit, index >= n { break }
             if case .seconds(let s) = settings.limit, index > 0, elapsed() >= s { break }
@@ -305,6 +320,11 @@ public struct FuzzSession: Sendable {
                         schedule: RaceGenerator.schedule(seed, try: tries, steps: steps))
                 }
                 result = runCase(fuzzCase)
+                if let coverage = settings.coverage, let corpus = settings.corpus, coverage.update() > 0,
+                   result.failure == nil,
+                   (try? corpus.add(fuzzCase.pinning(result.schedules), failure: nil, prefix: "cov")) != nil {
+                    summary.coverageCases += 1
+                }
                 tries += 1
                 steps = result.schedules.values.first.map { $0.reduce(0) { $0 + $1.steps } } ?? steps
                 if !race { summary.batches += result.batches }

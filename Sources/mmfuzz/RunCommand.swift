@@ -55,6 +55,15 @@ struct RunCommand: ParsableCommand {
             again. A worker that dies without reporting (a crash) stops the \
             run with status 1 and is named with its seed on standard error.
 
+            --corpus DIR replays the cases in DIR first and saves every \
+            failure there (crash-HASH.json). With --coverage-corpus, in a \
+            build whose C is instrumented for coverage (scripts/coverage \
+            makes one), every case that makes an LLVM profile counter go \
+            from zero to non-zero (that reaches code no case had reached, \
+            the corpus replayed included) is saved there too, as it ran \
+            (cov-HASH.json); one job (the corpus is replayed, and what it \
+            reached known, in this process alone).
+
             Exit status: 0 when nothing was found, 1 when a failure was found, \
             2 for bad command-line input, 130 when interrupted.
             """
@@ -100,6 +109,9 @@ struct RunCommand: ParsableCommand {
 
     @Option(help: "A corpus directory: its cases are replayed first, and every failure is saved there.")
     var corpus: String?
+
+    @Flag(help: "Also save to --corpus every case that reaches new kernel code (a build instrumented for coverage, as scripts/coverage makes; one job).")
+    var coverageCorpus = false
 
     @Option(help: "Seconds allowed for shrinking.")
     var shrinkTime: Double = 60
@@ -153,6 +165,17 @@ struct RunCommand: ParsableCommand {
         if let workerIndex, !(0 ..< 256).contains(workerIndex) || jobs != 1 || corpus != nil {
             throw ValidationError("--worker-index is the run's own, with --jobs 1 and no --corpus")
         }
+        if coverageCorpus {
+            if corpus == nil {
+                throw ValidationError("--coverage-corpus needs --corpus DIR, where the cases go")
+            }
+            if let jobs, jobs > 1 {
+                throw ValidationError("--coverage-corpus needs --jobs 1: the corpus is replayed, and what it reached known, in this process alone")
+            }
+            if ProfileCounters.process == nil {
+                throw ValidationError("--coverage-corpus: this mmfuzz has no coverage counters; build it as scripts/coverage does (the C with -fprofile-instr-generate)")
+            }
+        }
         if machine.fuzzVariants.isEmpty {
             throw ValidationError("the simulator refuses every variant asked for with \(machine.hardware)")
         }
@@ -173,12 +196,13 @@ struct RunCommand: ParsableCommand {
             generator: GeneratorSettings(cpus: machine.cpus, frames: machine.framesOrDefault,
                                          concurrency: concurrent ? .only : sequential ? .off : .mixed),
             limit: limit, shrink: shrink, shrinkSeconds: shrinkTime, keepGoing: keepGoing,
-            corpus: corpus.map { Corpus(directory: $0) })
+            corpus: corpus.map { Corpus(directory: $0) },
+            coverage: coverageCorpus ? ProfileCounters.process.map { CoverageTracker(source: $0) } : nil)
         if let workerIndex {
             runWorker(settings, index: workerIndex)
             return
         }
-        let jobs = self.jobs ?? ProcessInfo.processInfo.activeProcessorCount
+        let jobs = self.jobs ?? (coverageCorpus ? 1 : ProcessInfo.processInfo.activeProcessorCount)
 
         let showProgress = progress || stderrIsTerminal
         let terminal = stderrIsTerminal
@@ -380,6 +404,7 @@ struct RunCommand: ParsableCommand {
             ("failures repeated", "\(s.repeatedFailures)"),
             ("jobs", "\(s.jobs)"),
             ("corpus cases replayed", "\(s.corpusReplayed)"),
+            ("cases saved for coverage", "\(s.coverageCases)"),
         ]
         for (k, v) in rows {
             lines.append(pad(k, 26) + pad(v, 14, left: false))
@@ -433,6 +458,8 @@ struct RunSummaryJSON: Encodable {
     var jobs: Int
     /// --corpus cases replayed before the generated ones.
     var corpusReplayed: Int
+    /// Cases saved to --corpus for reaching new code (--coverage-corpus).
+    var coverageCases: Int
     /// Failures of a variant and kind already reported (--keep-going).
     var repeatedFailures: Int
     var failures: [FailureReport]
@@ -457,6 +484,7 @@ struct RunSummaryJSON: Encodable {
         raceCases = s.raceCases
         jobs = s.jobs
         corpusReplayed = s.corpusReplayed
+        coverageCases = s.coverageCases
         repeatedFailures = s.repeatedFailures
         self.failures = failures
         variants = s.variants.map(\.name)

@@ -35,4 +35,19 @@ import Testing
         #expect(bad.status == 2, "\(bad)")
         #expect(try mmfuzz("run", "--cases", "1", "--corpus", dir).status == 2)
     }
+
+    /// --coverage-corpus: bad input says what it needs.  An ordinary
+    /// build has no coverage counters: refused, exit 2 (a build
+    /// instrumented for coverage, as under `swift test
+    /// --enable-code-coverage`, runs).
+    @Test func coverageCorpusNeedsACorpusOneJobAndCounters() throws {
+        let dir = try scratchDirectory()
+        defer { removeScratch(dir) }
+        let alone = try mmfuzz("run", "--cases", "1", "--coverage-corpus", in: dir)
+        #expect(alone.status == 2 && alone.stderr.contains("needs --corpus"), "\(alone)")
+        let jobs = try mmfuzz("run", "--cases", "1", "--corpus", "c", "--coverage-corpus", "--jobs", "2", in: dir)
+        #expect(jobs.status == 2 && jobs.stderr.contains("needs --jobs 1"), "\(jobs)")
+        let r = try mmfuzz("run", "--cases", "1", "--sequential", "--corpus", "c", "--coverage-corpus", in: dir)
+        #expect(r.status == 0 || (r.status == 2 && r.stderr.contains("no coverage counters")), "\(r)")
+    }
 }
