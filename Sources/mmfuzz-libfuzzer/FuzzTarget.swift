@@ -11,8 +11,7 @@ import MMFuzz
 /// `mmfuzz convert CRASH` turns that input into the same reproducer.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
-    let fuzzCase = ByteCase.decode(bytes)
+    let fuzzCase = ByteCase.decode(UnsafeBufferPointer(start: data, count: data == nil ? 0 : size))
     let result = CaseRunner.run(fuzzCase)
     guard let failure = result.failure else { return 0 }
     let reproducer = Reproducer(fuzzCase: fuzzCase, failure: failure).encoded()

@@ -71,16 +71,21 @@ struct ConvertCommand: ParsableCommand {
     }
 
     func reproducersToBytes() throws {
-        var files: [String] = []
-        for input in inputs {
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory), isDirectory.boolValue {
-                let names = (try? FileManager.default.contentsOfDirectory(atPath: input)) ?? []
-                files += names.filter { $0.hasSuffix(".json") }.sorted()
-                    .map { (input as NSString).appendingPathComponent($0) }
-            } else {
-                files.append(input)
+        // (name, reproducer) for every input: a directory's reproducers
+        // as a corpus holds them, by name.
+        var reproducers: [(name: String, reproducer: Reproducer)] = []
+        do {
+            for input in inputs {
+                var isDirectory: ObjCBool = false
+                if FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory), isDirectory.boolValue {
+                    reproducers += try Corpus(directory: input).entries()
+                } else {
+                    reproducers.append(((input as NSString).lastPathComponent, try Reproducer.load(path: input)))
+                }
             }
+        } catch {
+            printError("mmfuzz convert: \(error.reason)")
+            throw ExitCode(2)
         }
         let out = output!
         do {
@@ -89,19 +94,18 @@ struct ConvertCommand: ParsableCommand {
             printError("mmfuzz convert: cannot make \(out): \((error as NSError).localizedDescription)")
             throw ExitCode(2)
         }
-        for file in files {
+        for (name, repro) in reproducers {
             let bytes: [UInt8]
             do {
-                bytes = try ByteCase.encode(try Reproducer.load(path: file).fuzzCase())
-            } catch let error as ReproducerError {
-                printError("mmfuzz convert: \(error.reason)")
+                bytes = try ByteCase.encode(try repro.fuzzCase())
+            } catch let error as ByteCaseError {
+                printError("mmfuzz convert: \(name): \(error.reason)")
                 throw ExitCode(2)
             } catch {
-                printError("mmfuzz convert: \(file): \(error)")
+                printError("mmfuzz convert: \(name): \(error)")
                 throw ExitCode(2)
             }
-            let name = ((file as NSString).lastPathComponent as NSString).deletingPathExtension + ".bin"
-            let path = (out as NSString).appendingPathComponent(name)
+            let path = (out as NSString).appendingPathComponent((name as NSString).deletingPathExtension + ".bin")
             do {
                 try Data(bytes).write(to: URL(fileURLWithPath: path))
             } catch {
@@ -109,6 +113,6 @@ struct ConvertCommand: ParsableCommand {
                 throw ExitCode(2)
             }
         }
-        print("wrote \(files.count) libFuzzer inputs to \(out)")
+        print("wrote \(reproducers.count) libFuzzer inputs to \(out)")
     }
 }
